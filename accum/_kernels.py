@@ -1,0 +1,341 @@
+"""numba kernels over arrays: tokenise, hash, derive n-gram features, count, score.
+
+Private: the public classes in :mod:`accum.tokens`, :mod:`accum.accumulator` and
+:mod:`accum.classify` validate input and call these. Kernels that call each other share
+this file, because numba's cache does not notice changes in other files.
+
+Conventions
+-----------
+- Token ids are 64-bit hashes of the token's UTF-8 bytes (FNV-1a, then a murmur3 final
+  mix). Feature ids: a unigram's id is its token id; an n-gram's id (n >= 2) mixes the
+  ids of its tokens in order with a per-order salt. The id 0 is reserved for "empty".
+- The feature table is open addressing with linear probing: ``keys[cap]`` (0 = empty slot)
+  and ``slots[cap]`` (the dense row of that key). ``cap`` is a power of two.
+- Rows are dense: ``row_key[r]`` (feature id), ``row_prefix[r]`` (id of the feature
+  without its last token; 0 for unigrams), ``row_last[r]`` (last token id), and the
+  count matrix ``counts[r, category]``.
+"""
+
+import numpy as np
+from numba import njit
+
+from .config import NJIT_OPTIONS
+
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_PRIME = np.uint64(0x100000001B3)
+MIX_1 = np.uint64(0xFF51AFD7ED558CCD)
+MIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
+SALT = np.uint64(0x9E3779B97F4A7C15)
+S33 = np.uint64(33)
+ONE = np.uint64(1)
+ZERO = np.uint64(0)
+
+
+@njit(**NJIT_OPTIONS)
+def mix64(h):
+    """murmur3's 64-bit finaliser: every input bit affects every output bit."""
+    h ^= h >> S33
+    h *= MIX_1
+    h ^= h >> S33
+    h *= MIX_2
+    h ^= h >> S33
+    return h
+
+
+@njit(**NJIT_OPTIONS)
+def ngram_id(prefix_id, token_id, order):
+    """Feature id of an n-gram from the id of its first n-1 tokens and its last token.
+
+    For ``order == 1`` the prefix is ignored and the feature id is the token id.
+    """
+    if order == 1:
+        return token_id
+    h = mix64((prefix_id ^ (SALT * np.uint64(order))) + SALT) ^ token_id
+    h = mix64(h)
+    if h == ZERO:
+        h = ONE
+    return h
+
+
+@njit(**NJIT_OPTIONS)
+def _is_separator(cp):
+    """True for code points that split tokens: punctuation, spaces, symbols, controls."""
+    if cp < 128:
+        return not ((48 <= cp <= 57) or (65 <= cp <= 90) or (97 <= cp <= 122))
+    if cp <= 0xBF or cp == 0xD7 or cp == 0xF7:  # C1 controls, Latin-1 punctuation, × ÷
+        return True
+    if 0x2000 <= cp <= 0x2BFF:  # general punctuation, symbols, arrows, shapes
+        return True
+    if 0x3000 <= cp <= 0x303F or 0xFE30 <= cp <= 0xFE4F or cp == 0xFEFF:
+        return True
+    if 0xFF00 <= cp <= 0xFF0F or 0xFF1A <= cp <= 0xFF20 or cp >= 0xFFF0 and cp <= 0xFFFF:
+        return True
+    if 0x1F000 <= cp <= 0x1FAFF:  # emoji and pictographs
+        return True
+    return False
+
+
+@njit(**NJIT_OPTIONS)
+def _decode_at(buf, i, end):
+    """Code point and byte length of the UTF-8 sequence at ``buf[i]``.
+
+    Invalid or truncated sequences decode as one byte with code point 0x80 (a separator).
+    """
+    b = np.int64(buf[i])
+    if b < 0x80:
+        return b, 1
+    if b >= 0xF0 and b < 0xF8:
+        n = 4
+        cp = b & 0x07
+    elif b >= 0xE0:
+        n = 3
+        cp = b & 0x0F
+    elif b >= 0xC2 and b < 0xE0:
+        n = 2
+        cp = b & 0x1F
+    else:
+        return 0x80, 1
+    if b >= 0xF8 or i + n > end:
+        return 0x80, 1
+    for k in range(1, n):
+        c = np.int64(buf[i + k])
+        if c & 0xC0 != 0x80:
+            return 0x80, 1
+        cp = (cp << 6) | (c & 0x3F)
+    return cp, n
+
+
+@njit(**NJIT_OPTIONS)
+def tokenize(buf, doc_bounds):
+    """Split UTF-8 documents into tokens and hash each one.
+
+    Parameters
+    ----------
+    buf : uint8[n_bytes]
+        The documents' bytes, concatenated.
+    doc_bounds : int64[n_docs + 1]
+        Document d is ``buf[doc_bounds[d]:doc_bounds[d + 1]]``.
+
+    Returns
+    -------
+    ids : uint64[n_tokens]
+        Token ids.
+    starts : int64[n_tokens]
+        Byte offset of each token in ``buf``.
+    lengths : int32[n_tokens]
+        Byte length of each token.
+    tok_bounds : int64[n_docs + 1]
+        Document d's tokens are ``ids[tok_bounds[d]:tok_bounds[d + 1]]``.
+    """
+    n_docs = doc_bounds.shape[0] - 1
+    cap = buf.shape[0] // 2 + n_docs + 1
+    ids = np.empty(cap, np.uint64)
+    starts = np.empty(cap, np.int64)
+    lengths = np.empty(cap, np.int32)
+    tok_bounds = np.empty(n_docs + 1, np.int64)
+    n = 0
+    for d in range(n_docs):
+        tok_bounds[d] = n
+        end = doc_bounds[d + 1]
+        i = doc_bounds[d]
+        in_token = False
+        h = FNV_OFFSET
+        start = i
+        while i < end:
+            cp, width = _decode_at(buf, i, end)
+            if _is_separator(cp):
+                if in_token:
+                    h = mix64(h)
+                    ids[n] = h if h != ZERO else ONE
+                    starts[n] = start
+                    lengths[n] = i - start
+                    n += 1
+                    in_token = False
+            else:
+                if not in_token:
+                    in_token = True
+                    h = FNV_OFFSET
+                    start = i
+                for k in range(width):
+                    h = (h ^ np.uint64(buf[i + k])) * FNV_PRIME
+            i += width
+        if in_token:
+            h = mix64(h)
+            ids[n] = h if h != ZERO else ONE
+            starts[n] = start
+            lengths[n] = end - start
+            n += 1
+    tok_bounds[n_docs] = n
+    return ids[:n].copy(), starts[:n].copy(), lengths[:n].copy(), tok_bounds
+
+
+@njit(**NJIT_OPTIONS)
+def _find_slot(keys, key):
+    """Slot of ``key`` in the table, or of the empty slot where it would go."""
+    mask = np.uint64(keys.shape[0] - 1)
+    s = key & mask
+    while True:
+        k = keys[s]
+        if k == key or k == ZERO:
+            return np.int64(s)
+        s = (s + ONE) & mask
+
+
+@njit(**NJIT_OPTIONS)
+def table_lookup(keys, slots, key):
+    """Row of ``key``, or -1 when the table does not hold it."""
+    s = _find_slot(keys, key)
+    if keys[s] == ZERO:
+        return np.int64(-1)
+    return np.int64(slots[s])
+
+
+@njit(**NJIT_OPTIONS)
+def table_build(row_key, n_rows, keys, slots):
+    """Fill an empty table (``keys`` all 0) with rows ``0..n_rows-1`` of ``row_key``."""
+    for r in range(n_rows):
+        s = _find_slot(keys, row_key[r])
+        keys[s] = row_key[r]
+        slots[s] = r
+
+
+@njit(**NJIT_OPTIONS)
+def ngram_ids(ids, tok_bounds, max_order):
+    """Feature ids of the n-grams ending at each token.
+
+    Returns uint64[n_tokens, max_order]: entry ``[t, k - 1]`` is the id of the k-gram
+    whose last token is ``t``, or 0 where that k-gram would start before the document.
+    The prefix of the k-gram at ``[t, k - 1]`` is the (k-1)-gram at ``[t - 1, k - 2]``.
+    """
+    n_docs = tok_bounds.shape[0] - 1
+    grams = np.zeros((ids.shape[0], max_order), np.uint64)
+    for d in range(n_docs):
+        a = tok_bounds[d]
+        for t in range(a, tok_bounds[d + 1]):
+            grams[t, 0] = ids[t]
+            for k in range(2, min(max_order, t - a + 1) + 1):
+                grams[t, k - 1] = ngram_id(grams[t - 1, k - 2], ids[t], k)
+    return grams
+
+
+@njit(**NJIT_OPTIONS)
+def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots,
+               row_key, row_prefix, row_last, counts, n_rows, new_unigram_tok):
+    """Count the n-grams of documents into their categories.
+
+    Processes documents from ``first_doc`` on and stops before a document that could
+    overfill the rows or push the table past half full; the caller grows them and calls
+    again from the returned document.
+
+    Parameters
+    ----------
+    grams : uint64[n_tokens, max_order]
+        From :func:`ngram_ids`.
+    ids, tok_bounds : as returned by :func:`tokenize`.
+    doc_cats : int64[n_docs]
+        Category column of each document.
+    first_doc : int
+        First document to process.
+    keys, slots : uint64[cap], int64[cap]
+        The feature table (see module notes); updated in place.
+    row_key, row_prefix, row_last : uint64[rows_cap]
+        Row descriptions; new rows are appended in place.
+    counts : int64[rows_cap, cats_cap]
+        Counts, updated in place.
+    n_rows : int
+        Rows in use on entry.
+    new_unigram_tok : int64[n_tokens]
+        Receives the token index of each unigram seen for the first time (for the lexicon).
+
+    Returns
+    -------
+    next_doc : int
+        First document not processed (``n_docs`` when all are done).
+    n_rows : int
+        Rows in use on exit.
+    n_new_unigrams : int
+        Entries written to ``new_unigram_tok``.
+    """
+    n_docs = tok_bounds.shape[0] - 1
+    max_order = grams.shape[1]
+    rows_cap = row_key.shape[0]
+    half_cap = keys.shape[0] // 2
+    n_new = 0
+    for d in range(first_doc, n_docs):
+        a = tok_bounds[d]
+        b = tok_bounds[d + 1]
+        worst = (b - a) * max_order
+        if n_rows + worst > rows_cap or n_rows + worst > half_cap:
+            return d, n_rows, n_new
+        c = doc_cats[d]
+        for t in range(a, b):
+            for k in range(max_order):
+                fid = grams[t, k]
+                if fid == ZERO:
+                    break
+                s = _find_slot(keys, fid)
+                if keys[s] == ZERO:
+                    keys[s] = fid
+                    slots[s] = n_rows
+                    row_key[n_rows] = fid
+                    row_prefix[n_rows] = grams[t - 1, k - 1] if k > 0 else ZERO
+                    row_last[n_rows] = ids[t]
+                    if k == 0:
+                        new_unigram_tok[n_new] = t
+                        n_new += 1
+                    n_rows += 1
+                counts[slots[s], c] += 1
+    return n_docs, n_rows, n_new
+
+
+@njit(**NJIT_OPTIONS)
+def lookup_rows(grams, keys, slots):
+    """Row of every n-gram in ``grams`` (-1 where unseen or absent)."""
+    rows = np.full(grams.shape, -1, np.int64)
+    for t in range(grams.shape[0]):
+        for k in range(grams.shape[1]):
+            if grams[t, k] != ZERO:
+                rows[t, k] = table_lookup(keys, slots, grams[t, k])
+    return rows
+
+
+@njit(**NJIT_OPTIONS)
+def score_docs(grams, tok_bounds, keys, slots, log_prob, out):
+    """Add ``log_prob[row]`` of every seen n-gram of each document to ``out[doc]``.
+
+    ``log_prob`` is float64[n_rows, n_cats]; n-grams the table does not hold add nothing.
+    """
+    n_docs = tok_bounds.shape[0] - 1
+    n_cats = log_prob.shape[1]
+    for d in range(n_docs):
+        for t in range(tok_bounds[d], tok_bounds[d + 1]):
+            for k in range(grams.shape[1]):
+                fid = grams[t, k]
+                if fid == ZERO:
+                    break
+                r = table_lookup(keys, slots, fid)
+                if r >= 0:
+                    for c in range(n_cats):
+                        out[d, c] += log_prob[r, c]
+
+
+@njit(**NJIT_OPTIONS)
+def merge_rows(o_key, o_prefix, o_last, o_counts, cat_map, keys, slots,
+               row_key, row_prefix, row_last, counts, n_rows):
+    """Add another accumulator's rows into this one; ``cat_map`` maps its columns to ours.
+
+    The caller reserves room for every incoming row. Returns the rows in use.
+    """
+    for r in range(o_key.shape[0]):
+        s = _find_slot(keys, o_key[r])
+        if keys[s] == ZERO:
+            keys[s] = o_key[r]
+            slots[s] = n_rows
+            row_key[n_rows] = o_key[r]
+            row_prefix[n_rows] = o_prefix[r]
+            row_last[n_rows] = o_last[r]
+            n_rows += 1
+        row = slots[s]
+        for c in range(o_counts.shape[1]):
+            counts[row, cat_map[c]] += o_counts[r, c]
+    return n_rows
