@@ -1,0 +1,192 @@
+"""The ingest loop: records in, counts and document rows out, checkpointed to a sink.
+
+The engine does not know where data is kept: :func:`ingest` writes through an
+:class:`IngestSink` (``accum.storage.Store`` is the persistent one; :class:`MemorySink`
+keeps everything in memory for tests and one-off use). A checkpoint hands the sink the
+whole accumulator plus the documents added since the last checkpoint; the sink makes
+both visible together or not at all, so an interrupted ingest resumes by re-running it:
+documents already committed are recognised by their content hash and skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol
+
+from .accumulator import Accumulator
+from .pages import Page, Record, Skipped
+from .tokens import tokenize
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    """What the catalog keeps of an ingested page."""
+
+    content_hash: str
+    url: str
+    label: str
+    n_tokens: int
+    n_bytes: int
+
+
+def content_hash(text: str) -> str:
+    """Hex digest that identifies a page's text (BLAKE2b, 128 bits)."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+class IngestSink(Protocol):
+    """Where an ingest commits its work (implemented by ``accum.storage.Store``)."""
+
+    def known_hashes(self, hashes: list[str]) -> set[str]:
+        """The subset of ``hashes`` already committed."""
+
+    def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], summary: "IngestSummary") -> None:
+        """Make ``acc`` and the new ``documents`` visible together, atomically."""
+
+
+class MemorySink:
+    """An :class:`IngestSink` that keeps committed documents and the last model in memory."""
+
+    def __init__(self):
+        self.documents: dict[str, DocumentRow] = {}
+        self.accumulator: Accumulator | None = None
+        self.checkpoints = 0
+
+    def known_hashes(self, hashes: list[str]) -> set[str]:
+        return {h for h in hashes if h in self.documents}
+
+    def checkpoint(self, acc, documents, summary) -> None:
+        self.accumulator = Accumulator.from_arrays(acc.to_arrays())
+        self.documents.update((d.content_hash, d) for d in documents)
+        self.checkpoints += 1
+
+
+@dataclass
+class IngestSummary:
+    """Counts and rates of one ingest run (the CLI prints it; the catalog keeps it)."""
+
+    pages_added: int = 0
+    duplicates: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    skip_examples: dict = field(default_factory=dict)
+    bytes_read: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    checkpoints: int = 0
+
+    @property
+    def pages_seen(self) -> int:
+        return self.pages_added + self.duplicates + sum(self.skipped.values())
+
+    def to_dict(self) -> dict:
+        secs = max(self.seconds, 1e-9)
+        return {
+            "pages_seen": self.pages_seen,
+            "pages_added": self.pages_added,
+            "duplicates": self.duplicates,
+            "skipped": dict(sorted(self.skipped.items())),
+            "skip_examples": self.skip_examples,
+            "bytes_read": self.bytes_read,
+            "tokens": self.tokens,
+            "seconds": round(self.seconds, 3),
+            "mb_per_s": round(self.bytes_read / secs / 1e6, 3),
+            "tokens_per_s": round(self.tokens / secs, 1),
+            "checkpoints": self.checkpoints,
+        }
+
+
+def ingest(
+    records: Iterable[Record],
+    acc: Accumulator,
+    sink: IngestSink,
+    *,
+    batch_pages: int = 500,
+    checkpoint_seconds: float = 60.0,
+    default_label: str | None = None,
+    progress: Callable[[Record], None] | None = None,
+) -> IngestSummary:
+    """Add every new labelled page of ``records`` to ``acc``, committing to ``sink``.
+
+    Parameters
+    ----------
+    records : iterable of Page or Skipped
+        From :func:`accum.sources.iter_sources`.
+    acc : Accumulator
+        Updated in place; it must hold exactly what ``sink`` has committed.
+    sink : IngestSink
+        Receives checkpoints: every ``checkpoint_seconds`` and at the end.
+    batch_pages : int
+        Pages tokenised and counted together.
+    default_label : str, optional
+        Category for pages without a label; without one they are skipped as "no-label".
+    progress : callable, optional
+        Called with each record after it is handled.
+
+    Returns
+    -------
+    IngestSummary
+    """
+    summary = IngestSummary()
+    started = time.perf_counter()
+    last_checkpoint = started
+    pending: list[DocumentRow] = []  # added to acc, not yet committed
+    pending_hashes: set[str] = set()
+    batch: list[tuple[Page, str, str]] = []
+
+    def skip(source: str, reason: str, detail: str) -> None:
+        summary.skipped[reason] += 1
+        summary.skip_examples.setdefault(reason, f"{source}: {detail}" if detail else source)
+
+    def flush() -> None:
+        known = sink.known_hashes([h for _, h, _ in batch])
+        fresh = []
+        for page, h, label in batch:
+            if h in known or h in pending_hashes:
+                summary.duplicates += 1
+            else:
+                pending_hashes.add(h)
+                fresh.append((page, h, label))
+        batch.clear()
+        if not fresh:
+            return
+        tokens = tokenize([p.text for p, _, _ in fresh], acc.settings.lowercase)
+        acc.add_tokens(tokens, [label for _, _, label in fresh])
+        for (page, h, label), n in zip(fresh, tokens.doc_lengths().tolist()):
+            pending.append(DocumentRow(h, page.url, label, n, page.n_bytes))
+            summary.tokens += n
+        summary.pages_added += len(fresh)
+
+    def commit() -> None:
+        summary.seconds = time.perf_counter() - started
+        sink.checkpoint(acc, list(pending), summary)
+        summary.checkpoints += 1
+        pending.clear()
+        pending_hashes.clear()
+
+    for record in records:
+        if isinstance(record, Skipped):
+            summary.bytes_read += record.n_bytes
+            skip(record.source, record.reason, record.detail)
+        else:
+            summary.bytes_read += record.n_bytes
+            label = record.label if record.label is not None else default_label
+            if label is None:
+                skip(record.url, "no-label", "the label spec gave no label; pass --default-label")
+            elif not record.text.strip():
+                skip(record.url, "empty", "no text")
+            else:
+                batch.append((record, content_hash(record.text), label))
+                if len(batch) >= batch_pages:
+                    flush()
+                    if time.perf_counter() - last_checkpoint >= checkpoint_seconds:
+                        commit()
+                        last_checkpoint = time.perf_counter()
+        if progress is not None:
+            progress(record)
+    flush()
+    commit()
+    summary.seconds = time.perf_counter() - started
+    return summary
