@@ -161,8 +161,8 @@ def ingest(
 
     def commit() -> None:
         summary.seconds = time.perf_counter() - started
-        sink.checkpoint(acc, list(pending), summary)
         summary.checkpoints += 1
+        sink.checkpoint(acc, list(pending), summary)
         pending.clear()
         pending_hashes.clear()
 

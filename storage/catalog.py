@@ -1,0 +1,91 @@
+"""The SQL catalog of a store: runs, categories, documents and snapshots (SQLAlchemy Core).
+
+SQLite (WAL journal) is the default; any SQLAlchemy URL works, e.g.
+``postgresql+psycopg://user@host/db``. Every statement uses bound parameters.
+"""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "accum_meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(16), nullable=False),  # running, finished, failed, interrupted
+    sa.Column("command", sa.Text, nullable=False),  # JSON: sources and options
+    sa.Column("summary", sa.Text),  # JSON: IngestSummary.to_dict()
+)
+
+categories = sa.Table(
+    "categories", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+)
+
+documents = sa.Table(
+    "documents", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("content_hash", sa.String(32), nullable=False, unique=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("category_id", sa.Integer, sa.ForeignKey("categories.id"), nullable=False),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("n_tokens", sa.BigInteger, nullable=False),
+    sa.Column("n_bytes", sa.BigInteger, nullable=False),
+)
+sa.Index("documents_url", documents.c.url)
+
+snapshots = sa.Table(
+    "snapshots", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("n_documents", sa.BigInteger, nullable=False),
+    sa.Column("n_tokens", sa.BigInteger, nullable=False),
+    sa.Column("n_features", sa.BigInteger, nullable=False),
+    sa.Column("n_parameters", sa.BigInteger, nullable=False),
+    sa.Column("n_categories", sa.Integer, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+)
+
+
+def connect(url: str) -> sa.Engine:
+    """An engine for ``url`` with the tables created; SQLite gets WAL and foreign keys."""
+    engine = sa.create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+    metadata.create_all(engine)
+    return engine
+
+
+def get_meta(conn: sa.Connection, key: str):
+    """The JSON value stored under ``key`` in the meta table, or None."""
+    value = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+    return None if value is None else json.loads(value)
+
+
+def set_meta(conn: sa.Connection, key: str, value) -> None:
+    """Store ``value`` (JSON-serialisable) under ``key``."""
+    conn.execute(sa.delete(meta).where(meta.c.key == key))
+    conn.execute(sa.insert(meta).values(key=key, value=json.dumps(value)))

@@ -1,0 +1,124 @@
+"""Accumulator snapshots on disk: a directory of Arrow IPC files, written atomically.
+
+Layout of ``<store>/snapshots/<name>/``:
+
+- ``rows.arrow``: ``key``, ``prefix``, ``last`` (uint64), one row per feature;
+- ``counts.arrow``: the non-zero counts as ``row`` (int64), ``category`` (int32),
+  ``count`` (int64): sparse, since most n-grams occur in one category;
+- ``lexicon.arrow``: ``key`` (uint64), ``text`` (utf8): the first spelling of each token;
+- schema metadata of ``rows.arrow`` holds ``accum`` JSON: format, settings, categories,
+  documents and tokens per category.
+
+Arrow IPC files are uncompressed so that readers memory-map them. A snapshot is
+written into ``<name>.tmp``, fsynced and renamed into place, so a reader never sees a
+partial one; the catalog registers it only after the rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from accum.accumulator import Accumulator
+
+FORMAT = 1
+
+
+def write_snapshot(acc: Accumulator, directory: Path, name: str) -> Path:
+    """Write ``acc`` to ``directory/name`` atomically and return that path."""
+    state = acc.to_arrays()
+    final = Path(directory) / name
+    tmp = final.with_name(final.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    meta = {
+        "format": FORMAT,
+        "settings": state["settings"],
+        "categories": state["categories"],
+        "doc_counts": state["doc_counts"].tolist(),
+        "token_counts": state["token_counts"].tolist(),
+    }
+    rows = pa.table(
+        {"key": state["row_key"], "prefix": state["row_prefix"], "last": state["row_last"]}
+    ).replace_schema_metadata({"accum": json.dumps(meta)})
+    row_idx, cat_idx = np.nonzero(state["counts"])
+    counts = pa.table({
+        "row": row_idx.astype(np.int64),
+        "category": cat_idx.astype(np.int32),
+        "count": state["counts"][row_idx, cat_idx],
+    })
+    lexicon = pa.table({
+        "key": pa.array(state["lexicon_keys"], pa.uint64()),
+        "text": pa.array(state["lexicon_text"], pa.string()),
+    })
+    for file_name, table in (("rows.arrow", rows), ("counts.arrow", counts), ("lexicon.arrow", lexicon)):
+        _write_ipc(table, tmp / file_name)
+    _fsync_dir(tmp)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+    return final
+
+
+def read_snapshot(path: Path) -> Accumulator:
+    """Load a snapshot written by :func:`write_snapshot` (memory-mapped reads)."""
+    path = Path(path)
+    rows = _read_ipc(path / "rows.arrow")
+    meta = json.loads(rows.schema.metadata[b"accum"])
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: snapshot format {meta.get('format')!r}, this accum reads {FORMAT}")
+    counts = _read_ipc(path / "counts.arrow")
+    lexicon = _read_ipc(path / "lexicon.arrow")
+    n_rows, n_cats = rows.num_rows, len(meta["categories"])
+    dense = np.zeros((n_rows, n_cats), np.int64)
+    dense[_column(counts, "row"), _column(counts, "category")] = _column(counts, "count")
+    return Accumulator.from_arrays({
+        "settings": meta["settings"],
+        "categories": meta["categories"],
+        "doc_counts": np.array(meta["doc_counts"], np.int64),
+        "token_counts": np.array(meta["token_counts"], np.int64),
+        "row_key": _column(rows, "key"),
+        "row_prefix": _column(rows, "prefix"),
+        "row_last": _column(rows, "last"),
+        "counts": dense,
+        "lexicon_keys": _column(lexicon, "key"),
+        "lexicon_text": lexicon.column("text").to_pylist(),
+    })
+
+
+def snapshot_bytes(path: Path) -> int:
+    """Bytes on disk of a snapshot directory."""
+    return sum(f.stat().st_size for f in Path(path).iterdir())
+
+
+def _column(table: pa.Table, name: str) -> np.ndarray:
+    return table.column(name).combine_chunks().to_numpy(zero_copy_only=False)
+
+
+def _write_ipc(table: pa.Table, path: Path) -> None:
+    with pa.OSFile(str(path), "wb") as sink:
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_ipc(path: Path) -> pa.Table:
+    with pa.memory_map(str(path), "r") as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
