@@ -1,7 +1,31 @@
-"""accum: Dirichlet accumulators over crawled pages: classify, track saturation, regenerate."""
+"""accum: Dirichlet accumulators over crawled pages: classify, track saturation, regenerate.
 
-from .accumulator import Accumulator, Settings
-from .pages import Page, Skipped
+The names below load on first use, so that ``import accum`` (and ``accum --help``)
+does not pay for numba.
+"""
 
-__all__ = ["Accumulator", "Settings", "Page", "Skipped"]
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Accumulator": "accum.accumulator",
+    "Settings": "accum.accumulator",
+    "DirichletClassifier": "accum.classify",
+    "Page": "accum.pages",
+    "Skipped": "accum.pages",
+    "ingest": "accum.ingest",
+    "MemorySink": "accum.ingest",
+    "evaluate": "accum.evaluate",
+    "open_source": "accum.sources",
+    "iter_sources": "accum.sources",
+    "tokenize": "accum.tokens",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'accum' has no attribute {name!r}")

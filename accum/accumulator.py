@@ -180,6 +180,8 @@ class Accumulator:
 
     def partial_fit(self, texts: Sequence[str], labels: Sequence[str]) -> None:
         """Add a batch of pages with their labels."""
+        if isinstance(texts, str) or isinstance(labels, str):
+            raise TypeError("partial_fit() takes sequences of texts and labels; use learn_one() for one page")
         if len(texts) != len(labels):
             raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
         self.add_tokens(tokenize(texts, self.settings.lowercase), labels)

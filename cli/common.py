@@ -1,0 +1,113 @@
+"""Shared pieces of the commands: store options, JSON output, errors, progress."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+
+STORE_HELP = "Store directory (env ACCUM_STORE)."
+DB_HELP = "SQLAlchemy URL of the catalog (env ACCUM_DB); default: SQLite inside the store."
+
+
+def store_options(func):
+    """Add ``--store`` and ``--db`` to a command."""
+    func = click.option("--db", default=None, envvar="ACCUM_DB", help=DB_HELP)(func)
+    func = click.option(
+        "--store", default="accum-store", envvar="ACCUM_STORE", show_default=True,
+        type=click.Path(file_okay=False), help=STORE_HELP,
+    )(func)
+    return func
+
+
+def json_option(func):
+    return click.option("--json", "as_json", is_flag=True, help="Write one JSON document to stdout.")(func)
+
+
+def data_errors(func):
+    """Turn the engine's ValueError/TypeError/OSError into a clean exit 1 with the message."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (ValueError, TypeError, OSError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+def emit_json(obj) -> None:
+    """Write ``obj`` as one JSON document to stdout."""
+    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False, default=_default)
+    sys.stdout.write("\n")
+
+
+def _default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def open_store(store: str, db: str | None, create: bool = False):
+    from accum.storage import Store
+
+    return Store(store, db=db, create=create)
+
+
+def load_classifier(store: str, db: str | None, alpha: float):
+    """The classifier over the newest snapshot of a store."""
+    from accum.classify import DirichletClassifier
+
+    acc = open_store(store, db).load()
+    if acc.n_categories == 0:
+        raise click.ClickException(f"the store at {store} has no categories yet: run accum ingest first")
+    return DirichletClassifier(acc, alpha=alpha)
+
+
+def alpha_option(func):
+    return click.option(
+        "--alpha", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
+        help="Dirichlet prior per feature (additive smoothing).",
+    )(func)
+
+
+def source_options(func):
+    """Options that say how to read sources: format, labels, fields, size cap."""
+    opts = [
+        click.option("--format", "fmt", default="auto", show_default=True,
+                     type=click.Choice(["auto", "dir", "warc", "jsonl", "parquet", "text"]),
+                     help="Input format; auto detects it from the path."),
+        click.option("--label", "label", default=None,
+                     help="Where labels come from: dir (first directory level), dir:N, "
+                          "field:NAME (JSONL/Parquet), rules:FILE (URL patterns), none."),
+        click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet text field."),
+        click.option("--url-field", default="url", show_default=True, help="JSONL/Parquet URL field."),
+        click.option("--max-page-bytes", default=5 * 2**20, show_default=True, type=click.IntRange(min=1),
+                     help="Skip pages larger than this (counted as too-large)."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def read_sources(sources, fmt, label, text_field, url_field, max_page_bytes):
+    """Records from every source, with the reader options of :func:`source_options`."""
+    from accum.sources import iter_sources
+
+    return iter_sources(
+        list(sources), fmt=fmt, label=label, text_field=text_field, url_field=url_field,
+        max_page_bytes=max_page_bytes,
+    )
+
+
+def progress_bar(desc: str, quiet: bool):
+    """A tqdm bar on stderr counting pages and MB (hidden when quiet or not a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(desc=desc, unit=" pages", file=sys.stderr, disable=True if quiet else None,
+                dynamic_ncols=True, mininterval=0.5)

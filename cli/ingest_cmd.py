@@ -1,0 +1,66 @@
+"""``accum ingest``: read sources into a store."""
+
+from __future__ import annotations
+
+import click
+
+from .common import data_errors, emit_json, json_option, open_store, progress_bar, read_sources, source_options, store_options
+
+
+@click.command("ingest")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
+@source_options
+@click.option("--default-label", default=None, help="Category for pages the label spec gives no label.")
+@click.option("--max-order", default=2, show_default=True, type=click.IntRange(1, 8),
+              help="Highest n-gram order counted (fixed at a store's first ingest).")
+@click.option("--checkpoint-seconds", default=60.0, show_default=True, type=click.FloatRange(min=0),
+              help="Commit a snapshot at least this often (and always at the end).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@store_options
+@json_option
+@data_errors
+def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, default_label,
+                   max_order, checkpoint_seconds, quiet, store, db, as_json):
+    """Add the pages of SOURCE... (directories, WARC, JSONL, Parquet, text) to the store.
+
+    Pages already in the store (same text) are counted as duplicates and add nothing,
+    so re-running an interrupted ingest resumes it. Unreadable records are skipped and
+    counted by reason.
+    """
+    from accum.accumulator import Settings
+    from accum.ingest import ingest
+
+    st = open_store(store, db, create=True)
+    settings = st.settings() or Settings(max_order=max_order)
+    explicit = click.get_current_context().get_parameter_source("max_order") != click.core.ParameterSource.DEFAULT
+    if explicit and max_order != settings.max_order:
+        raise click.UsageError(
+            f"this store counts n-grams up to order {settings.max_order}; --max-order {max_order} "
+            "needs a new --store"
+        )
+    records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes)
+    command = {"sources": [str(s) for s in sources], "format": fmt, "label": label, "default_label": default_label}
+    acc = st.load(settings)
+    with progress_bar("ingest", quiet) as bar, st.writer(command, settings) as writer:
+
+        def tick(record):
+            bar.update(1)
+
+        summary = ingest(records, acc, writer, checkpoint_seconds=checkpoint_seconds,
+                         default_label=default_label, progress=tick)
+    result = summary.to_dict() | {"store": str(st.path), "categories": acc.n_categories,
+                                  "documents": acc.n_documents, "run": writer.run_id}
+    if as_json:
+        emit_json(result)
+        return
+    skipped = result["skipped"]
+    click.echo(f"ingested into {st.path} (run {writer.run_id}): {acc.n_documents:,} documents in "
+               f"{acc.n_categories} categories")
+    click.echo(f"  pages added  {result['pages_added']:>10,}")
+    click.echo(f"  duplicates   {result['duplicates']:>10,}")
+    click.echo(f"  skipped      {sum(skipped.values()):>10,}"
+               + (f"  ({', '.join(f'{k}: {v:,}' for k, v in skipped.items())})" if skipped else ""))
+    for reason, example in result["skip_examples"].items():
+        click.echo(f"    e.g. {reason}: {example}")
+    click.echo(f"  read {result['bytes_read'] / 1e6:,.1f} MB in {result['seconds']:.1f} s: "
+               f"{result['mb_per_s']:.2f} MB/s, {result['tokens_per_s']:,.0f} tokens/s")

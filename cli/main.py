@@ -1,0 +1,31 @@
+"""The ``accum`` command group."""
+
+from __future__ import annotations
+
+import click
+
+from accum import __version__
+
+from .demo import demo_command
+from .evaluate_cmd import evaluate_command
+from .ingest_cmd import ingest_command
+from .query import categories_command, classify_command, info_command
+
+
+@click.group(context_settings={"auto_envvar_prefix": "ACCUM", "help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="accum")
+def cli():
+    """accum: Dirichlet-accumulator classifier for crawled pages.
+
+    Ingest pages into a store, classify text, evaluate on labelled pages.
+    Output meant for programs goes to stdout (--json); progress and logs go to stderr.
+    """
+
+
+for command in (ingest_command, classify_command, evaluate_command, categories_command,
+                info_command, demo_command):
+    cli.add_command(command)
+
+
+def main():
+    cli()

@@ -1,0 +1,122 @@
+"""Accumulators: exact counts, merge = all at once, round trips."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from accum.accumulator import Accumulator, Settings
+
+import naive
+
+DOCS = [
+    ("Chinese Beijing Chinese", "china"),
+    ("Chinese Chinese Shanghai", "china"),
+    ("Chinese Macao", "china"),
+    ("Tokyo Japan Chinese", "japan"),
+    ("Paris Hilton was seen at the Hilton in Paris.", "gossip"),
+    ("The Hilton in Paris is a hotel; Paris Hilton is not.", "travel"),
+]
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_counts_equal_oracle(order):
+    texts, labels = zip(*DOCS)
+    acc = Accumulator(Settings(max_order=order))
+    acc.partial_fit(list(texts), list(labels))
+    assert acc.canonical() == naive.accumulate(list(texts), list(labels), order)
+    assert acc.doc_counts.tolist() == [3, 1, 1, 1]
+    assert acc.token_counts.sum() == sum(len(naive.tokenize(t)) for t in texts)
+
+
+def test_counts_equal_oracle_on_real_pages(newsgroups_sample):
+    texts, labels = newsgroups_sample
+    acc = Accumulator()
+    acc.partial_fit(texts, labels)
+    assert acc.canonical() == naive.accumulate(texts, labels, 2)
+
+
+def test_bigrams_tell_paris_hilton_from_the_hilton_in_paris():
+    acc = Accumulator()
+    acc.partial_fit([t for t, _ in DOCS[4:]], [c for _, c in DOCS[4:]])
+    assert acc.count("paris hilton") == {"gossip": 1, "travel": 1}
+    assert acc.count("hilton paris") == {"gossip": 0, "travel": 0}
+    assert acc.count("in paris") == {"gossip": 1, "travel": 1}
+    assert acc.count("paris") == {"gossip": 2, "travel": 2}
+
+
+def test_merge_of_halves_equals_all_at_once(newsgroups_sample):
+    texts, labels = newsgroups_sample
+    whole = Accumulator()
+    whole.partial_fit(texts, labels)
+    half = len(texts) // 2
+    a, b = Accumulator(), Accumulator()
+    a.partial_fit(texts[:half], labels[:half])
+    b.partial_fit(texts[half:][::-1], labels[half:][::-1])  # other order, other row layout
+    merged = a.merge(b)
+    assert merged.canonical() == whole.canonical()
+    assert dict(zip(merged.categories, merged.doc_counts)) == dict(zip(whole.categories, whole.doc_counts))
+    assert dict(zip(merged.categories, merged.token_counts)) == dict(zip(whole.categories, whole.token_counts))
+    assert merged.lexicon == whole.lexicon
+
+
+def test_adding_later_equals_adding_at_once():
+    texts, labels = zip(*DOCS)
+    once = Accumulator()
+    once.partial_fit(list(texts), list(labels))
+    later = Accumulator()
+    for t, c in DOCS:
+        later.learn_one(t, c)
+    assert later.canonical() == once.canonical()
+
+
+def test_growth_keeps_counts_exact():
+    # thousands of distinct tokens force many table and row reallocations
+    texts = [" ".join(f"w{i}_{j}" for j in range(300)) for i in range(40)]
+    labels = [f"c{i % 7}" for i in range(40)]
+    acc = Accumulator()
+    acc.partial_fit(texts, labels)
+    assert acc.canonical() == naive.accumulate(texts, labels, 2)
+    assert acc.n_categories == 7
+
+
+def test_round_trips_through_arrays_and_pickle():
+    texts, labels = zip(*DOCS)
+    acc = Accumulator(Settings(max_order=3))
+    acc.partial_fit(list(texts), list(labels))
+    for copy in (Accumulator.from_arrays(acc.to_arrays()), pickle.loads(pickle.dumps(acc))):
+        assert copy.canonical() == acc.canonical()
+        assert copy.categories == acc.categories
+        assert copy.lexicon == acc.lexicon
+        assert copy.settings == acc.settings
+        copy.learn_one("more Chinese text", "china")  # still writable
+        assert copy.count("chinese")["china"] == acc.count("chinese")["china"] + 1
+
+
+def test_feature_text_and_orders():
+    acc = Accumulator(Settings(max_order=3))
+    acc.learn_one("New York City", "us")
+    texts = sorted(acc.feature_text(r) for r in range(acc.n_rows))
+    assert texts == ["city", "new", "new york", "new york city", "york", "york city"]
+    assert sorted(acc.row_orders().tolist()) == [1, 1, 1, 2, 2, 3]
+
+
+def test_bad_input_is_refused_clearly():
+    acc = Accumulator()
+    with pytest.raises(ValueError, match="2 texts but 1 labels"):
+        acc.partial_fit(["a", "b"], ["x"])
+    with pytest.raises(ValueError, match="non-empty str"):
+        acc.learn_one("text", "")
+    with pytest.raises(TypeError, match="learn_one"):
+        acc.partial_fit("just one string", ["x"])
+    with pytest.raises(ValueError, match="max_order"):
+        Settings(max_order=0)
+    other = Accumulator(Settings(max_order=1))
+    with pytest.raises(ValueError, match="cannot merge"):
+        acc.merge(other)
+
+
+def test_empty_documents_count_as_documents_without_tokens():
+    acc = Accumulator()
+    acc.partial_fit(["", "word"], ["a", "a"])
+    assert acc.doc_counts.tolist() == [2] and acc.token_counts.tolist() == [1]
