@@ -1,0 +1,89 @@
+"""The Dirichlet-multinomial classifier: parity with MultinomialNB, exact explanations."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.naive_bayes import MultinomialNB
+
+from accum import _kernels
+from accum.accumulator import Accumulator, Settings
+from accum.classify import DirichletClassifier
+from accum.tokens import tokenize
+
+
+def feature_matrix(acc, texts):
+    """Documents x features count matrix over the accumulator's rows (unseen dropped)."""
+    batch = tokenize(texts)
+    rows = _kernels.lookup_rows(batch.ngrams(acc.settings.max_order), acc._keys, acc._slots)
+    doc_of_token = np.repeat(np.arange(len(texts)), np.diff(batch.bounds))
+    docs = np.repeat(doc_of_token, rows.shape[1]).reshape(rows.shape)
+    seen = rows >= 0
+    return sp.csr_matrix(
+        (np.ones(seen.sum()), (docs[seen], rows[seen])), shape=(len(texts), acc.n_rows)
+    )
+
+
+@pytest.mark.parametrize("alpha", [0.01, 1.0])
+def test_scores_equal_multinomialnb_on_identical_counts(newsgroups_sample, alpha):
+    texts, labels = newsgroups_sample
+    train, test = texts[::2], texts[1::2]
+    acc = Accumulator()
+    acc.partial_fit(train, labels[::2])
+    nb = MultinomialNB(alpha=alpha).fit(feature_matrix(acc, train), [acc.categories.index(c) for c in labels[::2]])
+    np.testing.assert_array_equal(np.asarray(nb.feature_count_.T, np.int64), acc.counts)
+    clf = DirichletClassifier(acc, alpha=alpha, beta=0.0)
+    np.testing.assert_allclose(clf.log_prob, nb.feature_log_prob_.T, rtol=1e-12)
+    ours = clf.decision_function(test)
+    theirs = nb.predict_joint_log_proba(feature_matrix(acc, test))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9)
+    np.testing.assert_allclose(clf.predict_proba(test), nb.predict_proba(feature_matrix(acc, test)), atol=1e-9)
+
+
+def test_explanation_adds_up_exactly(newsgroups_sample):
+    texts, labels = newsgroups_sample
+    acc = Accumulator()
+    acc.partial_fit(texts[1:], labels[1:])
+    clf = DirichletClassifier(acc)
+    exp = clf.explain(texts[0], n_terms=5)
+    scores = clf.decision_function([texts[0]])[0]
+    top2 = np.argsort(-scores)[:2]
+    assert [exp.winner, exp.runner_up] == [acc.categories[i] for i in top2]
+    assert exp.log_odds == pytest.approx(scores[top2[0]] - scores[top2[1]], abs=1e-9)
+    total = exp.prior + sum(f["contribution"] for f in exp.features) + exp.rest
+    assert total == pytest.approx(exp.log_odds, abs=1e-9)
+    assert len(exp.features) == 5
+    assert all(abs(a["contribution"]) >= abs(b["contribution"]) for a, b in zip(exp.features, exp.features[1:]))
+
+
+def test_explanation_shows_the_bigram_that_decides():
+    acc = Accumulator()
+    acc.partial_fit(
+        ["Paris Hilton at a party again", "Paris Hilton new reality show",
+         "the Hilton in Paris has rooms", "book the Hilton hotel in Paris"],
+        ["gossip", "gossip", "travel", "travel"],
+    )
+    clf = DirichletClassifier(acc, alpha=0.1)
+    pred = clf.predict_one("Paris Hilton", explain=True)
+    assert pred.label == "gossip"
+    assert pred.explanation.features[0]["feature"] == "paris hilton"
+    assert pred.explanation.features[0]["order"] == 2
+    pred = clf.predict_one("the Hilton in Paris", explain=True)
+    assert pred.label == "travel"
+
+
+def test_unseen_text_falls_back_to_the_prior():
+    acc = Accumulator()
+    acc.partial_fit(["a b", "c d", "e f"], ["x", "x", "y"])
+    clf = DirichletClassifier(acc, beta=1.0)
+    probs = clf.predict_proba(["zzz qqq"])[0]
+    np.testing.assert_allclose(probs, [3 / 5, 2 / 5])
+    assert clf.explain("zzz qqq").n_unseen == 3  # two unigrams and a bigram
+
+
+def test_unfitted_and_bad_parameters_answer_clearly():
+    with pytest.raises(ValueError, match="no categories yet"):
+        DirichletClassifier(Accumulator())
+    acc = Accumulator()
+    acc.learn_one("text", "x")
+    with pytest.raises(ValueError, match="alpha"):
+        DirichletClassifier(acc, alpha=0)
