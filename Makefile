@@ -1,0 +1,32 @@
+# The two commands of the README: `make demo` and `make test`. Each creates the virtual
+# environment and installs the project into it on first use (and after pyproject changes).
+
+PYTHON ?= python3
+VENV ?= .venv
+ACCUM_CORPORA ?= $(abspath ../shared/data)
+export ACCUM_CORPORA
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+.PHONY: install demo test bench wheel-check
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/accum demo
+
+test: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/ingest_speed.py
+
+# Build the wheel and check that every subpackage is inside it (editable installs hide
+# a package missing from pyproject's list).
+wheel-check: $(VENV)/.installed
+	rm -rf build dist
+	$(VENV)/bin/python -m pip wheel --quiet --no-deps -w dist .
+	$(VENV)/bin/python .ci/check_wheel.py dist/*.whl
