@@ -15,3 +15,33 @@ def newsgroups_sample():
             texts.append(f.read_bytes().decode("latin-1"))
             labels.append(group.name)
     return texts, labels
+
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A fresh catalog URL: SQLite inside the store (None) or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield None
+        return
+    import os
+    import uuid
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(PG_URL)
+    schema = f"accum_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        message = f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()

@@ -1,0 +1,147 @@
+"""Stores on SQLite and on the real PostgreSQL server: persistence, dedup, resume."""
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from accum.accumulator import Accumulator, Settings
+from accum.ingest import ingest
+from accum.pages import Page, Skipped
+from accum.storage import Store, StoreError
+from accum.storage import catalog
+
+
+def pages(texts_labels, prefix="u"):
+    return [Page(f"{prefix}{i}", label, text, {"bytes": len(text)}) for i, (text, label) in enumerate(texts_labels)]
+
+
+def run_ingest(store, records, settings=Settings(), **kwargs):
+    acc = store.load(settings)
+    with store.writer({"sources": ["test"]}, settings) as writer:
+        summary = ingest(records, acc, writer, **kwargs)
+    return acc, summary
+
+
+def test_ingest_persists_and_reopens(tmp_path, db_url, newsgroups_sample):
+    texts, labels = newsgroups_sample
+    store = Store(tmp_path / "s", db=db_url, create=True)
+    acc, summary = run_ingest(store, pages(zip(texts, labels)), batch_pages=64)
+    assert summary.pages_added == len(texts) and summary.duplicates == 0
+    reopened = Store(tmp_path / "s", db=db_url).load()
+    assert reopened.canonical() == acc.canonical()
+    assert reopened.lexicon == acc.lexicon
+    info = Store(tmp_path / "s", db=db_url).info()
+    assert info["documents"] == len(texts)
+    assert info["categories"] == 20
+    assert info["tokens"] == acc.n_tokens
+    assert info["distinct_features"] == acc.n_rows
+    assert info["parameters"] == int((acc.counts != 0).sum())
+    assert info["runs"][0]["status"] == "finished"
+    assert info["runs"][0]["summary"]["pages_added"] == len(texts)
+
+
+def test_reingesting_changes_nothing(tmp_path, db_url, newsgroups_sample):
+    texts, labels = newsgroups_sample
+    store = Store(tmp_path / "s", db=db_url, create=True)
+    first, _ = run_ingest(store, pages(zip(texts, labels)))
+    again, summary = run_ingest(store, pages(zip(texts, labels), prefix="other-url-"))
+    assert summary.pages_added == 0 and summary.duplicates == len(texts)
+    assert again.canonical() == first.canonical()
+    assert Store(tmp_path / "s", db=db_url).info()["documents"] == len(texts)
+
+
+def test_incremental_ingest_equals_one_ingest(tmp_path, db_url, newsgroups_sample):
+    texts, labels = newsgroups_sample
+    records = pages(zip(texts, labels))
+    one = Store(tmp_path / "one", db=None, create=True)
+    whole, _ = run_ingest(one, records)
+    store = Store(tmp_path / "s", db=db_url, create=True)
+    run_ingest(store, records[:100])
+    run_ingest(store, records[50:])  # overlaps: the first 50 are duplicates
+    assert Store(tmp_path / "s", db=db_url).load().canonical() == whole.canonical()
+
+
+def test_interrupted_run_resumes_to_the_same_counts(tmp_path, db_url, newsgroups_sample):
+    texts, labels = newsgroups_sample
+    records = pages(zip(texts, labels))
+    store = Store(tmp_path / "s", db=db_url, create=True)
+
+    def dying():
+        for i, r in enumerate(records):
+            if i == 170:
+                raise KeyboardInterrupt  # the user pressed ^C mid-run
+            yield r
+
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(store, dying(), batch_pages=20, checkpoint_seconds=0)
+    partial = Store(tmp_path / "s", db=db_url)
+    committed = partial.info()["documents"]
+    assert 0 < committed < 170
+    assert partial.info()["runs"][0]["status"] == "interrupted"
+    assert partial.load().n_documents == committed  # model and documents agree
+    _, summary = run_ingest(partial, records)
+    assert summary.duplicates == committed
+    whole = Accumulator()
+    whole.partial_fit(texts, labels)
+    assert Store(tmp_path / "s", db=db_url).load().canonical() == whole.canonical()
+
+
+def test_snapshot_written_but_never_registered_is_ignored(tmp_path, db_url, monkeypatch):
+    store = Store(tmp_path / "s", db=db_url, create=True)
+    run_ingest(store, pages([("alpha beta", "a"), ("gamma delta", "b")]))
+    before = store.load().canonical()
+
+    from accum.storage import store as store_module
+
+    def fail_commit(*args, **kwargs):
+        raise RuntimeError("power cut between snapshot and commit")
+
+    monkeypatch.setattr(store_module.StoreWriter, "_category_ids", fail_commit)
+    with pytest.raises(RuntimeError):
+        run_ingest(store, pages([("epsilon zeta", "c")], prefix="v"))
+    monkeypatch.undo()
+    reopened = Store(tmp_path / "s", db=db_url)
+    assert reopened.load().canonical() == before
+    assert reopened.info()["documents"] == 2
+    assert reopened.info()["runs"][-1]["status"] == "failed"
+
+
+def test_skips_are_counted_and_recorded(tmp_path, db_url):
+    store = Store(tmp_path / "s", db=db_url, create=True)
+    records = pages([("good text", "a"), ("   ", "a")]) + [
+        Skipped("f.warc#3", "truncated", "gzip ended early", 100),
+        Page("nolabel", None, "some text"),
+    ]
+    _, summary = run_ingest(store, records)
+    assert summary.to_dict()["skipped"] == {"empty": 1, "no-label": 1, "truncated": 1}
+    assert summary.pages_added == 1
+    assert Store(tmp_path / "s", db=db_url).info()["runs"][0]["summary"]["skipped"]["truncated"] == 1
+
+
+def test_odd_labels_and_urls_survive_intact(tmp_path, db_url):
+    store = Store(tmp_path / "s", db=db_url, create=True)
+    label = "it's \"quoted\"; DROP TABLE documents; --\nnewline ünïcödé 日本"
+    url = "http://example.com/?q='x'&y=\"z\"\n#ü"
+    run_ingest(store, [Page(url, label, "some words here")])
+    again = Store(tmp_path / "s", db=db_url)
+    assert again.load().categories == [label]
+    with again.engine.connect() as conn:
+        assert conn.execute(sa.select(catalog.documents.c.url)).scalar() == url
+        assert conn.execute(sa.select(catalog.categories.c.name)).scalar() == label
+
+
+def test_store_refuses_other_settings_and_concurrent_writers(tmp_path, db_url):
+    store = Store(tmp_path / "s", db=db_url, create=True)
+    run_ingest(store, pages([("one two", "a")]))
+    with pytest.raises(StoreError, match="use a new --store"):
+        run_ingest(store, pages([("three", "a")]), settings=Settings(max_order=3))
+    with store.writer({"sources": []}, Settings()):
+        with pytest.raises(StoreError, match="another ingest"):
+            with Store(tmp_path / "s", db=db_url).writer({"sources": []}, Settings()):
+                pass
+
+
+def test_missing_store_is_a_clear_error(tmp_path):
+    with pytest.raises(StoreError, match="no accum store"):
+        Store(tmp_path / "nowhere")
