@@ -169,8 +169,9 @@ class Accumulator:
             self.doc_counts = np.append(self.doc_counts, 0)
             self.token_counts = np.append(self.token_counts, 0)
             if index >= self._counts.shape[1]:
+                # np.zeros maps untouched pages lazily: only the rows in use are copied
                 grown = np.zeros((self._counts.shape[0], 2 * self._counts.shape[1]), np.int64)
-                grown[:, : self._counts.shape[1]] = self._counts
+                grown[: self.n_rows, : self._counts.shape[1]] = self._counts[: self.n_rows]
                 self._counts = grown
         return index
 
@@ -256,8 +257,13 @@ class Accumulator:
     # -- exchange ------------------------------------------------------------------------
 
     def to_arrays(self) -> dict:
-        """The state as plain arrays and lists (what a snapshot stores)."""
+        """The state as plain arrays and lists (what a snapshot stores).
+
+        Counts are sparse: ``count_value[i]`` is the count of row ``count_row[i]`` in
+        category ``count_category[i]``, for every non-zero count.
+        """
         keys = np.fromiter(self.lexicon.keys(), np.uint64, len(self.lexicon))
+        rows, cats = np.nonzero(self.counts)
         return {
             "settings": {"max_order": self.settings.max_order, "lowercase": self.settings.lowercase},
             "categories": list(self.categories),
@@ -266,7 +272,9 @@ class Accumulator:
             "row_key": self.row_key.copy(),
             "row_prefix": self.row_prefix.copy(),
             "row_last": self.row_last.copy(),
-            "counts": np.ascontiguousarray(self.counts),
+            "count_row": rows,
+            "count_category": cats,
+            "count_value": self.counts[rows, cats],
             "lexicon_keys": keys,
             "lexicon_text": list(self.lexicon.values()),
         }
@@ -284,7 +292,7 @@ class Accumulator:
         acc._row_key[:n] = state["row_key"]
         acc._row_prefix[:n] = state["row_prefix"]
         acc._row_last[:n] = state["row_last"]
-        acc._counts[:n, : acc.n_categories] = state["counts"]
+        acc._counts[state["count_row"], state["count_category"]] = state["count_value"]
         acc.n_rows = n
         _kernels.table_build(acc._row_key, n, acc._keys, acc._slots)
         acc.lexicon = dict(zip(np.asarray(state["lexicon_keys"]).tolist(), state["lexicon_text"]))

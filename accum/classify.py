@@ -120,9 +120,12 @@ class DirichletClassifier:
         self.alpha = float(alpha)
         self.beta = float(beta)
         counts = accumulator.counts
-        n_features = counts.shape[0]
-        totals = counts.sum(axis=0, dtype=np.float64)
-        self.log_prob = np.log(counts + self.alpha) - np.log(totals + self.alpha * n_features)
+        log_total = np.log(counts.sum(axis=0, dtype=np.float64) + self.alpha * counts.shape[0])
+        # most counts are 0: fill with the zero-count value, then take logs of the rest
+        self.log_prob = np.empty(counts.shape, np.float64)
+        self.log_prob[:] = np.log(self.alpha) - log_total
+        rows, cats = np.nonzero(counts)
+        self.log_prob[rows, cats] = np.log(counts[rows, cats] + self.alpha) - log_total[cats]
         docs = accumulator.doc_counts.astype(np.float64)
         self.log_prior = np.log(docs + self.beta) - np.log(docs.sum() + self.beta * len(docs))
 

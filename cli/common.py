@@ -33,6 +33,8 @@ def data_errors(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except BrokenPipeError:
+            raise
         except (ValueError, TypeError, OSError) as exc:
             raise click.ClickException(str(exc)) from exc
 

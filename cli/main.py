@@ -28,4 +28,13 @@ for command in (ingest_command, classify_command, evaluate_command, categories_c
 
 
 def main():
-    cli()
+    try:
+        cli()
+    except BrokenPipeError:
+        # the reader of stdout went away (accum ... | head): stop quietly, as cat does
+        import os
+        import sys
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)

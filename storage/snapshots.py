@@ -47,11 +47,10 @@ def write_snapshot(acc: Accumulator, directory: Path, name: str) -> Path:
     rows = pa.table(
         {"key": state["row_key"], "prefix": state["row_prefix"], "last": state["row_last"]}
     ).replace_schema_metadata({"accum": json.dumps(meta)})
-    row_idx, cat_idx = np.nonzero(state["counts"])
     counts = pa.table({
-        "row": row_idx.astype(np.int64),
-        "category": cat_idx.astype(np.int32),
-        "count": state["counts"][row_idx, cat_idx],
+        "row": state["count_row"].astype(np.int64),
+        "category": state["count_category"].astype(np.int32),
+        "count": state["count_value"],
     })
     lexicon = pa.table({
         "key": pa.array(state["lexicon_keys"], pa.uint64()),
@@ -74,9 +73,6 @@ def read_snapshot(path: Path) -> Accumulator:
         raise ValueError(f"{path}: snapshot format {meta.get('format')!r}, this accum reads {FORMAT}")
     counts = _read_ipc(path / "counts.arrow")
     lexicon = _read_ipc(path / "lexicon.arrow")
-    n_rows, n_cats = rows.num_rows, len(meta["categories"])
-    dense = np.zeros((n_rows, n_cats), np.int64)
-    dense[_column(counts, "row"), _column(counts, "category")] = _column(counts, "count")
     return Accumulator.from_arrays({
         "settings": meta["settings"],
         "categories": meta["categories"],
@@ -85,7 +81,9 @@ def read_snapshot(path: Path) -> Accumulator:
         "row_key": _column(rows, "key"),
         "row_prefix": _column(rows, "prefix"),
         "row_last": _column(rows, "last"),
-        "counts": dense,
+        "count_row": _column(counts, "row"),
+        "count_category": _column(counts, "category"),
+        "count_value": _column(counts, "count"),
         "lexicon_keys": _column(lexicon, "key"),
         "lexicon_text": lexicon.column("text").to_pylist(),
     })

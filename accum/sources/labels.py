@@ -1,0 +1,281 @@
+"""Label specs: where a page's category comes from.
+
+A spec is a short string:
+
+``dir``, ``dir:N``
+    The N-th directory level of the file's path under the root that was given (1-based;
+    ``dir`` is ``dir:1``). Directories only. A file with fewer levels gets no label.
+``field:NAME``
+    The record field ``NAME`` (JSONL and Parquet only).
+``rules:FILE``
+    A rules file that maps URL patterns to labels (any format).
+``none`` (or ``None``)
+    No label.
+
+Rules file format
+-----------------
+UTF-8 text, one rule per line::
+
+    # comment
+    PATTERN   LABEL
+
+``PATTERN`` and ``LABEL`` are separated by whitespace; the label is the rest of the line
+(it may contain spaces), the pattern cannot contain whitespace. ``PATTERN`` is a shell
+glob matched against the full URL (:func:`fnmatch.fnmatchcase`: case-sensitive, ``*``
+also matches ``/``), or a Python regular expression when it starts with ``re:``
+(:func:`re.search`, so anchor it with ``^``/``$`` as needed; write ``\\s`` for spaces).
+Blank lines and lines starting with ``#`` are ignored. The first matching rule wins; a
+URL that no rule matches gets no label.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+#: Label kinds each reader format accepts.
+KINDS_BY_FORMAT = {
+    "dir": ("none", "dir", "rules"),
+    "text": ("none", "rules"),
+    "warc": ("none", "rules"),
+    "jsonl": ("none", "field", "rules"),
+    "parquet": ("none", "field", "rules"),
+}
+
+_SPEC_HELP = "expected one of 'dir', 'dir:N' (N >= 1), 'field:NAME', 'rules:FILE' or 'none'"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One line of a rules file.
+
+    Attributes
+    ----------
+    pattern : str
+        The pattern as written (``re:`` prefix included).
+    label : str
+        The label it gives.
+    regex : re.Pattern
+        The compiled pattern (globs are translated to an anchored regex).
+    is_glob : bool
+        True for a glob (matched against the whole URL), False for a ``re:`` regex
+        (searched anywhere in the URL).
+    """
+
+    pattern: str
+    label: str
+    regex: re.Pattern
+    is_glob: bool
+
+    def matches(self, url: str) -> bool:
+        """Whether this rule applies to ``url``."""
+        if self.is_glob:
+            return self.regex.match(url) is not None
+        return self.regex.search(url) is not None
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """A parsed label spec (see the module docstring for the spec strings).
+
+    Attributes
+    ----------
+    kind : str
+        ``"none"``, ``"dir"``, ``"field"`` or ``"rules"``.
+    level : int
+        Directory level for ``dir`` (1-based).
+    field : str or None
+        Record field for ``field``.
+    rules_file : str or None
+        Path of the rules file for ``rules``.
+    rules : tuple of Rule
+        The rules read from it.
+    """
+
+    kind: str = "none"
+    level: int = 1
+    field: str | None = None
+    rules_file: str | None = None
+    rules: tuple[Rule, ...] = ()
+
+    def __str__(self) -> str:
+        if self.kind == "dir":
+            return "dir" if self.level == 1 else f"dir:{self.level}"
+        if self.kind == "field":
+            return f"field:{self.field}"
+        if self.kind == "rules":
+            return f"rules:{self.rules_file}"
+        return "none"
+
+    def label_for_url(self, url: str) -> str | None:
+        """The label of the first rule matching ``url``; None without a match or rules."""
+        for rule in self.rules:
+            if rule.matches(url):
+                return rule.label
+        return None
+
+    def label_for_dirs(self, dirs: Sequence[str]) -> str | None:
+        """The ``level``-th of the directories ``dirs`` (relative to the root), for ``dir``.
+
+        None when there are fewer levels or the spec is not ``dir``.
+        """
+        if self.kind != "dir" or len(dirs) < self.level:
+            return None
+        return dirs[self.level - 1]
+
+    def label_for_record(self, record: Mapping[str, Any]) -> str | None:
+        """The value of the ``field`` of a JSON/Parquet record, as a string.
+
+        None when the spec is not ``field`` or the value is missing or null. Numbers and
+        booleans are converted with :func:`str`.
+
+        Raises
+        ------
+        TypeError
+            When the value is a list, an object or another non-scalar.
+        """
+        if self.kind != "field":
+            return None
+        value = record.get(self.field)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (bool, int, float)):
+            return str(value)
+        raise TypeError(f"label field {self.field!r} holds a {type(value).__name__}, not a string")
+
+    def check_format(self, fmt: str) -> None:
+        """Raise ValueError when this spec cannot label pages of format ``fmt``."""
+        allowed = KINDS_BY_FORMAT.get(fmt, ("none", "rules"))
+        if self.kind not in allowed:
+            raise ValueError(
+                f"label spec {str(self)!r} does not apply to {fmt!r} input: "
+                f"{fmt!r} accepts {', '.join(repr(k) for k in allowed)} labels "
+                "(dir: directories only; field:NAME: JSONL and Parquet only; "
+                "rules:FILE: any input)"
+            )
+
+
+def parse_label_spec(spec: str | LabelSpec | None) -> LabelSpec:
+    """Parse a label spec string (see the module docstring).
+
+    Parameters
+    ----------
+    spec : str, LabelSpec or None
+        The spec; a :class:`LabelSpec` is returned as is, None means no label.
+
+    Returns
+    -------
+    LabelSpec
+
+    Raises
+    ------
+    ValueError
+        For an unknown spec, a bad ``dir:N`` level, an empty field name, or a rules file
+        that cannot be read or parsed.
+    """
+    if spec is None:
+        return LabelSpec()
+    if isinstance(spec, LabelSpec):
+        return spec
+    if not isinstance(spec, str):
+        raise ValueError(f"label spec must be a string or None, got {type(spec).__name__}; {_SPEC_HELP}")
+    text = spec.strip()
+    kind, sep, arg = text.partition(":")
+    kind = kind.lower()
+    if kind == "none" and not sep:
+        return LabelSpec()
+    if kind == "dir":
+        if not sep:
+            return LabelSpec(kind="dir", level=1)
+        if not arg.strip().isdigit() or int(arg) < 1:
+            raise ValueError(
+                f"bad label spec {spec!r}: the level in 'dir:N' must be a whole number >= 1 "
+                "(dir:1 is the first directory under the root), e.g. 'dir:2'"
+            )
+        return LabelSpec(kind="dir", level=int(arg))
+    if kind == "field" and sep:
+        if not arg:
+            raise ValueError(f"bad label spec {spec!r}: 'field:' needs a field name, e.g. 'field:category'")
+        return LabelSpec(kind="field", field=arg)
+    if kind == "rules" and sep:
+        if not arg:
+            raise ValueError(f"bad label spec {spec!r}: 'rules:' needs a file, e.g. 'rules:labels.rules'")
+        return LabelSpec(kind="rules", rules_file=arg, rules=load_rules(arg))
+    raise ValueError(f"unknown label spec {spec!r}; {_SPEC_HELP}")
+
+
+def load_rules(path: str) -> tuple[Rule, ...]:
+    """Read a rules file (format in the module docstring).
+
+    Raises
+    ------
+    ValueError
+        When the file cannot be read, is not UTF-8, has a bad line or no rules.
+    """
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise ValueError(
+            f"cannot read label rules file {path!r}: {exc.strerror or exc}; "
+            "give an existing file as 'rules:PATH'"
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"label rules file {path!r} is not UTF-8 (byte {exc.start}); save it as UTF-8"
+        ) from None
+    return parse_rules(text, source=path)
+
+
+def parse_rules(text: str, source: str = "<rules>") -> tuple[Rule, ...]:
+    """Parse the text of a rules file (format in the module docstring).
+
+    Parameters
+    ----------
+    text : str
+        The file's content.
+    source : str
+        Its name, for error messages.
+
+    Raises
+    ------
+    ValueError
+        On a line without a label, an invalid regex, or when there are no rules.
+    """
+    rules = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        parts = stripped.split(None, 1)
+        if len(parts) < 2:
+            raise ValueError(
+                f"{source}:{number}: rule {stripped!r} has no label; expected "
+                "'PATTERN LABEL' (a glob or re:REGEX, whitespace, then the label)"
+            )
+        pattern, label = parts[0], parts[1].strip()
+        if pattern.startswith("re:"):
+            try:
+                regex = re.compile(pattern[3:])
+            except re.error as exc:
+                raise ValueError(
+                    f"{source}:{number}: bad regular expression {pattern[3:]!r}: {exc}; "
+                    "fix it, or drop the 're:' prefix to use a shell glob"
+                ) from None
+            rules.append(Rule(pattern=pattern, label=label, regex=regex, is_glob=False))
+        else:
+            regex = re.compile(fnmatch.translate(pattern))
+            rules.append(Rule(pattern=pattern, label=label, regex=regex, is_glob=True))
+    if not rules:
+        raise ValueError(
+            f"label rules file {source!r} has no rules; add lines 'PATTERN LABEL' "
+            "(e.g. '*://*.cornell.edu/*  cornell')"
+        )
+    return tuple(rules)
