@@ -1,0 +1,5 @@
+"""``python -m accum.cli`` runs the ``accum`` command."""
+
+from .main import main
+
+main()
