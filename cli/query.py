@@ -47,7 +47,7 @@ def echo_explanation(exp) -> None:
         click.echo(f"  {f['contribution']:+8.3f}  {f['feature']!r} x{f['count']}")
     click.echo(f"  {exp.rest:+8.3f}  (all other features)")
     if exp.n_unseen:
-        click.echo(f"  ({exp.n_unseen} features never seen in training carry no evidence)")
+        click.echo(f"  ({exp.n_unseen} feature{'s' if exp.n_unseen != 1 else ''} never seen in training: no evidence)")
 
 
 @click.command("categories")
