@@ -11,9 +11,9 @@ Conventions
   ids of its tokens in order with a per-order salt. The id 0 is reserved for "empty".
 - The feature table is open addressing with linear probing: ``keys[cap]`` (0 = empty slot)
   and ``slots[cap]`` (the dense row of that key). ``cap`` is a power of two.
-- Rows are dense: ``row_key[r]`` (feature id), ``row_prefix[r]`` (id of the feature
-  without its last token; 0 for unigrams), ``row_last[r]`` (last token id), and the
-  count matrix ``counts[r, category]``.
+- Rows are dense: ``row_info[r]`` holds the feature id, the id of the feature without its
+  last token (0 for unigrams), the last token id and the order; ``counts[r, category]``
+  the counts and ``row_total[r]`` their sum over categories.
 """
 
 import numpy as np
@@ -191,15 +191,6 @@ def table_lookup(keys, slots, key):
 
 
 @njit(**NJIT_OPTIONS)
-def table_build(row_key, n_rows, keys, slots):
-    """Fill an empty table (``keys`` all 0) with rows ``0..n_rows-1`` of ``row_key``."""
-    for r in range(n_rows):
-        s = _find_slot(keys, row_key[r])
-        keys[s] = row_key[r]
-        slots[s] = r
-
-
-@njit(**NJIT_OPTIONS)
 def ngram_ids(ids, tok_bounds, max_order):
     """Feature ids of the n-grams ending at each token.
 
@@ -218,10 +209,53 @@ def ngram_ids(ids, tok_bounds, max_order):
     return grams
 
 
+#: Fields of the per-order growth statistics (last axis of ``cat_stats``/``all_stats``).
+DISTINCT, SINGLETONS, DOUBLETONS, AT_LEAST_K = 0, 1, 2, 3
+#: Page counts at which growth is logged: 1..10, then about 20 points a decade.
+CHECKPOINT_GROWTH = 1.12
+
+
 @njit(**NJIT_OPTIONS)
-def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots,
-               row_key, row_prefix, row_last, counts, n_rows, new_unigram_tok):
-    """Count the n-grams of documents into their categories.
+def is_checkpoint(n):
+    """True when ``n`` pages is a growth-log checkpoint (log-spaced, see module notes)."""
+    s = 1
+    while s < n:
+        s = max(s + 1, int(s * CHECKPOINT_GROWTH))
+    return s == n
+
+
+@njit(**NJIT_OPTIONS)
+def _count_transition(stats, k, before, prune_k):
+    """Update growth statistics ``stats[k]`` for a count going from ``before`` to ``before + 1``."""
+    if before == 0:
+        stats[k, DISTINCT] += 1
+        stats[k, SINGLETONS] += 1
+    elif before == 1:
+        stats[k, SINGLETONS] -= 1
+        stats[k, DOUBLETONS] += 1
+    elif before == 2:
+        stats[k, DOUBLETONS] -= 1
+    if before + 1 == prune_k:
+        stats[k, AT_LEAST_K] += 1
+
+
+@njit(**NJIT_OPTIONS)
+def _log_growth(events, n_events, cat, pages, tokens, stats):
+    """Append a growth-log row: category (-1 overall), pages, tokens, then stats per order."""
+    events[n_events, 0] = cat
+    events[n_events, 1] = pages
+    events[n_events, 2] = tokens
+    for k in range(stats.shape[0]):
+        for f in range(4):
+            events[n_events, 3 + 4 * k + f] = stats[k, f]
+    return n_events + 1
+
+
+@njit(**NJIT_OPTIONS)
+def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_info, row_total,
+               counts, n_rows, new_unigram_tok, doc_counts, token_counts, cat_stats, all_stats,
+               prune_k, events):
+    """Count the n-grams of documents into their categories and log feature growth.
 
     Processes documents from ``first_doc`` on and stops before a document that could
     overfill the rows or push the table past half full; the caller grows them and calls
@@ -238,14 +272,27 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots,
         First document to process.
     keys, slots : uint64[cap], int64[cap]
         The feature table (see module notes); updated in place.
-    row_key, row_prefix, row_last : uint64[rows_cap]
-        Row descriptions; new rows are appended in place.
+    row_info : uint64[rows_cap, 4]
+        Per row: feature id, prefix id (0 for unigrams), last token id, order.
+    row_total : int64[rows_cap]
+        Count of each row over all categories.
     counts : int64[rows_cap, cats_cap]
         Counts, updated in place.
     n_rows : int
         Rows in use on entry.
     new_unigram_tok : int64[n_tokens]
         Receives the token index of each unigram seen for the first time (for the lexicon).
+    doc_counts, token_counts : int64[cats_cap]
+        Pages and tokens per category, updated in place.
+    cat_stats : int64[cats_cap, max_order, 4]
+        Per category and order: distinct features, singletons, doubletons, features
+        counted at least ``prune_k`` times; ``all_stats`` (int64[max_order, 4]) the same
+        over all categories (row totals).
+    prune_k : int
+        Threshold of the AT_LEAST_K statistic.
+    events : int64[2 * n_docs, 3 + 4 * max_order]
+        Receives a growth-log row (see :func:`_log_growth`) whenever a category's pages,
+        or all pages, reach a checkpoint (:func:`is_checkpoint`).
 
     Returns
     -------
@@ -255,18 +302,21 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots,
         Rows in use on exit.
     n_new_unigrams : int
         Entries written to ``new_unigram_tok``.
+    n_events : int
+        Rows written to ``events``.
     """
     n_docs = tok_bounds.shape[0] - 1
     max_order = grams.shape[1]
-    rows_cap = row_key.shape[0]
+    rows_cap = row_info.shape[0]
     half_cap = keys.shape[0] // 2
     n_new = 0
+    n_events = 0
     for d in range(first_doc, n_docs):
         a = tok_bounds[d]
         b = tok_bounds[d + 1]
         worst = (b - a) * max_order
         if n_rows + worst > rows_cap or n_rows + worst > half_cap:
-            return d, n_rows, n_new
+            return d, n_rows, n_new, n_events
         c = doc_cats[d]
         for t in range(a, b):
             for k in range(max_order):
@@ -277,15 +327,27 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots,
                 if keys[s] == ZERO:
                     keys[s] = fid
                     slots[s] = n_rows
-                    row_key[n_rows] = fid
-                    row_prefix[n_rows] = grams[t - 1, k - 1] if k > 0 else ZERO
-                    row_last[n_rows] = ids[t]
+                    row_info[n_rows, 0] = fid
+                    row_info[n_rows, 1] = grams[t - 1, k - 1] if k > 0 else ZERO
+                    row_info[n_rows, 2] = ids[t]
+                    row_info[n_rows, 3] = k + 1
                     if k == 0:
                         new_unigram_tok[n_new] = t
                         n_new += 1
                     n_rows += 1
-                counts[slots[s], c] += 1
-    return n_docs, n_rows, n_new
+                r = slots[s]
+                _count_transition(cat_stats[c], k, counts[r, c], prune_k)
+                _count_transition(all_stats, k, row_total[r], prune_k)
+                counts[r, c] += 1
+                row_total[r] += 1
+        doc_counts[c] += 1
+        token_counts[c] += b - a
+        if is_checkpoint(doc_counts[c]):
+            n_events = _log_growth(events, n_events, c, doc_counts[c], token_counts[c], cat_stats[c])
+        all_docs = doc_counts.sum()
+        if is_checkpoint(all_docs):
+            n_events = _log_growth(events, n_events, -1, all_docs, token_counts.sum(), all_stats)
+    return n_docs, n_rows, n_new, n_events
 
 
 @njit(**NJIT_OPTIONS)
@@ -320,22 +382,31 @@ def score_docs(grams, tok_bounds, keys, slots, log_prob, out):
 
 
 @njit(**NJIT_OPTIONS)
-def merge_rows(o_key, o_prefix, o_last, o_counts, cat_map, keys, slots,
-               row_key, row_prefix, row_last, counts, n_rows):
+def merge_rows(o_info, o_counts, cat_map, keys, slots, row_info, row_total, counts, n_rows):
     """Add another accumulator's rows into this one; ``cat_map`` maps its columns to ours.
 
     The caller reserves room for every incoming row. Returns the rows in use.
     """
-    for r in range(o_key.shape[0]):
-        s = _find_slot(keys, o_key[r])
+    for r in range(o_info.shape[0]):
+        key = o_info[r, 0]
+        s = _find_slot(keys, key)
         if keys[s] == ZERO:
-            keys[s] = o_key[r]
+            keys[s] = key
             slots[s] = n_rows
-            row_key[n_rows] = o_key[r]
-            row_prefix[n_rows] = o_prefix[r]
-            row_last[n_rows] = o_last[r]
+            for j in range(4):
+                row_info[n_rows, j] = o_info[r, j]
             n_rows += 1
         row = slots[s]
         for c in range(o_counts.shape[1]):
             counts[row, cat_map[c]] += o_counts[r, c]
+            row_total[row] += o_counts[r, c]
     return n_rows
+
+
+@njit(**NJIT_OPTIONS)
+def table_build(row_info, n_rows, keys, slots):
+    """Fill an empty table (``keys`` all 0) with rows ``0..n_rows-1`` of ``row_info``."""
+    for r in range(n_rows):
+        s = _find_slot(keys, row_info[r, 0])
+        keys[s] = row_info[r, 0]
+        slots[s] = r

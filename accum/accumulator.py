@@ -3,12 +3,17 @@
 Counts are the state. Two accumulators merge by addition, so a page can be added at any
 time and a shard built elsewhere merges exactly; smoothed probabilities are derived from
 the counts by the models in :mod:`accum.classify`, never stored as the source of truth.
+
+While pages are added, the accumulator also logs how its vocabulary grows: at
+log-spaced page counts of each category (and of all pages) it records pages, tokens,
+and per n-gram order the distinct features, singletons, doubletons and features seen at
+least ``prune_k`` times (see :mod:`accum.saturation`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -16,6 +21,8 @@ from . import _kernels
 from .tokens import TokenBatch, tokenize
 
 _MIN_TABLE = 1 << 12
+#: Names of the per-order growth statistics, in kernel order.
+GROWTH_FIELDS = ("distinct", "singletons", "doubletons", "at_least_k")
 
 
 @dataclass(frozen=True)
@@ -28,14 +35,23 @@ class Settings:
         Highest n-gram order counted: 1 = unigrams, 2 = unigrams and bigrams (default).
     lowercase : bool
         Fold case before tokenising.
+    prune_k : int
+        The growth log counts features seen at least this many times (a pruned
+        vocabulary), besides those seen at least twice.
     """
 
     max_order: int = 2
     lowercase: bool = True
+    prune_k: int = 5
 
     def __post_init__(self):
         if not isinstance(self.max_order, int) or not 1 <= self.max_order <= 8:
             raise ValueError(f"max_order must be an integer from 1 to 8, got {self.max_order!r}")
+        if not isinstance(self.prune_k, int) or self.prune_k < 3:
+            raise ValueError(f"prune_k must be an integer >= 3, got {self.prune_k!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 class Accumulator:
@@ -60,16 +76,19 @@ class Accumulator:
         self.settings = settings or Settings()
         self.categories: list[str] = []
         self._cat_index: dict[str, int] = {}
-        self.doc_counts = np.zeros(0, np.int64)
-        self.token_counts = np.zeros(0, np.int64)
         self.lexicon: dict[int, str] = {}
         self.n_rows = 0
+        order = self.settings.max_order
         self._keys = np.zeros(_MIN_TABLE, np.uint64)
         self._slots = np.zeros(_MIN_TABLE, np.int64)
-        self._row_key = np.zeros(_MIN_TABLE // 2, np.uint64)
-        self._row_prefix = np.zeros(_MIN_TABLE // 2, np.uint64)
-        self._row_last = np.zeros(_MIN_TABLE // 2, np.uint64)
+        self._row_info = np.zeros((_MIN_TABLE // 2, 4), np.uint64)
+        self._row_total = np.zeros(_MIN_TABLE // 2, np.int64)
         self._counts = np.zeros((_MIN_TABLE // 2, 4), np.int64)
+        self._doc_counts = np.zeros(4, np.int64)
+        self._token_counts = np.zeros(4, np.int64)
+        self._cat_stats = np.zeros((4, order, 4), np.int64)
+        self._all_stats = np.zeros((order, 4), np.int64)
+        self._growth: list[np.ndarray] = []  # growth-log rows not yet taken
 
     # -- views ---------------------------------------------------------------------------
 
@@ -83,19 +102,24 @@ class Accumulator:
         return self._counts[: self.n_rows, : self.n_categories]
 
     @property
+    def doc_counts(self) -> np.ndarray:
+        """Pages per category, int64[n_categories] (a view)."""
+        return self._doc_counts[: self.n_categories]
+
+    @property
+    def token_counts(self) -> np.ndarray:
+        """Tokens per category, int64[n_categories] (a view)."""
+        return self._token_counts[: self.n_categories]
+
+    @property
     def row_key(self) -> np.ndarray:
         """Feature id of each row, uint64[n_features] (a view)."""
-        return self._row_key[: self.n_rows]
+        return self._row_info[: self.n_rows, 0]
 
     @property
-    def row_prefix(self) -> np.ndarray:
-        """Feature id of each row's n-gram without its last token (0 for unigrams)."""
-        return self._row_prefix[: self.n_rows]
-
-    @property
-    def row_last(self) -> np.ndarray:
-        """Token id of each row's last token."""
-        return self._row_last[: self.n_rows]
+    def row_order(self) -> np.ndarray:
+        """n-gram order of each row, int64[n_features]."""
+        return self._row_info[: self.n_rows, 3].astype(np.int64)
 
     @property
     def n_documents(self) -> int:
@@ -107,25 +131,30 @@ class Accumulator:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the arrays that hold the model (in memory, at their current size)."""
+        """Bytes of the arrays that hold the model (at their in-use size) and the lexicon."""
         return int(
-            self.n_rows * (3 * 8 + 8 * self.n_categories)
+            self.n_rows * (4 * 8 + 8 + 8 * self.n_categories)
             + 2 * 8 * len(self._keys)
             + sum(len(s) + 8 for s in self.lexicon.values())
         )
 
-    def row_orders(self) -> np.ndarray:
-        """n-gram order of each row, int64[n_features]."""
-        orders = np.ones(self.n_rows, np.int64)
-        prefix = self.row_prefix
-        pending = prefix != 0
-        while pending.any():
-            orders[pending] += 1
-            rows = self.rows_of(prefix[pending])
-            prefix = np.zeros(self.n_rows, np.uint64)
-            prefix[pending] = self.row_prefix[rows]
-            pending = prefix != 0
-        return orders
+    def growth_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Current growth statistics: int64[n_categories, max_order, 4] and int64[max_order, 4].
+
+        Fields along the last axis are :data:`GROWTH_FIELDS`.
+        """
+        return self._cat_stats[: self.n_categories].copy(), self._all_stats.copy()
+
+    def take_growth(self) -> np.ndarray:
+        """Growth-log rows logged since the last call, int64[n, 3 + 4 * max_order].
+
+        Each row: category index (-1 = all pages), pages, tokens, then per order the
+        :data:`GROWTH_FIELDS`.
+        """
+        width = 3 + 4 * self.settings.max_order
+        rows = np.concatenate(self._growth) if self._growth else np.zeros((0, width), np.int64)
+        self._growth = []
+        return rows
 
     def rows_of(self, feature_ids: np.ndarray) -> np.ndarray:
         """Row of each feature id (-1 when unseen)."""
@@ -136,8 +165,8 @@ class Accumulator:
         """The words of the feature in ``row`` ("new york" for a bigram)."""
         words = []
         while True:
-            words.append(self.lexicon.get(int(self._row_last[row]), "?"))
-            prefix = int(self._row_prefix[row])
+            words.append(self.lexicon.get(int(self._row_info[row, 2]), "?"))
+            prefix = int(self._row_info[row, 1])
             if prefix == 0:
                 return " ".join(reversed(words))
             row = int(self.rows_of(np.array([prefix], np.uint64))[0])
@@ -166,13 +195,8 @@ class Accumulator:
             index = len(self.categories)
             self.categories.append(label)
             self._cat_index[label] = index
-            self.doc_counts = np.append(self.doc_counts, 0)
-            self.token_counts = np.append(self.token_counts, 0)
             if index >= self._counts.shape[1]:
-                # np.zeros maps untouched pages lazily: only the rows in use are copied
-                grown = np.zeros((self._counts.shape[0], 2 * self._counts.shape[1]), np.int64)
-                grown[: self.n_rows, : self._counts.shape[1]] = self._counts[: self.n_rows]
-                self._counts = grown
+                self._grow_categories(2 * self._counts.shape[1])
         return index
 
     def learn_one(self, text: str, label: str) -> None:
@@ -194,19 +218,21 @@ class Accumulator:
             raise ValueError(f"got {batch.n_docs} documents but {len(cats)} labels")
         grams = batch.ngrams(self.settings.max_order)
         new_tok = np.empty(len(batch.ids), np.int64)
+        events = np.empty((2 * batch.n_docs, 3 + 4 * self.settings.max_order), np.int64)
         doc = 0
         while doc < batch.n_docs:
-            doc, self.n_rows, n_new = _kernels.accumulate(
+            doc, self.n_rows, n_new, n_events = _kernels.accumulate(
                 grams, batch.ids, batch.bounds, cats, doc, self._keys, self._slots,
-                self._row_key, self._row_prefix, self._row_last, self._counts,
-                self.n_rows, new_tok,
+                self._row_info, self._row_total, self._counts, self.n_rows, new_tok,
+                self._doc_counts, self._token_counts, self._cat_stats, self._all_stats,
+                self.settings.prune_k, events,
             )
             self._learn_words(batch, new_tok[:n_new])
+            if n_events:
+                self._growth.append(events[:n_events].copy())
             if doc < batch.n_docs:
                 need = int(batch.bounds[doc + 1] - batch.bounds[doc]) * self.settings.max_order
                 self._reserve(self.n_rows + need)
-        np.add.at(self.doc_counts, cats, 1)
-        np.add.at(self.token_counts, cats, batch.doc_lengths())
 
     def _learn_words(self, batch: TokenBatch, tokens: np.ndarray) -> None:
         """Record the text of tokens whose ids are new to the lexicon."""
@@ -218,41 +244,63 @@ class Accumulator:
             self.lexicon[key] = raw[a:b].decode("utf-8", "replace")
 
     def merge(self, other: "Accumulator") -> "Accumulator":
-        """Add ``other``'s counts into this accumulator (in place) and return it."""
+        """Add ``other``'s counts into this accumulator (in place) and return it.
+
+        Growth logs describe one stream of pages and do not merge; the growth statistics
+        of the result are recomputed from its counts.
+        """
         if other.settings != self.settings:
             raise ValueError(f"cannot merge accumulators with settings {self.settings} and {other.settings}")
         cats = np.array([self.category_index(c) for c in other.categories], np.int64)
         self._reserve(self.n_rows + other.n_rows)
         self.n_rows = _kernels.merge_rows(
-            other.row_key, other.row_prefix, other.row_last, other.counts, cats,
-            self._keys, self._slots, self._row_key, self._row_prefix, self._row_last,
-            self._counts, self.n_rows,
+            other._row_info[: other.n_rows], other.counts, cats, self._keys, self._slots,
+            self._row_info, self._row_total, self._counts, self.n_rows,
         )
-        np.add.at(self.doc_counts, cats, other.doc_counts)
-        np.add.at(self.token_counts, cats, other.token_counts)
+        np.add.at(self._doc_counts, cats, other.doc_counts)
+        np.add.at(self._token_counts, cats, other.token_counts)
         for key, text in other.lexicon.items():
             self.lexicon.setdefault(key, text)
+        self._recompute_stats()
         return self
+
+    def _recompute_stats(self) -> None:
+        """Growth statistics from the counts (after a merge or a load)."""
+        order = self.row_order
+        for k in range(self.settings.max_order):
+            mine = order == k + 1
+            for c in range(self.n_categories):
+                self._cat_stats[c, k] = _stats_of(self.counts[mine, c], self.settings.prune_k)
+            self._all_stats[k] = _stats_of(self._row_total[: self.n_rows][mine], self.settings.prune_k)
+
+    def _grow_categories(self, cap: int) -> None:
+        """Room for ``cap`` categories (np.zeros maps untouched pages lazily)."""
+        old = self._counts.shape[1]
+        counts = np.zeros((self._counts.shape[0], cap), np.int64)
+        counts[: self.n_rows, :old] = self._counts[: self.n_rows]
+        self._counts = counts
+        for name in ("_doc_counts", "_token_counts", "_cat_stats"):
+            arr = getattr(self, name)
+            grown = np.zeros((cap,) + arr.shape[1:], np.int64)
+            grown[:old] = arr
+            setattr(self, name, grown)
 
     def _reserve(self, rows: int) -> None:
         """Grow the table and row arrays so that ``rows`` rows fit at most half full."""
-        if rows > len(self._row_key):
-            size = max(rows, 2 * len(self._row_key))
-            for name in ("_row_key", "_row_prefix", "_row_last"):
+        if rows > len(self._row_info):
+            size = max(rows, 2 * len(self._row_info))
+            for name in ("_row_info", "_row_total", "_counts"):
                 old = getattr(self, name)
-                new = np.zeros(size, np.uint64)
+                new = np.zeros((size,) + old.shape[1:], old.dtype)
                 new[: self.n_rows] = old[: self.n_rows]
                 setattr(self, name, new)
-            counts = np.zeros((size, self._counts.shape[1]), np.int64)
-            counts[: self.n_rows] = self._counts[: self.n_rows]
-            self._counts = counts
         if 2 * rows > len(self._keys):
             cap = len(self._keys)
             while 2 * rows > cap:
                 cap *= 2
             self._keys = np.zeros(cap, np.uint64)
             self._slots = np.zeros(cap, np.int64)
-            _kernels.table_build(self._row_key, self.n_rows, self._keys, self._slots)
+            _kernels.table_build(self._row_info, self.n_rows, self._keys, self._slots)
 
     # -- exchange ------------------------------------------------------------------------
 
@@ -265,13 +313,11 @@ class Accumulator:
         keys = np.fromiter(self.lexicon.keys(), np.uint64, len(self.lexicon))
         rows, cats = np.nonzero(self.counts)
         return {
-            "settings": {"max_order": self.settings.max_order, "lowercase": self.settings.lowercase},
+            "settings": self.settings.to_dict(),
             "categories": list(self.categories),
             "doc_counts": self.doc_counts.copy(),
             "token_counts": self.token_counts.copy(),
-            "row_key": self.row_key.copy(),
-            "row_prefix": self.row_prefix.copy(),
-            "row_last": self.row_last.copy(),
+            "row_info": self._row_info[: self.n_rows].copy(),
             "count_row": rows,
             "count_category": cats,
             "count_value": self.counts[rows, cats],
@@ -285,17 +331,19 @@ class Accumulator:
         acc = cls(Settings(**state["settings"]))
         for name in state["categories"]:
             acc.category_index(name)
-        acc.doc_counts = np.array(state["doc_counts"], np.int64)
-        acc.token_counts = np.array(state["token_counts"], np.int64)
-        n = len(state["row_key"])
+        n_cats = acc.n_categories
+        acc._doc_counts[:n_cats] = state["doc_counts"]
+        acc._token_counts[:n_cats] = state["token_counts"]
+        n = len(state["row_info"])
         acc._reserve(n)
-        acc._row_key[:n] = state["row_key"]
-        acc._row_prefix[:n] = state["row_prefix"]
-        acc._row_last[:n] = state["row_last"]
-        acc._counts[state["count_row"], state["count_category"]] = state["count_value"]
+        acc._row_info[:n] = state["row_info"]
         acc.n_rows = n
-        _kernels.table_build(acc._row_key, n, acc._keys, acc._slots)
+        rows, cats, values = state["count_row"], state["count_category"], state["count_value"]
+        acc._counts[rows, cats] = values
+        np.add.at(acc._row_total, rows, values)
+        _kernels.table_build(acc._row_info, n, acc._keys, acc._slots)
         acc.lexicon = dict(zip(np.asarray(state["lexicon_keys"]).tolist(), state["lexicon_text"]))
+        acc._recompute_stats()
         return acc
 
     def canonical(self) -> dict[int, dict[str, int]]:
@@ -313,17 +361,9 @@ class Accumulator:
         )
 
 
-def accumulate_all(pairs: Iterable[tuple[str, str]], settings: Settings | None = None,
-                   batch_size: int = 1000) -> Accumulator:
-    """Build an accumulator from ``(text, label)`` pairs, in batches."""
-    acc = Accumulator(settings)
-    texts, labels = [], []
-    for text, label in pairs:
-        texts.append(text)
-        labels.append(label)
-        if len(texts) >= batch_size:
-            acc.partial_fit(texts, labels)
-            texts, labels = [], []
-    if texts:
-        acc.partial_fit(texts, labels)
-    return acc
+def _stats_of(counts: np.ndarray, prune_k: int) -> list[int]:
+    """:data:`GROWTH_FIELDS` of one vector of counts."""
+    return [
+        int((counts > 0).sum()), int((counts == 1).sum()), int((counts == 2).sum()),
+        int((counts >= prune_k).sum()),
+    ]

@@ -3,8 +3,8 @@
 The engine does not know where data is kept: :func:`ingest` writes through an
 :class:`IngestSink` (``accum.storage.Store`` is the persistent one; :class:`MemorySink`
 keeps everything in memory for tests and one-off use). A checkpoint hands the sink the
-whole accumulator plus the documents added since the last checkpoint; the sink makes
-both visible together or not at all, so an interrupted ingest resumes by re-running it:
+whole accumulator plus the documents added since the last checkpoint and the growth-log
+rows they produced; the sink makes them visible together or not at all, so an interrupted ingest resumes by re-running it:
 documents already committed are recognised by their content hash and skipped.
 """
 
@@ -43,8 +43,9 @@ class IngestSink(Protocol):
     def known_hashes(self, hashes: list[str]) -> set[str]:
         """The subset of ``hashes`` already committed."""
 
-    def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], summary: "IngestSummary") -> None:
-        """Make ``acc`` and the new ``documents`` visible together, atomically."""
+    def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: "IngestSummary") -> None:
+        """Make ``acc``, the new ``documents`` and their ``growth`` log rows visible together,
+        atomically (``growth`` as returned by :meth:`Accumulator.take_growth`)."""
 
 
 class MemorySink:
@@ -53,14 +54,16 @@ class MemorySink:
     def __init__(self):
         self.documents: dict[str, DocumentRow] = {}
         self.accumulator: Accumulator | None = None
+        self.growth: list = []
         self.checkpoints = 0
 
     def known_hashes(self, hashes: list[str]) -> set[str]:
         return {h for h in hashes if h in self.documents}
 
-    def checkpoint(self, acc, documents, summary) -> None:
+    def checkpoint(self, acc, documents, growth, summary) -> None:
         self.accumulator = Accumulator.from_arrays(acc.to_arrays())
         self.documents.update((d.content_hash, d) for d in documents)
+        self.growth.extend(growth.tolist())
         self.checkpoints += 1
 
 
@@ -162,7 +165,7 @@ def ingest(
     def commit() -> None:
         summary.seconds = time.perf_counter() - started
         summary.checkpoints += 1
-        sink.checkpoint(acc, list(pending), summary)
+        sink.checkpoint(acc, list(pending), acc.take_growth(), summary)
         pending.clear()
         pending_hashes.clear()
 

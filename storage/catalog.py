@@ -61,6 +61,22 @@ snapshots = sa.Table(
 )
 
 
+growth = sa.Table(
+    "growth", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("category_id", sa.Integer, sa.ForeignKey("categories.id")),  # NULL: all pages
+    sa.Column("pages", sa.BigInteger, nullable=False),
+    sa.Column("tokens", sa.BigInteger, nullable=False),
+    sa.Column("order", sa.Integer, nullable=False),
+    sa.Column("distinct", sa.BigInteger, nullable=False),
+    sa.Column("singletons", sa.BigInteger, nullable=False),
+    sa.Column("doubletons", sa.BigInteger, nullable=False),
+    sa.Column("at_least_k", sa.BigInteger, nullable=False),
+)
+sa.Index("growth_category_pages", growth.c.category_id, growth.c.pages)
+
+
 def connect(url: str) -> sa.Engine:
     """An engine for ``url`` with the tables created; SQLite gets WAL and foreign keys."""
     engine = sa.create_engine(url, future=True)

@@ -2,7 +2,7 @@
 
 Layout of ``<store>/snapshots/<name>/``:
 
-- ``rows.arrow``: ``key``, ``prefix``, ``last`` (uint64), one row per feature;
+- ``rows.arrow``: ``key``, ``prefix``, ``last``, ``order`` (uint64), one row per feature;
 - ``counts.arrow``: the non-zero counts as ``row`` (int64), ``category`` (int32),
   ``count`` (int64): sparse, since most n-grams occur in one category;
 - ``lexicon.arrow``: ``key`` (uint64), ``text`` (utf8): the first spelling of each token;
@@ -27,6 +27,8 @@ import pyarrow as pa
 from accum.accumulator import Accumulator
 
 FORMAT = 1
+#: Columns of ``rows.arrow``: feature id, prefix id (0 for unigrams), last token id, order.
+ROW_COLUMNS = ("key", "prefix", "last", "order")
 
 
 def write_snapshot(acc: Accumulator, directory: Path, name: str) -> Path:
@@ -45,7 +47,7 @@ def write_snapshot(acc: Accumulator, directory: Path, name: str) -> Path:
         "token_counts": state["token_counts"].tolist(),
     }
     rows = pa.table(
-        {"key": state["row_key"], "prefix": state["row_prefix"], "last": state["row_last"]}
+        {name: state["row_info"][:, j] for j, name in enumerate(ROW_COLUMNS)}
     ).replace_schema_metadata({"accum": json.dumps(meta)})
     counts = pa.table({
         "row": state["count_row"].astype(np.int64),
@@ -78,9 +80,7 @@ def read_snapshot(path: Path) -> Accumulator:
         "categories": meta["categories"],
         "doc_counts": np.array(meta["doc_counts"], np.int64),
         "token_counts": np.array(meta["token_counts"], np.int64),
-        "row_key": _column(rows, "key"),
-        "row_prefix": _column(rows, "prefix"),
-        "row_last": _column(rows, "last"),
+        "row_info": np.stack([_column(rows, name) for name in ROW_COLUMNS], axis=1),
         "count_row": _column(counts, "row"),
         "count_category": _column(counts, "category"),
         "count_value": _column(counts, "count"),

@@ -99,7 +99,7 @@ class Store:
         return {
             "store": str(self.path),
             "catalog": self.engine.url.render_as_string(hide_password=True),
-            "settings": None if settings is None else {"max_order": settings.max_order, "lowercase": settings.lowercase},
+            "settings": None if settings is None else settings.to_dict(),
             "documents": int(n_docs),
             "categories": int(snap.get("n_categories", 0)),
             "tokens": int(snap.get("n_tokens", 0)),
@@ -119,6 +119,23 @@ class Store:
                 acc.categories, acc.doc_counts, acc.token_counts, (acc.counts > 0).sum(axis=0)
             )
         ]
+
+    def growth(self, category: str | None = None) -> list[dict]:
+        """The growth log of one category (None: all pages), by pages then order.
+
+        Each row: ``pages``, ``tokens``, ``order``, ``distinct``, ``singletons``,
+        ``doubletons``, ``at_least_k`` (k is the store's ``prune_k`` setting), ``run_id``.
+        """
+        g, c = cat.growth, cat.categories
+        query = sa.select(g.c.run_id, g.c.pages, g.c.tokens, g.c.order, g.c.distinct,
+                          g.c.singletons, g.c.doubletons, g.c.at_least_k)
+        if category is None:
+            query = query.where(g.c.category_id.is_(None))
+        else:
+            query = query.join(c, c.c.id == g.c.category_id).where(c.c.name == category)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(g.c.pages, g.c.order)).mappings().all()
+        return [dict(r) for r in rows]
 
     # -- writing ---------------------------------------------------------------------
 
@@ -150,7 +167,7 @@ class StoreWriter:
             ) from None
         with self.store.engine.begin() as conn:
             existing = cat.get_meta(conn, "settings")
-            wanted = {"max_order": self.settings.max_order, "lowercase": self.settings.lowercase}
+            wanted = self.settings.to_dict()
             if existing is None:
                 cat.set_meta(conn, "settings", wanted)
             elif existing != wanted:
@@ -189,8 +206,9 @@ class StoreWriter:
             ).scalars()
             return set(found)
 
-    def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], summary: IngestSummary) -> None:
-        """Write a snapshot of ``acc``, then register it with ``documents`` in one transaction."""
+    def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: IngestSummary) -> None:
+        """Write a snapshot of ``acc``, then register it with ``documents`` and the
+        ``growth`` log rows in one transaction."""
         self._seq += 1
         name = f"r{self.run_id:06d}-{self._seq:05d}"
         snap_dir = self.store.path / "snapshots"
@@ -206,6 +224,9 @@ class StoreWriter:
                         }
                         for d in documents
                     ])
+                growth_rows = _growth_rows(growth, acc, ids, self.run_id)
+                if growth_rows:
+                    conn.execute(sa.insert(cat.growth), growth_rows)
                 conn.execute(sa.insert(cat.snapshots).values(
                     run_id=self.run_id, name=name, n_documents=acc.n_documents,
                     n_tokens=acc.n_tokens, n_features=acc.n_rows,
@@ -247,6 +268,20 @@ class StoreWriter:
         for entry in snap_dir.iterdir() if snap_dir.exists() else ():
             if entry.name not in keep:
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def _growth_rows(growth, acc: Accumulator, category_ids: dict[str, int], run_id: int) -> list[dict]:
+    """Catalog rows (one per checkpoint and order) of :meth:`Accumulator.take_growth` output."""
+    fields = ("distinct", "singletons", "doubletons", "at_least_k")
+    rows = []
+    for event in growth.tolist():
+        cat_index, pages, tokens = event[:3]
+        category = None if cat_index < 0 else category_ids[acc.categories[cat_index]]
+        for k in range(acc.settings.max_order):
+            values = event[3 + 4 * k : 7 + 4 * k]
+            rows.append({"run_id": run_id, "category_id": category, "pages": pages, "tokens": tokens,
+                         "order": k + 1, **dict(zip(fields, values))})
+    return rows
 
 
 def _run_dict(row) -> dict:

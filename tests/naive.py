@@ -84,3 +84,44 @@ def accumulate(texts: list[str], labels: list[str], max_order: int = 2) -> dict[
         for fid, _ in feature_ids(tokenize(text), max_order):
             counts[fid][label] += 1
     return {k: dict(v) for k, v in counts.items()}
+
+
+def checkpoints(limit: int) -> set[int]:
+    """Log-spaced page counts at which growth is logged: 1..10, then x1.12 steps."""
+    out, s = set(), 1
+    while s <= limit:
+        out.add(s)
+        s = max(s + 1, int(s * 1.12))
+    return out
+
+
+def _stats(counter: dict, order: int, prune_k: int) -> list[int]:
+    values = [v for (k, _), v in counter.items() if k == order]
+    return [len(values), values.count(1), values.count(2), sum(v >= prune_k for v in values)]
+
+
+def growth_log(texts, labels, max_order=2, prune_k=5) -> list[list[int]]:
+    """Growth-log rows as Accumulator.take_growth() must give them (category by first appearance)."""
+    cats: dict[str, int] = {}
+    per_cat: dict[str, dict] = defaultdict(lambda: defaultdict(int))
+    overall: dict = defaultdict(int)
+    pages: dict[str, int] = defaultdict(int)
+    tokens: dict[str, int] = defaultdict(int)
+    marks = checkpoints(len(texts))
+    rows = []
+    for text, label in zip(texts, labels):
+        cats.setdefault(label, len(cats))
+        toks = tokenize(text)
+        for fid, words in feature_ids(toks, max_order):
+            per_cat[label][(len(words), fid)] += 1
+            overall[(len(words), fid)] += 1
+        pages[label] += 1
+        tokens[label] += len(toks)
+        if pages[label] in marks:
+            rows.append([cats[label], pages[label], tokens[label]]
+                        + [x for k in range(1, max_order + 1) for x in _stats(per_cat[label], k, prune_k)])
+        total = sum(pages.values())
+        if total in marks:
+            rows.append([-1, total, sum(tokens.values())]
+                        + [x for k in range(1, max_order + 1) for x in _stats(overall, k, prune_k)])
+    return rows

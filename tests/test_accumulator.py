@@ -98,7 +98,7 @@ def test_feature_text_and_orders():
     acc.learn_one("New York City", "us")
     texts = sorted(acc.feature_text(r) for r in range(acc.n_rows))
     assert texts == ["city", "new", "new york", "new york city", "york", "york city"]
-    assert sorted(acc.row_orders().tolist()) == [1, 1, 1, 2, 2, 3]
+    assert sorted(acc.row_order.tolist()) == [1, 1, 1, 2, 2, 3]
 
 
 def test_bad_input_is_refused_clearly():
@@ -120,3 +120,32 @@ def test_empty_documents_count_as_documents_without_tokens():
     acc = Accumulator()
     acc.partial_fit(["", "word"], ["a", "a"])
     assert acc.doc_counts.tolist() == [2] and acc.token_counts.tolist() == [1]
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_growth_log_equals_oracle(newsgroups_sample, order):
+    texts, labels = newsgroups_sample
+    # interleave groups so categories grow side by side, as in a crawl
+    idx = sorted(range(len(texts)), key=lambda i: (i % 15, i))
+    texts, labels = [texts[i] for i in idx], [labels[i] for i in idx]
+    acc = Accumulator(Settings(max_order=order, prune_k=3))
+    for start in range(0, len(texts), 37):  # batch boundaries must not matter
+        acc.partial_fit(texts[start : start + 37], labels[start : start + 37])
+    assert acc.take_growth().tolist() == naive.growth_log(texts, labels, order, prune_k=3)
+    assert acc.take_growth().shape[0] == 0  # taken once
+
+
+def test_growth_stats_equal_a_recount_after_reload_and_merge(newsgroups_sample):
+    texts, labels = newsgroups_sample
+    acc = Accumulator()
+    acc.partial_fit(texts, labels)
+    reloaded = Accumulator.from_arrays(acc.to_arrays())  # recomputes stats from counts
+    for mine, theirs in zip(acc.growth_stats(), reloaded.growth_stats()):
+        np.testing.assert_array_equal(mine, theirs)
+    a, b = Accumulator(), Accumulator()
+    a.partial_fit(texts[::2], labels[::2])
+    b.partial_fit(texts[1::2], labels[1::2])
+    merged = a.merge(b)
+    order = [merged.categories.index(c) for c in acc.categories]
+    np.testing.assert_array_equal(merged.growth_stats()[0][order], acc.growth_stats()[0])
+    np.testing.assert_array_equal(merged.growth_stats()[1], acc.growth_stats()[1])

@@ -145,3 +145,29 @@ def test_store_refuses_other_settings_and_concurrent_writers(tmp_path, db_url):
 def test_missing_store_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="no accum store"):
         Store(tmp_path / "nowhere")
+
+
+def growth_as_events(rows, max_order=2):
+    """Catalog growth rows back into take_growth()-style events (category index unknown: -1 or 0)."""
+    by_pages = {}
+    for r in rows:
+        by_pages.setdefault(r["pages"], [r["pages"], r["tokens"]]).extend(
+            [r["distinct"], r["singletons"], r["doubletons"], r["at_least_k"]])
+    return [v for _, v in sorted(by_pages.items())]
+
+
+def test_growth_log_is_persisted_and_continues_across_runs(tmp_path, db_url, newsgroups_sample):
+    import naive
+
+    texts, labels = newsgroups_sample
+    records = pages(zip(texts, labels))
+    store = Store(tmp_path / "s", db=db_url, create=True)
+    run_ingest(store, records[:120], batch_pages=50)
+    run_ingest(store, records[100:], batch_pages=50)  # 20 duplicates, then the rest
+    want = [row[1:] for row in naive.growth_log(texts, labels, 2, 5) if row[0] == -1]
+    reopened = Store(tmp_path / "s", db=db_url)
+    assert growth_as_events(reopened.growth()) == want
+    first = labels[0]
+    want_first = [row[1:] for row in naive.growth_log(texts, labels, 2, 5) if row[0] == 0]
+    assert growth_as_events(reopened.growth(first)) == want_first
+    assert {r["run_id"] for r in reopened.growth()} == {1, 2}
