@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from .common import data_errors, emit_json, json_option, open_store, progress_bar, read_sources, source_options, store_options
@@ -39,7 +41,9 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, d
             "needs a new --store"
         )
     records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes)
-    command = {"sources": [str(s) for s in sources], "format": fmt, "label": label, "default_label": default_label}
+    command = {"sources": [os.path.abspath(s) for s in sources], "format": fmt, "label": label,
+               "default_label": default_label, "text_field": text_field, "url_field": url_field,
+               "max_page_bytes": max_page_bytes}
     acc = st.load(settings)
     with progress_bar("ingest", quiet) as bar, st.writer(command, settings) as writer:
 

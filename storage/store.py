@@ -120,6 +120,13 @@ class Store:
             )
         ]
 
+    def document_labels(self) -> dict[str, str]:
+        """Content hash -> category name of every document in the store."""
+        d, c = cat.documents, cat.categories
+        with self.engine.connect() as conn:
+            return dict(conn.execute(
+                sa.select(d.c.content_hash, c.c.name).join(c, c.c.id == d.c.category_id)).all())
+
     def growth(self, category: str | None = None) -> list[dict]:
         """The growth log of one category (None: all pages), by pages then order.
 

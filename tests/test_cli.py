@@ -205,3 +205,13 @@ def test_demo_runs_on_the_shared_corpora(tmp_path):
     out = accum("demo", "--corpus", corpus_path(), "--store", tmp_path / "demo").stdout
     assert "accuracy 0.8" in out
     assert "why rec.sport.hockey" in out
+
+
+def test_saturation_figure_on_20newsgroups(news_store, tmp_path):
+    store, _ = news_store
+    out = accum_json("saturation", "--order", "2", "--plot", tmp_path / "g.png", "--store", store)
+    assert out["overall"]["pages"] == 11314 and len(out["categories"]) == 20
+    assert (tmp_path / "g.png").stat().st_size > 100_000 and (tmp_path / "g.csv").exists()
+    for s in out["categories"]:
+        assert s["heaps"]["r2"] > 0.9 and 0.3 < s["heaps"]["beta"] < 1.0
+        assert s["distinct"] > s["at_least_2"] > s["at_least_5"] > 0

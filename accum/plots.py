@@ -1,0 +1,145 @@
+"""Figures, drawn with matplotlib's object API on the Agg backend (no global pyplot state)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .saturation import Curve, heaps_predict, rates
+
+OVERALL = "all pages"
+
+
+def saturation_figure(curves: dict, summaries: dict, bands: dict | None, path) -> list[Path]:
+    """Draw growth curves as small multiples plus a panel of new features per page.
+
+    Parameters
+    ----------
+    curves : dict
+        Name (None for all pages) -> :class:`~accum.saturation.Curve`.
+    summaries : dict
+        Name -> :func:`~accum.saturation.summarize` output (for fits and saturation points).
+    bands : dict or None
+        Name -> :func:`~accum.saturation.shuffle_band` output, drawn as shaded bands.
+    path : path-like
+        ``.png`` or ``.svg``; the plotted points go to a ``.csv`` beside it.
+
+    Returns
+    -------
+    list of Path
+        The image and the CSV written.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise ValueError(f"--plot takes a .png or .svg file name, got {path.name!r}")
+    names = [None] + sorted(n for n in curves if n is not None) if None in curves else sorted(curves)
+    ncols = min(4, len(names))
+    nrows = math.ceil(len(names) / ncols)
+    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows + 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(nrows + 1, ncols, height_ratios=[1] * nrows + [1.3])
+    first = curves[names[0]]
+    fig.suptitle(f"Growth of distinct {_order_name(first.order)} features as pages accumulate", fontsize=14)
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(grid[i // ncols, i % ncols])
+        _growth_panel(ax, curves[name], summaries.get(name), (bands or {}).get(name), legend=(i == 0))
+    ax = fig.add_subplot(grid[nrows, :])
+    _rate_panel(ax, curves, names)
+    fig.savefig(path, dpi=110)
+    csv_path = path.with_suffix(".csv")
+    _write_points(csv_path, curves, summaries, bands or {})
+    return [path, csv_path]
+
+
+def _order_name(order: int) -> str:
+    return {1: "unigram", 2: "bigram", 3: "trigram"}.get(order, f"{order}-gram")
+
+
+def _growth_panel(ax, curve: Curve, summary: dict | None, band: dict | None, legend: bool) -> None:
+    label = OVERALL if curve.name is None else curve.name
+    x = curve.pages
+    if band is not None:
+        ax.fill_between(band["pages"], band["low"], band["high"], color="C0", alpha=0.18, lw=0,
+                        label="raw, shuffled orders")
+        ax.fill_between(band["pages"], band["pruned_low"], band["pruned_high"], color="C1", alpha=0.18, lw=0,
+                        label="≥2, shuffled orders")
+    ax.plot(x, curve.distinct, color="C0", lw=1.8, label="raw (all features)")
+    ax.plot(x, _positive(curve.at_least_2), color="C1", lw=1.5, label="seen ≥ 2 times")
+    ax.plot(x, _positive(curve.at_least_k), color="C2", lw=1.2, label=f"seen ≥ {curve.prune_k} times")
+    ax.plot(x, 10 * x, color="0.5", lw=0.8, ls=":", label="10 features per page")
+    if summary and summary.get("heaps"):
+        fit = summary["heaps"]
+        keep = x >= fit["from_pages"]
+        ax.plot(x[keep], heaps_predict(fit, curve.tokens[keep]), color="k", ls="--", lw=1,
+                label="Heaps fit (raw)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    title = label
+    if summary:
+        sat = summary.get("saturated_at_pages")
+        title += f"\n{summary['pages']:,} pages, " + (f"saturated at {sat:,}" if sat else "not saturated")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("pages", fontsize=8)
+    ax.set_ylabel("distinct features", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, which="major", alpha=0.3)
+    if legend:
+        ax.legend(fontsize=7, loc="upper left")
+
+
+def _rate_panel(ax, curves: dict, names: list) -> None:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20"]
+    for i, name in enumerate(n for n in names if n is not None):
+        ends, r = rates(curves[name].pages, curves[name].distinct)
+        keep = r > 0
+        ax.plot(ends[keep], r[keep], color=cmap(i % 20), lw=1, label=name)
+    if None in curves:
+        c = curves[None]
+        ends, r = rates(c.pages, c.distinct)
+        ax.plot(ends[r > 0], r[r > 0], color="k", lw=2.5, label=f"{OVERALL} (raw)")
+        ends, r = rates(c.pages, c.at_least_2)
+        ax.plot(ends[r > 0], r[r > 0], color="k", lw=2, ls="--", label=f"{OVERALL} (seen ≥ 2 times)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("pages of the category")
+    ax.set_ylabel("new features per page")
+    ax.set_title("New distinct features per page (rate between log-spaced checkpoints)", fontsize=11)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, ncol=max(1, math.ceil(len(names) / 8)), loc="center left", bbox_to_anchor=(1.0, 0.5))
+
+
+def _positive(values: np.ndarray) -> np.ndarray:
+    """Values with zeros masked (log axes cannot show them)."""
+    out = values.astype(np.float64)
+    out[out <= 0] = np.nan
+    return out
+
+
+def _write_points(path: Path, curves: dict, summaries: dict, bands: dict) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["category", "order", "pages", "tokens", "distinct", "singletons", "doubletons",
+                         "at_least_2", "at_least_k", "heaps_fit", "new_per_page", "band_low", "band_high"])
+        for name, c in curves.items():
+            fit = (summaries.get(name) or {}).get("heaps")
+            predicted = heaps_predict(fit, c.tokens) if fit else [None] * len(c.pages)
+            ends, r = rates(c.pages, c.distinct)
+            rate_at = dict(zip(ends.tolist(), r.tolist()))
+            band = bands.get(name)
+            band_at = {} if band is None else {
+                p: (lo, hi) for p, lo, hi in zip(band["pages"].tolist(), band["low"].tolist(), band["high"].tolist())}
+            for j, p in enumerate(c.pages.tolist()):
+                lo, hi = band_at.get(p, (None, None))
+                writer.writerow([OVERALL if name is None else name, c.order, p, int(c.tokens[j]),
+                                 int(c.distinct[j]), int(c.singletons[j]), int(c.doubletons[j]),
+                                 int(c.at_least_2[j]), int(c.at_least_k[j]),
+                                 None if predicted[j] is None else round(float(predicted[j]), 1),
+                                 rate_at.get(p), lo, hi])

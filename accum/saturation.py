@@ -1,0 +1,256 @@
+"""Saturation: how the growth of distinct features levels off as pages accumulate.
+
+The growth log (recorded during ingest, see :mod:`accum.accumulator`) gives, at
+log-spaced page counts of a category, its pages, tokens and per n-gram order the
+distinct features, singletons N1, doubletons N2 and features seen at least k times.
+From it this module derives:
+
+- **Heaps' law** ``V = K * n**beta`` in tokens n, fitted by least squares in log-log
+  space on the stable part of the curve (pages >= max(10, 1 % of the last));
+- **new features per page** over the last stretch of the curve, raw and pruned;
+- **Good-Turing's** ``N1 / N``: the chance that the next n-gram is new;
+- **Chao1**, ``S + N1**2 / (2 * N2)``: a floor for the number of distinct features the
+  category would show with unlimited pages, with Chao's log-normal 95 % interval;
+- the **saturation point**: the page count after which the category adds fewer than
+  ``threshold`` new pruned (count >= 2) features per page, for good;
+- a **validated forecast**: fit on the first 10, 25, 50 % of the pages, predict the
+  distinct features at 100 %, and report the error (extrapolations past 2x the fitted
+  pages are flagged).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Fractions of a category's pages used to fit when validating the forecast.
+FORECAST_FRACTIONS = (0.1, 0.25, 0.5)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A growth curve of one category (or all pages) at one n-gram order.
+
+    All arrays are int64[n_points], sorted by pages; ``at_least_2 = distinct - singletons``.
+    """
+
+    name: str
+    order: int
+    pages: np.ndarray
+    tokens: np.ndarray
+    distinct: np.ndarray
+    singletons: np.ndarray
+    doubletons: np.ndarray
+    at_least_k: np.ndarray
+    prune_k: int
+
+    @property
+    def at_least_2(self) -> np.ndarray:
+        return self.distinct - self.singletons
+
+    def head(self, max_pages: int) -> "Curve":
+        """The curve up to ``max_pages`` pages."""
+        keep = self.pages <= max_pages
+        return Curve(self.name, self.order, *(a[keep] for a in self._arrays()), prune_k=self.prune_k)
+
+    def _arrays(self):
+        return (self.pages, self.tokens, self.distinct, self.singletons, self.doubletons, self.at_least_k)
+
+
+def curve_from_rows(name: str, rows: list[dict], order: int, prune_k: int, final: dict | None = None) -> Curve:
+    """Build a :class:`Curve` from growth-log rows (``Store.growth``) for one order.
+
+    ``final`` (same keys) is the current state, appended when it is past the last row.
+    """
+    rows = [r for r in rows if r["order"] == order]
+    if final is not None and (not rows or final["pages"] > rows[-1]["pages"]):
+        rows = rows + [final]
+    if not rows:
+        raise ValueError(f"no growth log for {name!r} at order {order}: ingest pages first")
+    cols = ("pages", "tokens", "distinct", "singletons", "doubletons", "at_least_k")
+    arrays = [np.array([r[c] for r in rows], np.int64) for c in cols]
+    return Curve(name, order, *arrays, prune_k=prune_k)
+
+
+def heaps_fit(tokens: np.ndarray, values: np.ndarray, pages: np.ndarray) -> dict | None:
+    """Fit ``V = K * tokens**beta`` on the stable part; None when too few points.
+
+    Returns ``K``, ``beta``, ``r2`` (in log space), ``points`` used and ``from_pages``.
+    """
+    start = max(10, int(0.01 * pages[-1])) if len(pages) else 10
+    keep = (pages >= start) & (tokens > 0) & (values > 0)
+    if keep.sum() < 3:
+        keep = (tokens > 0) & (values > 0)
+        if keep.sum() < 3:
+            return None
+        start = int(pages[keep][0])
+    x, y = np.log(tokens[keep]), np.log(values[keep])
+    beta, log_k = np.polyfit(x, y, 1)
+    residual = y - (log_k + beta * x)
+    spread = ((y - y.mean()) ** 2).sum()
+    r2 = 1.0 - (residual**2).sum() / spread if spread > 0 else 1.0
+    return {"K": float(np.exp(log_k)), "beta": float(beta), "r2": float(r2),
+            "points": int(keep.sum()), "from_pages": start}
+
+
+def heaps_predict(fit: dict, tokens) -> np.ndarray:
+    """Distinct features predicted by a :func:`heaps_fit` at ``tokens``."""
+    return fit["K"] * np.asarray(tokens, np.float64) ** fit["beta"]
+
+
+def rates(pages: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """New values per page between consecutive points: (segment end pages, rate)."""
+    dp = np.diff(pages)
+    ok = dp > 0
+    return pages[1:][ok], (np.diff(values)[ok] / dp[ok]).astype(np.float64)
+
+
+def recent_rate(pages: np.ndarray, values: np.ndarray, span: float = 0.1) -> float | None:
+    """New values per page over the last ``span`` of the pages (at least one segment)."""
+    if len(pages) < 2:
+        return None
+    start = pages[-1] * (1 - span)
+    i = max(0, min(int(np.searchsorted(pages, start, side="right")) - 1, len(pages) - 2))
+    return float((values[-1] - values[i]) / (pages[-1] - pages[i]))
+
+
+def saturation_point(pages: np.ndarray, values: np.ndarray, threshold: float) -> int | None:
+    """First page count from which every later segment adds fewer than ``threshold`` per page."""
+    ends, r = rates(pages, values)
+    if not len(r) or r[-1] >= threshold:
+        return None
+    above = np.nonzero(r >= threshold)[0]
+    if not len(above):
+        return int(pages[0])
+    return int(ends[above[-1]])
+
+
+def chao1(distinct: int, n1: int, n2: int) -> dict:
+    """Chao1 lower bound on distinct features, with its log-normal 95 % interval (Chao 1987)."""
+    if n2 > 0:
+        extra = n1 * n1 / (2.0 * n2)
+        ratio = n1 / n2
+        var = n2 * (ratio**4 / 4 + ratio**3 + ratio**2 / 2)
+    else:  # the bias-corrected form, for no doubletons
+        extra = n1 * (n1 - 1) / 2.0
+        var = extra + n1 * (2 * n1 - 1) ** 2 / 4 - n1**4 / (4 * (distinct + extra)) if distinct + extra else 0.0
+    estimate = distinct + extra
+    if extra <= 0 or var <= 0:
+        return {"estimate": float(estimate), "low": float(estimate), "high": float(estimate)}
+    c = np.exp(1.96 * np.sqrt(np.log(1 + var / extra**2)))
+    return {"estimate": float(estimate), "low": float(distinct + extra / c), "high": float(distinct + extra * c)}
+
+
+def forecast_validation(curve: Curve, fractions=FORECAST_FRACTIONS) -> list[dict]:
+    """Fit Heaps' law on the first fractions of the pages and predict the last point."""
+    out = []
+    total_pages, total_tokens, actual = curve.pages[-1], curve.tokens[-1], curve.distinct[-1]
+    for fraction in fractions:
+        part = curve.head(int(fraction * total_pages))
+        fit = heaps_fit(part.tokens, part.distinct, part.pages) if len(part.pages) else None
+        if fit is None:
+            continue
+        predicted = float(heaps_predict(fit, total_tokens))
+        factor = float(total_pages / part.pages[-1])
+        out.append({
+            "fraction": fraction, "fit_pages": int(part.pages[-1]), "predicted": predicted,
+            "actual": int(actual), "relative_error": (predicted - actual) / actual if actual else None,
+            "extrapolation": factor, "beyond_2x": factor > 2,
+        })
+    return out
+
+
+def summarize(curve: Curve, occurrences: int | None = None, threshold: float = 1.0) -> dict:
+    """The saturation numbers of one curve (see the module docstring).
+
+    Parameters
+    ----------
+    curve : Curve
+    occurrences : int, optional
+        n-gram occurrences N at the last point, for Good-Turing's N1/N; defaults to
+        the tokens (exact for unigrams).
+    threshold : float
+        New pruned features per page below which a category counts as saturated.
+    """
+    pages = int(curve.pages[-1])
+    distinct, n1, n2 = int(curve.distinct[-1]), int(curve.singletons[-1]), int(curve.doubletons[-1])
+    n = occurrences if occurrences is not None else int(curve.tokens[-1])
+    fit = heaps_fit(curve.tokens, curve.distinct, curve.pages)
+    fit_pruned = heaps_fit(curve.tokens, curve.at_least_2, curve.pages)
+    return {
+        "category": curve.name,
+        "order": curve.order,
+        "pages": pages,
+        "tokens": int(curve.tokens[-1]),
+        "distinct": distinct,
+        "at_least_2": int(curve.at_least_2[-1]),
+        f"at_least_{curve.prune_k}": int(curve.at_least_k[-1]),
+        "singletons": n1,
+        "doubletons": n2,
+        "features_per_page": distinct / pages if pages else None,
+        "pruned_features_per_page": int(curve.at_least_2[-1]) / pages if pages else None,
+        "new_per_page": recent_rate(curve.pages, curve.distinct),
+        "new_pruned_per_page": recent_rate(curve.pages, curve.at_least_2),
+        "good_turing_new_rate": n1 / n if n else None,
+        "heaps": fit,
+        "heaps_pruned": fit_pruned,
+        "chao1": chao1(distinct, n1, n2),
+        "saturation_threshold": threshold,
+        "saturated_at_pages": saturation_point(curve.pages, curve.at_least_2, threshold),
+        "forecast": forecast_validation(curve),
+    }
+
+
+def final_states(acc, order: int) -> dict[str | None, tuple[dict, int]]:
+    """Current growth numbers of every category (and None: all pages) at ``order``, each
+    with its n-gram occurrences N (for Good-Turing), from an
+    :class:`~accum.accumulator.Accumulator`."""
+    cat_stats, all_stats = acc.growth_stats()
+    occurrences = acc.counts[acc.row_order == order].sum(axis=0)
+    keys = ("distinct", "singletons", "doubletons", "at_least_k")
+
+    def state(pages, tokens, stats):
+        return {"pages": int(pages), "tokens": int(tokens), "order": order,
+                **{k: int(v) for k, v in zip(keys, stats)}}
+
+    out = {None: (state(acc.n_documents, acc.n_tokens, all_stats[order - 1]), int(occurrences.sum()))}
+    for c, name in enumerate(acc.categories):
+        out[name] = (state(acc.doc_counts[c], acc.token_counts[c], cat_stats[c, order - 1]), int(occurrences[c]))
+    return out
+
+
+def shuffle_band(texts: list[str], labels: list[str], settings, shuffles: int, seed: int,
+                 order: int) -> dict[str | None, dict]:
+    """Growth curves of the same pages in ``shuffles`` random orders (seeded).
+
+    Returns, per category (and None for all pages), ``pages`` and the ``low``, ``high``
+    and ``mean`` of distinct features (raw and pruned) at each logged page count.
+    """
+    from .accumulator import Accumulator
+
+    if shuffles < 1:
+        raise ValueError(f"shuffles must be >= 1, got {shuffles}")
+    rng = np.random.default_rng(seed)
+    per_run: dict = {}
+    for _ in range(shuffles):
+        perm = rng.permutation(len(texts))
+        acc = Accumulator(settings)
+        for start in range(0, len(perm), 1000):
+            chunk = perm[start : start + 1000]
+            acc.partial_fit([texts[i] for i in chunk], [labels[i] for i in chunk])
+        events = acc.take_growth()
+        for cat_index in np.unique(events[:, 0]):
+            name = None if cat_index < 0 else acc.categories[cat_index]
+            rows = events[events[:, 0] == cat_index]
+            distinct = rows[:, 3 + 4 * (order - 1)]
+            pruned = distinct - rows[:, 4 + 4 * (order - 1)]
+            per_run.setdefault(name, []).append((rows[:, 1], distinct, pruned))
+    band = {}
+    for name, runs in per_run.items():
+        pages = runs[0][0]  # checkpoints depend only on page counts: the same in every run
+        raw = np.array([r[1] for r in runs])
+        pruned = np.array([r[2] for r in runs])
+        band[name] = {"pages": pages, "low": raw.min(0), "high": raw.max(0), "mean": raw.mean(0),
+                      "pruned_low": pruned.min(0), "pruned_high": pruned.max(0)}
+    return band

@@ -1,0 +1,120 @@
+"""``accum saturation``: how far along its growth curve each category is."""
+
+from __future__ import annotations
+
+import click
+
+from .common import data_errors, emit_json, json_option, open_store, read_sources, store_options
+
+
+@click.command("saturation")
+@click.option("--category", "category", default=None, help="One category (default: all, plus all pages).")
+@click.option("--order", default=1, show_default=True, type=click.IntRange(1, 8), help="n-gram order of the features.")
+@click.option("--threshold", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Saturated when fewer new features seen >= 2 times than this arrive per page.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the figure (.png or .svg) and its points (.csv beside it).")
+@click.option("--shuffles", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Also draw the band of R shuffled page orders (re-reads the store's sources).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the shuffles.")
+@store_options
+@json_option
+@data_errors
+def saturation_command(category, order, threshold, plot_path, shuffles, seed, store, db, as_json):
+    """Growth of distinct features per category: fit, forecast, saturation point, plot."""
+    from accum import saturation as sat
+
+    st = open_store(store, db)
+    acc = st.load()
+    if acc.n_categories == 0:
+        raise click.ClickException(f"the store at {store} is empty: run accum ingest first")
+    if order > acc.settings.max_order:
+        raise click.BadParameter(f"this store counts n-grams up to order {acc.settings.max_order}", param_hint="--order")
+    if category is not None and category not in acc.categories:
+        raise click.BadParameter(f"no category {category!r}; the store has {', '.join(acc.categories)}",
+                                 param_hint="--category")
+    names = [category] if category is not None else [None] + list(acc.categories)
+    curves, summaries = {}, {}
+    finals = sat.final_states(acc, order)
+    for name in names:
+        final, occurrences = finals[name]
+        curves[name] = sat.curve_from_rows(name, st.growth(name), order, acc.settings.prune_k, final)
+        summaries[name] = sat.summarize(curves[name], occurrences, threshold)
+    bands = _bands(st, acc, shuffles, seed, order) if shuffles else None
+    written = []
+    if plot_path:
+        from accum.plots import saturation_figure
+
+        written = [str(p) for p in saturation_figure(curves, summaries, bands, plot_path)]
+    if as_json:
+        emit_json({
+            "order": order, "threshold": threshold, "shuffles": shuffles,
+            "overall": summaries.get(None),
+            "categories": [summaries[n] for n in names if n is not None],
+            "bands": None if bands is None else {
+                "all pages" if k is None else k: {f: v.tolist() for f, v in b.items()} for k, b in bands.items()},
+            "files": written,
+        })
+        return
+    _echo_table([summaries[n] for n in names], acc.settings.prune_k)
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+
+
+def _bands(st, acc, shuffles, seed, order):
+    """Shuffled-order bands over the store's own pages, re-read from its recorded sources."""
+    from accum import saturation as sat
+    from accum.ingest import content_hash
+    from accum.pages import Page
+
+    labels = st.document_labels()
+    texts, cats, seen = [], [], set()
+    for run in st.info()["runs"]:
+        cmd = run["command"]
+        if not cmd.get("sources") or cmd.get("demo"):
+            continue
+        try:
+            records = read_sources(cmd["sources"], cmd.get("format", "auto"), cmd.get("label"),
+                                   cmd.get("text_field", "text"), cmd.get("url_field", "url"),
+                                   cmd.get("max_page_bytes", 5 * 2**20))
+            for r in records:
+                if isinstance(r, Page):
+                    h = content_hash(r.text)
+                    if h in labels and h not in seen:
+                        seen.add(h)
+                        texts.append(r.text)
+                        cats.append(labels[h])
+        except ValueError as exc:
+            raise click.ClickException(f"cannot re-read the sources of run {run['id']} for --shuffles: {exc}")
+    if len(texts) != len(labels):
+        raise click.ClickException(
+            f"--shuffles needs the store's pages: found {len(texts):,} of {len(labels):,} in the recorded "
+            "sources (moved or changed?)"
+        )
+    return sat.shuffle_band(texts, cats, acc.settings, shuffles, seed, order)
+
+
+def _echo_table(rows: list[dict], prune_k: int) -> None:
+    click.echo(f"{'category':<26} {'pages':>8} {'features':>10} {'≥2':>9} {'new/page':>9} {'≥2 new/pg':>9} "
+               f"{'N1/N':>6} {'Heaps K':>8} {'β':>5} {'R²':>6} {'Chao1':>11} {'50%→100%':>9}  saturation")
+    for s in rows:
+        h = s["heaps"] or {}
+        fc = {f["fraction"]: f for f in s["forecast"]}.get(0.5)
+        error = f"{fc['relative_error']:+.1%}" if fc else "-"
+        sat = s["saturated_at_pages"]
+        click.echo(
+            f"{s['category'] or 'ALL PAGES':<26.26} {s['pages']:>8,} {s['distinct']:>10,} {s['at_least_2']:>9,} "
+            f"{_num(s['new_per_page'], 9, 2)} {_num(s['new_pruned_per_page'], 9, 2)} "
+            f"{_num(s['good_turing_new_rate'], 6, 3)} {_num(h.get('K'), 8, 1)} {_num(h.get('beta'), 5, 2)} "
+            f"{_num(h.get('r2'), 6, 3)} {s['chao1']['estimate']:>11,.0f} "
+            f"{error:>9}  "
+            + (f"saturated at page {sat:,}" if sat else "not saturated")
+        )
+    click.echo(f"\nnew/page: new distinct features per page over the last 10 % of pages; ≥2: features seen at "
+               f"least twice (seen ≥ {prune_k} times: see --json); N1/N: Good-Turing chance the next n-gram is new;\n"
+               "Heaps: V = K·tokens^β; Chao1: floor of the asymptote; 50%→100%: error of a Heaps forecast fitted "
+               "on the first half of the pages; saturation: fewer than --threshold new ≥2 features per page from then on.")
+
+
+def _num(value, width, digits):
+    return f"{value:>{width},.{digits}f}" if value is not None else f"{'-':>{width}}"
