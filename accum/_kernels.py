@@ -209,6 +209,8 @@ def ngram_ids(ids, tok_bounds, max_order):
     return grams
 
 
+#: Fixed-point scale of the document weights: integers keep sums and merges exact.
+WEIGHT_SCALE = float(1 << 24)
 #: Fields of the per-order growth statistics (last axis of ``cat_stats``/``all_stats``).
 DISTINCT, SINGLETONS, DOUBLETONS, AT_LEAST_K = 0, 1, 2, 3
 #: Page counts at which growth is logged: 1..10, then about 20 points a decade.
@@ -253,8 +255,8 @@ def _log_growth(events, n_events, cat, pages, tokens, stats):
 
 @njit(**NJIT_OPTIONS)
 def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_info, row_total,
-               counts, n_rows, new_unigram_tok, doc_counts, token_counts, cat_stats, all_stats,
-               prune_k, events):
+               counts, weights, n_rows, new_unigram_tok, doc_counts, token_counts, cat_stats,
+               all_stats, prune_k, events, doc_tf, touched):
     """Count the n-grams of documents into their categories and log feature growth.
 
     Processes documents from ``first_doc`` on and stops before a document that could
@@ -278,6 +280,10 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         Count of each row over all categories.
     counts : int64[rows_cap, cats_cap]
         Counts, updated in place.
+    weights : int64[rows_cap, cats_cap]
+        Sums over documents of ``log(1 + tf) / ||log(1 + tf)||_2`` (Rennie et al.'s TF
+        transform and length normalisation), in fixed point (``WEIGHT_SCALE``) so that
+        sums, and merges, stay exact.
     n_rows : int
         Rows in use on entry.
     new_unigram_tok : int64[n_tokens]
@@ -293,6 +299,10 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
     events : int64[2 * n_docs, 3 + 4 * max_order]
         Receives a growth-log row (see :func:`_log_growth`) whenever a category's pages,
         or all pages, reach a checkpoint (:func:`is_checkpoint`).
+    doc_tf : int64[rows_cap]
+        Scratch, all zero: term frequencies within the current document.
+    touched : int64[max features of a document]
+        Scratch: the rows of the current document.
 
     Returns
     -------
@@ -318,6 +328,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         if n_rows + worst > rows_cap or n_rows + worst > half_cap:
             return d, n_rows, n_new, n_events
         c = doc_cats[d]
+        n_touched = 0
         for t in range(a, b):
             for k in range(max_order):
                 fid = grams[t, k]
@@ -340,6 +351,18 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
                 _count_transition(all_stats, k, row_total[r], prune_k)
                 counts[r, c] += 1
                 row_total[r] += 1
+                if doc_tf[r] == 0:
+                    touched[n_touched] = r
+                    n_touched += 1
+                doc_tf[r] += 1
+        norm = 0.0
+        for i in range(n_touched):
+            norm += np.log1p(doc_tf[touched[i]]) ** 2
+        norm = np.sqrt(norm)
+        for i in range(n_touched):
+            r = touched[i]
+            weights[r, c] += np.int64(np.round(np.log1p(doc_tf[r]) / norm * WEIGHT_SCALE))
+            doc_tf[r] = 0
         doc_counts[c] += 1
         token_counts[c] += b - a
         if is_checkpoint(doc_counts[c]):
@@ -362,13 +385,15 @@ def lookup_rows(grams, keys, slots):
 
 
 @njit(**NJIT_OPTIONS)
-def score_docs(grams, tok_bounds, keys, slots, log_prob, out):
-    """Add ``log_prob[row]`` of every seen n-gram of each document to ``out[doc]``.
+def score_docs(grams, tok_bounds, keys, slots, log_prob, binary, out):
+    """Add ``log_prob[row]`` of the seen n-grams of each document to ``out[doc]``.
 
     ``log_prob`` is float64[n_rows, n_cats]; n-grams the table does not hold add nothing.
+    With ``binary``, a feature counts once per document however often it occurs.
     """
     n_docs = tok_bounds.shape[0] - 1
     n_cats = log_prob.shape[1]
+    last_doc = np.full(log_prob.shape[0] if binary else 0, -1, np.int64)
     for d in range(n_docs):
         for t in range(tok_bounds[d], tok_bounds[d + 1]):
             for k in range(grams.shape[1]):
@@ -377,12 +402,17 @@ def score_docs(grams, tok_bounds, keys, slots, log_prob, out):
                     break
                 r = table_lookup(keys, slots, fid)
                 if r >= 0:
+                    if binary:
+                        if last_doc[r] == d:
+                            continue
+                        last_doc[r] = d
                     for c in range(n_cats):
                         out[d, c] += log_prob[r, c]
 
 
 @njit(**NJIT_OPTIONS)
-def merge_rows(o_info, o_counts, cat_map, keys, slots, row_info, row_total, counts, n_rows):
+def merge_rows(o_info, o_counts, o_weights, cat_map, keys, slots, row_info, row_total, counts,
+               weights, n_rows):
     """Add another accumulator's rows into this one; ``cat_map`` maps its columns to ours.
 
     The caller reserves room for every incoming row. Returns the rows in use.
@@ -399,6 +429,7 @@ def merge_rows(o_info, o_counts, cat_map, keys, slots, row_info, row_total, coun
         row = slots[s]
         for c in range(o_counts.shape[1]):
             counts[row, cat_map[c]] += o_counts[r, c]
+            weights[row, cat_map[c]] += o_weights[r, c]
             row_total[row] += o_counts[r, c]
     return n_rows
 

@@ -84,6 +84,8 @@ class Accumulator:
         self._row_info = np.zeros((_MIN_TABLE // 2, 4), np.uint64)
         self._row_total = np.zeros(_MIN_TABLE // 2, np.int64)
         self._counts = np.zeros((_MIN_TABLE // 2, 4), np.int64)
+        self._weights = np.zeros((_MIN_TABLE // 2, 4), np.int64)
+        self._doc_tf = np.zeros(_MIN_TABLE // 2, np.int64)  # kernel scratch, all zero between calls
         self._doc_counts = np.zeros(4, np.int64)
         self._token_counts = np.zeros(4, np.int64)
         self._cat_stats = np.zeros((4, order, 4), np.int64)
@@ -100,6 +102,12 @@ class Accumulator:
     def counts(self) -> np.ndarray:
         """Counts, int64[n_features, n_categories] (a view)."""
         return self._counts[: self.n_rows, : self.n_categories]
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Sums of per-document weights ``log(1 + tf) / ||log(1 + tf)||_2``,
+        float64[n_features, n_categories] (a copy; stored in fixed point)."""
+        return self._weights[: self.n_rows, : self.n_categories] / _kernels.WEIGHT_SCALE
 
     @property
     def doc_counts(self) -> np.ndarray:
@@ -133,7 +141,7 @@ class Accumulator:
     def nbytes(self) -> int:
         """Bytes of the arrays that hold the model (at their in-use size) and the lexicon."""
         return int(
-            self.n_rows * (4 * 8 + 8 + 8 * self.n_categories)
+            self.n_rows * (4 * 8 + 8 + 2 * 8 * self.n_categories)
             + 2 * 8 * len(self._keys)
             + sum(len(s) + 8 for s in self.lexicon.values())
         )
@@ -219,13 +227,15 @@ class Accumulator:
         grams = batch.ngrams(self.settings.max_order)
         new_tok = np.empty(len(batch.ids), np.int64)
         events = np.empty((2 * batch.n_docs, 3 + 4 * self.settings.max_order), np.int64)
+        longest = int(batch.doc_lengths().max()) if batch.n_docs else 0
+        touched = np.empty(longest * self.settings.max_order, np.int64)
         doc = 0
         while doc < batch.n_docs:
             doc, self.n_rows, n_new, n_events = _kernels.accumulate(
                 grams, batch.ids, batch.bounds, cats, doc, self._keys, self._slots,
-                self._row_info, self._row_total, self._counts, self.n_rows, new_tok,
+                self._row_info, self._row_total, self._counts, self._weights, self.n_rows, new_tok,
                 self._doc_counts, self._token_counts, self._cat_stats, self._all_stats,
-                self.settings.prune_k, events,
+                self.settings.prune_k, events, self._doc_tf, touched,
             )
             self._learn_words(batch, new_tok[:n_new])
             if n_events:
@@ -254,8 +264,9 @@ class Accumulator:
         cats = np.array([self.category_index(c) for c in other.categories], np.int64)
         self._reserve(self.n_rows + other.n_rows)
         self.n_rows = _kernels.merge_rows(
-            other._row_info[: other.n_rows], other.counts, cats, self._keys, self._slots,
-            self._row_info, self._row_total, self._counts, self.n_rows,
+            other._row_info[: other.n_rows], other.counts,
+            other._weights[: other.n_rows, : other.n_categories], cats, self._keys, self._slots,
+            self._row_info, self._row_total, self._counts, self._weights, self.n_rows,
         )
         np.add.at(self._doc_counts, cats, other.doc_counts)
         np.add.at(self._token_counts, cats, other.token_counts)
@@ -276,9 +287,10 @@ class Accumulator:
     def _grow_categories(self, cap: int) -> None:
         """Room for ``cap`` categories (np.zeros maps untouched pages lazily)."""
         old = self._counts.shape[1]
-        counts = np.zeros((self._counts.shape[0], cap), np.int64)
-        counts[: self.n_rows, :old] = self._counts[: self.n_rows]
-        self._counts = counts
+        for name in ("_counts", "_weights"):
+            grown = np.zeros((self._counts.shape[0], cap), np.int64)
+            grown[: self.n_rows, :old] = getattr(self, name)[: self.n_rows]
+            setattr(self, name, grown)
         for name in ("_doc_counts", "_token_counts", "_cat_stats"):
             arr = getattr(self, name)
             grown = np.zeros((cap,) + arr.shape[1:], np.int64)
@@ -289,7 +301,7 @@ class Accumulator:
         """Grow the table and row arrays so that ``rows`` rows fit at most half full."""
         if rows > len(self._row_info):
             size = max(rows, 2 * len(self._row_info))
-            for name in ("_row_info", "_row_total", "_counts"):
+            for name in ("_row_info", "_row_total", "_counts", "_weights", "_doc_tf"):
                 old = getattr(self, name)
                 new = np.zeros((size,) + old.shape[1:], old.dtype)
                 new[: self.n_rows] = old[: self.n_rows]
@@ -308,7 +320,8 @@ class Accumulator:
         """The state as plain arrays and lists (what a snapshot stores).
 
         Counts are sparse: ``count_value[i]`` is the count of row ``count_row[i]`` in
-        category ``count_category[i]``, for every non-zero count.
+        category ``count_category[i]``, for every non-zero count, and ``count_weight[i]``
+        its document weight in fixed point (see :attr:`weights`).
         """
         keys = np.fromiter(self.lexicon.keys(), np.uint64, len(self.lexicon))
         rows, cats = np.nonzero(self.counts)
@@ -321,6 +334,7 @@ class Accumulator:
             "count_row": rows,
             "count_category": cats,
             "count_value": self.counts[rows, cats],
+            "count_weight": self._weights[rows, cats],
             "lexicon_keys": keys,
             "lexicon_text": list(self.lexicon.values()),
         }
@@ -340,6 +354,7 @@ class Accumulator:
         acc.n_rows = n
         rows, cats, values = state["count_row"], state["count_category"], state["count_value"]
         acc._counts[rows, cats] = values
+        acc._weights[rows, cats] = state["count_weight"]
         np.add.at(acc._row_total, rows, values)
         _kernels.table_build(acc._row_info, n, acc._keys, acc._slots)
         acc.lexicon = dict(zip(np.asarray(state["lexicon_keys"]).tolist(), state["lexicon_text"]))

@@ -7,11 +7,11 @@ from typing import Iterable
 
 import numpy as np
 
-from .classify import DirichletClassifier
+from .classify import LinearCountModel
 from .pages import Record, Skipped
 
 
-def evaluate(records: Iterable[Record], clf: DirichletClassifier, batch_pages: int = 500) -> dict:
+def evaluate(records: Iterable[Record], clf: LinearCountModel, batch_pages: int = 500) -> dict:
     """Classify every labelled page and compare with its label.
 
     Pages whose label the classifier has never seen are skipped as "unknown-label"

@@ -61,20 +61,25 @@ def open_store(store: str, db: str | None, create: bool = False):
     return Store(store, db=db, create=create)
 
 
-def load_classifier(store: str, db: str | None, alpha: float):
-    """The classifier over the newest snapshot of a store."""
-    from accum.classify import DirichletClassifier
+def load_classifier(store: str, db: str | None, model: str, alpha: float | None):
+    """The classifier ``model`` over the newest snapshot of a store."""
+    from accum.classify import make_model
 
     acc = open_store(store, db).load()
     if acc.n_categories == 0:
         raise click.ClickException(f"the store at {store} has no categories yet: run accum ingest first")
-    return DirichletClassifier(acc, alpha=alpha)
+    return make_model(acc, model, alpha)
 
 
-def alpha_option(func):
+def model_options(func):
+    """``--model`` and ``--alpha``."""
+    func = click.option(
+        "--alpha", type=click.FloatRange(min=0, min_open=True), default=None,
+        help="Smoothing per feature (default: the model's, 0.03 complement, 0.01 dm).",
+    )(func)
     return click.option(
-        "--alpha", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
-        help="Dirichlet prior per feature (additive smoothing).",
+        "--model", type=click.Choice(["complement", "dm"]), default="complement", show_default=True,
+        help="complement: complement naive Bayes on normalised weights; dm: Dirichlet-multinomial.",
     )(func)
 
 

@@ -29,7 +29,7 @@ EXAMPLES = (
 def demo_command(corpus, store, quiet):
     """Ingest 20 Newsgroups train, evaluate on test, classify a few texts with explanations."""
     from accum.accumulator import Settings
-    from accum.classify import DirichletClassifier
+    from accum.classify import make_model
     from accum.evaluate import evaluate
     from accum.ingest import ingest
     from accum.storage import Store
@@ -45,8 +45,8 @@ def demo_command(corpus, store, quiet):
     click.echo(f"ingested {s['pages_added']:,} new pages ({s['duplicates']:,} already in {store}), "
                f"{acc.n_documents:,} documents, {acc.n_rows:,} distinct unigram+bigram features, "
                f"{s['mb_per_s']:.1f} MB/s")
-    clf = DirichletClassifier(acc)
-    click.echo("\nevaluation on the test split:")
+    clf = make_model(acc)
+    click.echo(f"\nevaluation on the test split (model {clf.name}, alpha {clf.alpha}):")
     echo_report(evaluate(test, clf))
     click.echo("\na few classifications:")
     for text in EXAMPLES:

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import click
 
-from .common import alpha_option, data_errors, emit_json, json_option, load_classifier, read_sources, source_options, store_options
+from .common import model_options, data_errors, emit_json, json_option, load_classifier, read_sources, source_options, store_options
 
 
 @click.command("evaluate")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
 @source_options
-@alpha_option
+@model_options
 @store_options
 @json_option
 @data_errors
-def evaluate_command(sources, fmt, label, text_field, url_field, max_page_bytes, alpha, store, db, as_json):
+def evaluate_command(sources, fmt, label, text_field, url_field, max_page_bytes, model, alpha, store, db,
+                     as_json):
     """Classify the labelled pages of SOURCE... and report accuracy, macro-F1 and confusion."""
     from accum.evaluate import evaluate
 
-    clf = load_classifier(store, db, alpha)
+    clf = load_classifier(store, db, model, alpha)
     report = evaluate(read_sources(sources, fmt, label, text_field, url_field, max_page_bytes), clf)
+    report = {"model": clf.name, "alpha": clf.alpha} | report
     if as_json:
         emit_json(report)
     else:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .common import alpha_option, data_errors, emit_json, json_option, load_classifier, open_store, store_options
+from .common import model_options, data_errors, emit_json, json_option, load_classifier, open_store, store_options
 
 
 @click.command("classify")
@@ -15,11 +15,11 @@ from .common import alpha_option, data_errors, emit_json, json_option, load_clas
 @click.option("--top", default=3, show_default=True, type=click.IntRange(min=1), help="Categories to show.")
 @click.option("--explain", is_flag=True, help="Show the features that decided it, with exact contributions.")
 @click.option("--terms", default=10, show_default=True, type=click.IntRange(min=1), help="Features shown by --explain.")
-@alpha_option
+@model_options
 @store_options
 @json_option
 @data_errors
-def classify_command(text, path, top, explain, terms, alpha, store, db, as_json):
+def classify_command(text, path, top, explain, terms, model, alpha, store, db, as_json):
     """Classify TEXT (or --file PATH, or - for standard input)."""
     if sum(x is not None for x in (text, path)) != 1:
         raise click.UsageError("give exactly one of TEXT, --file PATH or - (standard input)")
@@ -28,10 +28,10 @@ def classify_command(text, path, top, explain, terms, alpha, store, db, as_json)
             text = f.read().decode("utf-8", "replace")
     elif text == "-":
         text = sys.stdin.read()
-    clf = load_classifier(store, db, alpha)
+    clf = load_classifier(store, db, model, alpha)
     pred = clf.predict_one(text, top=top, explain=explain, n_terms=terms)
     if as_json:
-        emit_json(pred.to_dict())
+        emit_json(pred.to_dict() | {"model": clf.name, "alpha": clf.alpha})
         return
     for label, p in zip(pred.labels, pred.probabilities):
         click.echo(f"{p:8.4f}  {label}")

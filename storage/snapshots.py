@@ -4,7 +4,8 @@ Layout of ``<store>/snapshots/<name>/``:
 
 - ``rows.arrow``: ``key``, ``prefix``, ``last``, ``order`` (uint64), one row per feature;
 - ``counts.arrow``: the non-zero counts as ``row`` (int64), ``category`` (int32),
-  ``count`` (int64): sparse, since most n-grams occur in one category;
+  ``count`` (int64) and ``weight`` (int64, fixed-point document weight): sparse, since
+  most n-grams occur in one category;
 - ``lexicon.arrow``: ``key`` (uint64), ``text`` (utf8): the first spelling of each token;
 - schema metadata of ``rows.arrow`` holds ``accum`` JSON: format, settings, categories,
   documents and tokens per category.
@@ -53,6 +54,7 @@ def write_snapshot(acc: Accumulator, directory: Path, name: str) -> Path:
         "row": state["count_row"].astype(np.int64),
         "category": state["count_category"].astype(np.int32),
         "count": state["count_value"],
+        "weight": state["count_weight"],
     })
     lexicon = pa.table({
         "key": pa.array(state["lexicon_keys"], pa.uint64()),
@@ -84,6 +86,7 @@ def read_snapshot(path: Path) -> Accumulator:
         "count_row": _column(counts, "row"),
         "count_category": _column(counts, "category"),
         "count_value": _column(counts, "count"),
+        "count_weight": _column(counts, "weight"),
         "lexicon_keys": _column(lexicon, "key"),
         "lexicon_text": lexicon.column("text").to_pylist(),
     })

@@ -87,3 +87,47 @@ def test_unfitted_and_bad_parameters_answer_clearly():
     acc.learn_one("text", "x")
     with pytest.raises(ValueError, match="alpha"):
         DirichletClassifier(acc, alpha=0)
+
+
+def test_complement_equals_complementnb_on_identical_weights(newsgroups_sample):
+    from sklearn.naive_bayes import ComplementNB
+
+    from accum.classify import ComplementClassifier
+
+    texts, labels = newsgroups_sample
+    acc = Accumulator()
+    acc.partial_fit(texts[::2], labels[::2])
+    # the accumulated weights are exactly the sum of each page's normalised log-TF vector
+    X = feature_matrix(acc, texts[::2])
+    X.data = np.log1p(X.data)
+    X = sp.csr_matrix(X.multiply(1 / np.sqrt(X.multiply(X).sum(axis=1))))
+    y = np.array([acc.categories.index(c) for c in labels[::2]])
+    per_class = np.vstack([np.asarray(X[y == c].sum(axis=0)).ravel() for c in range(acc.n_categories)])
+    np.testing.assert_allclose(acc.weights, per_class.T, atol=1e-6 * 300)  # fixed point: 2**-24 per page
+    nb = ComplementNB(alpha=0.03)
+    nb.fit(sp.csr_matrix(acc.weights.T), np.arange(acc.n_categories))  # one row per class: same sums
+    clf = ComplementClassifier(acc, alpha=0.03)
+    np.testing.assert_allclose(clf.log_prob, nb.feature_log_prob_.T, rtol=1e-12)
+    test = feature_matrix(acc, texts[1::2])
+    test.data[:] = 1  # a page's features count once
+    np.testing.assert_allclose(clf.decision_function(texts[1::2]), test @ nb.feature_log_prob_.T, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["dm", "complement"])
+def test_every_model_explains_exactly_and_pickles(newsgroups_sample, name):
+    import pickle
+
+    from accum.classify import make_model
+
+    texts, labels = newsgroups_sample
+    acc = Accumulator()
+    acc.partial_fit(texts[1:], labels[1:])
+    clf = make_model(acc, name)
+    exp = clf.explain(texts[0] + " " + texts[0])  # repeated features: binary models count once
+    scores = clf.decision_function([texts[0] + " " + texts[0]])[0]
+    assert exp.log_odds == pytest.approx(np.sort(scores)[-1] - np.sort(scores)[-2], abs=1e-9)
+    assert exp.prior + sum(f["contribution"] for f in exp.features) + exp.rest == pytest.approx(exp.log_odds, rel=1e-10)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.decision_function(texts[:5]), clf.decision_function(texts[:5]))
+    with pytest.raises(ValueError, match="unknown model"):
+        make_model(acc, "svm")

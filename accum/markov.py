@@ -1,0 +1,1035 @@
+"""Super Markov generators: n-gram accumulators that regenerate text and measure recall.
+
+A :class:`MarkovAccumulator` counts, per category, every token after each of its
+contexts of length 0..order-1 (words keep their case, punctuation marks are tokens,
+documents start with ``BOS`` and end with ``EOS``). Like the classifier's accumulators,
+counts only add: two models merge by addition exactly, and smoothed probabilities are
+derived from the counts on demand, never stored as the source of truth.
+
+Two smoothers back off from each context to its suffix:
+
+- **Dirichlet back-off** (hierarchical Dirichlet / MacKay & Peto): with ``c(h, w)`` the
+  count of ``w`` after context ``h``, ``c(h)`` their sum, ``T(h)`` the number of distinct
+  continuations and ``h'`` the context without its oldest token,
+  ``p(w|h) = (c(h, w) + a(h) p(w|h')) / (c(h) + a(h))`` with ``a(h) = alpha * T(h)``
+  (``alpha_per_type=True``, a Witten-Bell-like prior that measured better here) or
+  ``a(h) = alpha``;
+- **interpolated Kneser-Ney** (Chen & Goodman): ``p(w|h) = max(x(h, w) - D, 0) / x(h)
+  + D T(h) / x(h) p(w|h')`` with ``x`` the raw count at the top order and the number of
+  distinct left extensions (continuation count) below it, except for n-grams that start
+  with ``BOS``, which have no left extension and keep raw counts (as KenLM does).
+
+Both end in a uniform base measure over the vocabulary plus one unknown-token slot, so
+every held-out token has a probability and ``p(.|h)`` sums to one over ``V + 1``.
+
+For generation, the counts of one category column at one order are compiled lazily into
+a *chain*: contexts with their continuations sorted (CSR), prefix sums for sampling and,
+for every continuation, the context that follows it, so decoding is pointer-chasing
+without hashing. Sampling draws exactly from the smoothed distribution level by level;
+greedy decoding stops adding up levels as soon as the leader is certain.
+
+Examples
+--------
+>>> m = MarkovAccumulator(order=2)
+>>> m.partial_fit(["The cat sat.", "The cat ran."])
+>>> m.count("cat", "sat"), m.count("", "The"), m.count("cat", ".")
+(1, 2, 0)
+>>> p = m.distribution("The cat", method="dirichlet", alpha=1.0, alpha_per_type=False)
+>>> round(p["sat"], 4), round(p["ran"], 4), round(sum(p.values()), 12)
+(0.3875, 0.3875, 1.0)
+>>> m.generate(3, prompt="The", seed=1)
+'The cat ran.'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+
+from . import _markov_kernels as K
+
+DEFAULT_ORDER = 4
+DEFAULT_LABEL = "default"
+METHODS = {"dirichlet": K.DIRICHLET, "kn": K.KNESER_NEY}
+_MIN_TABLE = 1 << 12
+_MAX_SENTENCE_TOKENS = 256
+
+#: Words after which a terminal mark does not end a sentence (a hook: override on a subclass).
+ABBREVIATIONS = frozenset(
+    "Mr Mrs Ms Dr St Jr Sr Mt Prof Rev Hon Gen Col Capt Lt Sgt Messrs Mme Mlle vs viz cf "
+    "Co Inc Ltd Jan Feb Apr Jun Jul Aug Sep Sept Oct Nov Dec".split()
+)
+
+
+@dataclass(frozen=True)
+class MarkovTokens:
+    """Generation tokens of a batch of documents.
+
+    Attributes
+    ----------
+    buf : uint8[n_bytes]
+        The documents' UTF-8 bytes, concatenated.
+    ids : uint64[n_tokens]
+        Token ids (see :mod:`accum._markov_kernels`).
+    starts, lengths : int64[n_tokens], int32[n_tokens]
+        Where each token's bytes are in ``buf``.
+    info : uint8[n_tokens]
+        Kind and spacing of each token: ``kind | space_before << 3 | space_after << 4``.
+    bounds : int64[n_docs + 1]
+        Document d owns tokens ``bounds[d]:bounds[d + 1]``.
+    """
+
+    buf: np.ndarray
+    ids: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+    info: np.ndarray
+    bounds: np.ndarray
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.bounds) - 1
+
+    def token_text(self, i: int) -> str:
+        a = int(self.starts[i])
+        return bytes(self.buf[a : a + int(self.lengths[i])]).decode("utf-8", "replace")
+
+    def doc_tokens(self, d: int) -> list[str]:
+        """The token strings of document ``d``."""
+        return [self.token_text(i) for i in range(self.bounds[d], self.bounds[d + 1])]
+
+    def doc_lengths(self) -> np.ndarray:
+        return np.diff(self.bounds)
+
+
+def tokenize(texts: Sequence[str]) -> MarkovTokens:
+    """Split texts into generation tokens: words (case kept) and punctuation marks.
+
+    Examples
+    --------
+    >>> t = tokenize(['He said, "Don\\'t." The Lord\\'s day...'])
+    >>> t.doc_tokens(0)
+    ['He', 'said', ',', '"', "Don't", '.', '"', 'The', "Lord's", 'day', '.', '.', '.']
+    >>> bool(t.ids[3] == t.ids[6])  # an opening and a closing quote differ
+    False
+    """
+    if isinstance(texts, str):
+        raise TypeError("tokenize() takes a sequence of texts, not one str; wrap it in a list")
+    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+    bounds = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum([len(e) for e in encoded], out=bounds[1:])
+    buf = np.frombuffer(b"".join(encoded), np.uint8)
+    ids, starts, lengths, info, tok_bounds = K.tokenize(buf, bounds)
+    return MarkovTokens(buf, ids, starts, lengths, info, tok_bounds)
+
+
+def _token_ids(words: Sequence[str]) -> np.ndarray:
+    """Ids of words (as the tokeniser hashes them), uint64[len(words)]."""
+    if not words:
+        return np.zeros(0, np.uint64)
+    return tokenize([" ".join(words)]).ids
+
+
+@dataclass
+class _Chain:
+    """A compiled category column at one order (see :mod:`accum._markov_kernels`)."""
+
+    ch: tuple
+    bos_ctx: int
+    root_rank: dict
+    ctx_order: np.ndarray
+    entry_row: np.ndarray
+    open_cum: np.ndarray
+    open_state: np.ndarray
+    open_first: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (*self.ch, self.ctx_order, self.entry_row)
+        return int(sum(a.nbytes for a in arrays))
+
+
+@dataclass(frozen=True)
+class RecallResult:
+    """Prompted-extraction recall at one order (see :meth:`MarkovAccumulator.recall`)."""
+
+    order: int
+    method: str
+    protocol: str
+    prefix: int
+    continuation: int
+    samples: int
+    skipped: int
+    extractable: int
+    fraction: float
+    ci95_low: float
+    ci95_high: float
+    mean_match: float
+    parameters: int
+    contexts: int
+    chain_bytes: int
+
+    @property
+    def fraction_per_million_parameters(self) -> float:
+        return self.fraction / self.parameters * 1e6 if self.parameters else 0.0
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["fraction_per_million_parameters"] = self.fraction_per_million_parameters
+        return out
+
+
+def _wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score 95 % interval of a proportion k/n ((0, 1) when n = 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def _seed_state(seed) -> np.ndarray:
+    """The kernel's RNG state from an int, a numpy Generator or None (fresh entropy)."""
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(0, 2**63))
+    elif seed is None:
+        seed = int(np.random.default_rng().integers(0, 2**63))
+    elif isinstance(seed, (bool, float)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, a numpy Generator or None, got {seed!r}")
+    return np.array([int(seed) % 2**64], np.uint64)
+
+
+class MarkovAccumulator:
+    """Per-category n-gram counts for generation, smoothing and verbatim recall.
+
+    Parameters
+    ----------
+    order : int
+        Highest n-gram order (contexts of up to ``order - 1`` tokens), 1 to 32.
+    method : {"kn", "dirichlet"}
+        Default smoother for probabilities and generation.
+    discount : float
+        Kneser-Ney discount D, in (0, 1).
+    alpha : float
+        Dirichlet concentration (per distinct continuation when ``alpha_per_type``).
+    alpha_per_type : bool
+        Concentration ``alpha * T(h)`` (True) or a constant ``alpha`` (False).
+
+    Notes
+    -----
+    Hooks a subclass may override one at a time: :meth:`prepare` (text before
+    tokenising), :meth:`tokenize` (texts to :class:`MarkovTokens`), :meth:`join_tokens`
+    (token strings back to text) and :attr:`abbreviations`.
+    """
+
+    abbreviations: frozenset = ABBREVIATIONS
+
+    def __init__(self, order: int = DEFAULT_ORDER, *, method: str = "kn", discount: float = 0.75,
+                 alpha: float = 1.0, alpha_per_type: bool = True):
+        if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not 1 <= order <= 32:
+            raise ValueError(f"order must be an integer from 1 to 32, got {order!r}")
+        self.order = int(order)
+        self.method = self._check_method(method)
+        self.discount = self._check_discount(discount)
+        self.alpha = self._check_alpha(alpha)
+        self.alpha_per_type = bool(alpha_per_type)
+        self.categories: list[str] = []
+        self._cat_index: dict[str, int] = {}
+        self.doc_counts = np.zeros(0, np.int64)
+        self.token_counts = np.zeros(0, np.int64)
+        self.lexicon: dict[int, str] = {int(K.EOS_ID): "\n"}
+        self.token_info: dict[int, int] = {int(K.EOS_ID): K.K_PUNCT}
+        self.n_rows = 0
+        self.text_index: VerbatimIndex | None = None
+        self._keys = np.zeros(_MIN_TABLE, np.uint64)
+        self._slots = np.zeros(_MIN_TABLE, np.int64)
+        self._row_key = np.zeros(_MIN_TABLE // 2, np.uint64)
+        self._row_prefix = np.zeros(_MIN_TABLE // 2, np.uint64)
+        self._row_last = np.zeros(_MIN_TABLE // 2, np.uint64)
+        self._row_order = np.zeros(_MIN_TABLE // 2, np.int8)
+        self._counts = np.zeros((_MIN_TABLE // 2, 1), np.int64)
+        self._cache: dict = {}
+
+    # -- validation ----------------------------------------------------------------------
+
+    @staticmethod
+    def _check_method(method: str) -> str:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+        return method
+
+    @staticmethod
+    def _check_discount(discount: float) -> float:
+        if not 0.0 < float(discount) < 1.0:
+            raise ValueError(f"discount must be in (0, 1), got {discount!r}")
+        return float(discount)
+
+    @staticmethod
+    def _check_alpha(alpha: float) -> float:
+        if not float(alpha) > 0.0:
+            raise ValueError(f"alpha must be positive, got {alpha!r}")
+        return float(alpha)
+
+    def _require_fitted(self) -> None:
+        if self.n_documents == 0:
+            raise ValueError(
+                "this MarkovAccumulator has no documents yet: call partial_fit(texts) or "
+                "learn_one(text) first, or load one with MarkovAccumulator.from_arrays()"
+            )
+
+    def _order_of(self, order) -> int:
+        if order is None:
+            return self.order
+        if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not 1 <= order <= self.order:
+            raise ValueError(f"order must be an integer from 1 to the model's order {self.order}, got {order!r}")
+        return int(order)
+
+    def _column_of(self, category) -> int:
+        if category is None:
+            return -1
+        if category not in self._cat_index:
+            raise ValueError(f"unknown category {category!r}; the model has {self.categories}")
+        return self._cat_index[category]
+
+    # -- views ---------------------------------------------------------------------------
+
+    @property
+    def n_categories(self) -> int:
+        return len(self.categories)
+
+    @property
+    def n_documents(self) -> int:
+        return int(self.doc_counts.sum())
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.token_counts.sum())
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Counts, int64[n_rows, n_categories] (a view)."""
+        return self._counts[: self.n_rows, : self.n_categories]
+
+    @property
+    def row_key(self) -> np.ndarray:
+        return self._row_key[: self.n_rows]
+
+    @property
+    def row_prefix(self) -> np.ndarray:
+        return self._row_prefix[: self.n_rows]
+
+    @property
+    def row_last(self) -> np.ndarray:
+        return self._row_last[: self.n_rows]
+
+    @property
+    def row_order(self) -> np.ndarray:
+        """n-gram order of each row, int8[n_rows] (0 for a sentence-opener row)."""
+        return self._row_order[: self.n_rows]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the count state: rows, table and lexicon (not the compiled chains)."""
+        return int(self.n_rows * (25 + 8 * self.n_categories) + 16 * len(self._keys)
+                   + sum(len(s) + 9 for s in self.lexicon.values()))
+
+    def count(self, context: str, token: str, category: str | None = None) -> int:
+        """Count of ``token`` right after the tokens of ``context`` ("" = any position)."""
+        ctx = self.tokenize([self.prepare(context)]).ids
+        tok = self.tokenize([self.prepare(token)]).ids
+        if len(tok) != 1 or len(ctx) >= self.order:
+            raise ValueError(f"count() takes one token after at most {self.order - 1} context tokens")
+        key = K.ROOT_ID
+        for k, t in enumerate(ctx):
+            key = K.ngram_id(key, np.uint64(t), k + 1)
+        row = K.table_lookup(self._keys, self._slots, K.ngram_id(key, np.uint64(tok[0]), len(ctx) + 1))
+        if row < 0:
+            return 0
+        col = self._column_of(category)
+        return int(self.counts[row].sum() if col < 0 else self.counts[row, col])
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def prepare(self, text: str) -> str:
+        """Text before tokenising (hook; default: unchanged)."""
+        return text
+
+    def tokenize(self, texts: Sequence[str]) -> MarkovTokens:
+        """Texts (already through :meth:`prepare`) to tokens (hook)."""
+        return tokenize(texts)
+
+    def join_tokens(self, texts: np.ndarray, space: np.ndarray) -> str:
+        """Token strings back to text (hook): ``space[i]`` puts whitespace before token i."""
+        return "".join(np.where(space, np.char.add(" ", texts.astype(str)), texts).tolist()) \
+            if len(texts) else ""
+
+    # -- learning ------------------------------------------------------------------------
+
+    def category_index(self, label: str) -> int:
+        """Column of ``label``, adding the category when it is new."""
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"a category label must be a non-empty str, got {label!r}")
+        index = self._cat_index.get(label)
+        if index is None:
+            index = len(self.categories)
+            self.categories.append(label)
+            self._cat_index[label] = index
+            self.doc_counts = np.append(self.doc_counts, 0)
+            self.token_counts = np.append(self.token_counts, 0)
+            if index >= self._counts.shape[1]:
+                grown = np.zeros((self._counts.shape[0], 2 * self._counts.shape[1]), np.int64)
+                grown[: self.n_rows, : self._counts.shape[1]] = self._counts[: self.n_rows]
+                self._counts = grown
+        return index
+
+    def learn_one(self, text: str, label: str | None = None) -> None:
+        """Add one document (to category ``label``, default ``"default"``)."""
+        self.partial_fit([text], None if label is None else [label])
+
+    def partial_fit(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> None:
+        """Add documents, each to its label's category (all to ``"default"`` without labels)."""
+        if isinstance(texts, str) or isinstance(labels, str):
+            raise TypeError("partial_fit() takes sequences of texts and labels; use learn_one() for one text")
+        texts = list(texts)
+        if labels is None:
+            labels = [DEFAULT_LABEL] * len(texts)
+        elif len(labels) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
+        self.add_tokens(self.tokenize([self.prepare(t) for t in texts]), labels)
+
+    def add_tokens(self, batch: MarkovTokens, labels: Sequence[str]) -> None:
+        """Add already tokenised documents (see :meth:`tokenize`)."""
+        cats = np.array([self.category_index(label) for label in labels], np.int64)
+        if len(cats) != batch.n_docs:
+            raise ValueError(f"got {batch.n_docs} documents but {len(cats)} labels")
+        abbrev = np.unique(_token_ids(sorted(self.abbreviations)))
+        new_tok = np.empty(len(batch.ids), np.int64)
+        doc = 0
+        while doc < batch.n_docs:
+            doc, self.n_rows, n_new = K.count_ngrams(
+                batch.ids, batch.info, batch.bounds, cats, doc, self.order, abbrev, self._keys,
+                self._slots, self._row_key, self._row_prefix, self._row_last, self._row_order,
+                self._counts, self.n_rows, new_tok,
+            )
+            self._learn_words(batch, new_tok[:n_new])
+            if doc < batch.n_docs:
+                self._reserve(self.n_rows + int(batch.bounds[doc + 1] - batch.bounds[doc] + 1) * (self.order + 1))
+        np.add.at(self.doc_counts, cats, 1)
+        np.add.at(self.token_counts, cats, batch.doc_lengths())
+        self._cache.clear()
+
+    def _learn_words(self, batch: MarkovTokens, tokens: np.ndarray) -> None:
+        raw = batch.buf.tobytes()
+        ends = (batch.starts[tokens] + batch.lengths[tokens]).tolist()
+        for key, a, b, info in zip(batch.ids[tokens].tolist(), batch.starts[tokens].tolist(), ends,
+                                   batch.info[tokens].tolist()):
+            self.lexicon[key] = raw[a:b].decode("utf-8", "replace")
+            self.token_info[key] = info
+
+    def merge(self, other: "MarkovAccumulator") -> "MarkovAccumulator":
+        """Add ``other``'s counts into this model (in place) and return it."""
+        if not isinstance(other, MarkovAccumulator):
+            raise TypeError(f"can only merge a MarkovAccumulator, got {type(other).__name__}")
+        if other.order != self.order:
+            raise ValueError(f"cannot merge models of order {self.order} and {other.order}")
+        cats = np.array([self.category_index(c) for c in other.categories], np.int64)
+        self._reserve(self.n_rows + other.n_rows)
+        self.n_rows = K.merge_rows(
+            other.row_key, other.row_prefix, other.row_last, other.row_order, other.counts, cats,
+            self._keys, self._slots, self._row_key, self._row_prefix, self._row_last,
+            self._row_order, self._counts, self.n_rows,
+        )
+        np.add.at(self.doc_counts, cats, other.doc_counts)
+        np.add.at(self.token_counts, cats, other.token_counts)
+        for key, text in other.lexicon.items():
+            if key not in self.lexicon:
+                self.lexicon[key] = text
+                self.token_info[key] = other.token_info[key]
+        self._cache.clear()
+        return self
+
+    def _reserve(self, rows: int) -> None:
+        """Grow the table and row arrays so that ``rows`` rows fit at most half full."""
+        if rows > len(self._row_key):
+            size = max(rows, 2 * len(self._row_key))
+            for name in ("_row_key", "_row_prefix", "_row_last", "_row_order"):
+                old = getattr(self, name)
+                new = np.zeros(size, old.dtype)
+                new[: self.n_rows] = old[: self.n_rows]
+                setattr(self, name, new)
+            counts = np.zeros((size, self._counts.shape[1]), np.int64)
+            counts[: self.n_rows] = self._counts[: self.n_rows]
+            self._counts = counts
+        if 2 * rows > len(self._keys):
+            cap = len(self._keys)
+            while 2 * rows > cap:
+                cap *= 2
+            self._keys = np.zeros(cap, np.uint64)
+            self._slots = np.zeros(cap, np.int64)
+            K.table_build(self._row_key, self.n_rows, self._keys, self._slots)
+
+    # -- exchange ------------------------------------------------------------------------
+
+    def settings(self) -> dict:
+        """The constructor's arguments, JSON-able."""
+        return {"order": self.order, "method": self.method, "discount": self.discount,
+                "alpha": self.alpha, "alpha_per_type": self.alpha_per_type}
+
+    def to_arrays(self) -> dict:
+        """The state as plain numpy arrays, lists and a JSON-able ``settings`` dict.
+
+        Counts are sparse: ``count_value[i]`` is the count of row ``count_row[i]`` in
+        category ``count_category[i]``. ``lexicon_info`` holds each token's kind and
+        spacing (see :class:`MarkovTokens`).
+        """
+        keys = np.fromiter(self.lexicon.keys(), np.uint64, len(self.lexicon))
+        rows, cats = np.nonzero(self.counts)
+        return {
+            "settings": self.settings(),
+            "categories": list(self.categories),
+            "doc_counts": self.doc_counts.copy(),
+            "token_counts": self.token_counts.copy(),
+            "row_key": self.row_key.copy(),
+            "row_prefix": self.row_prefix.copy(),
+            "row_last": self.row_last.copy(),
+            "row_order": self.row_order.copy(),
+            "count_row": rows.astype(np.int64),
+            "count_category": cats.astype(np.int64),
+            "count_value": self.counts[rows, cats],
+            "lexicon_keys": keys,
+            "lexicon_text": list(self.lexicon.values()),
+            "lexicon_info": np.array([self.token_info[k] for k in self.lexicon], np.uint8),
+        }
+
+    @classmethod
+    def from_arrays(cls, state: dict) -> "MarkovAccumulator":
+        """Rebuild a model from :meth:`to_arrays` output (arrays may be read-only)."""
+        model = cls(**state["settings"])
+        for name in state["categories"]:
+            model.category_index(name)
+        model.doc_counts = np.array(state["doc_counts"], np.int64)
+        model.token_counts = np.array(state["token_counts"], np.int64)
+        n = len(state["row_key"])
+        model._reserve(n)
+        model._row_key[:n] = state["row_key"]
+        model._row_prefix[:n] = state["row_prefix"]
+        model._row_last[:n] = state["row_last"]
+        model._row_order[:n] = state["row_order"]
+        model._counts[np.asarray(state["count_row"]), np.asarray(state["count_category"])] = state["count_value"]
+        model.n_rows = n
+        K.table_build(model._row_key, n, model._keys, model._slots)
+        keys = np.asarray(state["lexicon_keys"]).tolist()
+        model.lexicon = dict(zip(keys, state["lexicon_text"]))
+        model.token_info = dict(zip(keys, np.asarray(state["lexicon_info"]).tolist()))
+        return model
+
+    def canonical(self) -> dict:
+        """(order, prefix id, token id) -> {category: count}: equal for equal content."""
+        out = {}
+        counts = self.counts
+        for r, (k, p, w) in enumerate(zip(self.row_order.tolist(), self.row_prefix.tolist(),
+                                          self.row_last.tolist())):
+            out[(k, p, w)] = {c: int(v) for c, v in zip(self.categories, counts[r]) if v}
+        return out
+
+    def __repr__(self) -> str:
+        return (f"MarkovAccumulator(order={self.order}, {self.n_categories} categories, "
+                f"{self.n_documents} documents, {self.n_tokens} tokens, {self.n_rows} rows)")
+
+    # -- compiled chains -----------------------------------------------------------------
+
+    def _structure(self) -> dict:
+        """Vocabulary, dense ids and row links (derived from the counts, cached)."""
+        if "structure" in self._cache:
+            return self._cache["structure"]
+        orders = self.row_order
+        vocab = np.sort(self.row_key[orders == 1])
+        last_dense = np.searchsorted(vocab, self.row_last).astype(np.int64)
+        prefix_row, suffix_row, bos_initial, bad = K.derive_rows(
+            self.row_key, self.row_prefix, self.row_last, orders, self._keys, self._slots, self.order)
+        if bad:
+            raise ValueError(f"{bad} rows lack their prefix or suffix n-gram: the counts are inconsistent")
+        n_v = len(vocab)
+        texts = np.array([self.lexicon.get(int(v), "?") for v in vocab] + ["<unk>"], dtype=object)
+        info = np.array([self.token_info.get(int(v), K.K_WORD | 24) for v in vocab] + [K.K_WORD | 24], np.int64)
+        eos = int(np.searchsorted(vocab, K.EOS_ID))
+        eos = eos if eos < n_v and vocab[eos] == K.EOS_ID else -1
+        abbrev = np.isin(vocab, _token_ids(sorted(self.abbreviations)))
+        s = {
+            "vocab": vocab, "last_dense": last_dense, "prefix_row": prefix_row,
+            "suffix_row": suffix_row, "bos_initial": bos_initial, "texts": texts,
+            "kind": info & 7, "sb": (info & 8) > 0, "sa": (info & 16) > 0, "eos": eos,
+            "is_abbrev": np.append(abbrev, False),
+        }
+        if eos >= 0:
+            s["sb"][eos] = s["sa"][eos] = False
+        self._cache["structure"] = s
+        return s
+
+    def _chain(self, column: int, order: int, discount: float) -> _Chain:
+        key = ("chain", column, order, discount)
+        if key in self._cache:
+            return self._cache[key]
+        s = self._structure()
+        col = self.counts.sum(axis=1) if column < 0 else np.ascontiguousarray(self.counts[:, column])
+        (ctx_start, ctx_parent, ctx_raw, ctx_kn, ctx_order, e_tok, e_next, cum_raw, cum_kn,
+         entry_row, bos_ctx) = K.build_chain(
+            self.row_order, s["last_dense"], s["prefix_row"], s["suffix_row"], s["bos_initial"],
+            col, order, discount, len(s["vocab"]), s["eos"])
+        ch = (ctx_start, ctx_parent, ctx_raw, ctx_kn, e_tok, e_next, cum_raw, cum_kn)
+        root = np.arange(ctx_start[0], ctx_start[1])
+        root_rank = {}
+        for name, cum in (("dirichlet", cum_raw.astype(np.float64)), ("kn", cum_kn)):
+            weight = cum[root + 1] - cum[root]
+            root_rank[name] = root[np.lexsort((e_tok[root], -weight))]
+        # sentence openers of this column, by (previous token, first token)
+        opener = (self.row_order == 0) & (col > 0)
+        rows = np.flatnonzero(opener)
+        rows = rows[np.lexsort((s["last_dense"][rows], self.row_prefix[rows]))]
+        open_cum = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum(col[rows], out=open_cum[1:])
+        open_state = np.empty(len(rows), np.int64)
+        params = self._params("kn", self.discount, self.alpha, self.alpha_per_type, len(s["vocab"]))
+        for i, r in enumerate(rows.tolist()):
+            prev = self.row_prefix[r]
+            if prev == K.BOS_ID:
+                open_state[i] = bos_ctx
+            else:
+                dense = np.searchsorted(s["vocab"], prev)
+                open_state[i] = K.advance(ch, params, 0, np.array([dense], np.int64))
+        chain = _Chain(ch, int(bos_ctx), root_rank, ctx_order, entry_row, open_cum, open_state,
+                       s["last_dense"][rows].copy())
+        self._cache[key] = chain
+        return chain
+
+    @staticmethod
+    def _params(method: str, discount: float, alpha: float, per_type: bool, n_vocab: int) -> tuple:
+        return (np.int64(METHODS[method]), np.float64(alpha), np.bool_(per_type),
+                np.float64(discount), np.int64(n_vocab))
+
+    def _setup(self, category, order, method, discount, alpha, alpha_per_type):
+        """Chain and kernel parameters for one query; validates every argument."""
+        self._require_fitted()
+        method = self._check_method(self.method if method is None else method)
+        discount = self.discount if discount is None else self._check_discount(discount)
+        alpha = self.alpha if alpha is None else self._check_alpha(alpha)
+        per_type = self.alpha_per_type if alpha_per_type is None else bool(alpha_per_type)
+        chain = self._chain(self._column_of(category), self._order_of(order), discount)
+        params = self._params(method, discount, alpha, per_type, len(self._structure()["vocab"]))
+        return chain, params, method
+
+    def _dense(self, ids: np.ndarray) -> np.ndarray:
+        """Dense vocabulary index of token ids (-1 when unknown)."""
+        vocab = self._structure()["vocab"]
+        if len(vocab) == 0:
+            return np.full(len(ids), -1, np.int64)
+        pos = np.minimum(np.searchsorted(vocab, ids), len(vocab) - 1)
+        return np.where(vocab[pos] == ids, pos, -1).astype(np.int64)
+
+    def _batch(self, texts) -> MarkovTokens:
+        if isinstance(texts, MarkovTokens):
+            return texts
+        if isinstance(texts, str):
+            raise TypeError("pass a sequence of texts, not one str; wrap it in a list")
+        return self.tokenize([self.prepare(t) for t in texts])
+
+    def _prompt_state(self, chain, params, prompt) -> tuple[int, np.ndarray]:
+        if prompt is None:
+            return chain.bos_ctx, np.zeros(0, np.int64)
+        dense = self._dense(self._batch([prompt]).ids)
+        dense[dense < 0] = params[4]
+        return int(K.advance(chain.ch, params, 0, dense)), dense
+
+    # -- probabilities -------------------------------------------------------------------
+
+    def distribution(self, prompt: str | None = None, *, category: str | None = None,
+                     order: int | None = None, method: str | None = None,
+                     discount: float | None = None, alpha: float | None = None,
+                     alpha_per_type: bool | None = None) -> dict[str, float]:
+        """p(next token | prompt) over the vocabulary and ``"<unk>"`` (sums to one).
+
+        Without a prompt the context is the start of a document. Keys are token strings
+        (a punctuation mark written with different spacing appears once per spelling;
+        their probabilities add up).
+        """
+        chain, params, _ = self._setup(category, order, method, discount, alpha, alpha_per_type)
+        state, _ = self._prompt_state(chain, params, prompt)
+        probs = K.distribution(chain.ch, params, state)
+        out: dict[str, float] = {}
+        for text, p in zip(self._structure()["texts"].tolist(), probs.tolist()):
+            text = "</s>" if text == "\n" else text
+            out[text] = out.get(text, 0.0) + p
+        return out
+
+    def log_probs(self, texts, *, category: str | None = None, order: int | None = None,
+                  method: str | None = None, discount: float | None = None,
+                  alpha: float | None = None, alpha_per_type: bool | None = None) -> np.ndarray:
+        """Natural log-probability of every held-out token and document end.
+
+        Returns float64[n_tokens + n_docs]: for each document its tokens, then its end.
+        Unknown tokens get the unknown-token slot's probability.
+        """
+        chain, params, _ = self._setup(category, order, method, discount, alpha, alpha_per_type)
+        batch = self._batch(texts)
+        return K.log_probs(chain.ch, params, self._dense(batch.ids), batch.bounds, chain.bos_ctx,
+                           self._structure()["eos"])
+
+    def perplexity(self, texts, **kwargs) -> float:
+        """Held-out perplexity ``exp(-mean log p)`` over tokens and document ends.
+
+        Takes the keyword arguments of :meth:`log_probs` (``order``, ``method``, ...).
+        """
+        lp = self.log_probs(texts, **kwargs)
+        if len(lp) == 0:
+            raise ValueError("perplexity() needs at least one document")
+        return float(np.exp(-lp.mean()))
+
+    # -- generation ----------------------------------------------------------------------
+
+    def _join(self, dense: np.ndarray) -> str:
+        s = self._structure()
+        dense = np.asarray(dense, np.int64)
+        if len(dense) == 0:
+            return ""
+        space = np.zeros(len(dense), bool)
+        space[1:] = s["sa"][dense[:-1]] & s["sb"][dense[1:]]
+        return self.join_tokens(s["texts"][dense], space)
+
+    def generate(self, n_tokens: int = 100, prompt: str | None = None, seed=None,
+                 temperature: float = 1.0, top_k: int | None = None, greedy: bool = False,
+                 category: str | None = None, *, order: int | None = None,
+                 method: str | None = None, discount: float | None = None,
+                 alpha: float | None = None, alpha_per_type: bool | None = None,
+                 include_prompt: bool = True) -> str:
+        """Generate ``n_tokens`` tokens (words and marks; document ends print as newlines).
+
+        Parameters
+        ----------
+        n_tokens : int
+        prompt : str, optional
+            Text to continue; without one, generation starts a document.
+        seed : int, numpy Generator or None
+            The same seed gives the same text; None draws fresh entropy.
+        temperature : float
+            Divides log-probabilities (< 1 sharper, > 1 flatter).
+        top_k : int, optional
+            Sample among the k most probable tokens only.
+        greedy : bool
+            Always take the most probable token (ignores seed, temperature, top_k).
+        category : str, optional
+            Generate from one category's counts (default: all categories together).
+        include_prompt : bool
+            Start the returned text with the prompt.
+        """
+        chain, params, method = self._setup(category, order, method, discount, alpha, alpha_per_type)
+        if isinstance(n_tokens, bool) or not isinstance(n_tokens, (int, np.integer)) or n_tokens < 0:
+            raise ValueError(f"n_tokens must be a non-negative integer, got {n_tokens!r}")
+        mode, temperature, top_k = self._mode(greedy, temperature, top_k)
+        state, prompt_dense = self._prompt_state(chain, params, prompt)
+        out = K.generate(chain.ch, params, state, int(n_tokens), _seed_state(seed), mode, temperature,
+                         top_k, chain.root_rank[method], self._structure()["eos"], chain.bos_ctx)
+        text = self._join(out).strip("\n")
+        if include_prompt and prompt:
+            dense = np.concatenate([prompt_dense, out[:1]]) if len(out) else prompt_dense
+            joined = self._join(dense)
+            gap = " " if len(out) and joined.endswith(" " + self._structure()["texts"][out[0]]) else ""
+            text = prompt.rstrip() + (gap if text else "") + text
+        return text
+
+    @staticmethod
+    def _mode(greedy, temperature, top_k) -> tuple[int, float, int]:
+        if greedy:
+            return 1, 1.0, 0
+        if not float(temperature) > 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r} (use greedy=True for 0)")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
+            raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+        if float(temperature) == 1.0 and top_k is None:
+            return 0, 1.0, 0
+        return 2, float(temperature), int(top_k or 0)
+
+    def make_sentence(self, tries: int = 10, *, seed=None, category: str | None = None,
+                      order: int | None = None, method: str | None = None,
+                      temperature: float = 1.0, top_k: int | None = None, min_words: int = 1,
+                      max_words: int | None = None, test_output: bool = True,
+                      max_overlap_ratio: float = 0.7, max_overlap_total: int = 15) -> str | None:
+        """One sentence, or None when ``tries`` attempts all fail (never raises for that).
+
+        A sentence starts from a sentence opener drawn by its count (its first token and
+        the token before it, e.g. ``BOS`` or a full stop) and runs to where the next
+        token would begin a new sentence or the document ends. Attempts with fewer than
+        ``min_words`` or more than ``max_words`` words fail; with ``test_output`` and a
+        :attr:`text_index` (see :meth:`index_text`), so do those that copy a run of more
+        than ``min(max_overlap_total, round(max_overlap_ratio * words))`` words verbatim
+        from the training text (markovify's rule).
+        """
+        chain, params, method = self._setup(category, order, method, None, None, None)
+        mode, temperature, top_k = self._mode(False, temperature, top_k)
+        if len(chain.open_first) == 0 or tries < 1:
+            return None
+        s = self._structure()
+        tokens, bounds = K.make_sentences(
+            chain.ch, params, int(tries), _MAX_SENTENCE_TOKENS, _seed_state(seed), mode,
+            temperature, top_k, chain.root_rank[method], s["eos"], s["kind"], s["sa"], s["is_abbrev"],
+            chain.open_cum, chain.open_state, chain.open_first)
+        for i in range(int(tries)):
+            sent = tokens[bounds[i] : bounds[i + 1]]
+            words = int(np.isin(s["kind"][sent], (K.K_LOWER, K.K_WORD)).sum())
+            if words < min_words or (max_words is not None and words > max_words):
+                continue
+            if test_output and self.text_index is not None:
+                if self._copied_words(sent) > min(max_overlap_total, round(max_overlap_ratio * words)):
+                    continue
+            return self._join(sent)
+        return None
+
+    def _copied_words(self, dense: np.ndarray) -> int:
+        """Most words in one run of ``dense`` tokens found verbatim in :attr:`text_index`."""
+        s = self._structure()
+        ms = self.text_index.matching_statistics(s["vocab"][np.minimum(dense, len(s["vocab"]) - 1)])
+        is_word = np.isin(s["kind"][dense], (K.K_LOWER, K.K_WORD))
+        cum = np.concatenate([[0], np.cumsum(is_word)])
+        ends = np.minimum(np.arange(len(dense)) + ms, len(dense))
+        return int((cum[ends] - cum[: len(dense)]).max()) if len(dense) else 0
+
+    # -- verbatim recall -----------------------------------------------------------------
+
+    def index_text(self, texts) -> "VerbatimIndex":
+        """Index training texts for verbatim look-ups; sets :attr:`text_index`.
+
+        The index is not part of the counts: :meth:`merge` and :meth:`to_arrays` leave
+        it out.
+        """
+        self.text_index = VerbatimIndex(self._batch(texts))
+        return self.text_index
+
+    def recall(self, texts, *, prefix: int = 32, continuation: int = 50, sample: int | None = None,
+               seed=0, orders: Sequence[int] | None = None, method: str | None = None,
+               protocol: str = "document", category: str | None = None) -> list[RecallResult]:
+        """Prompted extraction (Carlini et al. 2022) of training texts, per order.
+
+        Parameters
+        ----------
+        texts : sequence of str or MarkovTokens
+            The training documents (the model does not keep them).
+        prefix, continuation : int
+            Prompt length k and continuation length m, in tokens.
+        sample : int, optional
+            Seeded sample of that many prompts (default: every eligible document in the
+            ``"document"`` protocol, 1000 positions in the ``"stream"`` protocol).
+        orders : sequence of int, optional
+            Orders to measure (default: 2..order).
+        protocol : {"document", "stream"}
+            ``"document"``: the prompt is a document's first k tokens (after ``BOS``);
+            documents shorter than k + m are skipped. ``"stream"``: prompts start at
+            positions drawn uniformly from every window of k + m tokens inside a
+            document (pass a whole book as one document to sample across it).
+
+        Returns
+        -------
+        list of RecallResult, one per order: a sample counts as extractable when greedy
+        decoding reproduces all m tokens; ``mean_match`` is the mean number of leading
+        tokens reproduced.
+        """
+        self._require_fitted()
+        if protocol not in ("document", "stream"):
+            raise ValueError(f"protocol must be 'document' or 'stream', got {protocol!r}")
+        if prefix < 0 or continuation < 1:
+            raise ValueError(f"need prefix >= 0 and continuation >= 1, got {prefix}, {continuation}")
+        method = self._check_method(self.method if method is None else method)
+        batch = self._batch(texts)
+        lengths = batch.doc_lengths()
+        rng = np.random.default_rng(seed)
+        if protocol == "document":
+            docs = np.flatnonzero(lengths >= prefix + continuation)
+            skipped = batch.n_docs - len(docs)
+            if sample is not None and sample < len(docs):
+                docs = np.sort(rng.choice(docs, sample, replace=False))
+            pos = np.full(len(docs), prefix, np.int64)
+        else:
+            windows = np.maximum(lengths - prefix - continuation + 1, 0)
+            cum = np.concatenate([[0], np.cumsum(windows)])
+            n_win = int(cum[-1])
+            skipped = int((windows == 0).sum())
+            take = min(1000 if sample is None else sample, n_win)
+            flat = np.sort(rng.choice(n_win, take, replace=False)) if take else np.zeros(0, np.int64)
+            docs = np.searchsorted(cum, flat, side="right") - 1
+            pos = flat - cum[docs] + prefix
+        docs = docs.astype(np.int64)
+        dense = self._dense(batch.ids)
+        params_table = self.parameters()
+        results = []
+        for order in (range(2, self.order + 1) if orders is None else orders):
+            chain, params, _ = self._setup(category, order, method, None, None, None)
+            match = K.prompted_recall(chain.ch, params, dense, batch.bounds, docs, pos.astype(np.int64),
+                                      prefix, continuation, chain.root_rank[method], chain.bos_ctx)
+            hits = int((match == continuation).sum())
+            n = len(match)
+            low, high = _wilson(hits, n)
+            stats = params_table[order - 1]
+            results.append(RecallResult(
+                order=order, method=method, protocol=protocol, prefix=prefix, continuation=continuation,
+                samples=n, skipped=int(skipped), extractable=hits, fraction=hits / n if n else 0.0,
+                ci95_low=low, ci95_high=high, mean_match=float(match.mean()) if n else 0.0,
+                parameters=stats["cumulative_pairs"], contexts=stats["cumulative_contexts"],
+                chain_bytes=chain.nbytes))
+        return results
+
+    def free_recall(self, index: "VerbatimIndex | None" = None, n_tokens: int = 10_000, seed=0, *,
+                    category: str | None = None, order: int | None = None, method: str | None = None,
+                    temperature: float = 1.0, top_k: int | None = None, max_overlap_ratio: float = 0.7,
+                    max_overlap_total: int = 15) -> dict:
+        """Verbatim copying in free generation, measured against the training text.
+
+        Generates ``n_tokens`` tokens and reports the longest run found verbatim in the
+        index (default :attr:`text_index`), the mean verbatim match length per position,
+        and the share of generated sentences that markovify's overlap rule would reject
+        (a run of more than ``min(max_overlap_total, round(max_overlap_ratio * words))``
+        words copied).
+        """
+        index = index or self.text_index
+        if index is None:
+            raise ValueError("free_recall() needs the training text: call index_text(texts) first or pass index=")
+        chain, params, method = self._setup(category, order, method, None, None, None)
+        mode, temperature, top_k = self._mode(False, temperature, top_k)
+        s = self._structure()
+        out = K.generate(chain.ch, params, chain.bos_ctx, int(n_tokens), _seed_state(seed), mode,
+                         temperature, top_k, chain.root_rank[method], s["eos"], chain.bos_ctx)
+        ids = s["vocab"][out]
+        ids[out == s["eos"]] = K.EOS_ID  # never in the index: runs stop at document ends
+        ms = index.matching_statistics(ids)
+        # sentences: split at document ends and where the tokeniser would start one
+        info = (s["kind"] | (s["sb"] << 3) | (s["sa"] << 4)).astype(np.uint8)[out]
+        bounds = np.array([0, len(out)], np.int64)
+        starts = K.sentence_starts(ids, info, bounds, np.unique(_token_ids(sorted(self.abbreviations))))
+        starts[1:] |= out[:-1] == s["eos"]
+        keep = out != s["eos"]
+        sent_id = np.cumsum(starts) - 1
+        rejected = n_sent = 0
+        for sid in np.unique(sent_id[keep]):
+            where = np.flatnonzero((sent_id == sid) & keep)
+            dense = out[where]
+            words = int(np.isin(s["kind"][dense], (K.K_LOWER, K.K_WORD)).sum())
+            if words == 0:
+                continue
+            n_sent += 1
+            local = np.minimum(ms[where], len(where) - np.arange(len(where)))
+            is_word = np.isin(s["kind"][dense], (K.K_LOWER, K.K_WORD))
+            cum = np.concatenate([[0], np.cumsum(is_word)])
+            copied = int((cum[np.arange(len(where)) + local] - cum[:-1]).max())
+            rejected += copied > min(max_overlap_total, round(max_overlap_ratio * words))
+        return {
+            "order": chain.ctx_order.max() + 1 if len(chain.ctx_order) else 1,
+            "method": method, "tokens": int(keep.sum()),
+            "longest_verbatim_run": int(ms.max()) if len(ms) else 0,
+            "mean_verbatim_match": float(ms[keep].mean()) if keep.any() else 0.0,
+            "sentences": n_sent, "rejected_by_overlap_rule": rejected,
+            "rejected_share": rejected / n_sent if n_sent else 0.0,
+        }
+
+    # -- accounting ----------------------------------------------------------------------
+
+    def parameters(self) -> list[dict]:
+        """Per order 1..order: distinct contexts, distinct (context, next) pairs, bytes.
+
+        ``pairs`` are the rows of that order (the model's parameters are their counts,
+        one per category where non-zero); ``contexts`` the distinct contexts of length
+        order-1 that have a continuation; ``bytes`` the in-memory size of those rows
+        (key, prefix, last token, order and one int64 count per category). The
+        cumulative columns describe a model of that order (orders 1..n).
+        """
+        orders = self.row_order
+        out = []
+        cum_pairs = cum_ctx = cum_bytes = 0
+        row_bytes = 25 + 8 * self.n_categories
+        nonzero = (self.counts != 0).sum(axis=1)
+        for k in range(1, self.order + 1):
+            sel = orders == k
+            pairs = int(sel.sum())
+            contexts = int(len(np.unique(self.row_prefix[sel])))
+            cum_pairs += pairs
+            cum_ctx += contexts
+            cum_bytes += pairs * row_bytes
+            out.append({"order": k, "contexts": contexts, "pairs": pairs,
+                        "counts": int(nonzero[sel].sum()), "bytes": pairs * row_bytes,
+                        "cumulative_contexts": cum_ctx, "cumulative_pairs": cum_pairs,
+                        "cumulative_bytes": cum_bytes})
+        return out
+
+
+class VerbatimIndex:
+    """Suffix array over training tokens, for verbatim look-ups of generated text.
+
+    Parameters
+    ----------
+    batch : MarkovTokens
+        The training documents; a match never crosses a document boundary.
+
+    Examples
+    --------
+    >>> index = VerbatimIndex(tokenize(["the cat sat on the mat", "a dog"]))
+    >>> index.longest_match(tokenize(["on the cat sat on a dog"]).ids)
+    4
+    """
+
+    def __init__(self, batch: MarkovTokens):
+        self.vocab, inverse = np.unique(batch.ids, return_inverse=True)
+        lengths = batch.doc_lengths()
+        text = np.empty(len(batch.ids) + batch.n_docs, np.int64)
+        where = np.arange(len(batch.ids)) + np.repeat(np.arange(batch.n_docs), lengths)
+        text[where] = inverse
+        seps = batch.bounds[1:] + np.arange(batch.n_docs)
+        text[seps] = -1 - np.arange(batch.n_docs)
+        self.text = text
+        self.sa = _suffix_array(text)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.text)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.text.nbytes + self.sa.nbytes + self.vocab.nbytes)
+
+    def symbols(self, ids: np.ndarray) -> np.ndarray:
+        """Index symbols of token ids (-1 for tokens the training text lacks)."""
+        ids = np.asarray(ids, np.uint64)
+        if len(self.vocab) == 0:
+            return np.full(len(ids), -1, np.int64)
+        pos = np.minimum(np.searchsorted(self.vocab, ids), len(self.vocab) - 1)
+        return np.where(self.vocab[pos] == ids, pos, -1).astype(np.int64)
+
+    def matching_statistics(self, ids: np.ndarray) -> np.ndarray:
+        """For each position i, the length of the longest run ``ids[i:i+L]`` in the text."""
+        return K.matching_statistics(self.text, self.sa, self.symbols(ids))
+
+    def longest_match(self, ids: np.ndarray) -> int:
+        """Length of the longest run of ``ids`` found verbatim in the text."""
+        ms = self.matching_statistics(ids)
+        return int(ms.max()) if len(ms) else 0
+
+
+def _suffix_array(text: np.ndarray) -> np.ndarray:
+    """Suffix array of an int64 sequence by prefix doubling (O(n log^2 n), numpy sorts)."""
+    n = len(text)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    rank = np.unique(text, return_inverse=True)[1].astype(np.int64)
+    k = 1
+    while True:
+        second = np.zeros(n, np.int64)
+        second[: n - k] = rank[k:] + 1
+        key = rank * (n + 1) + second
+        sa = np.argsort(key, kind="stable")
+        ordered = key[sa]
+        new = np.empty(n, np.int64)
+        new[sa] = np.concatenate([[0], np.cumsum(ordered[1:] != ordered[:-1])])
+        rank = new
+        if rank[sa[-1]] == n - 1 or k >= n:
+            return sa.astype(np.int64)
+        k *= 2
