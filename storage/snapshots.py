@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from accum.accumulator import Accumulator
 
-FORMAT = 1
+FORMAT = 2  # 2: document weights beside the counts
 #: Columns of ``rows.arrow``: feature id, prefix id (0 for unigrams), last token id, order.
 ROW_COLUMNS = ("key", "prefix", "last", "order")
 
@@ -74,7 +74,10 @@ def read_snapshot(path: Path) -> Accumulator:
     rows = _read_ipc(path / "rows.arrow")
     meta = json.loads(rows.schema.metadata[b"accum"])
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: snapshot format {meta.get('format')!r}, this accum reads {FORMAT}")
+        raise ValueError(
+            f"{path}: snapshot format {meta.get('format')!r}, this accum reads format {FORMAT}; "
+            "re-ingest the sources into a new --store"
+        )
     counts = _read_ipc(path / "counts.arrow")
     lexicon = _read_ipc(path / "lexicon.arrow")
     return Accumulator.from_arrays({
