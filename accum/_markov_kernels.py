@@ -70,11 +70,12 @@ K_PUNCT = 4
 
 DIRICHLET = 0
 KNESER_NEY = 1
+MLE = 2
 
 # -- hashing -------------------------------------------------------------------------------
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _mix64(h):
     """murmur3's 64-bit finaliser."""
     h ^= h >> S33
@@ -85,7 +86,7 @@ def _mix64(h):
     return h
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _finish(h):
     """Final mix, keeping clear of the reserved ids below ``MIN_ID``."""
     h = _mix64(h)
@@ -94,7 +95,7 @@ def _finish(h):
     return h
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def ngram_id(prefix_id, token_id, order):
     """Id of an n-gram from its prefix's id and its last token (``order == 1``: the token)."""
     if order == 1:
@@ -102,7 +103,7 @@ def ngram_id(prefix_id, token_id, order):
     return _finish(_mix64((prefix_id ^ (SALT * np.uint64(order))) + SALT) ^ token_id)
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def opener_id(prev_id, token_id):
     """Id of a sentence-opener row (the token before the sentence, its first token)."""
     return _finish(_mix64((prev_id ^ OPENER_SALT) + SALT) ^ token_id)
@@ -111,46 +112,48 @@ def opener_id(prev_id, token_id):
 # -- tokenising ----------------------------------------------------------------------------
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _decode(buf, i, end):
     """Code point and byte length at ``buf[i]``; -1 for an invalid or truncated sequence."""
     b = np.int64(buf[i])
     if b < 0x80:
         return b, 1
-    if 0xC2 <= b < 0xE0:
-        n = 2
-        cp = b & 0x1F
-    elif 0xE0 <= b < 0xF0:
-        n = 3
-        cp = b & 0x0F
-    elif 0xF0 <= b < 0xF5:
+    if b >= 0xF0 and b < 0xF5:
         n = 4
         cp = b & 0x07
+    elif b >= 0xE0 and b < 0xF0:
+        n = 3
+        cp = b & 0x0F
+    elif b >= 0xC2 and b < 0xE0:
+        n = 2
+        cp = b & 0x1F
     else:
-        return -1, 1
+        return np.int64(-1), 1
     if i + n > end:
-        return -1, 1
+        return np.int64(-1), 1
     for k in range(1, n):
         c = np.int64(buf[i + k])
         if c & 0xC0 != 0x80:
-            return -1, 1
+            return np.int64(-1), 1
         cp = (cp << 6) | (c & 0x3F)
     return cp, n
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _is_space(cp):
     """Whitespace, controls, invisible format characters and invalid bytes (-1)."""
-    if cp < 0:
+    if cp <= 32:
         return True
-    if cp <= 32 or cp == 0x7F or 0x80 <= cp <= 0xA0:
+    if cp < 0x7F:
+        return False
+    if cp == 0x7F or (cp >= 0x80 and cp <= 0xA0):
         return True
-    if cp == 0x1680 or 0x2000 <= cp <= 0x200F or 0x2028 <= cp <= 0x202F:
+    if cp == 0x1680 or (cp >= 0x2000 and cp <= 0x200F) or (cp >= 0x2028 and cp <= 0x202F):
         return True
     return cp == 0x205F or cp == 0x3000 or cp == 0xFEFF
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _is_word_char(cp):
     """Letters and digits of any script: what the classifier's tokeniser keeps."""
     if cp < 128:
@@ -168,19 +171,22 @@ def _is_word_char(cp):
     return True
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _is_lower(cp):
     """Lowercase initial letters (ASCII, Latin-1, Greek, Cyrillic)."""
-    return (97 <= cp <= 122) or (0xDF <= cp <= 0xFF and cp != 0xF7) \
-        or (0x3B1 <= cp <= 0x3C9) or (0x430 <= cp <= 0x45F)
+    if cp >= 97 and cp <= 122:
+        return True
+    if cp < 0xDF:
+        return False
+    return (cp <= 0xFF and cp != 0xF7) or (cp >= 0x3B1 and cp <= 0x3C9) or (cp >= 0x430 and cp <= 0x45F)
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _is_apostrophe(cp):
     return cp == 39 or cp == 0x2019
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _punct_kind(cp, sb):
     """Kind of a punctuation mark given whether whitespace stands before it."""
     if cp == 46 or cp == 33 or cp == 63 or cp == 0x2026 or cp == 0x203D or cp == 0x3002 \
@@ -282,7 +288,7 @@ def tokenize(buf, doc_bounds):
     return ids[:n].copy(), starts[:n].copy(), lengths[:n].copy(), info[:n].copy(), tok_bounds
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _in_sorted(values, x):
     """True when ``x`` is in the sorted array ``values``."""
     lo = 0
@@ -296,7 +302,7 @@ def _in_sorted(values, x):
     return lo < values.shape[0] and values[lo] == x
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _starts_sentence(ids, info, a, t, abbrev):
     """True when token ``t`` of the document starting at ``a`` begins a sentence.
 
@@ -337,7 +343,7 @@ def sentence_starts(ids, info, tok_bounds, abbrev):
 # -- counting ------------------------------------------------------------------------------
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _find_slot(keys, key):
     """Slot of ``key``, or of the empty slot where it would go."""
     mask = np.uint64(keys.shape[0] - 1)
@@ -365,24 +371,6 @@ def table_build(row_key, n_rows, keys, slots):
         s = _find_slot(keys, row_key[r])
         keys[s] = row_key[r]
         slots[s] = r
-
-
-@njit(**NJIT_OPTIONS)
-def _add(key, prefix, last, order, cat, keys, slots, row_key, row_prefix, row_last,
-         row_order, counts, n_rows):
-    """Count one row; returns (rows in use, whether the row is new)."""
-    s = _find_slot(keys, key)
-    new = keys[s] == ZERO
-    if new:
-        keys[s] = key
-        slots[s] = n_rows
-        row_key[n_rows] = key
-        row_prefix[n_rows] = prefix
-        row_last[n_rows] = last
-        row_order[n_rows] = order
-        n_rows += 1
-    counts[slots[s], cat] += 1
-    return n_rows, new
 
 
 @njit(**NJIT_OPTIONS)
@@ -419,6 +407,7 @@ def count_ngrams(ids, info, tok_bounds, doc_cats, first_doc, order, abbrev, keys
     half = keys.shape[0] // 2
     ctx = np.empty(order + 1, np.uint64)
     nxt = np.empty(order + 1, np.uint64)
+    mask = np.uint64(keys.shape[0] - 1)
     n_new = 0
     for d in range(first_doc, n_docs):
         a = tok_bounds[d]
@@ -433,17 +422,35 @@ def count_ngrams(ids, info, tok_bounds, doc_cats, first_doc, order, abbrev, keys
         prev = BOS_ID
         for t in range(a, b + 1):
             w = ids[t] if t < b else EOS_ID
+            first = 0
             if t < b and _starts_sentence(ids, info, a, t, abbrev):
-                n_rows, new = _add(opener_id(prev, w), prev, w, 0, c, keys, slots, row_key,
-                                   row_prefix, row_last, row_order, counts, n_rows)
-            for k in range(n_ctx):
-                key = ngram_id(ctx[k], w, k + 1)
-                n_rows, new = _add(key, ctx[k], w, k + 1, c, keys, slots, row_key,
-                                   row_prefix, row_last, row_order, counts, n_rows)
-                if new and k == 0 and t < b:
-                    new_tok[n_new] = t
-                    n_new += 1
-                nxt[k + 1] = key
+                first = -1
+            for k in range(first, n_ctx):
+                if k < 0:
+                    key = opener_id(prev, w)
+                    p = prev
+                else:
+                    key = ngram_id(ctx[k], w, k + 1)
+                    p = ctx[k]
+                    nxt[k + 1] = key
+                s = key & mask
+                while True:
+                    kk = keys[s]
+                    if kk == key or kk == ZERO:
+                        break
+                    s = (s + ONE) & mask
+                if kk == ZERO:
+                    keys[s] = key
+                    slots[s] = n_rows
+                    row_key[n_rows] = key
+                    row_prefix[n_rows] = p
+                    row_last[n_rows] = w
+                    row_order[n_rows] = k + 1
+                    if k == 0 and t < b:
+                        new_tok[n_new] = t
+                        n_new += 1
+                    n_rows += 1
+                counts[slots[s], c] += 1
             n_ctx = min(n_ctx + 1, order)
             for k in range(1, n_ctx):
                 ctx[k] = nxt[k]
@@ -581,7 +588,7 @@ def build_chain(row_order, row_last_dense, prefix_row, suffix_row, bos_initial, 
     n_sel = 0
     for r in range(n):
         k = row_order[r]
-        if 1 <= k <= order and col_count[r] > 0:
+        if k >= 1 and k <= order and col_count[r] > 0:
             n_sel += 1
             if k >= 2:
                 adj[suffix_row[r]] += 1
@@ -600,7 +607,7 @@ def build_chain(row_order, row_last_dense, prefix_row, suffix_row, bos_initial, 
     i = 0
     for r in range(n):
         k = row_order[r]
-        if 1 <= k <= order and col_count[r] > 0:
+        if k >= 1 and k <= order and col_count[r] > 0:
             p = prefix_row[r] + 2
             if ctx_of[p] < 0:
                 ctx_of[p] = n_ctx
@@ -677,7 +684,7 @@ def build_chain(row_order, row_last_dense, prefix_row, suffix_row, bos_initial, 
 # -- probabilities -------------------------------------------------------------------------
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _find_entry(e_tok, lo, hi, w):
     """Entry of dense token ``w`` in ``e_tok[lo:hi]`` (sorted), or -1."""
     end = hi
@@ -692,7 +699,7 @@ def _find_entry(e_tok, lo, hi, w):
     return -1
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _level(ch, params, c):
     """Mass the context ``c`` keeps for its own entries and the scale of an entry's weight.
 
@@ -706,21 +713,23 @@ def _level(ch, params, c):
         a = alpha * (ctx_start[c + 1] - ctx_start[c]) if per_type else alpha
         den = ctx_raw[c] + a
         return ctx_raw[c] / den, den
+    if method == MLE:
+        return (1.0 if ctx_raw[c] > 0 else 0.0), max(np.float64(ctx_raw[c]), 1.0)
     den = np.float64(ctx_kn[c])
     return (cum_kn[ctx_start[c + 1]] - cum_kn[ctx_start[c]]) / den, den
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _weight(ch, params, e):
     """Unnormalised weight of entry ``e`` at its level."""
     cum_raw = ch[6]
     cum_kn = ch[7]
-    if params[0] == DIRICHLET:
-        return np.float64(cum_raw[e + 1] - cum_raw[e])
-    return cum_kn[e + 1] - cum_kn[e]
+    if params[0] == KNESER_NEY:
+        return cum_kn[e + 1] - cum_kn[e]
+    return np.float64(cum_raw[e + 1] - cum_raw[e])
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _prob(ch, params, state, w):
     """p(w | context ``state``) and the context after ``w``.
 
@@ -794,7 +803,7 @@ def advance(ch, params, state, tokens):
     return state
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _next_state(ch, state, w, n_vocab):
     """Longest known context after emitting ``w`` in context ``state``."""
     ctx_start = ch[0]
@@ -815,7 +824,7 @@ def _next_state(ch, state, w, n_vocab):
 # -- generation ----------------------------------------------------------------------------
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _rand(rng):
     """Uniform float in [0, 1) from a SplitMix64 state ``rng[0]`` (advanced in place)."""
     rng[0] += SALT
@@ -826,13 +835,16 @@ def _rand(rng):
     return np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(**NJIT_OPTIONS)
+@njit(inline="always", **NJIT_OPTIONS)
 def _sample(ch, params, state, rng):
     """Draw a token from p(. | state) exactly, level by level (no scan of any level).
 
     At each context, one uniform decides whether the draw stays there (with the mass the
     level keeps) and, if so, which entry (by binary search on the prefix sums); below
     the empty context the base measure is uniform over the vocabulary.
+
+    Returns the token and, when it was drawn from ``state`` itself, the context that
+    follows it (else -1: the caller looks it up with :func:`_next_state`).
     """
     ctx_start, ctx_parent, ctx_raw, ctx_kn, e_tok, e_next, cum_raw, cum_kn = ch
     n_vocab = params[4]
@@ -843,7 +855,7 @@ def _sample(ch, params, state, rng):
         if hi > lo:
             kept, den = _level(ch, params, c)
             u = _rand(rng) * den
-            if params[0] == DIRICHLET:
+            if params[0] != KNESER_NEY:
                 if u < ctx_raw[c]:
                     target = cum_raw[lo] + np.int64(u)
                     a = lo
@@ -854,7 +866,7 @@ def _sample(ch, params, state, rng):
                             b = m
                         else:
                             a = m + 1
-                    return e_tok[a]
+                    return e_tok[a], (e_next[a] if c == state else -1)
             else:
                 total = cum_kn[hi] - cum_kn[lo]
                 if u < total:
@@ -867,84 +879,62 @@ def _sample(ch, params, state, rng):
                             b = m
                         else:
                             a = m + 1
-                    return e_tok[a]
+                    return e_tok[a], (e_next[a] if c == state else -1)
         c = ctx_parent[c]
-    return min(np.int64(_rand(rng) * n_vocab), n_vocab - 1)
+    return min(np.int64(_rand(rng) * n_vocab), n_vocab - 1), -1
 
 
 @njit(**NJIT_OPTIONS)
-def _greedy(ch, params, state, acc, touched, root_rank):
+def _greedy(ch, params, state, rank, levels, scale):
     """The most probable token in context ``state`` (ties: the lowest dense index).
 
-    Adds up the contributions of each level from the longest context down and stops as
-    soon as the leader cannot be overtaken by the mass left for the levels below.
-    ``acc`` (float64[V + 1], zero) and ``touched`` (int64[V + 1]) are scratch space;
-    ``root_rank`` lists the empty context's entries by decreasing weight.
+    Fagin's threshold algorithm over the levels (the context and its back-offs): read
+    each level's entries in decreasing weight (``rank`` lists every context's entries
+    that way), score each token read exactly, and stop once the leader beats what any
+    unread token could still reach. Usually one or two rounds; no level is scanned.
+    ``levels`` and ``scale`` (int64/float64[max order + 1]) are scratch space.
     """
     ctx_start, ctx_parent, ctx_raw, ctx_kn, e_tok, e_next, cum_raw, cum_kn = ch
     n_vocab = params[4]
-    n_t = 0
+    n_lv = 0
     mass = 1.0
     c = state
-    best = -1
-    while c > 0:  # every context but the empty one
+    while c >= 0:
         kept, den = _level(ch, params, c)
-        scale = mass / den
-        for e in range(ctx_start[c], ctx_start[c + 1]):
-            w = e_tok[e]
-            if acc[w] == 0.0:
-                touched[n_t] = w
-                n_t += 1
-            acc[w] += scale * _weight(ch, params, e)
+        levels[n_lv] = c
+        scale[n_lv] = mass / den
+        n_lv += 1
         mass *= 1.0 - kept
         c = ctx_parent[c]
-        # leader and runner-up so far
-        b1 = -1
-        v1 = -1.0
-        v2 = 0.0
-        for i in range(n_t):
-            w = touched[i]
-            v = acc[w]
-            if v > v1 or (v == v1 and w < b1):
-                if b1 >= 0:
-                    v2 = max(v2, v1)
-                b1 = w
-                v1 = v
-            else:
-                v2 = max(v2, v)
-        if b1 >= 0 and v1 > v2 + mass:
-            best = b1
-            break
-    if best < 0:
-        # the empty context and the uniform base: p(w) = acc[w] + mass * root(w) + base
-        kept, den = _level(ch, params, 0)
-        base = mass * (1.0 - kept) / (n_vocab + 1)
-        lo = ctx_start[0]
-        hi = ctx_start[1]
-        best_v = -1.0
-        for i in range(n_t):
-            w = touched[i]
-            e = _find_entry(e_tok, lo, hi, w)
-            v = acc[w] + base
-            if e >= 0:
-                v += mass * _weight(ch, params, e) / den
-            if v > best_v or (v == best_v and w < best):
-                best = w
-                best_v = v
-        # the best root entry that no longer context has (root_rank is by weight, index)
-        for i in range(root_rank.shape[0]):
-            e = root_rank[i]
-            w = e_tok[e]
-            if acc[w] == 0.0:
-                v = mass * _weight(ch, params, e) / den + base
-                if v > best_v or (v == best_v and w < best):
+    base = mass / (n_vocab + 1)
+    best = -1
+    best_p = -1.0
+    depth = 0
+    while True:
+        bound = base
+        more = False
+        for i in range(n_lv):
+            c = levels[i]
+            e = ctx_start[c] + depth
+            if e < ctx_start[c + 1] and scale[i] > 0.0:
+                more = True
+                bound += scale[i] * _weight(ch, params, rank[e])
+                w = e_tok[rank[e]]
+                p = base
+                for j in range(n_lv):
+                    cj = levels[j]
+                    if scale[j] > 0.0:
+                        f = _find_entry(e_tok, ctx_start[cj], ctx_start[cj + 1], w)
+                        if f >= 0:
+                            p += scale[j] * _weight(ch, params, f)
+                if p > best_p or (p == best_p and w < best):
                     best = w
-                    best_v = v
-                break
-        if best < 0:
-            best = 0  # an empty column: everything is uniform
-    for i in range(n_t):
-        acc[touched[i]] = 0.0
+                    best_p = p
+        if not more or best_p > bound:
+            break
+        depth += 1
+    if best < 0:
+        best = 0  # nothing seen at all: everything is uniform
     return best
 
 
@@ -988,17 +978,20 @@ def _sample_full(ch, params, state, rng, probs, temperature, top_k):
 
 
 @njit(**NJIT_OPTIONS)
-def _choose(ch, params, state, rng, mode, temperature, top_k, acc, touched, root_rank):
-    """One token by ``mode``: 0 sample, 1 greedy, 2 full distribution (temperature/top-k)."""
+def _choose(ch, params, state, rng, mode, temperature, top_k, probs, rank, levels, scale):
+    """One token by ``mode``: 0 sample, 1 greedy, 2 full distribution (temperature/top-k).
+
+    Returns the token and the context after it (-1 when not known yet).
+    """
     if mode == 0:
         return _sample(ch, params, state, rng)
     if mode == 1:
-        return _greedy(ch, params, state, acc, touched, root_rank)
-    return _sample_full(ch, params, state, rng, acc, temperature, top_k)
+        return _greedy(ch, params, state, rank, levels, scale), -1
+    return _sample_full(ch, params, state, rng, probs, temperature, top_k), -1
 
 
 @njit(**NJIT_OPTIONS)
-def generate(ch, params, state, n_tokens, rng, mode, temperature, top_k, root_rank,
+def generate(ch, params, state, n_tokens, rng, mode, temperature, top_k, rank,
              eos_dense, bos_ctx):
     """Generate ``n_tokens`` tokens (document ends, as ``eos_dense``, not counted).
 
@@ -1006,14 +999,15 @@ def generate(ch, params, state, n_tokens, rng, mode, temperature, top_k, root_ra
     next one starts from the ``BOS`` context).
     """
     n_vocab = params[4]
-    acc = np.zeros(n_vocab + 1, np.float64)
-    touched = np.empty(n_vocab + 1, np.int64)
+    probs = np.zeros(n_vocab + 1 if mode == 2 else 1, np.float64)
+    levels = np.empty(40, np.int64)
+    scale = np.empty(40, np.float64)
     out = np.empty(n_tokens + 16, np.int64)
     n = 0
     made = 0
     ends = 0
     while made < n_tokens:
-        w = _choose(ch, params, state, rng, mode, temperature, top_k, acc, touched, root_rank)
+        w, after = _choose(ch, params, state, rng, mode, temperature, top_k, probs, rank, levels, scale)
         if n >= out.shape[0]:
             grown = np.empty(2 * out.shape[0], np.int64)
             grown[:n] = out[:n]
@@ -1028,7 +1022,7 @@ def generate(ch, params, state, n_tokens, rng, mode, temperature, top_k, root_ra
         else:
             ends = 0
             made += 1
-            state = _next_state(ch, state, w, n_vocab)
+            state = after if after >= 0 else _next_state(ch, state, w, n_vocab)
     return out[:n].copy()
 
 
@@ -1054,7 +1048,7 @@ def _ends_sentence(sent, n, w, kind, info_sa, is_abbrev):
 
 @njit(**NJIT_OPTIONS)
 def make_sentences(ch, params, n_sentences, max_tokens, rng, mode, temperature,
-                   top_k, root_rank, eos_dense, kind, info_sa, is_abbrev, open_cum,
+                   top_k, rank, eos_dense, kind, info_sa, is_abbrev, open_cum,
                    open_state, open_first):
     """Generate sentences: each from a sentence opener drawn by its count, up to its end.
 
@@ -1069,8 +1063,9 @@ def make_sentences(ch, params, n_sentences, max_tokens, rng, mode, temperature,
         Sentence i is ``tokens[bounds[i]:bounds[i + 1]]`` (empty when abandoned).
     """
     n_vocab = params[4]
-    acc = np.zeros(n_vocab + 1, np.float64)
-    touched = np.empty(n_vocab + 1, np.int64)
+    probs = np.zeros(n_vocab + 1 if mode == 2 else 1, np.float64)
+    levels = np.empty(40, np.int64)
+    scale = np.empty(40, np.float64)
     out = np.empty(n_sentences * max_tokens, np.int64)
     bounds = np.zeros(n_sentences + 1, np.int64)
     n = 0
@@ -1092,13 +1087,14 @@ def make_sentences(ch, params, n_sentences, max_tokens, rng, mode, temperature,
         n += 1
         ok = False
         while n - start < max_tokens:
-            w = _choose(ch, params, state, rng, mode, temperature, top_k, acc, touched, root_rank)
+            w, after = _choose(ch, params, state, rng, mode, temperature, top_k, probs, rank, levels,
+                               scale)
             if w == eos_dense or _ends_sentence(out[start:n], n - start, w, kind, info_sa, is_abbrev):
                 ok = True
                 break
             out[n] = w
             n += 1
-            state = _next_state(ch, state, w, n_vocab)
+            state = after if after >= 0 else _next_state(ch, state, w, n_vocab)
         if not ok:
             n = start
         bounds[s + 1] = n
@@ -1110,7 +1106,7 @@ def make_sentences(ch, params, n_sentences, max_tokens, rng, mode, temperature,
 
 @njit(**NJIT_OPTIONS)
 def prompted_recall(ch, params, dense, tok_bounds, sample_doc, sample_pos, prefix,
-                    continuation, root_rank, bos_ctx):
+                    continuation, rank, bos_ctx):
     """Greedy continuation of prompts taken from the training text (Carlini et al.).
 
     For sample i the prompt is the ``prefix`` tokens of document ``sample_doc[i]``
@@ -1121,8 +1117,8 @@ def prompted_recall(ch, params, dense, tok_bounds, sample_doc, sample_pos, prefi
     Returns int64[n_samples]: the exact-match length of each sample (0..continuation).
     """
     n_vocab = params[4]
-    acc = np.zeros(n_vocab + 1, np.float64)
-    touched = np.empty(n_vocab + 1, np.int64)
+    levels = np.empty(40, np.int64)
+    scale = np.empty(40, np.float64)
     out = np.zeros(sample_doc.shape[0], np.int64)
     for i in range(sample_doc.shape[0]):
         a = tok_bounds[sample_doc[i]]
@@ -1133,7 +1129,7 @@ def prompted_recall(ch, params, dense, tok_bounds, sample_doc, sample_pos, prefi
             state = _next_state(ch, state, w if w >= 0 else n_vocab, n_vocab)
         m = 0
         while m < continuation:
-            w = _greedy(ch, params, state, acc, touched, root_rank)
+            w = _greedy(ch, params, state, rank, levels, scale)
             if w != dense[t + m]:
                 break
             m += 1

@@ -43,6 +43,7 @@ import numpy as np
 
 from . import _kernels
 from .accumulator import Accumulator
+from .calibration import apply_confidence_map, softmax
 from .tokens import tokenize
 
 
@@ -53,14 +54,19 @@ class Prediction:
     labels: list[str]
     probabilities: list[float]
     explanation: "Explanation | None" = None
+    confidence: float | None = None
+    abstained: bool = False
 
     @property
-    def label(self) -> str:
-        return self.labels[0]
+    def label(self) -> str | None:
+        """The top category, or None when the prediction abstained."""
+        return None if self.abstained else self.labels[0]
 
     def to_dict(self) -> dict:
         out = {
             "label": self.label,
+            "confidence": self.confidence,
+            "abstained": self.abstained,
             "top": [{"label": c, "probability": p} for c, p in zip(self.labels, self.probabilities)],
         }
         if self.explanation is not None:
@@ -108,6 +114,10 @@ class LinearCountModel:
 
     name = ""
     binary = False
+    #: Divides the scores before the softmax; fitted by :func:`accum.calibration.fit_temperature`.
+    temperature = 1.0
+    #: Isotonic map of the top probability to a confidence (:mod:`accum.calibration`).
+    confidence_map = None
 
     def __init__(self, accumulator: Accumulator, alpha: float):
         if not alpha > 0:
@@ -132,24 +142,28 @@ class LinearCountModel:
         return scores
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Posterior probability of each category, float64[n_texts, n_categories]."""
-        scores = self.decision_function(texts)
-        scores -= scores.max(axis=1, keepdims=True)
-        probs = np.exp(scores)
-        probs /= probs.sum(axis=1, keepdims=True)
-        return probs
+        """Probability of each category, ``softmax(scores / temperature)``,
+        float64[n_texts, n_categories] (see :mod:`accum.calibration`)."""
+        return softmax(self.decision_function(texts), self.temperature)
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         """The most probable category of each text."""
         return [self.categories[i] for i in self.decision_function(texts).argmax(axis=1)]
 
-    def predict_one(self, text: str, top: int = 3, explain: bool = False, n_terms: int = 10) -> Prediction:
-        """Top categories of one page, optionally with an exact explanation."""
+    def predict_one(self, text: str, top: int = 3, explain: bool = False, n_terms: int = 10,
+                    min_confidence: float = 0.0) -> Prediction:
+        """Top categories of one page, optionally with an exact explanation.
+
+        Below ``min_confidence`` (the calibrated chance that the top category is right),
+        the prediction abstains: its ``label`` is None (the ranking is still given).
+        """
         probs = self.predict_proba([text])[0]
         order = np.argsort(-probs, kind="stable")[: max(1, top)]
         explanation = self.explain(text, n_terms) if explain else None
+        confidence = float(apply_confidence_map(probs[order[:1]], self.confidence_map)[0])
         return Prediction(
-            [self.categories[i] for i in order], [float(probs[i]) for i in order], explanation
+            [self.categories[i] for i in order], [float(probs[i]) for i in order], explanation,
+            confidence=confidence, abstained=confidence < min_confidence,
         )
 
     def explain(self, text: str, n_terms: int = 10) -> Explanation:

@@ -53,9 +53,10 @@ from . import _markov_kernels as K
 
 DEFAULT_ORDER = 4
 DEFAULT_LABEL = "default"
-METHODS = {"dirichlet": K.DIRICHLET, "kn": K.KNESER_NEY}
+METHODS = {"dirichlet": K.DIRICHLET, "kn": K.KNESER_NEY, "mle": K.MLE}
 _MIN_TABLE = 1 << 12
 _MAX_SENTENCE_TOKENS = 256
+_NO_RANK = np.zeros(0, np.int64)
 
 #: Words after which a terminal mark does not end a sentence (a hook: override on a subclass).
 ABBREVIATIONS = frozenset(
@@ -139,17 +140,29 @@ class _Chain:
 
     ch: tuple
     bos_ctx: int
-    root_rank: dict
     ctx_order: np.ndarray
     entry_row: np.ndarray
     open_cum: np.ndarray
     open_state: np.ndarray
     open_first: np.ndarray
 
+    def __post_init__(self):
+        self._ranks: dict = {}
+
     @property
     def nbytes(self) -> int:
-        arrays = (*self.ch, self.ctx_order, self.entry_row)
-        return int(sum(a.nbytes for a in arrays))
+        """Bytes of the arrays generation and scoring use (ranks for greedy not included)."""
+        return int(sum(a.nbytes for a in self.ch))
+
+    def rank(self, method: str) -> np.ndarray:
+        """Entries by context, then decreasing weight, then token (for greedy decoding)."""
+        family = "kn" if method == "kn" else "raw"
+        if family not in self._ranks:
+            ctx_start, _, _, _, e_tok, _, cum_raw, cum_kn = self.ch
+            cum = cum_kn if family == "kn" else cum_raw.astype(np.float64)
+            owner = np.repeat(np.arange(len(ctx_start) - 1), np.diff(ctx_start))
+            self._ranks[family] = np.lexsort((e_tok, -np.diff(cum), owner)).astype(np.int64)
+        return self._ranks[family]
 
 
 @dataclass(frozen=True)
@@ -582,11 +595,6 @@ class MarkovAccumulator:
             self.row_order, s["last_dense"], s["prefix_row"], s["suffix_row"], s["bos_initial"],
             col, order, discount, len(s["vocab"]), s["eos"])
         ch = (ctx_start, ctx_parent, ctx_raw, ctx_kn, e_tok, e_next, cum_raw, cum_kn)
-        root = np.arange(ctx_start[0], ctx_start[1])
-        root_rank = {}
-        for name, cum in (("dirichlet", cum_raw.astype(np.float64)), ("kn", cum_kn)):
-            weight = cum[root + 1] - cum[root]
-            root_rank[name] = root[np.lexsort((e_tok[root], -weight))]
         # sentence openers of this column, by (previous token, first token)
         opener = (self.row_order == 0) & (col > 0)
         rows = np.flatnonzero(opener)
@@ -602,7 +610,7 @@ class MarkovAccumulator:
             else:
                 dense = np.searchsorted(s["vocab"], prev)
                 open_state[i] = K.advance(ch, params, 0, np.array([dense], np.int64))
-        chain = _Chain(ch, int(bos_ctx), root_rank, ctx_order, entry_row, open_cum, open_state,
+        chain = _Chain(ch, int(bos_ctx), ctx_order, entry_row, open_cum, open_state,
                        s["last_dense"][rows].copy())
         self._cache[key] = chain
         return chain
@@ -731,8 +739,9 @@ class MarkovAccumulator:
             raise ValueError(f"n_tokens must be a non-negative integer, got {n_tokens!r}")
         mode, temperature, top_k = self._mode(greedy, temperature, top_k)
         state, prompt_dense = self._prompt_state(chain, params, prompt)
+        rank = chain.rank(method) if mode == 1 else _NO_RANK
         out = K.generate(chain.ch, params, state, int(n_tokens), _seed_state(seed), mode, temperature,
-                         top_k, chain.root_rank[method], self._structure()["eos"], chain.bos_ctx)
+                         top_k, rank, self._structure()["eos"], chain.bos_ctx)
         text = self._join(out).strip("\n")
         if include_prompt and prompt:
             dense = np.concatenate([prompt_dense, out[:1]]) if len(out) else prompt_dense
@@ -775,7 +784,7 @@ class MarkovAccumulator:
         s = self._structure()
         tokens, bounds = K.make_sentences(
             chain.ch, params, int(tries), _MAX_SENTENCE_TOKENS, _seed_state(seed), mode,
-            temperature, top_k, chain.root_rank[method], s["eos"], s["kind"], s["sa"], s["is_abbrev"],
+            temperature, top_k, _NO_RANK, s["eos"], s["kind"], s["sa"], s["is_abbrev"],
             chain.open_cum, chain.open_state, chain.open_first)
         for i in range(int(tries)):
             sent = tokens[bounds[i] : bounds[i + 1]]
@@ -867,7 +876,7 @@ class MarkovAccumulator:
         for order in (range(2, self.order + 1) if orders is None else orders):
             chain, params, _ = self._setup(category, order, method, None, None, None)
             match = K.prompted_recall(chain.ch, params, dense, batch.bounds, docs, pos.astype(np.int64),
-                                      prefix, continuation, chain.root_rank[method], chain.bos_ctx)
+                                      prefix, continuation, chain.rank(method), chain.bos_ctx)
             hits = int((match == continuation).sum())
             n = len(match)
             low, high = _wilson(hits, n)
@@ -899,7 +908,7 @@ class MarkovAccumulator:
         mode, temperature, top_k = self._mode(False, temperature, top_k)
         s = self._structure()
         out = K.generate(chain.ch, params, chain.bos_ctx, int(n_tokens), _seed_state(seed), mode,
-                         temperature, top_k, chain.root_rank[method], s["eos"], chain.bos_ctx)
+                         temperature, top_k, _NO_RANK, s["eos"], chain.bos_ctx)
         ids = s["vocab"][out]
         ids[out == s["eos"]] = K.EOS_ID  # never in the index: runs stop at document ends
         ms = index.matching_statistics(ids)

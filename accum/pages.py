@@ -20,6 +20,7 @@ SKIP_REASONS = (
     "unreadable",  # an OS error while reading the file
     "no-label",  # the label spec gave no label for this page
     "unknown-label",  # evaluation only: a label the store has never seen
+    "in-training",  # calibration only: a page the model was trained on
 )
 
 

@@ -143,3 +143,42 @@ def _write_points(path: Path, curves: dict, summaries: dict, bands: dict) -> Non
                                  int(c.at_least_2[j]), int(c.at_least_k[j]),
                                  None if predicted[j] is None else round(float(predicted[j]), 1),
                                  rate_at.get(p), lo, hi])
+
+
+def reliability_figure(before: dict, after: dict, title: str, path) -> Path:
+    """Reliability diagram: accuracy against confidence per bin, before and after calibration.
+
+    ``before`` and ``after`` are :func:`accum.calibration.reliability` outputs.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise ValueError(f"--plot takes a .png or .svg file name, got {path.name!r}")
+    fig = Figure(figsize=(10, 4.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    fig.suptitle(title, fontsize=12)
+    panels = (("top probability, before", before),
+              (f"confidence, after (T = {after['temperature']:.3g} + isotonic map)", after))
+    for i, (name, rel) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, i + 1)
+        edges = np.array(rel["edges"])
+        centers = (edges[:-1] + edges[1:]) / 2
+        acc = np.array([np.nan if a is None else a for a in rel["accuracy"]])
+        conf = np.array([np.nan if c is None else c for c in rel["confidence"]])
+        ax.bar(centers, acc, width=np.diff(edges), edgecolor="k", color="C0", alpha=0.7, label="accuracy")
+        ax.plot(centers, conf, "o", color="C3", ms=4, label="mean confidence")
+        ax.plot([0, 1], [0, 1], color="0.4", ls="--", lw=1, label="perfect calibration")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence of the top category")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{name}: ECE {rel['ece']:.3f}", fontsize=10)
+        ax.legend(fontsize=8, loc="upper left")
+        twin = ax.twinx()
+        twin.step(edges[:-1], rel["count"], where="post", color="0.5", lw=0.8)
+        twin.set_ylabel("pages per bin", color="0.5", fontsize=8)
+        twin.tick_params(labelsize=7, colors="0.5")
+    fig.savefig(path, dpi=110)
+    return path

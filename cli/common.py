@@ -65,10 +65,17 @@ def load_classifier(store: str, db: str | None, model: str, alpha: float | None)
     """The classifier ``model`` over the newest snapshot of a store."""
     from accum.classify import make_model
 
-    acc = open_store(store, db).load()
+    st = open_store(store, db)
+    acc = st.load()
     if acc.n_categories == 0:
         raise click.ClickException(f"the store at {store} has no categories yet: run accum ingest first")
-    return make_model(acc, model, alpha)
+    clf = make_model(acc, model, alpha)
+    fitted = st.calibration(model)
+    if fitted is not None and fitted["alpha"] == clf.alpha:
+        clf.temperature = fitted["temperature"]
+        if "confidence_x" in fitted:
+            clf.confidence_map = (fitted["confidence_x"], fitted["confidence_y"])
+    return clf
 
 
 def model_options(func):

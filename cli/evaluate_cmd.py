@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import click
+import numpy as np
 
-from .common import model_options, data_errors, emit_json, json_option, load_classifier, read_sources, source_options, store_options
+from .common import (data_errors, emit_json, json_option, load_classifier, model_options, open_store, read_sources,
+                     source_options, store_options)
 
 
 @click.command("evaluate")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
 @source_options
 @model_options
+@click.option("--min-confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Also report coverage and accuracy when answers below this confidence abstain.")
 @store_options
 @json_option
 @data_errors
-def evaluate_command(sources, fmt, label, text_field, url_field, max_page_bytes, model, alpha, store, db,
-                     as_json):
-    """Classify the labelled pages of SOURCE... and report accuracy, macro-F1 and confusion."""
+def evaluate_command(sources, fmt, label, text_field, url_field, max_page_bytes, model, alpha, min_confidence,
+                     store, db, as_json):
+    """Classify the labelled pages of SOURCE... and report accuracy, macro-F1, confusion and calibration."""
     from accum.evaluate import evaluate
 
     clf = load_classifier(store, db, model, alpha)
-    report = evaluate(read_sources(sources, fmt, label, text_field, url_field, max_page_bytes), clf)
+    report = evaluate(read_sources(sources, fmt, label, text_field, url_field, max_page_bytes), clf,
+                      min_confidence=min_confidence)
     report = {"model": clf.name, "alpha": clf.alpha} | report
     if as_json:
         emit_json(report)
@@ -30,10 +35,76 @@ def evaluate_command(sources, fmt, label, text_field, url_field, max_page_bytes,
 
 def echo_report(report: dict) -> None:
     """Print an evaluation report as a table."""
+    cal = report["calibration"]
     click.echo(f"accuracy {report['accuracy']:.4f}   macro-F1 {report['macro_f1']:.4f}   n = {report['n']:,}")
+    click.echo(f"calibration: ECE of the top probability {cal['ece']:.3f} (temperature {cal['temperature']:.3g}), "
+               f"of the confidence {cal['confidence_ece']:.3f}"
+               + ("" if cal["calibrated_confidence"] else " (uncalibrated: run accum calibrate on held-out pages)"))
+    ab = report["abstention"]
+    if ab["min_confidence"] > 0:
+        click.echo(f"answering only at confidence >= {ab['min_confidence']}: coverage {ab['coverage']:.3f}, "
+                   f"accuracy {ab['accuracy_answered'] or 0:.4f}")
     if report["skipped"]:
         click.echo("skipped: " + ", ".join(f"{k}: {v:,}" for k, v in report["skipped"].items()))
     click.echo(f"\n{'category':<28} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
     for name, m in report["per_category"].items():
         if m["support"]:
             click.echo(f"{name:<28} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>7.3f} {m['support']:>8,}")
+
+
+@click.command("calibrate")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
+@source_options
+@model_options
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a reliability diagram (.png or .svg), before and after.")
+@store_options
+@json_option
+@data_errors
+def calibrate_command(sources, fmt, label, text_field, url_field, max_page_bytes, model, alpha, plot_path,
+                      store, db, as_json):
+    """Fit the temperature that makes probabilities honest, on held-out labelled pages.
+
+    Pages the store was trained on are left out (counted as in-training). The fitted
+    temperature is kept in the store and used by classify and evaluate for this model
+    and alpha.
+    """
+    from accum.calibration import (confidence_reliability, fit_confidence_map, fit_temperature,
+                                   negative_log_likelihood, reliability, softmax)
+    from accum.evaluate import score_labelled
+    from accum.ingest import content_hash
+
+    st = open_store(store, db)
+    clf = load_classifier(store, db, model, alpha)
+    trained = set(st.document_labels())
+    records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes)
+    scores, y, skipped = score_labelled(records, clf, exclude=lambda text: content_hash(text) in trained)
+    temperature = fit_temperature(scores, y)
+    probs = softmax(scores, temperature)
+    correct = probs.argmax(axis=1) == y
+    mapping = fit_confidence_map(probs.max(axis=1), correct)
+    before = reliability(softmax(scores), y)
+    after = confidence_reliability(np.interp(probs.max(axis=1), *mapping), correct)
+    after["temperature"] = temperature
+    record = {
+        "alpha": clf.alpha, "temperature": temperature, "n": int(len(y)),
+        "ece_before": before["ece"], "ece_after": after["ece"],
+        "nll_before": negative_log_likelihood(scores, y, 1.0),
+        "nll_after": negative_log_likelihood(scores, y, temperature),
+        "confidence_x": mapping[0], "confidence_y": mapping[1],
+        "snapshot": (st.latest_snapshot() or {}).get("name"), "skipped": dict(sorted(skipped.items())),
+    }
+    st.set_calibration(model, record)
+    if plot_path:
+        from accum.plots import reliability_figure
+
+        reliability_figure(before, after, f"Reliability of model {model} on {len(y):,} held-out pages", plot_path)
+    if as_json:
+        emit_json({"model": model} | {k: v for k, v in record.items() if not k.startswith("confidence_")})
+        return
+    click.echo(f"model {model} (alpha {clf.alpha}): temperature {temperature:.4g} fitted on {len(y):,} pages")
+    click.echo(f"  ECE of the top answer {record['ece_before']:.3f} -> {record['ece_after']:.3f} "
+               f"(confidence map, in-sample; check it with accum evaluate on other pages)")
+    click.echo(f"  NLL {record['nll_before']:.3f} -> {record['nll_after']:.3f} (temperature)")
+    if skipped:
+        click.echo("  skipped: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(skipped.items())))

@@ -7,10 +7,11 @@ import click
 from accum import __version__
 
 from .demo import demo_command
-from .evaluate_cmd import evaluate_command
+from .evaluate_cmd import calibrate_command, evaluate_command
 from .ingest_cmd import ingest_command
 from .query import categories_command, classify_command, info_command
 from .saturation_cmd import saturation_command
+from .serve_cmd import serve_command
 
 
 @click.group(context_settings={"auto_envvar_prefix": "ACCUM", "help_option_names": ["-h", "--help"]})
@@ -23,8 +24,8 @@ def cli():
     """
 
 
-for command in (ingest_command, classify_command, evaluate_command, categories_command,
-                info_command, saturation_command, demo_command):
+for command in (ingest_command, classify_command, evaluate_command, calibrate_command, categories_command,
+                info_command, saturation_command, demo_command, serve_command):
     cli.add_command(command)
 
 

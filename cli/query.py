@@ -15,11 +15,13 @@ from .common import model_options, data_errors, emit_json, json_option, load_cla
 @click.option("--top", default=3, show_default=True, type=click.IntRange(min=1), help="Categories to show.")
 @click.option("--explain", is_flag=True, help="Show the features that decided it, with exact contributions.")
 @click.option("--terms", default=10, show_default=True, type=click.IntRange(min=1), help="Features shown by --explain.")
+@click.option("--min-confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Abstain (label null) when the top category is less probable than this.")
 @model_options
 @store_options
 @json_option
 @data_errors
-def classify_command(text, path, top, explain, terms, model, alpha, store, db, as_json):
+def classify_command(text, path, top, explain, terms, min_confidence, model, alpha, store, db, as_json):
     """Classify TEXT (or --file PATH, or - for standard input)."""
     if sum(x is not None for x in (text, path)) != 1:
         raise click.UsageError("give exactly one of TEXT, --file PATH or - (standard input)")
@@ -29,10 +31,12 @@ def classify_command(text, path, top, explain, terms, model, alpha, store, db, a
     elif text == "-":
         text = sys.stdin.read()
     clf = load_classifier(store, db, model, alpha)
-    pred = clf.predict_one(text, top=top, explain=explain, n_terms=terms)
+    pred = clf.predict_one(text, top=top, explain=explain, n_terms=terms, min_confidence=min_confidence)
     if as_json:
         emit_json(pred.to_dict() | {"model": clf.name, "alpha": clf.alpha})
         return
+    if pred.abstained:
+        click.echo(f"no answer: the top category is below --min-confidence {min_confidence}")
     for label, p in zip(pred.labels, pred.probabilities):
         click.echo(f"{p:8.4f}  {label}")
     if pred.explanation is not None:

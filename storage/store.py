@@ -69,6 +69,18 @@ class Store:
             value = cat.get_meta(conn, "settings")
         return None if value is None else Settings(**value)
 
+    def calibration(self, model: str) -> dict | None:
+        """The calibration fitted for ``model`` by ``accum calibrate`` (None when none)."""
+        with self.engine.connect() as conn:
+            return (cat.get_meta(conn, "calibration") or {}).get(model)
+
+    def set_calibration(self, model: str, record: dict) -> None:
+        """Keep ``record`` (alpha, temperature, fit statistics) as the calibration of ``model``."""
+        with self.engine.begin() as conn:
+            value = cat.get_meta(conn, "calibration") or {}
+            value[model] = record
+            cat.set_meta(conn, "calibration", value)
+
     def latest_snapshot(self) -> dict | None:
         """Catalog row of the newest snapshot, as a dict (None when there is none)."""
         with self.engine.connect() as conn:

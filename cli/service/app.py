@@ -1,0 +1,422 @@
+"""The FastAPI application of ``accum serve``: routes, limits, token, warm start.
+
+Every answer comes from the same calls as the CLI: ``accum.cli.common.load_classifier``
+(``make_model`` plus the store's calibration), ``predict_one`` and ``Prediction.to_dict``
+for ``/classify`` (``accum classify --json``), ``Store.info`` and
+``Store.categories``, the :mod:`accum.saturation` functions for ``/saturation`` (``accum
+saturation --json``) and ``accum.plots.saturation_figure`` for its figure, and
+``accum.ingest.ingest`` through a ``Store.writer`` for ``POST /documents`` (``accum
+ingest``: same dedup by content hash, same growth log, same run rows).
+
+Work runs on worker threads (the numba kernels release the GIL) under a per-request
+timeout; the event loop only parses, validates and answers.
+"""
+
+
+import functools
+import hmac
+import logging
+import tempfile
+import threading
+import time
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+import anyio
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+
+from accum import __version__
+
+from . import schemas as S
+from .live import LiveModel
+
+log = logging.getLogger("accum.serve")
+
+WRITES_OFF = "write endpoints are off: start accum serve with ACCUM_TOKEN or --token-file"
+GENERATION_OFF = (
+    "generation is not available yet: this store has no Markov model to generate from "
+    "(accum.markov is not yet kept in stores); classification, saturation and ingest work"
+)
+WARM_TEXT = "The goalie stopped the puck and the disk drive spun up in orbit."
+
+
+@dataclass
+class ServeConfig:
+    """What ``accum serve`` was told (JSON-able, so that worker processes can rebuild it)."""
+
+    store: str
+    db: str | None = None
+    model: str = "complement"
+    alpha: float | None = None
+    token: str | None = None
+    timeout: float = 30.0
+    max_body_bytes: int = 8 * 2**20
+    max_batch: int = 256
+    max_generate_tokens: int = 1000
+    check_seconds: float = 0.5
+    started_at: float | None = None  # time.time() when the command started
+
+    def limits(self) -> dict:
+        return {"max_body_bytes": self.max_body_bytes, "max_batch": self.max_batch,
+                "max_generate_tokens": self.max_generate_tokens, "timeout_seconds": self.timeout}
+
+    def public(self) -> dict:
+        """The configuration without the token (for logs)."""
+        return {k: v for k, v in asdict(self).items() if k != "token"}
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 to a request body over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+        self.message = f"request body over the limit of {max_bytes:,} bytes (accum serve --max-body-bytes)"
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            response = JSONResponse({"detail": self.message}, status_code=413, headers={"Connection": "close"})
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:  # chunked or lying about its length
+                    raise HTTPException(413, self.message)
+            return message
+
+        return await self.app(scope, limited_receive, send)
+
+
+def _web_dir() -> Path:
+    return Path(str(resources.files("accum.cli").joinpath("web")))
+
+
+def _generator(store):
+    """The store's text generator, when the store keeps one; None otherwise.
+
+    The seam for generation: a store that offers ``load_markov()`` (returning a
+    :class:`accum.markov.MarkovAccumulator`, or None when it has none) turns ``POST
+    /generate`` on; nothing else here needs to change.
+    """
+    load = getattr(store, "load_markov", None)
+    return None if load is None else load()
+
+
+def create_app(config: ServeConfig) -> FastAPI:
+    """The service over the store of ``config`` (the model is loaded at startup)."""
+    from accum.storage import Store, StoreError
+
+    started_at = config.started_at or time.time()
+    store = Store(config.store, db=config.db)
+
+    def open_classifier(model: str, alpha: float | None):
+        """The classifier exactly as ``accum classify`` opens it (None while the store is empty)."""
+        import click
+
+        from accum.cli.common import load_classifier
+
+        try:
+            return load_classifier(config.store, config.db, model, alpha)
+        except click.ClickException:  # no categories yet
+            return None
+
+    live = LiveModel(store, open_classifier, config.model, config.alpha, config.check_seconds)
+    ClassifyRequest, DocumentsRequest, GenerateRequest = S.request_models(config.max_batch, config.max_generate_tokens)
+    ingest_lock = threading.Lock()
+    figure_lock = threading.Lock()  # matplotlib's object API, but one figure at a time
+    state = {"ready_seconds": None}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        served = await anyio.to_thread.run_sync(functools.partial(_warm_start, live))
+        state["ready_seconds"] = round(time.time() - started_at, 3)
+        log.info("ready in %.2f s: snapshot %s, %d categories, model %s", state["ready_seconds"],
+                 served.snapshot, served.n_categories, served.clf.name if served.clf else config.model)
+        yield
+        live.close()
+
+    async def poke():
+        live.poke()
+
+    app = FastAPI(
+        title="accum", version=__version__, lifespan=lifespan, dependencies=[Depends(poke)],
+        description="Dirichlet-accumulator classifier over a live store: classify, saturation, "
+                    "online ingest. Answers equal the accum CLI's --json output for the same store.",
+    )
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.state.live = live
+    app.state.config = config
+
+    async def offload(fn, *args, **kwargs):
+        """Run ``fn`` on a worker thread; 503 when it takes longer than the timeout."""
+        with anyio.move_on_after(config.timeout):
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), abandon_on_cancel=True)
+        raise HTTPException(503, f"the request took longer than {config.timeout:g} s (accum serve --timeout)")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, exc: RequestValidationError):
+        errors = [{k: v for k, v in e.items() if k != "input"} for e in exc.errors()]
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p not in ('body', 'query'))}: {e['msg']}".lstrip(": ")
+            for e in errors)
+        return JSONResponse({"detail": jsonable_encoder(errors), "message": message}, status_code=422)
+
+    @app.exception_handler(StoreError)
+    async def store_error(request, exc: StoreError):
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    bearer = HTTPBearer(auto_error=False, description="The token accum serve read from ACCUM_TOKEN or --token-file.")
+
+    async def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+        if config.token is None:
+            raise HTTPException(403, WRITES_OFF)
+        if credentials is None or not hmac.compare_digest(
+            credentials.credentials.encode("utf-8", "surrogatepass"), config.token.encode("utf-8")
+        ):
+            raise HTTPException(401, "a valid bearer token is required (Authorization: Bearer TOKEN)",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    errors = {code: {"model": S.ErrorMessage} for code in (409, 413, 503)}
+
+    # -- reading ------------------------------------------------------------------------
+
+    @app.post("/classify", response_model=S.ClassifyResponse, response_model_exclude_unset=True,
+              responses=errors, summary="Classify one text or a batch")
+    async def classify(request: ClassifyRequest):
+        """Top categories with probabilities (and the exact explanation): the same numbers as
+        ``accum classify --json`` on the same store."""
+        served = live.current
+        if served.clf is None and served.n_categories == 0:
+            raise HTTPException(409, "the store has no categories yet: POST /documents or accum ingest first")
+        return await offload(_classify, served, request)
+
+    @app.get("/categories", response_model=list[S.Category], summary="Categories with pages, tokens, features")
+    async def categories():
+        """``accum categories --json``."""
+        served = live.current
+        return await offload(served.cached, ("categories",), store.categories)
+
+    @app.get("/info", response_model=S.InfoResponse, summary="The store and the service")
+    async def info():
+        """``accum info --json`` plus the snapshot served, the time to ready and the limits."""
+        served = live.current
+        out = await offload(store.info)
+        return out | {
+            "served_snapshot": served.snapshot, "ready_seconds": state["ready_seconds"],
+            "model": served.clf.name if served.clf else config.model,
+            "alpha": served.clf.alpha if served.clf else config.alpha,
+            "writes": config.token is not None,
+            "generation": await offload(served.cached, ("generator",), functools.partial(_generator, store)) is not None,
+            "limits": config.limits(),
+        }
+
+    @app.get("/healthz", response_model=S.Health, summary="Liveness")
+    async def healthz():
+        served = live.current
+        return {"status": "ok", "snapshot": served.snapshot, "categories": served.n_categories}
+
+    def saturation_params(
+        order: int = Query(1, ge=1, le=8, description="n-gram order of the features."),
+        category: str | None = Query(None, max_length=S.MAX_LABEL_CHARS,
+                                     description="One category (default: all, plus all pages)."),
+        threshold: float = Query(1.0, gt=0, le=1e9, allow_inf_nan=False,
+                                 description="Saturated when fewer new features seen >= 2 times arrive per page."),
+    ):
+        return order, category, threshold
+
+    @app.get("/saturation", response_model=S.SaturationResponse, responses={404: {"model": S.ErrorMessage}, **errors},
+             summary="Growth, fits and saturation point per category")
+    async def saturation(params=Depends(saturation_params)):
+        """``accum saturation --json`` (without --shuffles and --plot)."""
+        served = live.current
+        return await offload(_saturation_json, store, served, *params)
+
+    def figure_route(fmt: str, media_type: str):
+        async def figure(params=Depends(saturation_params)):
+            served = live.current
+            data = await offload(_figure, store, served, fmt, figure_lock, *params)
+            return Response(data, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
+        figure.__name__ = f"saturation_{fmt}"
+        figure.__doc__ = f"The figure of ``accum saturation --plot growth.{fmt}``."
+        app.get(f"/saturation.{fmt}", response_class=Response, summary=f"The saturation figure ({fmt.upper()})",
+                responses={200: {"content": {media_type: {}}}, 404: {"model": S.ErrorMessage}, **errors})(figure)
+
+    figure_route("png", "image/png")
+    figure_route("svg", "image/svg+xml")
+
+    # -- writing ------------------------------------------------------------------------
+
+    @app.post("/documents", response_model=S.IngestResponse, dependencies=[Depends(require_token)],
+              responses={401: {"model": S.ErrorMessage}, 403: {"model": S.ErrorMessage}, **errors},
+              summary="Ingest labelled pages")
+    async def documents(request: DocumentsRequest):
+        """Add labelled pages as ``accum ingest`` does: pages whose text the store already has
+        are counted as duplicates, the growth log continues, one run and one snapshot are
+        committed. The service answers from the new snapshot before this returns."""
+        return await offload(_ingest, live, ingest_lock, request)
+
+    @app.post("/generate", response_model=S.GenerateResponse,
+              responses={501: {"model": S.ErrorMessage}, **errors}, summary="Generate text")
+    async def generate(request: GenerateRequest):
+        """Generate text from the store's Markov counts (501 while the store keeps none)."""
+        served = live.current
+        generator = await offload(served.cached, ("generator",), functools.partial(_generator, store))
+        if generator is None:
+            raise HTTPException(501, GENERATION_OFF)
+        return await offload(_generate, served, generator, request)
+
+    # -- the page -----------------------------------------------------------------------
+
+    web = _web_dir()
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(web / "index.html", media_type="text/html")
+
+    app.mount("/web", StaticFiles(directory=web), name="web")
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of a worker process (``accum serve --workers N``): config from ``ACCUM_SERVE_CONFIG``."""
+    import json
+    import os
+
+    return create_app(ServeConfig(**json.loads(os.environ["ACCUM_SERVE_CONFIG"])))
+
+
+# -- the work (on worker threads) -------------------------------------------------------
+
+
+def unprocessable(loc: tuple, message: str) -> RequestValidationError:
+    """A 422 in the same shape as FastAPI's validation errors (``detail`` list plus ``message``)."""
+    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": message}])
+
+
+def _warm_start(live: LiveModel):
+    """Load the model and classify once, so the numba kernels are compiled or loaded from cache."""
+    from accum.accumulator import Accumulator
+    from accum.classify import make_model
+
+    tiny = Accumulator(live.store.settings())  # also compiles the ingest kernels
+    tiny.partial_fit([WARM_TEXT, "a disk drive", "the moon"], ["a", "b", "c"])
+    for name in ("complement", "dm"):
+        make_model(tiny, name).predict_one(WARM_TEXT, explain=True)
+    served = live.load_now()
+    if served.clf is not None:
+        served.clf.predict_one(WARM_TEXT, explain=True)
+    return served
+
+
+def _classify(served, request) -> dict:
+    try:
+        clf = served.classifier(request.model, request.alpha)
+    except ValueError as exc:
+        raise unprocessable(("body",), str(exc)) from exc
+    if clf is None:
+        raise HTTPException(409, "the store has no categories yet: POST /documents or accum ingest first")
+    options = {"top": request.top, "explain": request.explain, "n_terms": request.terms}
+    if request.min_confidence is not None:
+        options["min_confidence"] = request.min_confidence
+    texts = [request.text] if request.text is not None else request.texts
+    results = [clf.predict_one(t, **options).to_dict() for t in texts]
+    head = {"model": clf.name, "alpha": clf.alpha, "snapshot": served.snapshot}
+    return results[0] | head if request.text is not None else {"results": results} | head
+
+
+def _saturation_summaries(store, served, order: int, category: str | None, threshold: float):
+    """Curves and summaries, computed as ``accum saturation`` does (cached per snapshot)."""
+    from accum import saturation as sat
+
+    acc = served.acc
+    if acc.n_categories == 0:
+        raise HTTPException(409, "the store is empty: POST /documents or accum ingest first")
+    if order > acc.settings.max_order:
+        raise unprocessable(("query", "order"), f"this store counts n-grams up to order {acc.settings.max_order}")
+    if category is not None and category not in acc.categories:
+        raise HTTPException(404, f"no category {category!r}; the store has {', '.join(acc.categories)}")
+
+    def compute():
+        names = [category] if category is not None else [None] + list(acc.categories)
+        curves, summaries = {}, {}
+        finals = sat.final_states(acc, order)
+        for name in names:
+            final, occurrences = finals[name]
+            curves[name] = sat.curve_from_rows(name, store.growth(name), order, acc.settings.prune_k, final)
+            summaries[name] = sat.summarize(curves[name], occurrences, threshold)
+        return names, curves, summaries
+
+    return served.cached(("saturation", order, category, threshold), compute)
+
+
+def _saturation_json(store, served, order, category, threshold) -> dict:
+    names, _, summaries = _saturation_summaries(store, served, order, category, threshold)
+    return {
+        "order": order, "threshold": threshold, "shuffles": 0,
+        "overall": summaries.get(None),
+        "categories": [summaries[n] for n in names if n is not None],
+        "bands": None, "files": [], "snapshot": served.snapshot,
+    }
+
+
+def _figure(store, served, fmt, lock, order, category, threshold) -> bytes:
+    from accum.plots import saturation_figure
+
+    def render():
+        _, curves, summaries = _saturation_summaries(store, served, order, category, threshold)
+        with lock, tempfile.TemporaryDirectory(prefix="accum-figure-") as tmp:
+            path = Path(tmp) / f"growth.{fmt}"
+            saturation_figure(curves, summaries, None, path)
+            return path.read_bytes()
+
+    return served.cached(("figure", fmt, order, category, threshold), render)
+
+
+def _ingest(live: LiveModel, lock: threading.Lock, documents) -> dict:
+    """``accum ingest``'s path for pages given in a request."""
+    from accum.accumulator import Settings
+    from accum.ingest import ingest
+    from accum.pages import Page
+
+    store = live.store
+    records = [
+        Page(d.url, d.label, d.text, {"source": "POST /documents",
+                                      "bytes": len(d.text.encode("utf-8", "surrogatepass"))})
+        for d in documents
+    ]
+    command = {"sources": [], "via": "POST /documents", "format": "api", "label": "field:label",
+               "pages": len(records)}
+    with lock:  # one API ingest at a time in this process (the store's lock covers the rest)
+        settings = store.settings() or Settings()
+        with store.writer(command, settings) as writer:
+            acc = store.load(settings)  # under the write lock: exactly what is committed
+            summary = ingest(records, acc, writer)
+        result = summary.to_dict() | {"store": str(store.path), "categories": acc.n_categories,
+                                      "documents": acc.n_documents, "run": writer.run_id}
+    served = live.load_now()  # read your writes: answer from this snapshot from now on
+    return result | {"snapshot": served.snapshot}
+
+
+def _generate(served, generator, request) -> dict:
+    try:
+        text = generator.generate(request.length, prompt=request.prompt, seed=request.seed,
+                                  category=request.category)
+    except (ValueError, TypeError) as exc:
+        raise unprocessable(("body",), str(exc)) from exc
+    return {"text": text, "category": request.category, "length": request.length, "seed": request.seed,
+            "snapshot": served.snapshot}

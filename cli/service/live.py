@@ -1,0 +1,192 @@
+"""The model the service answers from, and its switch to newer snapshots.
+
+The service holds one :class:`Served` (a snapshot's accumulator, its default classifier
+and per-snapshot caches) in one attribute of :class:`LiveModel`. A request reads that
+attribute once and uses what it got to the end, so it always sees one whole model.
+
+Every request *pokes* the live model; at most every ``check_seconds`` a poke asks the
+catalog (on a background thread, never on the request's path) for the newest registered
+snapshot. When it changed, the same thread loads the new snapshot and builds its
+classifier, then swaps the reference with one assignment. A failed load is logged and
+the old model keeps answering; the next check tries again. An ingest through the service
+(``POST /documents``) swaps synchronously before it answers, so a client reads its own
+writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+log = logging.getLogger("accum.serve")
+
+#: Classifiers with a non-default (model, alpha) kept per snapshot.
+MODEL_CACHE = 4
+#: Saturation answers and figures kept per snapshot.
+RESULT_CACHE = 32
+
+
+@dataclass
+class Served:
+    """One snapshot, loaded: what a request answers from."""
+
+    snapshot: str | None  # catalog name of the snapshot (None: the store has none yet)
+    snapshot_id: int | None
+    acc: object  # accum.accumulator.Accumulator
+    clf: object | None  # the default classifier (None when the store has no categories)
+    model: str
+    alpha: float | None
+    opener: object = None  # (model, alpha) -> classifier, as the CLI builds it
+    loaded_at: float = field(default_factory=time.time)
+    _models: OrderedDict = field(default_factory=OrderedDict)
+    _results: OrderedDict = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def n_categories(self) -> int:
+        return self.acc.n_categories
+
+    def classifier(self, model: str | None, alpha: float | None):
+        """The classifier for a request: the default one, or another (model, alpha) opened
+        as the CLI opens it, once per snapshot (a few kept); None when the store is empty."""
+        name = model or self.model
+        if alpha is None and name == self.model:
+            alpha = self.alpha  # accum serve's --alpha (None: the model's default)
+        if self.clf is not None and name == self.clf.name and (alpha is None or alpha == self.clf.alpha):
+            return self.clf
+        key = (name, alpha)
+        with self._lock:  # one build at a time: a model is as large as the counts
+            clf = self._models.get(key)
+            if clf is None:
+                clf = self.opener(name, alpha)
+                self._models[key] = clf
+                while len(self._models) > MODEL_CACHE:
+                    self._models.popitem(last=False)
+            else:
+                self._models.move_to_end(key)
+            return clf
+
+    def cached(self, key, compute):
+        """``compute()`` once per snapshot and key (a few dozen kept)."""
+        with self._lock:
+            if key in self._results:
+                self._results.move_to_end(key)
+                return self._results[key]
+        value = compute()
+        with self._lock:
+            self._results[key] = value
+            while len(self._results) > RESULT_CACHE:
+                self._results.popitem(last=False)
+        return value
+
+
+class LiveModel:
+    """The current :class:`Served` of a store, switched to newer snapshots as they are committed.
+
+    Parameters
+    ----------
+    store : accum.storage.Store
+    opener : callable
+        ``opener(model, alpha)``: the classifier over the store's newest snapshot, built
+        exactly as ``accum classify`` builds it (None when the store has no categories).
+    model, alpha : str, float or None
+        The default classifier (as ``accum classify --model --alpha``).
+    check_seconds : float
+        Ask the catalog for a newer snapshot at most this often.
+    """
+
+    def __init__(self, store, opener, model: str = "complement", alpha: float | None = None,
+                 check_seconds: float = 0.5):
+        self.store = store
+        self.opener = opener
+        self.model = model
+        self.alpha = alpha
+        self.check_seconds = check_seconds
+        self._current: Served | None = None
+        self._swap_lock = threading.Lock()
+        self._poke_lock = threading.Lock()
+        self._checking = False
+        self._last_check = 0.0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accum-snapshot")
+        self.switches = 0
+
+    @property
+    def current(self) -> Served:
+        """The model to answer from (read once per request)."""
+        if self._current is None:
+            raise RuntimeError("the live model is not loaded yet: call load_now() first")
+        return self._current
+
+    def load_now(self) -> Served:
+        """Load the newest snapshot now (if newer than the one served) and switch to it."""
+        row = self.store.latest_snapshot()
+        current = self._current
+        if current is not None and row is not None and current.snapshot_id == row["id"]:
+            return current
+        served = self._load(row)
+        self._swap(served)
+        return self._current
+
+    def poke(self) -> None:
+        """Called by every request: schedule a catalog check when one is due (never blocks)."""
+        now = time.monotonic()
+        if now - self._last_check < self.check_seconds or self._checking:
+            return
+        with self._poke_lock:
+            if self._checking or now - self._last_check < self.check_seconds:
+                return
+            self._checking = True
+            self._last_check = now
+        try:
+            self._pool.submit(self._check)
+        except RuntimeError:  # shut down
+            self._checking = False
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _check(self) -> None:
+        try:
+            row = self.store.latest_snapshot()
+            current = self._current
+            if row is not None and (current is None or current.snapshot_id is None or row["id"] > current.snapshot_id):
+                started = time.perf_counter()
+                self._swap(self._load(row))
+                log.info("switched to snapshot %s in %.2f s", row["name"], time.perf_counter() - started)
+        except Exception:  # keep serving the old model; the next check tries again
+            log.exception("could not load the newest snapshot; still answering from %s",
+                          self._current.snapshot if self._current else None)
+        finally:
+            self._last_check = time.monotonic()
+            self._checking = False
+
+    def _load(self, row: dict | None) -> Served:
+        """Load a snapshot and build its default classifier (nothing is shared with the old one).
+
+        ``row`` is the catalog's newest snapshot, read *before* loading: loading reads that
+        one or a newer one, so the label is never ahead of the model (if it lags, the next
+        check loads again).
+        """
+        clf = self.opener(self.model, self.alpha)
+        acc = clf.acc if clf is not None else self.store.load()
+        return Served(
+            snapshot=None if row is None else row["name"],
+            snapshot_id=None if row is None else row["id"],
+            acc=acc, clf=clf, model=self.model, alpha=self.alpha, opener=self.opener,
+        )
+
+    def _swap(self, served: Served) -> None:
+        with self._swap_lock:
+            current = self._current
+            if current is not None and current.snapshot_id is not None and (
+                served.snapshot_id is None or served.snapshot_id < current.snapshot_id
+            ):
+                return  # a concurrent load already put a newer snapshot in place
+            self._current = served  # one reference assignment: requests see old or new, whole
+            self.switches += current is not None and current.snapshot_id != served.snapshot_id

@@ -1,0 +1,64 @@
+"""Calibration: temperature, confidence map, ECE; and the calibrate command on real pages."""
+
+import numpy as np
+import pytest
+
+from accum import calibration as cal
+
+from corpora import corpus_path
+from test_cli import accum, accum_json
+
+
+def test_temperature_recovers_the_one_that_made_the_labels():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(4000, 5)) * 4
+    probs = cal.softmax(scores, 2.5)
+    y = np.array([rng.choice(5, p=p) for p in probs])
+    assert cal.fit_temperature(scores, y) == pytest.approx(2.5, rel=0.1)
+
+
+def test_ece_by_hand():
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
+    y = np.array([0, 1, 0, 0])  # bin 0.9: accuracy 0.5; bin 0.6: accuracy 1.0
+    assert cal.reliability(probs, y)["ece"] == pytest.approx((2 * 0.4 + 2 * 0.4) / 4)
+
+
+def test_confidence_map_is_monotone_and_clipped():
+    top = np.array([0.2, 0.3, 0.5, 0.7, 0.9, 0.95])
+    correct = np.array([0, 1, 0, 1, 1, 1], bool)
+    mapping = cal.fit_confidence_map(top, correct)
+    out = cal.apply_confidence_map(np.linspace(0, 1, 50), mapping)
+    assert (np.diff(out) >= 0).all() and out.min() >= 0 and out.max() <= 1
+    assert cal.apply_confidence_map(np.array([0.4]), None)[0] == 0.4
+
+
+def half_of_test(tmp_path, parity):
+    """Half of the 20 Newsgroups test posts (by position in each group), as symlinks."""
+    root = corpus_path("20news-bydate/20news-bydate-test")
+    out = tmp_path / f"half{parity}"
+    for group in sorted(p for p in root.iterdir() if p.is_dir()):
+        (out / group.name).mkdir(parents=True)
+        for f in sorted(group.iterdir())[parity::2]:
+            (out / group.name / f.name).symlink_to(f)
+    return out
+
+
+def test_calibrate_on_one_half_makes_confidence_honest_on_the_other(tmp_path):
+    store = tmp_path / "store"
+    accum("ingest", corpus_path("20news-bydate/20news-bydate-train"), "--label", "dir", "--store", store)
+    a, b = half_of_test(tmp_path, 0), half_of_test(tmp_path, 1)
+    before = accum_json("evaluate", b, "--label", "dir", "--store", store)
+    fitted = accum_json("calibrate", a, "--label", "dir", "--store", store, "--plot", tmp_path / "rel.png")
+    assert fitted["n"] > 3500 and fitted["temperature"] > 0
+    assert (tmp_path / "rel.png").stat().st_size > 20_000
+    after = accum_json("evaluate", b, "--label", "dir", "--store", store, "--min-confidence", "0.9")
+    assert after["accuracy"] == before["accuracy"]  # calibration changes no decision
+    assert after["calibration"]["calibrated_confidence"]
+    assert after["calibration"]["confidence_ece"] < 0.05 < before["calibration"]["confidence_ece"]
+    assert after["abstention"]["accuracy_answered"] > 0.93 > after["accuracy"] - 0.05
+    out = accum_json("classify", "the goalie stopped the puck", "--store", store, "--min-confidence", "0.99")
+    assert out["abstained"] and out["label"] is None and out["top"][0]["label"] == "rec.sport.hockey"
+    # pages the store was trained on are left out of a calibration
+    proc = accum("calibrate", corpus_path("20news-bydate/20news-bydate-train"), "--label", "dir",
+                 "--store", store, check=False)
+    assert proc.returncode == 1 and "in-training" in proc.stderr

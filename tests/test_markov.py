@@ -1,0 +1,363 @@
+"""The n-gram generator against the pure-Python oracles in naive_markov.py, plus its contracts."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from accum import _markov_kernels as K
+from accum.markov import ABBREVIATIONS, MarkovAccumulator, VerbatimIndex, tokenize
+
+import naive_markov as naive
+
+DOCS = [
+    ("In the beginning God created the heaven and the earth.", "law"),
+    ("And the earth was without form, and void; and darkness was upon the face of the deep.", "law"),
+    ('He said, "Don\'t go." Then Mr. Smith left (quietly)... The end!', "story"),
+    ("And God said, Let there be light: and there was light.", "law"),
+    ("The Lord's day. It was good? Yes! 'Quite so,' she said.", "story"),
+    ("", "story"),
+]
+HELD_OUT = ["And God saw the light, that it was good.", "Mr. Smith said: \"Let there be tea!\" unseen-word"]
+TEXTS = [t for t, _ in DOCS]
+LABELS = [lab for _, lab in DOCS]
+
+
+def fitted(order=3, texts=TEXTS, labels=LABELS, **kw):
+    m = MarkovAccumulator(order=order, **kw)
+    m.partial_fit(texts, labels)
+    return m
+
+
+# -- tokeniser ----------------------------------------------------------------------------
+
+TOKEN_TEXTS = TEXTS + [
+    "Café naïve—résumé «quoted» 3.14 x×y ÷ 2026 don’t 'tis sheep' rock'n'roll",
+    "日本語のテキスト、句読点。 emoji 🙂 here",
+    "",
+    "   \t\n",
+    "well-known -- dash...and ?!",
+]
+
+
+def check_tokens(texts):
+    batch = tokenize(texts)
+    for d, text in enumerate(texts):
+        want = naive.tokenize(text)
+        got = batch.doc_tokens(d)
+        assert got == [t[0] for t in want]
+        sl = slice(batch.bounds[d], batch.bounds[d + 1])
+        assert batch.ids[sl].tolist() == [t[1] for t in want]
+        assert batch.info[sl].tolist() == [t[2] for t in want]
+
+
+def test_tokens_match_oracle_on_examples():
+    check_tokens(TOKEN_TEXTS)
+    assert tokenize(["He said, \"Don't.\""]).doc_tokens(0) == ["He", "said", ",", '"', "Don't", ".", '"']
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=60), max_size=4))
+def test_tokens_match_oracle_on_any_text(texts):
+    check_tokens([t.encode("utf-8", "replace").decode("utf-8") for t in texts])
+
+
+def test_words_share_the_classifier_ids():
+    from accum.tokens import tokenize as classifier_tokenize
+
+    ours = tokenize(["Paris Hilton"]).ids.tolist()
+    theirs = classifier_tokenize(["Paris Hilton"], lowercase=False).ids.tolist()
+    assert ours == theirs
+
+
+def test_sentence_starts_match_oracle():
+    abbrev = np.unique(tokenize([" ".join(sorted(ABBREVIATIONS))]).ids)
+    batch = tokenize(TOKEN_TEXTS)
+    got = K.sentence_starts(batch.ids, batch.info, batch.bounds, abbrev)
+    for d, text in enumerate(TOKEN_TEXTS):
+        want = naive.sentence_starts(naive.tokenize(text), set(ABBREVIATIONS))
+        assert got[batch.bounds[d] : batch.bounds[d + 1]].tolist() == want
+    starts = naive.sentence_starts(naive.tokenize(TEXTS[2]), set(ABBREVIATIONS))
+    words = [t[0] for t, s in zip(naive.tokenize(TEXTS[2]), starts) if s]
+    assert words == ["He", "Then", "The"]  # not after "Mr."
+
+
+# -- counts -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_counts_equal_oracle(order):
+    m = fitted(order)
+    assert m.canonical() == naive.canonical_counts(TEXTS, LABELS, order, set(ABBREVIATIONS))
+    assert m.doc_counts.tolist() == [3, 3]
+    assert m.n_tokens == sum(len(naive.tokenize(t)) for t in TEXTS)
+
+
+def test_counts_equal_oracle_on_kjv_verses(kjv_verses):
+    texts = kjv_verses[:300]
+    m = MarkovAccumulator(order=4)
+    m.partial_fit(texts)
+    assert m.canonical() == naive.canonical_counts(texts, ["default"] * len(texts), 4, set(ABBREVIATIONS))
+
+
+def test_count_lookup():
+    m = fitted(3)
+    assert m.count("the", "earth") == 2
+    assert m.count("the", "earth", category="law") == 2
+    assert m.count("the", "earth", category="story") == 0
+    assert m.count("", "And") == 2
+    assert m.count("God said", ",") == 1
+    with pytest.raises(ValueError):
+        m.count("a b c", "d")
+
+
+def test_merge_of_halves_equals_all_at_once():
+    whole = fitted(4)
+    a = fitted(4, TEXTS[:3], LABELS[:3])
+    b = fitted(4, TEXTS[3:], LABELS[3:])
+    ba = fitted(4, TEXTS[3:], LABELS[3:]).merge(fitted(4, TEXTS[:3], LABELS[:3]))
+    a.merge(b)
+    assert a.canonical() == whole.canonical() == ba.canonical()
+    assert a.doc_counts.tolist() == whole.doc_counts.tolist()
+    assert a.lexicon == whole.lexicon
+    for method in ("kn", "dirichlet"):
+        np.testing.assert_allclose(a.log_probs(HELD_OUT, method=method),
+                                   whole.log_probs(HELD_OUT, method=method), rtol=1e-13)
+    # the same counts give the same text for the same seed, whatever the merge order
+    assert a.generate(60, seed=7) == ba.generate(60, seed=7) == whole.generate(60, seed=7)
+
+
+def test_merge_refuses_other_orders():
+    with pytest.raises(ValueError, match="order"):
+        fitted(3).merge(fitted(2))
+
+
+def test_round_trips():
+    m = fitted(3)
+    state = m.to_arrays()
+    for key in ("row_key", "row_prefix", "row_last", "row_order", "count_value"):
+        state[key].setflags(write=False)
+    back = MarkovAccumulator.from_arrays(state)
+    assert back.canonical() == m.canonical()
+    assert back.generate(40, seed=3) == m.generate(40, seed=3)
+    assert pickle.loads(pickle.dumps(m)).canonical() == m.canonical()
+    import json
+
+    json.dumps(state["settings"])
+
+
+def test_parameters_add_up():
+    m = fitted(4)
+    table = m.parameters()
+    assert [r["order"] for r in table] == [1, 2, 3, 4]
+    assert table[-1]["cumulative_pairs"] == int((m.row_order > 0).sum())
+    assert table[0]["contexts"] == 1  # the empty context
+
+
+# -- probabilities ------------------------------------------------------------------------
+
+
+def oracle_docs(texts):
+    return [naive.token_ids(t) for t in texts]
+
+
+@pytest.mark.parametrize("method,kw", [
+    ("kn", {}), ("kn", {"discount": 0.4}), ("dirichlet", {}),
+    ("dirichlet", {"alpha": 3.0, "alpha_per_type": False}), ("mle", {}),
+])
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+def test_log_probs_equal_oracle(method, kw, order):
+    m = fitted(5)
+    oracle = naive.NaiveModel(oracle_docs(TEXTS), order)
+    texts = HELD_OUT + TEXTS[:2]
+    got = m.log_probs(texts, order=order, method=method, **kw)
+    want = oracle.log_probs(oracle_docs(texts), method, **kw)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_log_probs_per_category_equal_oracle():
+    m = fitted(3)
+    story = [t for t, lab in DOCS if lab == "story"]
+    oracle = naive.NaiveModel(oracle_docs(story), 3)
+    for method in ("kn", "dirichlet"):
+        got = m.log_probs(HELD_OUT, category="story", method=method)
+        np.testing.assert_allclose(got, oracle.log_probs(oracle_docs(HELD_OUT), method), rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["kn", "dirichlet"])
+@pytest.mark.parametrize("order", [1, 2, 4])
+def test_probabilities_sum_to_one(method, order):
+    m = fitted(4)
+    for prompt in (None, "the", "And the earth", "unknown words here", "Then Mr."):
+        p = m.distribution(prompt, order=order, method=method)
+        assert math.isclose(sum(p.values()), 1.0, rel_tol=1e-12)
+        assert min(p.values()) > 0
+
+
+def test_perplexity_of_unseen_tokens_is_finite_and_mle_is_not():
+    m = fitted(3)
+    assert math.isfinite(m.perplexity(["zebra quagga"], method="kn"))
+    assert m.perplexity(["zebra quagga"], method="mle") == math.inf
+
+
+def test_greedy_is_the_argmax():
+    m = fitted(4)
+    oracle = naive.NaiveModel(oracle_docs(TEXTS), 4)
+    for method in ("kn", "dirichlet", "mle"):
+        for prompt in ("And", "the earth", "He said,", "Yes"):
+            want = oracle.greedy(naive.token_ids(prompt), 12, method)
+            text = m.generate(12, prompt=prompt, greedy=True, method=method, include_prompt=False)
+            got = naive.token_ids(text.replace("\n", " "))
+            assert got == [w for w in want if w != naive.EOS][: len(got)], (method, prompt)
+
+
+# -- generation ---------------------------------------------------------------------------
+
+
+def test_same_seed_same_text_other_seed_other_text():
+    m = fitted(3)
+    for kw in ({}, {"temperature": 0.7}, {"top_k": 3}, {"method": "dirichlet"}, {"category": "law"}):
+        a = m.generate(80, seed=11, **kw)
+        assert a == m.generate(80, seed=11, **kw)
+        assert a != m.generate(80, seed=12, **kw)
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    assert m.generate(30, seed=rng_a) == m.generate(30, seed=rng_b)
+
+
+def test_generation_rebuilds_the_training_spacing():
+    text = 'He said, "Don\'t go." Then (quietly) he left... The end!'
+    m = fitted(8, [text], None)
+    assert m.generate(100, greedy=True).split("\n")[0] == text
+    assert m.generate(5, prompt="He said,", greedy=True) == 'He said, "Don\'t go."'
+
+
+def test_top_k_one_is_greedy():
+    m = fitted(3)
+    assert m.generate(50, seed=1, top_k=1) == m.generate(50, greedy=True)
+
+
+def test_make_sentence():
+    m = fitted(3)
+    s = m.make_sentence(seed=3)
+    assert isinstance(s, str) and s
+    assert m.make_sentence(seed=3) == s
+    assert naive.tokenize(s)[-1][0] in ".?!\"')"
+    assert MarkovAccumulator(order=3).partial_fit or True
+    empty = fitted(3, ["", "   "], None)
+    assert empty.make_sentence() is None
+    punct = fitted(3, ["... !!", "?"], None)
+    assert punct.make_sentence(min_words=1) is None
+    assert m.make_sentence(tries=0) is None
+
+
+def test_make_sentence_rejects_copies_with_an_index():
+    text = "The quick brown fox jumps over the lazy dog near the river bank today."
+    m = fitted(6, [text], None)
+    assert m.make_sentence(seed=1, test_output=False) == text
+    m.index_text([text])
+    assert m.make_sentence(seed=1) is None
+
+
+def test_untrained_model_answers_clearly():
+    m = MarkovAccumulator()
+    for call in (lambda: m.generate(10), lambda: m.perplexity(["a"]), lambda: m.make_sentence(),
+                 lambda: m.distribution(), lambda: m.recall(["a b"])):
+        with pytest.raises(ValueError, match="partial_fit"):
+            call()
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        MarkovAccumulator(order=0)
+    with pytest.raises(ValueError):
+        MarkovAccumulator(method="laplace")
+    with pytest.raises(ValueError):
+        MarkovAccumulator(discount=1.5)
+    m = fitted(3)
+    with pytest.raises(ValueError):
+        m.generate(10, order=4)
+    with pytest.raises(ValueError):
+        m.generate(10, temperature=0)
+    with pytest.raises(ValueError):
+        m.generate(10, category="nope")
+    with pytest.raises(TypeError):
+        m.partial_fit("one text")
+
+
+class Lowercase(MarkovAccumulator):
+    def prepare(self, text):
+        return text.lower()
+
+
+def test_hooks_override_one_at_a_time():
+    m = Lowercase(order=2)
+    m.partial_fit(["The Cat. THE CAT."])
+    assert m.count("the", "cat") == 2
+
+
+# -- verbatim recall ----------------------------------------------------------------------
+
+
+def test_prompted_extraction_by_hand():
+    # "a b c d" then two continuations after "b c": d twice, e once -> greedy says d
+    docs = ["x a b c d y", "z a b c d w", "q a b c e v"]
+    m = fitted(3, docs, None)
+    r = m.recall(docs, prefix=3, continuation=2, method="mle")
+    by_order = {x.order: x for x in r}
+    # order 3, context (b, c) -> d (2 vs 1); then (c, d) -> y or w (tie: smaller id)
+    assert by_order[3].samples == 3 and by_order[3].skipped == 0
+    assert by_order[3].mean_match == pytest.approx((1 + 1 + 0 + (1 if naive.token_ids("y")[0] < naive.token_ids("w")[0] else 0)
+                                                    + (1 if naive.token_ids("w")[0] < naive.token_ids("y")[0] else 0)) / 3)
+    assert by_order[3].extractable == 1
+    long = ["one two three four five six seven eight nine ten"]
+    r = fitted(3, long, None).recall(long, prefix=4, continuation=6)
+    assert [x.fraction for x in r] == [1.0, 1.0]
+
+
+def test_a_page_seen_twice_is_recalled_before_one_seen_once():
+    page = "the cat sat on the mat and the dog sat on the log and the cat ran off"
+    other = "the cat sat on the log and the dog sat on the mat and the cat ran home"
+    once = fitted(4, [page, other], None)
+    twice = fitted(4, [page, page, other], None)
+    r_once = once.recall([page], prefix=4, continuation=10, orders=[4], method="mle")[0]
+    r_twice = twice.recall([page], prefix=4, continuation=10, orders=[4], method="mle")[0]
+    assert r_twice.mean_match > r_once.mean_match
+    assert r_twice.extractable == 1
+
+
+def test_stream_protocol_samples_inside_documents():
+    text = " ".join(f"w{i}" for i in range(200))
+    m = fitted(2, [text], None)
+    (r,) = m.recall([text], prefix=5, continuation=10, protocol="stream", sample=50, seed=1, orders=[2])
+    assert r.samples == 50 and r.fraction == 1.0 and r.protocol == "stream"
+
+
+def test_matching_statistics_equal_brute_force():
+    rng = np.random.default_rng(0)
+    train = [" ".join(rng.choice(list("abcd"), 40)) for _ in range(3)]
+    index = VerbatimIndex(tokenize(train))
+    query = tokenize([" ".join(rng.choice(list("abcde"), 60))]).ids
+    docs = [tokenize([t]).ids.tolist() for t in train]
+
+    def occurs(run):
+        return any(run == d[i : i + len(run)] for d in docs for i in range(len(d) - len(run) + 1))
+
+    q = query.tolist()
+    want = []
+    for i in range(len(q)):
+        L = 0
+        while i + L < len(q) and occurs(q[i : i + L + 1]):
+            L += 1
+        want.append(L)
+    assert index.matching_statistics(query).tolist() == want
+
+
+def test_free_recall_reports_copying():
+    text = "one two three four five six seven eight nine ten eleven twelve."
+    m = fitted(5, [text], None)
+    m.index_text([text])
+    report = m.free_recall(n_tokens=30, seed=1)
+    assert report["longest_verbatim_run"] == 13  # the whole sentence, copied
+    assert report["rejected_share"] == 1.0
