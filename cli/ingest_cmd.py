@@ -17,12 +17,14 @@ from .common import data_errors, emit_json, json_option, open_store, progress_ba
               help="Highest n-gram order counted (fixed at a store's first ingest).")
 @click.option("--checkpoint-seconds", default=60.0, show_default=True, type=click.FloatRange(min=0),
               help="Commit a snapshot at least this often (and always at the end).")
+@click.option("--batch-pages", default=500, show_default=True, type=click.IntRange(min=1),
+              help="Pages tokenised and counted together.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @store_options
 @json_option
 @data_errors
 def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, default_label,
-                   max_order, checkpoint_seconds, quiet, store, db, as_json):
+                   max_order, checkpoint_seconds, batch_pages, quiet, store, db, as_json):
     """Add the pages of SOURCE... (directories, WARC, JSONL, Parquet, text) to the store.
 
     Pages already in the store (same text) are counted as duplicates and add nothing,
@@ -50,7 +52,7 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, d
         def tick(record):
             bar.update(1)
 
-        summary = ingest(records, acc, writer, checkpoint_seconds=checkpoint_seconds,
+        summary = ingest(records, acc, writer, checkpoint_seconds=checkpoint_seconds, batch_pages=batch_pages,
                          default_label=default_label, progress=tick)
     result = summary.to_dict() | {"store": str(st.path), "categories": acc.n_categories,
                                   "documents": acc.n_documents, "run": writer.run_id}
