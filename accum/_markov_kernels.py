@@ -35,7 +35,15 @@ Chains (the compiled index of one category column at one order)
     Entry ``e`` holds ``e_tok`` (dense token), ``e_next`` (the context after emitting
     that token: the longest known suffix), prefix sums ``cum_raw`` of raw counts and
     ``cum_kn`` of discounted Kneser-Ney counts (``max(x - D, 0)``). The chain is packed in
-    a tuple ``ch`` (see :func:`_unpack`).
+    a tuple ``ch = (ctx_start, ctx_parent, ctx_raw, ctx_kn, e_tok, e_next, cum_raw,
+    cum_kn)``; query parameters in ``params = (method, alpha, alpha_per_type, discount,
+    n_vocab)`` with method ``DIRICHLET``, ``KNESER_NEY`` or ``MLE`` (the plain table: the
+    longest known context's relative frequencies, no interpolation).
+Speed notes
+    Hot loops compute each level's mass inline: a helper returning a (float, float)
+    tuple measured 3-4 times slower here. Avoid chained comparisons (``a <= x < b``) in
+    byte loops: one such decoder measured 30 times slower than the same tests joined
+    with ``and``.
 """
 
 import numpy as np
@@ -75,7 +83,7 @@ MLE = 2
 # -- hashing -------------------------------------------------------------------------------
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _mix64(h):
     """murmur3's 64-bit finaliser."""
     h ^= h >> S33
@@ -86,7 +94,7 @@ def _mix64(h):
     return h
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _finish(h):
     """Final mix, keeping clear of the reserved ids below ``MIN_ID``."""
     h = _mix64(h)
@@ -95,7 +103,7 @@ def _finish(h):
     return h
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def ngram_id(prefix_id, token_id, order):
     """Id of an n-gram from its prefix's id and its last token (``order == 1``: the token)."""
     if order == 1:
@@ -103,7 +111,7 @@ def ngram_id(prefix_id, token_id, order):
     return _finish(_mix64((prefix_id ^ (SALT * np.uint64(order))) + SALT) ^ token_id)
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def opener_id(prev_id, token_id):
     """Id of a sentence-opener row (the token before the sentence, its first token)."""
     return _finish(_mix64((prev_id ^ OPENER_SALT) + SALT) ^ token_id)
@@ -112,7 +120,7 @@ def opener_id(prev_id, token_id):
 # -- tokenising ----------------------------------------------------------------------------
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _decode(buf, i, end):
     """Code point and byte length at ``buf[i]``; -1 for an invalid or truncated sequence."""
     b = np.int64(buf[i])
@@ -139,7 +147,7 @@ def _decode(buf, i, end):
     return cp, n
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _is_space(cp):
     """Whitespace, controls, invisible format characters and invalid bytes (-1)."""
     if cp <= 32:
@@ -153,7 +161,7 @@ def _is_space(cp):
     return cp == 0x205F or cp == 0x3000 or cp == 0xFEFF
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _is_word_char(cp):
     """Letters and digits of any script: what the classifier's tokeniser keeps."""
     if cp < 128:
@@ -171,7 +179,7 @@ def _is_word_char(cp):
     return True
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _is_lower(cp):
     """Lowercase initial letters (ASCII, Latin-1, Greek, Cyrillic)."""
     if cp >= 97 and cp <= 122:
@@ -181,12 +189,12 @@ def _is_lower(cp):
     return (cp <= 0xFF and cp != 0xF7) or (cp >= 0x3B1 and cp <= 0x3C9) or (cp >= 0x430 and cp <= 0x45F)
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _is_apostrophe(cp):
     return cp == 39 or cp == 0x2019
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _punct_kind(cp, sb):
     """Kind of a punctuation mark given whether whitespace stands before it."""
     if cp == 46 or cp == 33 or cp == 63 or cp == 0x2026 or cp == 0x203D or cp == 0x3002 \
@@ -288,7 +296,7 @@ def tokenize(buf, doc_bounds):
     return ids[:n].copy(), starts[:n].copy(), lengths[:n].copy(), info[:n].copy(), tok_bounds
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _in_sorted(values, x):
     """True when ``x`` is in the sorted array ``values``."""
     lo = 0
@@ -302,7 +310,7 @@ def _in_sorted(values, x):
     return lo < values.shape[0] and values[lo] == x
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _starts_sentence(ids, info, a, t, abbrev):
     """True when token ``t`` of the document starting at ``a`` begins a sentence.
 
@@ -343,7 +351,7 @@ def sentence_starts(ids, info, tok_bounds, abbrev):
 # -- counting ------------------------------------------------------------------------------
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _find_slot(keys, key):
     """Slot of ``key``, or of the empty slot where it would go."""
     mask = np.uint64(keys.shape[0] - 1)
@@ -681,10 +689,31 @@ def build_chain(row_order, row_last_dense, prefix_row, suffix_row, bos_initial, 
             cum_kn, entry_row, bos_ctx)
 
 
+@njit(**NJIT_OPTIONS)
+def rank_entries(ctx_start, cum):
+    """Every context's entries by decreasing weight (``cum`` prefix sums), ties by token.
+
+    Entries are sorted by token within a context, so a stable sort by weight keeps ties
+    in token order. Returns int64[n_entries] of entry indices.
+    """
+    out = np.arange(cum.shape[0] - 1)
+    for c in range(ctx_start.shape[0] - 1):
+        lo = ctx_start[c]
+        hi = ctx_start[c + 1]
+        if hi - lo > 1:
+            neg = np.empty(hi - lo, np.float64)
+            for e in range(lo, hi):
+                neg[e - lo] = -(np.float64(cum[e + 1]) - np.float64(cum[e]))
+            order = np.argsort(neg, kind="mergesort")
+            for i in range(hi - lo):
+                out[lo + i] = lo + order[i]
+    return out
+
+
 # -- probabilities -------------------------------------------------------------------------
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _find_entry(e_tok, lo, hi, w):
     """Entry of dense token ``w`` in ``e_tok[lo:hi]`` (sorted), or -1."""
     end = hi
@@ -699,27 +728,7 @@ def _find_entry(e_tok, lo, hi, w):
     return -1
 
 
-@njit(inline="always", **NJIT_OPTIONS)
-def _level(ch, params, c):
-    """Mass the context ``c`` keeps for its own entries and the scale of an entry's weight.
-
-    Returns (``kept``, ``denominator``): an entry's probability at this level is its
-    weight (raw count for Dirichlet, discounted count for Kneser-Ney) over
-    ``denominator``; the back-off weight is ``1 - kept``.
-    """
-    ctx_start, ctx_parent, ctx_raw, ctx_kn, e_tok, e_next, cum_raw, cum_kn = ch
-    method, alpha, per_type, discount, n_vocab = params
-    if method == DIRICHLET:
-        a = alpha * (ctx_start[c + 1] - ctx_start[c]) if per_type else alpha
-        den = ctx_raw[c] + a
-        return ctx_raw[c] / den, den
-    if method == MLE:
-        return (1.0 if ctx_raw[c] > 0 else 0.0), max(np.float64(ctx_raw[c]), 1.0)
-    den = np.float64(ctx_kn[c])
-    return (cum_kn[ctx_start[c + 1]] - cum_kn[ctx_start[c]]) / den, den
-
-
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _weight(ch, params, e):
     """Unnormalised weight of entry ``e`` at its level."""
     cum_raw = ch[6]
@@ -729,7 +738,7 @@ def _weight(ch, params, e):
     return np.float64(cum_raw[e + 1] - cum_raw[e])
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _prob(ch, params, state, w):
     """p(w | context ``state``) and the context after ``w``.
 
@@ -737,20 +746,36 @@ def _prob(ch, params, state, w):
     context after it is the empty one.
     """
     ctx_start, ctx_parent, ctx_raw, ctx_kn, e_tok, e_next, cum_raw, cum_kn = ch
+    method = params[0]
+    alpha = params[1]
+    per_type = params[2]
     n_vocab = params[4]
     p = 0.0
     mass = 1.0
     c = state
     nxt = -1
     while c >= 0:
-        kept, den = _level(ch, params, c)
-        if w < n_vocab:
-            e = _find_entry(e_tok, ctx_start[c], ctx_start[c + 1], w)
-            if e >= 0:
-                p += mass * _weight(ch, params, e) / den
-                if nxt < 0:
-                    nxt = e_next[e]
-        mass *= 1.0 - kept
+        lo = ctx_start[c]
+        hi = ctx_start[c + 1]
+        if method == KNESER_NEY:
+            den = np.float64(ctx_kn[c])
+            level = cum_kn[hi] - cum_kn[lo]
+        else:
+            den = np.float64(ctx_raw[c])
+            if method == DIRICHLET:
+                den += alpha * (hi - lo) if per_type else alpha
+            level = np.float64(ctx_raw[c])
+        if den > 0.0:
+            if w < n_vocab:
+                e = _find_entry(e_tok, lo, hi, w)
+                if e >= 0:
+                    if method == KNESER_NEY:
+                        p += mass * (cum_kn[e + 1] - cum_kn[e]) / den
+                    else:
+                        p += mass * np.float64(cum_raw[e + 1] - cum_raw[e]) / den
+                    if nxt < 0:
+                        nxt = e_next[e]
+            mass *= 1.0 - level / den
         c = ctx_parent[c]
     p += mass / (n_vocab + 1)
     return p, (nxt if nxt >= 0 else 0)
@@ -803,7 +828,16 @@ def advance(ch, params, state, tokens):
     return state
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
+def next_states(ch, n_vocab, states, tokens):
+    """The context after each ``tokens[i]`` (dense) read in context ``states[i]``."""
+    out = np.empty(states.shape[0], np.int64)
+    for i in range(states.shape[0]):
+        out[i] = _next_state(ch, states[i], tokens[i], n_vocab)
+    return out
+
+
+@njit(**NJIT_OPTIONS)
 def _next_state(ch, state, w, n_vocab):
     """Longest known context after emitting ``w`` in context ``state``."""
     ctx_start = ch[0]
@@ -824,7 +858,7 @@ def _next_state(ch, state, w, n_vocab):
 # -- generation ----------------------------------------------------------------------------
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _rand(rng):
     """Uniform float in [0, 1) from a SplitMix64 state ``rng[0]`` (advanced in place)."""
     rng[0] += SALT
@@ -835,7 +869,7 @@ def _rand(rng):
     return np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(inline="always", **NJIT_OPTIONS)
+@njit(**NJIT_OPTIONS)
 def _sample(ch, params, state, rng):
     """Draw a token from p(. | state) exactly, level by level (no scan of any level).
 
@@ -847,15 +881,33 @@ def _sample(ch, params, state, rng):
     follows it (else -1: the caller looks it up with :func:`_next_state`).
     """
     ctx_start, ctx_parent, ctx_raw, ctx_kn, e_tok, e_next, cum_raw, cum_kn = ch
+    method = params[0]
+    alpha = params[1]
+    per_type = params[2]
     n_vocab = params[4]
     c = state
     while c >= 0:
         lo = ctx_start[c]
         hi = ctx_start[c + 1]
         if hi > lo:
-            kept, den = _level(ch, params, c)
-            u = _rand(rng) * den
-            if params[0] != KNESER_NEY:
+            if method == KNESER_NEY:
+                u = _rand(rng) * ctx_kn[c]
+                if u < cum_kn[hi] - cum_kn[lo]:
+                    target = cum_kn[lo] + u
+                    a = lo
+                    b = hi - 1
+                    while a < b:  # first e with cum_kn[e + 1] > target
+                        m = (a + b) >> 1
+                        if cum_kn[m + 1] > target:
+                            b = m
+                        else:
+                            a = m + 1
+                    return e_tok[a], (e_next[a] if c == state else -1)
+            else:
+                den = np.float64(ctx_raw[c])
+                if method == DIRICHLET:
+                    den += alpha * (hi - lo) if per_type else alpha
+                u = _rand(rng) * den
                 if u < ctx_raw[c]:
                     target = cum_raw[lo] + np.int64(u)
                     a = lo
@@ -863,19 +915,6 @@ def _sample(ch, params, state, rng):
                     while a < b:  # first e with cum_raw[e + 1] > target
                         m = (a + b) >> 1
                         if cum_raw[m + 1] > target:
-                            b = m
-                        else:
-                            a = m + 1
-                    return e_tok[a], (e_next[a] if c == state else -1)
-            else:
-                total = cum_kn[hi] - cum_kn[lo]
-                if u < total:
-                    target = cum_kn[lo] + u
-                    a = lo
-                    b = hi - 1
-                    while a < b:
-                        m = (a + b) >> 1
-                        if cum_kn[m + 1] > target:
                             b = m
                         else:
                             a = m + 1
@@ -896,15 +935,28 @@ def _greedy(ch, params, state, rank, levels, scale):
     """
     ctx_start, ctx_parent, ctx_raw, ctx_kn, e_tok, e_next, cum_raw, cum_kn = ch
     n_vocab = params[4]
+    method = params[0]
+    alpha = params[1]
+    per_type = params[2]
     n_lv = 0
     mass = 1.0
     c = state
     while c >= 0:
-        kept, den = _level(ch, params, c)
-        levels[n_lv] = c
-        scale[n_lv] = mass / den
-        n_lv += 1
-        mass *= 1.0 - kept
+        lo = ctx_start[c]
+        hi = ctx_start[c + 1]
+        if method == KNESER_NEY:
+            den = np.float64(ctx_kn[c])
+            level = cum_kn[hi] - cum_kn[lo]
+        else:
+            den = np.float64(ctx_raw[c])
+            if method == DIRICHLET:
+                den += alpha * (hi - lo) if per_type else alpha
+            level = np.float64(ctx_raw[c])
+        if den > 0.0:
+            levels[n_lv] = c
+            scale[n_lv] = mass / den
+            n_lv += 1
+            mass *= 1.0 - level / den
         c = ctx_parent[c]
     base = mass / (n_vocab + 1)
     best = -1

@@ -38,17 +38,23 @@ class Settings:
     prune_k : int
         The growth log counts features seen at least this many times (a pruned
         vocabulary), besides those seen at least twice.
+    markov_order : int
+        Order of the n-gram generator (:mod:`accum.markov`) built beside the classifier
+        from the same pages, keeping case and punctuation; 0 builds none.
     """
 
     max_order: int = 2
     lowercase: bool = True
     prune_k: int = 5
+    markov_order: int = 0
 
     def __post_init__(self):
         if not isinstance(self.max_order, int) or not 1 <= self.max_order <= 8:
             raise ValueError(f"max_order must be an integer from 1 to 8, got {self.max_order!r}")
         if not isinstance(self.prune_k, int) or self.prune_k < 3:
             raise ValueError(f"prune_k must be an integer >= 3, got {self.prune_k!r}")
+        if not isinstance(self.markov_order, int) or not 0 <= self.markov_order <= 32:
+            raise ValueError(f"markov_order must be an integer from 0 (none) to 32, got {self.markov_order!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

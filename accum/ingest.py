@@ -43,9 +43,11 @@ class IngestSink(Protocol):
     def known_hashes(self, hashes: list[str]) -> set[str]:
         """The subset of ``hashes`` already committed."""
 
-    def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: "IngestSummary") -> None:
-        """Make ``acc``, the new ``documents`` and their ``growth`` log rows visible together,
-        atomically (``growth`` as returned by :meth:`Accumulator.take_growth`)."""
+    def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: "IngestSummary",
+                   markov=None) -> None:
+        """Make ``acc``, the generator ``markov`` (when kept), the new ``documents`` and their
+        ``growth`` log rows visible together, atomically (``growth`` as returned by
+        :meth:`Accumulator.take_growth`)."""
 
 
 class MemorySink:
@@ -54,14 +56,16 @@ class MemorySink:
     def __init__(self):
         self.documents: dict[str, DocumentRow] = {}
         self.accumulator: Accumulator | None = None
+        self.markov = None
         self.growth: list = []
         self.checkpoints = 0
 
     def known_hashes(self, hashes: list[str]) -> set[str]:
         return {h for h in hashes if h in self.documents}
 
-    def checkpoint(self, acc, documents, growth, summary) -> None:
+    def checkpoint(self, acc, documents, growth, summary, markov=None) -> None:
         self.accumulator = Accumulator.from_arrays(acc.to_arrays())
+        self.markov = None if markov is None else type(markov).from_arrays(markov.to_arrays())
         self.documents.update((d.content_hash, d) for d in documents)
         self.growth.extend(growth.tolist())
         self.checkpoints += 1
@@ -110,6 +114,7 @@ def ingest(
     checkpoint_seconds: float = 60.0,
     default_label: str | None = None,
     progress: Callable[[Record], None] | None = None,
+    markov=None,
 ) -> IngestSummary:
     """Add every new labelled page of ``records`` to ``acc``, committing to ``sink``.
 
@@ -127,6 +132,9 @@ def ingest(
         Category for pages without a label; without one they are skipped as "no-label".
     progress : callable, optional
         Called with each record after it is handled.
+    markov : MarkovAccumulator, optional
+        The text generator, fed the same new pages (it must hold what ``sink`` has
+        committed, like ``acc``).
 
     Returns
     -------
@@ -155,8 +163,11 @@ def ingest(
         batch.clear()
         if not fresh:
             return
-        tokens = tokenize([p.text for p, _, _ in fresh], acc.settings.lowercase)
-        acc.add_tokens(tokens, [label for _, _, label in fresh])
+        texts, labels = [p.text for p, _, _ in fresh], [label for _, _, label in fresh]
+        tokens = tokenize(texts, acc.settings.lowercase)
+        acc.add_tokens(tokens, labels)
+        if markov is not None:
+            markov.partial_fit(texts, labels)
         for (page, h, label), n in zip(fresh, tokens.doc_lengths().tolist()):
             pending.append(DocumentRow(h, page.url, label, n, page.n_bytes))
             summary.tokens += n
@@ -165,7 +176,7 @@ def ingest(
     def commit() -> None:
         summary.seconds = time.perf_counter() - started
         summary.checkpoints += 1
-        sink.checkpoint(acc, list(pending), acc.take_growth(), summary)
+        sink.checkpoint(acc, list(pending), acc.take_growth(), summary, markov=markov)
         pending.clear()
         pending_hashes.clear()
 

@@ -32,13 +32,19 @@ Examples
 --------
 >>> m = MarkovAccumulator(order=2)
 >>> m.partial_fit(["The cat sat.", "The cat ran."])
->>> m.count("cat", "sat"), m.count("", "The"), m.count("cat", ".")
+>>> m.count("cat sat"), m.count("The"), m.count("cat.")
 (1, 2, 0)
+
+With a constant Dirichlet prior ``a = 1``: the root gives "sat" ``(1 + 1/7) / (10 + 1)``
+(10 tokens, 6 types plus the unknown slot), so ``p(sat | cat) = (1 + 8/77) / (2 + 1)``:
+
+>>> from fractions import Fraction
 >>> p = m.distribution("The cat", method="dirichlet", alpha=1.0, alpha_per_type=False)
->>> round(p["sat"], 4), round(p["ran"], 4), round(sum(p.values()), 12)
-(0.3875, 0.3875, 1.0)
->>> m.generate(3, prompt="The", seed=1)
-'The cat ran.'
+>>> Fraction(p["sat"]).limit_denominator(1000), round(sum(p.values()), 12)
+(Fraction(85, 231), 1.0)
+>>> print(m.generate(8, seed=0, method="mle"))
+The cat ran.
+The cat sat.
 """
 
 from __future__ import annotations
@@ -158,10 +164,8 @@ class _Chain:
         """Entries by context, then decreasing weight, then token (for greedy decoding)."""
         family = "kn" if method == "kn" else "raw"
         if family not in self._ranks:
-            ctx_start, _, _, _, e_tok, _, cum_raw, cum_kn = self.ch
-            cum = cum_kn if family == "kn" else cum_raw.astype(np.float64)
-            owner = np.repeat(np.arange(len(ctx_start) - 1), np.diff(ctx_start))
-            self._ranks[family] = np.lexsort((e_tok, -np.diff(cum), owner)).astype(np.int64)
+            ctx_start, _, _, _, _, _, cum_raw, cum_kn = self.ch
+            self._ranks[family] = K.rank_entries(ctx_start, cum_kn if family == "kn" else cum_raw)
         return self._ranks[family]
 
 
@@ -243,7 +247,7 @@ class MarkovAccumulator:
     abbreviations: frozenset = ABBREVIATIONS
 
     def __init__(self, order: int = DEFAULT_ORDER, *, method: str = "kn", discount: float = 0.75,
-                 alpha: float = 1.0, alpha_per_type: bool = True):
+                 alpha: float = 3.0, alpha_per_type: bool = True):
         if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not 1 <= order <= 32:
             raise ValueError(f"order must be an integer from 1 to 32, got {order!r}")
         self.order = int(order)
@@ -351,16 +355,19 @@ class MarkovAccumulator:
         return int(self.n_rows * (25 + 8 * self.n_categories) + 16 * len(self._keys)
                    + sum(len(s) + 9 for s in self.lexicon.values()))
 
-    def count(self, context: str, token: str, category: str | None = None) -> int:
-        """Count of ``token`` right after the tokens of ``context`` ("" = any position)."""
-        ctx = self.tokenize([self.prepare(context)]).ids
-        tok = self.tokenize([self.prepare(token)]).ids
-        if len(tok) != 1 or len(ctx) >= self.order:
-            raise ValueError(f"count() takes one token after at most {self.order - 1} context tokens")
+    def count(self, text: str, *, category: str | None = None) -> int:
+        """Count of the n-gram spelled by ``text``: its last token after the others.
+
+        Marks are written as in running text (``"God said,"``), since a mark's spacing
+        is part of its token.
+        """
+        ids = self.tokenize([self.prepare(text)]).ids
+        if not 1 <= len(ids) <= self.order:
+            raise ValueError(f"count() takes 1 to {self.order} tokens, got {len(ids)} in {text!r}")
         key = K.ROOT_ID
-        for k, t in enumerate(ctx):
-            key = K.ngram_id(key, np.uint64(t), k + 1)
-        row = K.table_lookup(self._keys, self._slots, K.ngram_id(key, np.uint64(tok[0]), len(ctx) + 1))
+        for k, t in enumerate(ids):
+            key = np.uint64(K.ngram_id(key, t, k + 1))
+        row = K.table_lookup(self._keys, self._slots, key)
         if row < 0:
             return 0
         col = self._column_of(category)
@@ -422,6 +429,10 @@ class MarkovAccumulator:
             raise ValueError(f"got {batch.n_docs} documents but {len(cats)} labels")
         abbrev = np.unique(_token_ids(sorted(self.abbreviations)))
         new_tok = np.empty(len(batch.ids), np.int64)
+        # one growth up front instead of many rehashes: natural text has about one new
+        # row for every two (token, order) pairs at these sizes; capped for huge batches
+        estimate = (len(batch.ids) + batch.n_docs) * (self.order + 1) // 2
+        self._reserve(self.n_rows + min(estimate, 1 << 23))
         doc = 0
         while doc < batch.n_docs:
             doc, self.n_rows, n_new = K.count_ngrams(
@@ -550,6 +561,12 @@ class MarkovAccumulator:
             out[(k, p, w)] = {c: int(v) for c, v in zip(self.categories, counts[r]) if v}
         return out
 
+    def __getstate__(self) -> dict:
+        """Pickle the counts, not the derived chains (rebuilt on demand)."""
+        state = self.__dict__.copy()
+        state["_cache"] = {}
+        return state
+
     def __repr__(self) -> str:
         return (f"MarkovAccumulator(order={self.order}, {self.n_categories} categories, "
                 f"{self.n_documents} documents, {self.n_tokens} tokens, {self.n_rows} rows)")
@@ -601,15 +618,11 @@ class MarkovAccumulator:
         rows = rows[np.lexsort((s["last_dense"][rows], self.row_prefix[rows]))]
         open_cum = np.zeros(len(rows) + 1, np.int64)
         np.cumsum(col[rows], out=open_cum[1:])
-        open_state = np.empty(len(rows), np.int64)
-        params = self._params("kn", self.discount, self.alpha, self.alpha_per_type, len(s["vocab"]))
-        for i, r in enumerate(rows.tolist()):
-            prev = self.row_prefix[r]
-            if prev == K.BOS_ID:
-                open_state[i] = bos_ctx
-            else:
-                dense = np.searchsorted(s["vocab"], prev)
-                open_state[i] = K.advance(ch, params, 0, np.array([dense], np.int64))
+        prev = self.row_prefix[rows]
+        after_bos = prev == K.BOS_ID
+        open_state = K.next_states(ch, len(s["vocab"]), np.zeros(len(rows), np.int64),
+                                   np.where(after_bos, 0, self._dense(prev)))
+        open_state[after_bos] = bos_ctx
         chain = _Chain(ch, int(bos_ctx), ctx_order, entry_row, open_cum, open_state,
                        s["last_dense"][rows].copy())
         self._cache[key] = chain
@@ -734,6 +747,35 @@ class MarkovAccumulator:
         include_prompt : bool
             Start the returned text with the prompt.
         """
+        out, prompt_dense = self._generate(n_tokens, prompt, seed, temperature, top_k, greedy, category,
+                                           order, method, discount, alpha, alpha_per_type)
+        text = self._join(out).strip("\n")
+        if include_prompt and prompt:
+            s = self._structure()
+            if not len(out) or not text:
+                gap = ""
+            elif out[0] == s["eos"]:
+                gap = "\n"  # the prompt ended a document
+            else:
+                gap = " " if (len(prompt_dense) == 0 or s["sa"][prompt_dense[-1]]) and s["sb"][out[0]] else ""
+            text = prompt.rstrip() + gap + text
+        return text
+
+    def generate_ids(self, n_tokens: int = 100, prompt: str | None = None, seed=None, **kwargs) -> np.ndarray:
+        """Like :meth:`generate`, but the token ids (uint64; ``EOS_ID`` = 3 ends a document)."""
+        kwargs.pop("include_prompt", None)
+        keys = ("temperature", "top_k", "greedy", "category", "order", "method", "discount", "alpha",
+                "alpha_per_type")
+        unknown = set(kwargs) - set(keys)
+        if unknown:
+            raise TypeError(f"unexpected arguments {sorted(unknown)}")
+        defaults = {"temperature": 1.0, "top_k": None, "greedy": False}
+        args = [kwargs.get(k, defaults.get(k)) for k in keys]
+        out, _ = self._generate(n_tokens, prompt, seed, *args)
+        return self._structure()["vocab"][out]
+
+    def _generate(self, n_tokens, prompt, seed, temperature, top_k, greedy, category, order, method,
+                  discount, alpha, alpha_per_type) -> tuple[np.ndarray, np.ndarray]:
         chain, params, method = self._setup(category, order, method, discount, alpha, alpha_per_type)
         if isinstance(n_tokens, bool) or not isinstance(n_tokens, (int, np.integer)) or n_tokens < 0:
             raise ValueError(f"n_tokens must be a non-negative integer, got {n_tokens!r}")
@@ -742,13 +784,7 @@ class MarkovAccumulator:
         rank = chain.rank(method) if mode == 1 else _NO_RANK
         out = K.generate(chain.ch, params, state, int(n_tokens), _seed_state(seed), mode, temperature,
                          top_k, rank, self._structure()["eos"], chain.bos_ctx)
-        text = self._join(out).strip("\n")
-        if include_prompt and prompt:
-            dense = np.concatenate([prompt_dense, out[:1]]) if len(out) else prompt_dense
-            joined = self._join(dense)
-            gap = " " if len(out) and joined.endswith(" " + self._structure()["texts"][out[0]]) else ""
-            text = prompt.rstrip() + (gap if text else "") + text
-        return text
+        return out, prompt_dense
 
     @staticmethod
     def _mode(greedy, temperature, top_k) -> tuple[int, float, int]:
@@ -933,7 +969,7 @@ class MarkovAccumulator:
             copied = int((cum[np.arange(len(where)) + local] - cum[:-1]).max())
             rejected += copied > min(max_overlap_total, round(max_overlap_ratio * words))
         return {
-            "order": chain.ctx_order.max() + 1 if len(chain.ctx_order) else 1,
+            "order": self._order_of(order),
             "method": method, "tokens": int(keep.sum()),
             "longest_verbatim_run": int(ms.max()) if len(ms) else 0,
             "mean_verbatim_match": float(ms[keep].mean()) if keep.any() else 0.0,
@@ -952,7 +988,10 @@ class MarkovAccumulator:
         (key, prefix, last token, order and one int64 count per category). The
         cumulative columns describe a model of that order (orders 1..n).
         """
+        if "parameters" in self._cache:
+            return [dict(r) for r in self._cache["parameters"]]
         orders = self.row_order
+        prefix_row = self._structure()["prefix_row"] if self.n_rows else np.zeros(0, np.int64)
         out = []
         cum_pairs = cum_ctx = cum_bytes = 0
         row_bytes = 25 + 8 * self.n_categories
@@ -960,7 +999,9 @@ class MarkovAccumulator:
         for k in range(1, self.order + 1):
             sel = orders == k
             pairs = int(sel.sum())
-            contexts = int(len(np.unique(self.row_prefix[sel])))
+            mark = np.zeros(self.n_rows + 3, bool)
+            mark[prefix_row[sel] + 3] = True
+            contexts = int(mark.sum())
             cum_pairs += pairs
             cum_ctx += contexts
             cum_bytes += pairs * row_bytes
@@ -968,7 +1009,8 @@ class MarkovAccumulator:
                         "counts": int(nonzero[sel].sum()), "bytes": pairs * row_bytes,
                         "cumulative_contexts": cum_ctx, "cumulative_pairs": cum_pairs,
                         "cumulative_bytes": cum_bytes})
-        return out
+        self._cache["parameters"] = out
+        return [dict(r) for r in out]
 
 
 class VerbatimIndex:

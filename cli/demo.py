@@ -38,9 +38,9 @@ def demo_command(corpus, store, quiet):
     click.echo(f"20 Newsgroups (bydate split) from {where}")
     st = Store(store, create=True)
     settings = st.settings() or Settings()
-    acc = st.load(settings)
+    acc, markov = st.load(settings), st.load_markov(settings)
     with progress_bar("ingest train", quiet) as bar, st.writer({"sources": [where], "demo": True}, settings) as w:
-        summary = ingest(train, acc, w, progress=lambda r: bar.update(1))
+        summary = ingest(train, acc, w, progress=lambda r: bar.update(1), markov=markov)
     s = summary.to_dict()
     click.echo(f"ingested {s['pages_added']:,} new pages ({s['duplicates']:,} already in {store}), "
                f"{acc.n_documents:,} documents, {acc.n_rows:,} distinct unigram+bigram features, "

@@ -17,6 +17,9 @@ from .common import data_errors, emit_json, json_option, open_store, progress_ba
               help="Highest n-gram order counted (fixed at a store's first ingest).")
 @click.option("--checkpoint-seconds", default=60.0, show_default=True, type=click.FloatRange(min=0),
               help="Commit a snapshot at least this often (and always at the end).")
+@click.option("--markov-order", default=0, show_default=True, type=click.IntRange(0, 32),
+              help="Also build a text generator of this n-gram order from the same pages, for accum generate "
+                   "and recall (0: none; 4 is a good start; fixed at a store's first ingest).")
 @click.option("--batch-pages", default=500, show_default=True, type=click.IntRange(min=1),
               help="Pages tokenised and counted together.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -24,7 +27,7 @@ from .common import data_errors, emit_json, json_option, open_store, progress_ba
 @json_option
 @data_errors
 def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, default_label,
-                   max_order, checkpoint_seconds, batch_pages, quiet, store, db, as_json):
+                   max_order, checkpoint_seconds, markov_order, batch_pages, quiet, store, db, as_json):
     """Add the pages of SOURCE... (directories, WARC, JSONL, Parquet, text) to the store.
 
     Pages already in the store (same text) are counted as duplicates and add nothing,
@@ -35,25 +38,27 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, d
     from accum.ingest import ingest
 
     st = open_store(store, db, create=True)
-    settings = st.settings() or Settings(max_order=max_order)
-    explicit = click.get_current_context().get_parameter_source("max_order") != click.core.ParameterSource.DEFAULT
-    if explicit and max_order != settings.max_order:
-        raise click.UsageError(
-            f"this store counts n-grams up to order {settings.max_order}; --max-order {max_order} "
-            "needs a new --store"
-        )
+    settings = st.settings() or Settings(max_order=max_order, markov_order=markov_order)
+    ctx = click.get_current_context()
+    for option, wanted in (("max_order", max_order), ("markov_order", markov_order)):
+        explicit = ctx.get_parameter_source(option) != click.core.ParameterSource.DEFAULT
+        if explicit and wanted != getattr(settings, option):
+            raise click.UsageError(
+                f"this store was built with {option.replace('_', '-')} {getattr(settings, option)}; "
+                f"--{option.replace('_', '-')} {wanted} needs a new --store"
+            )
     records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes)
     command = {"sources": [os.path.abspath(s) for s in sources], "format": fmt, "label": label,
                "default_label": default_label, "text_field": text_field, "url_field": url_field,
                "max_page_bytes": max_page_bytes}
-    acc = st.load(settings)
+    acc, markov = st.load(settings), st.load_markov(settings)
     with progress_bar("ingest", quiet) as bar, st.writer(command, settings) as writer:
 
         def tick(record):
             bar.update(1)
 
         summary = ingest(records, acc, writer, checkpoint_seconds=checkpoint_seconds, batch_pages=batch_pages,
-                         default_label=default_label, progress=tick)
+                         default_label=default_label, progress=tick, markov=markov)
     result = summary.to_dict() | {"store": str(st.path), "categories": acc.n_categories,
                                   "documents": acc.n_documents, "run": writer.run_id}
     if as_json:

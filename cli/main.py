@@ -8,6 +8,7 @@ from accum import __version__
 
 from .demo import demo_command
 from .evaluate_cmd import calibrate_command, evaluate_command
+from .generate_cmd import generate_command, recall_command
 from .ingest_cmd import ingest_command
 from .query import categories_command, classify_command, info_command
 from .saturation_cmd import saturation_command
@@ -19,13 +20,14 @@ from .serve_cmd import serve_command
 def cli():
     """accum: Dirichlet-accumulator classifier for crawled pages.
 
-    Ingest pages into a store, classify text, evaluate on labelled pages.
+    Ingest pages into a store, classify text, evaluate on labelled pages, follow how
+    categories saturate, regenerate text and measure what it recalls verbatim.
     Output meant for programs goes to stdout (--json); progress and logs go to stderr.
     """
 
 
 for command in (ingest_command, classify_command, evaluate_command, calibrate_command, categories_command,
-                info_command, saturation_command, demo_command, serve_command):
+                info_command, saturation_command, generate_command, recall_command, demo_command, serve_command):
     cli.add_command(command)
 
 

@@ -1,14 +1,13 @@
 """Accumulator snapshots on disk: a directory of Arrow IPC files, written atomically.
 
-Layout of ``<store>/snapshots/<name>/``:
-
-- ``rows.arrow``: ``key``, ``prefix``, ``last``, ``order`` (uint64), one row per feature;
-- ``counts.arrow``: the non-zero counts as ``row`` (int64), ``category`` (int32),
-  ``count`` (int64) and ``weight`` (int64, fixed-point document weight): sparse, since
-  most n-grams occur in one category;
-- ``lexicon.arrow``: ``key`` (uint64), ``text`` (utf8): the first spelling of each token;
-- schema metadata of ``rows.arrow`` holds ``accum`` JSON: format, settings, categories,
-  documents and tokens per category.
+A model's state (``to_arrays()`` of :class:`~accum.accumulator.Accumulator` or
+:class:`~accum.markov.MarkovAccumulator`) is stored as three tables by key prefix:
+``row_*`` arrays in ``<model>-rows.arrow`` (one row per feature or n-gram; 2-D arrays as
+one column per field), ``count_*`` in ``<model>-counts.arrow`` (the non-zero counts,
+sparse, since most n-grams occur in one category), ``lexicon_*`` in
+``<model>-lexicon.arrow``; every other entry (settings, categories, documents and tokens
+per category) goes to JSON in the schema metadata of the rows table. The classifier's
+model is ``classifier``, the generator's ``markov``.
 
 Arrow IPC files are uncompressed so that readers memory-map them. A snapshot is
 written into ``<name>.tmp``, fsynced and renamed into place, so a reader never sees a
@@ -27,72 +26,85 @@ import pyarrow as pa
 
 from accum.accumulator import Accumulator
 
-FORMAT = 2  # 2: document weights beside the counts
-#: Columns of ``rows.arrow``: feature id, prefix id (0 for unigrams), last token id, order.
-ROW_COLUMNS = ("key", "prefix", "last", "order")
+FORMAT = 3  # 3: generic state tables per model (classifier, markov)
+TABLES = ("row", "count", "lexicon")
 
 
-def write_snapshot(acc: Accumulator, directory: Path, name: str) -> Path:
-    """Write ``acc`` to ``directory/name`` atomically and return that path."""
-    state = acc.to_arrays()
+def write_snapshot(models: dict, directory: Path, name: str) -> Path:
+    """Write ``models`` (model name -> object with ``to_arrays()``) to ``directory/name``
+    atomically and return that path."""
     final = Path(directory) / name
     tmp = final.with_name(final.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    meta = {
-        "format": FORMAT,
-        "settings": state["settings"],
-        "categories": state["categories"],
-        "doc_counts": state["doc_counts"].tolist(),
-        "token_counts": state["token_counts"].tolist(),
-    }
-    rows = pa.table(
-        {name: state["row_info"][:, j] for j, name in enumerate(ROW_COLUMNS)}
-    ).replace_schema_metadata({"accum": json.dumps(meta)})
-    counts = pa.table({
-        "row": state["count_row"].astype(np.int64),
-        "category": state["count_category"].astype(np.int32),
-        "count": state["count_value"],
-        "weight": state["count_weight"],
-    })
-    lexicon = pa.table({
-        "key": pa.array(state["lexicon_keys"], pa.uint64()),
-        "text": pa.array(state["lexicon_text"], pa.string()),
-    })
-    for file_name, table in (("rows.arrow", rows), ("counts.arrow", counts), ("lexicon.arrow", lexicon)):
-        _write_ipc(table, tmp / file_name)
-    _fsync_dir(tmp)
+    for model, obj in models.items():
+        write_state(obj.to_arrays(), tmp, model)
+    _fsync(tmp)
     os.replace(tmp, final)
-    _fsync_dir(final.parent)
+    _fsync(final.parent)
     return final
 
 
 def read_snapshot(path: Path) -> Accumulator:
-    """Load a snapshot written by :func:`write_snapshot` (memory-mapped reads)."""
-    path = Path(path)
-    rows = _read_ipc(path / "rows.arrow")
+    """The classifier's accumulator of a snapshot."""
+    return Accumulator.from_arrays(read_state(Path(path), "classifier"))
+
+
+def read_markov(path: Path):
+    """The generator of a snapshot, or None when the store keeps none."""
+    from accum.markov import MarkovAccumulator
+
+    if not (Path(path) / "markov-row.arrow").exists():
+        return None
+    return MarkovAccumulator.from_arrays(read_state(Path(path), "markov"))
+
+
+def write_state(state: dict, directory: Path, model: str) -> None:
+    """Write one model's ``to_arrays()`` state as ``<model>-{row,count,lexicon}.arrow``."""
+    meta = {"format": FORMAT}
+    columns: dict[str, dict] = {t: {} for t in TABLES}
+    for key, value in state.items():
+        table = key.split("_", 1)[0]
+        if table in columns and key != "row":
+            array = np.asarray(value) if not isinstance(value, list) else value
+            if isinstance(array, np.ndarray) and array.ndim == 2:
+                for j in range(array.shape[1]):
+                    columns[table][f"{key}.{j}"] = array[:, j]
+            else:
+                columns[table][key] = array
+        else:
+            meta[key] = value.tolist() if isinstance(value, np.ndarray) else value
+    for table, cols in columns.items():
+        arrow = pa.table({k: pa.array(v) for k, v in cols.items()}) if cols else pa.table({})
+        if table == "row":
+            arrow = arrow.replace_schema_metadata({"accum": json.dumps(meta)})
+        _write_ipc(arrow, directory / f"{model}-{table}.arrow")
+
+
+def read_state(directory: Path, model: str) -> dict:
+    """The state written by :func:`write_state` (arrays memory-mapped where possible)."""
+    rows = _read_ipc(directory / f"{model}-row.arrow")
     meta = json.loads(rows.schema.metadata[b"accum"])
-    if meta.get("format") != FORMAT:
+    if meta.pop("format", None) != FORMAT:
         raise ValueError(
-            f"{path}: snapshot format {meta.get('format')!r}, this accum reads format {FORMAT}; "
+            f"{directory}: snapshot of another format; this accum reads format {FORMAT}: "
             "re-ingest the sources into a new --store"
         )
-    counts = _read_ipc(path / "counts.arrow")
-    lexicon = _read_ipc(path / "lexicon.arrow")
-    return Accumulator.from_arrays({
-        "settings": meta["settings"],
-        "categories": meta["categories"],
-        "doc_counts": np.array(meta["doc_counts"], np.int64),
-        "token_counts": np.array(meta["token_counts"], np.int64),
-        "row_info": np.stack([_column(rows, name) for name in ROW_COLUMNS], axis=1),
-        "count_row": _column(counts, "row"),
-        "count_category": _column(counts, "category"),
-        "count_value": _column(counts, "count"),
-        "count_weight": _column(counts, "weight"),
-        "lexicon_keys": _column(lexicon, "key"),
-        "lexicon_text": lexicon.column("text").to_pylist(),
-    })
+    state = dict(meta)
+    for table in TABLES:
+        arrow = rows if table == "row" else _read_ipc(directory / f"{model}-{table}.arrow")
+        stacked: dict[str, list] = {}
+        for name in arrow.column_names:
+            column = arrow.column(name).combine_chunks()
+            values = column.to_pylist() if pa.types.is_string(column.type) else column.to_numpy(zero_copy_only=False)
+            if "." in name:
+                stacked.setdefault(name.split(".")[0], []).append(values)
+            else:
+                state[name] = values
+        for key, parts in stacked.items():
+            state[key] = np.stack(parts, axis=1)
+    return state
 
 
 def snapshot_bytes(path: Path) -> int:
@@ -100,27 +112,21 @@ def snapshot_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).iterdir())
 
 
-def _column(table: pa.Table, name: str) -> np.ndarray:
-    return table.column(name).combine_chunks().to_numpy(zero_copy_only=False)
-
-
 def _write_ipc(table: pa.Table, path: Path) -> None:
     with pa.OSFile(str(path), "wb") as sink:
         with pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(path)
 
 
 def _read_ipc(path: Path) -> pa.Table:
+    if not path.exists():
+        raise FileNotFoundError(path)
     with pa.memory_map(str(path), "r") as source:
         return pa.ipc.open_file(source).read_all()
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

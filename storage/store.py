@@ -23,7 +23,7 @@ from accum.accumulator import Accumulator, Settings
 from accum.ingest import DocumentRow, IngestSummary
 
 from . import catalog as cat
-from .snapshots import read_snapshot, snapshot_bytes, write_snapshot
+from .snapshots import read_markov, read_snapshot, snapshot_bytes, write_snapshot
 
 KEEP_SNAPSHOTS = 2
 
@@ -90,13 +90,29 @@ class Store:
         return None if row is None else dict(row)
 
     def load(self, settings: Settings | None = None) -> Accumulator:
-        """The accumulator of the newest snapshot (empty, with ``settings``, when none)."""
-        for _ in range(3):  # a concurrent checkpoint may prune the snapshot we just chose
+        """The classifier's accumulator of the newest snapshot (empty, with ``settings``, when none)."""
+        acc = self._read_latest(read_snapshot)
+        return Accumulator(self.settings() or settings) if acc is None else acc
+
+    def load_markov(self, settings: Settings | None = None):
+        """The generator (:class:`~accum.markov.MarkovAccumulator`) of the newest snapshot;
+        a new empty one when there is no snapshot yet; None when the store keeps none."""
+        from accum.markov import MarkovAccumulator
+
+        settings = self.settings() or settings or Settings()
+        if self.latest_snapshot() is None:
+            return MarkovAccumulator(order=settings.markov_order) if settings.markov_order else None
+        return self._read_latest(read_markov)
+
+    def _read_latest(self, reader):
+        """``reader(path)`` of the newest snapshot (None without one), retrying when a
+        concurrent checkpoint prunes the snapshot just chosen."""
+        for _ in range(3):
             row = self.latest_snapshot()
             if row is None:
-                return Accumulator(self.settings() or settings)
+                return None
             try:
-                return read_snapshot(self.path / "snapshots" / row["name"])
+                return reader(self.path / "snapshots" / row["name"])
             except FileNotFoundError:
                 continue
         raise StoreError(f"snapshot {row['name']} is registered but missing from {self.path / 'snapshots'}")
@@ -225,13 +241,15 @@ class StoreWriter:
             ).scalars()
             return set(found)
 
-    def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: IngestSummary) -> None:
-        """Write a snapshot of ``acc``, then register it with ``documents`` and the
-        ``growth`` log rows in one transaction."""
+    def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: IngestSummary,
+                   markov=None) -> None:
+        """Write a snapshot of ``acc`` (and the generator ``markov``), then register it
+        with ``documents`` and the ``growth`` log rows in one transaction."""
         self._seq += 1
         name = f"r{self.run_id:06d}-{self._seq:05d}"
         snap_dir = self.store.path / "snapshots"
-        path = write_snapshot(acc, snap_dir, name)
+        models = {"classifier": acc} | ({"markov": markov} if markov is not None else {})
+        path = write_snapshot(models, snap_dir, name)
         try:
             with self.store.engine.begin() as conn:
                 ids = self._category_ids(conn, acc.categories)

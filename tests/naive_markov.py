@@ -169,7 +169,8 @@ def canonical_counts(texts, labels, order, abbreviations) -> dict:
 class NaiveModel:
     """Counts of (context tuple, token) with contexts of length 0..order-1 after BOS."""
 
-    def __init__(self, docs: list[list[int]], order: int):
+    def __init__(self, docs: list[list[int]], order: int, vocab_size: int | None = None):
+        """``vocab_size``: size of the base measure's vocabulary (default: this text's)."""
         self.order = order
         self.c: dict = defaultdict(lambda: defaultdict(int))  # context -> token -> count
         for doc in docs:
@@ -178,6 +179,7 @@ class NaiveModel:
                 for k in range(0, min(order - 1, t) + 1):
                     self.c[tuple(seq[t - k : t])][seq[t]] += 1
         self.vocab = sorted(self.c[()])
+        self.vocab_size = len(self.vocab) if vocab_size is None else vocab_size
         # continuation counts: N1+(. h w) = distinct u with c(u h w) > 0
         self.n1: dict = defaultdict(lambda: defaultdict(int))
         for ctx, nexts in self.c.items():
@@ -191,17 +193,17 @@ class NaiveModel:
             return self.c[h].get(w, 0)
         return self.n1[h].get(w, 0)
 
-    def prob(self, h: tuple, w, method: str, discount=0.75, alpha=1.0, per_type=True) -> float:
+    def prob(self, h: tuple, w, method: str, discount=0.75, alpha=3.0, alpha_per_type=True) -> float:
         """p(w | h) by the textbook recursion; ``w = None`` is the unknown token."""
-        V = len(self.vocab)
+        V = self.vocab_size
         if h is None:
             return 1.0 / (V + 1)
-        lower = self.prob(h[1:] if h else None, w, method, discount, alpha, per_type)
+        lower = self.prob(h[1:] if h else None, w, method, discount, alpha, alpha_per_type)
         nexts = self.c.get(h, {})
         if not nexts:
             return lower
         if method == "dirichlet":
-            a = alpha * len(nexts) if per_type else alpha
+            a = alpha * len(nexts) if alpha_per_type else alpha
             return (nexts.get(w, 0) + a * lower) / (sum(nexts.values()) + a)
         if method == "mle":
             return nexts.get(w, 0) / sum(nexts.values())

@@ -15,7 +15,9 @@ timeout; the event loop only parses, validates and answers.
 
 import functools
 import hmac
+import importlib.util
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -41,10 +43,15 @@ log = logging.getLogger("accum.serve")
 
 WRITES_OFF = "write endpoints are off: start accum serve with ACCUM_TOKEN or --token-file"
 GENERATION_OFF = (
-    "generation is not available yet: this store has no Markov model to generate from "
-    "(accum.markov is not yet kept in stores); classification, saturation and ingest work"
+    "generation is not available in this accum: it has no accum generate command to serve "
+    "(classification, saturation and ingest work)"
 )
 WARM_TEXT = "The goalie stopped the puck and the disk drive spun up in orbit."
+#: Threads that classify at once. The numba kernels release the GIL but the Python around
+#: them does not: with anyio's 40 default threads, classifications queue on the GIL and
+#: starve the event loop (measured here: 64 connections, 2 cores, 480 req/s with 40
+#: threads against 740-860 with 2). Slow work (figures, ingest) keeps the default pool.
+CLASSIFY_THREADS = max(2, min(4, os.cpu_count() or 2))
 
 
 @dataclass
@@ -105,15 +112,33 @@ def _web_dir() -> Path:
     return Path(str(resources.files("accum.cli").joinpath("web")))
 
 
-def _generator(store):
-    """The store's text generator, when the store keeps one; None otherwise.
+#: Whether this accum has ``accum generate`` (whose ``load_generator`` the service calls).
+GENERATE_COMMAND = importlib.util.find_spec("accum.cli.generate_cmd") is not None
 
-    The seam for generation: a store that offers ``load_markov()`` (returning a
-    :class:`accum.markov.MarkovAccumulator`, or None when it has none) turns ``POST
-    /generate`` on; nothing else here needs to change.
-    """
-    load = getattr(store, "load_markov", None)
-    return None if load is None else load()
+
+@dataclass
+class Generator:
+    """The store's text generator as ``accum generate`` opens it, or why there is none."""
+
+    markov: object | None
+    why_not: str | None
+    lock: threading.Lock  # generation builds chains lazily: one at a time per generator
+
+
+def _generator(config: "ServeConfig") -> Generator:
+    """Open the generator with the CLI's own ``load_generator`` (the seam: without that
+    command, or for a store that keeps no generator, ``POST /generate`` answers 501 with
+    the reason)."""
+    import click
+
+    try:
+        from accum.cli.generate_cmd import load_generator
+    except ImportError:
+        return Generator(None, GENERATION_OFF, threading.Lock())
+    try:
+        return Generator(load_generator(config.store, config.db), None, threading.Lock())
+    except click.ClickException as exc:
+        return Generator(None, exc.message, threading.Lock())
 
 
 def create_app(config: ServeConfig) -> FastAPI:
@@ -138,10 +163,11 @@ def create_app(config: ServeConfig) -> FastAPI:
     ClassifyRequest, DocumentsRequest, GenerateRequest = S.request_models(config.max_batch, config.max_generate_tokens)
     ingest_lock = threading.Lock()
     figure_lock = threading.Lock()  # matplotlib's object API, but one figure at a time
-    state = {"ready_seconds": None}
+    state = {"ready_seconds": None, "classify_limiter": None}
 
     @asynccontextmanager
     async def lifespan(app):
+        state["classify_limiter"] = anyio.CapacityLimiter(CLASSIFY_THREADS)
         served = await anyio.to_thread.run_sync(functools.partial(_warm_start, live))
         state["ready_seconds"] = round(time.time() - started_at, 3)
         log.info("ready in %.2f s: snapshot %s, %d categories, model %s", state["ready_seconds"],
@@ -161,10 +187,12 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.state.live = live
     app.state.config = config
 
-    async def offload(fn, *args, **kwargs):
-        """Run ``fn`` on a worker thread; 503 when it takes longer than the timeout."""
+    async def offload(fn, *args, limiter=None, **kwargs):
+        """Run ``fn`` on a worker thread; 503 when it (with its wait for a thread) takes
+        longer than the timeout."""
         with anyio.move_on_after(config.timeout):
-            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), abandon_on_cancel=True)
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), abandon_on_cancel=True,
+                                                  limiter=limiter)
         raise HTTPException(503, f"the request took longer than {config.timeout:g} s (accum serve --timeout)")
 
     @app.exception_handler(RequestValidationError)
@@ -202,7 +230,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         served = live.current
         if served.clf is None and served.n_categories == 0:
             raise HTTPException(409, "the store has no categories yet: POST /documents or accum ingest first")
-        return await offload(_classify, served, request)
+        return await offload(_classify, served, request, limiter=state["classify_limiter"])
 
     @app.get("/categories", response_model=list[S.Category], summary="Categories with pages, tokens, features")
     async def categories():
@@ -220,7 +248,7 @@ def create_app(config: ServeConfig) -> FastAPI:
             "model": served.clf.name if served.clf else config.model,
             "alpha": served.clf.alpha if served.clf else config.alpha,
             "writes": config.token is not None,
-            "generation": await offload(served.cached, ("generator",), functools.partial(_generator, store)) is not None,
+            "generation": GENERATE_COMMAND and bool((out["settings"] or {}).get("markov_order")),
             "limits": config.limits(),
         }
 
@@ -275,9 +303,9 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def generate(request: GenerateRequest):
         """Generate text from the store's Markov counts (501 while the store keeps none)."""
         served = live.current
-        generator = await offload(served.cached, ("generator",), functools.partial(_generator, store))
-        if generator is None:
-            raise HTTPException(501, GENERATION_OFF)
+        generator = await offload(served.cached, ("generator",), functools.partial(_generator, config))
+        if generator.markov is None:
+            raise HTTPException(501, generator.why_not)
         return await offload(_generate, served, generator, request)
 
     # -- the page -----------------------------------------------------------------------
@@ -405,18 +433,32 @@ def _ingest(live: LiveModel, lock: threading.Lock, documents) -> dict:
         settings = store.settings() or Settings()
         with store.writer(command, settings) as writer:
             acc = store.load(settings)  # under the write lock: exactly what is committed
-            summary = ingest(records, acc, writer)
+            # the text generator goes along, as in accum ingest (else the snapshot would drop it)
+            load_markov = getattr(store, "load_markov", None)
+            markov = None if load_markov is None else load_markov(settings)
+            summary = ingest(records, acc, writer, **({} if markov is None else {"markov": markov}))
         result = summary.to_dict() | {"store": str(store.path), "categories": acc.n_categories,
                                       "documents": acc.n_documents, "run": writer.run_id}
     served = live.load_now()  # read your writes: answer from this snapshot from now on
     return result | {"snapshot": served.snapshot}
 
 
-def _generate(served, generator, request) -> dict:
+def _generate(served, generator: Generator, request) -> dict:
+    """``accum generate --json`` (plus the snapshot)."""
+    import secrets
+
+    markov = generator.markov
+    if request.category is not None and request.category not in markov.categories:
+        raise unprocessable(("body", "category"),
+                            f"no category {request.category!r}; the store has {', '.join(markov.categories)}")
+    seed = request.seed if request.seed is not None else secrets.randbelow(2**31)  # as the CLI: reported back
     try:
-        text = generator.generate(request.length, prompt=request.prompt, seed=request.seed,
-                                  category=request.category)
+        with generator.lock:
+            text = markov.generate(request.length, prompt=request.prompt, seed=seed,
+                                   temperature=request.temperature, top_k=request.top_k, greedy=request.greedy,
+                                   category=request.category, method=request.method)
     except (ValueError, TypeError) as exc:
         raise unprocessable(("body",), str(exc)) from exc
-    return {"text": text, "category": request.category, "length": request.length, "seed": request.seed,
+    return {"text": text, "seed": seed, "category": request.category, "order": markov.order,
+            "method": request.method or markov.method, "tokens": request.length, "prompt": request.prompt,
             "snapshot": served.snapshot}

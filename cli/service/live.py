@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 log = logging.getLogger("accum.serve")
 
 #: Classifiers with a non-default (model, alpha) kept per snapshot.
-MODEL_CACHE = 4
+MODEL_CACHE = 2
 #: Saturation answers and figures kept per snapshot.
 RESULT_CACHE = 32
 

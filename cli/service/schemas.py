@@ -96,6 +96,13 @@ class DocumentIn(BaseModel):
             raise ValueError("label must not contain control characters or lone surrogates")
         return value
 
+    @field_validator("url")
+    @classmethod
+    def _storable_url(cls, value: str) -> str:
+        if any(ch == "\x00" or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            raise ValueError("url must not contain NUL characters or lone surrogates")
+        return value
+
 
 class IngestResponse(BaseModel):
     """The ingest summary, as ``accum ingest --json`` writes it."""
@@ -124,10 +131,17 @@ class IngestResponse(BaseModel):
 
 
 class GenerateResponse(BaseModel):
+    """What ``accum generate --json`` writes, plus the snapshot."""
+
+    model_config = ConfigDict(extra="allow")
+
     text: str
+    seed: int = Field(description="The seed used (drawn when none was given): pass it again for the same text.")
     category: str | None
-    length: int
-    seed: int | None
+    order: int = Field(description="The generator's n-gram order.")
+    method: str
+    tokens: int
+    prompt: str | None
     snapshot: str | None = None
 
 
@@ -171,7 +185,7 @@ class InfoResponse(BaseModel):
     model: ModelName
     alpha: float | None = Field(description="The default model's smoothing (null: the model's default).")
     writes: bool = Field(description="Whether POST /documents is on (a token is configured).")
-    generation: bool = Field(description="Whether POST /generate has a model to use.")
+    generation: bool = Field(description="Whether the store keeps a text generator for POST /generate.")
     limits: Limits
 
 
@@ -301,5 +315,11 @@ def request_models(max_batch: int, max_generate_tokens: int):
                             description=f"Tokens to generate (at most {max_generate_tokens}).")
         seed: int | None = Field(None, ge=0, lt=2**63, description="The same seed gives the same text.")
         prompt: str | None = Field(None, max_length=10_000, description="Text to continue.")
+        temperature: float = Field(1.0, gt=0, le=100, allow_inf_nan=False,
+                                   description="Divides log-probabilities (< 1 sharper, > 1 flatter).")
+        top_k: int | None = Field(None, ge=1, le=1_000_000, description="Sample among the k most probable tokens.")
+        greedy: bool = Field(False, description="Always take the most probable token.")
+        method: Literal["kn", "dirichlet", "mle"] | None = Field(
+            None, description="Smoothing (default: the generator's): kn, dirichlet or mle.")
 
     return ClassifyRequest, DocumentsRequest, GenerateRequest

@@ -31,6 +31,12 @@ async function loadStore() {
       `snapshot ${info.served_snapshot || "none"} · model ${info.model} · ready in ${info.ready_seconds} s`;
     const body = $("#categories tbody");
     body.replaceChildren();
+    if (info.generation) {
+      const select = $("#gen-category");
+      for (const c of categories) select.add(new Option(c.name, c.name));
+      $("#gen-length").max = String(info.limits.max_generate_tokens);
+      $("#generate-panel").hidden = false;
+    }
     for (const c of categories) {
       const row = body.insertRow();
       cell(row, c.name);
@@ -52,6 +58,8 @@ async function loadStore() {
 
 function showFigure() {
   const order = $("#order").value || "1";
+  $("#figure-status").textContent = "drawing the figure…";
+  $("#figure-status").hidden = false;
   $("#figure").src = `/saturation.png?order=${order}`;
   $("#svg-link").href = `/saturation.svg?order=${order}`;
 }
@@ -81,6 +89,27 @@ async function classify(event) {
     $("#result").hidden = true;
   } finally {
     button.disabled = false;
+  }
+}
+
+async function generate(event) {
+  event.preventDefault();
+  const request = { length: Number($("#gen-length").value) || 60 };
+  if ($("#gen-category").value) request.category = $("#gen-category").value;
+  if ($("#gen-seed").value !== "") request.seed = Number($("#gen-seed").value);
+  if ($("#gen-prompt").value) request.prompt = $("#gen-prompt").value;
+  $("#generate").disabled = true;
+  try {
+    const answer = await getJSON("/generate", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(request),
+    });
+    $("#gen-text").textContent = answer.text;
+  } catch (err) {
+    $("#gen-text").textContent = err.message;
+  } finally {
+    $("#generate").disabled = false;
   }
 }
 
@@ -127,6 +156,11 @@ function showAnswer(answer) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("#classify-form").addEventListener("submit", classify);
+  $("#generate-form").addEventListener("submit", generate);
   $("#order").addEventListener("change", showFigure);
+  $("#figure").addEventListener("load", () => { $("#figure-status").hidden = true; });
+  $("#figure").addEventListener("error", () => {
+    $("#figure-status").textContent = "the figure could not be drawn (is the store empty?)";
+  });
   loadStore();
 });

@@ -1,0 +1,1 @@
+"""Benchmark scripts (not installed with accum); run them from the repository root."""
