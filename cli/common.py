@@ -125,3 +125,14 @@ def progress_bar(desc: str, quiet: bool):
 
     return tqdm(desc=desc, unit=" pages", file=sys.stderr, disable=True if quiet else None,
                 dynamic_ncols=True, mininterval=0.5)
+
+
+def ingest_into(st, records, command: dict, settings, **options) -> dict:
+    """Ingest ``records`` into store ``st`` (one run, under its write lock) and return the
+    ``accum ingest --json`` summary; ``options`` go to :func:`accum.ingest.ingest`."""
+    from accum.ingest import ingest
+
+    with st.writer(command, settings) as writer:
+        summary = ingest(records, writer.acc, writer, markov=writer.markov, **options)
+    return summary.to_dict() | {"store": str(st.path), "categories": writer.acc.n_categories,
+                                "documents": writer.acc.n_documents, "run": writer.run_id}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import data_errors, progress_bar
+from .common import data_errors, ingest_into, progress_bar
 from .evaluate_cmd import echo_report
 from .query import echo_explanation
 
@@ -31,17 +31,16 @@ def demo_command(corpus, store, quiet):
     from accum.accumulator import Settings
     from accum.classify import make_model
     from accum.evaluate import evaluate
-    from accum.ingest import ingest
     from accum.storage import Store
 
     train, test, where = _twenty_newsgroups(corpus)
     click.echo(f"20 Newsgroups (bydate split) from {where}")
     st = Store(store, create=True)
     settings = st.settings() or Settings()
-    acc, markov = st.load(settings), st.load_markov(settings)
-    with progress_bar("ingest train", quiet) as bar, st.writer({"sources": [where], "demo": True}, settings) as w:
-        summary = ingest(train, acc, w, progress=lambda r: bar.update(1), markov=markov)
-    s = summary.to_dict()
+    with progress_bar("ingest train", quiet) as bar:
+        s = ingest_into(st, train, {"sources": [where], "demo": True}, settings,
+                        progress=lambda record: bar.update(1))
+    acc = st.load()
     click.echo(f"ingested {s['pages_added']:,} new pages ({s['duplicates']:,} already in {store}), "
                f"{acc.n_documents:,} documents, {acc.n_rows:,} distinct unigram+bigram features, "
                f"{s['mb_per_s']:.1f} MB/s")

@@ -6,7 +6,8 @@ import os
 
 import click
 
-from .common import data_errors, emit_json, json_option, open_store, progress_bar, read_sources, source_options, store_options
+from .common import (data_errors, emit_json, ingest_into, json_option, open_store, progress_bar, read_sources,
+                     source_options, store_options)
 
 
 @click.command("ingest")
@@ -35,7 +36,6 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, d
     counted by reason.
     """
     from accum.accumulator import Settings
-    from accum.ingest import ingest
 
     st = open_store(store, db, create=True)
     settings = st.settings() or Settings(max_order=max_order, markov_order=markov_order)
@@ -51,22 +51,16 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, d
     command = {"sources": [os.path.abspath(s) for s in sources], "format": fmt, "label": label,
                "default_label": default_label, "text_field": text_field, "url_field": url_field,
                "max_page_bytes": max_page_bytes}
-    acc, markov = st.load(settings), st.load_markov(settings)
-    with progress_bar("ingest", quiet) as bar, st.writer(command, settings) as writer:
-
-        def tick(record):
-            bar.update(1)
-
-        summary = ingest(records, acc, writer, checkpoint_seconds=checkpoint_seconds, batch_pages=batch_pages,
-                         default_label=default_label, progress=tick, markov=markov)
-    result = summary.to_dict() | {"store": str(st.path), "categories": acc.n_categories,
-                                  "documents": acc.n_documents, "run": writer.run_id}
+    with progress_bar("ingest", quiet) as bar:
+        result = ingest_into(st, records, command, settings, checkpoint_seconds=checkpoint_seconds,
+                             batch_pages=batch_pages, default_label=default_label,
+                             progress=lambda record: bar.update(1))
     if as_json:
         emit_json(result)
         return
     skipped = result["skipped"]
-    click.echo(f"ingested into {st.path} (run {writer.run_id}): {acc.n_documents:,} documents in "
-               f"{acc.n_categories} categories")
+    click.echo(f"ingested into {st.path} (run {result['run']}): {result['documents']:,} documents in "
+               f"{result['categories']} categories")
     click.echo(f"  pages added  {result['pages_added']:>10,}")
     click.echo(f"  duplicates   {result['duplicates']:>10,}")
     click.echo(f"  skipped      {sum(skipped.values()):>10,}"

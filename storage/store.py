@@ -181,13 +181,20 @@ class Store:
 
 class StoreWriter:
     """One ingest run against a store: holds the store's write lock, implements
-    :class:`accum.ingest.IngestSink`, and records the run's outcome in the catalog."""
+    :class:`accum.ingest.IngestSink`, and records the run's outcome in the catalog.
+
+    On entry, with the lock held, it loads what the store has committed: ``acc`` (the
+    classifier's accumulator) and ``markov`` (the generator, or None) are the models the
+    ingest must add to, so no commit can slip in between loading and writing.
+    """
 
     def __init__(self, store: Store, command: dict, settings: Settings):
         self.store = store
         self.command = command
         self.settings = settings
         self.run_id: int | None = None
+        self.acc: Accumulator | None = None
+        self.markov = None
         self._lock_file = None
         self._seq = 0
 
@@ -218,6 +225,8 @@ class StoreWriter:
                 sa.insert(cat.runs).values(status="running", command=json.dumps(self.command))
             ).inserted_primary_key[0]
         self._remove_unregistered()
+        self.acc = self.store.load(self.settings)
+        self.markov = self.store.load_markov(self.settings)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -17,10 +17,9 @@ def pages(texts_labels, prefix="u"):
 
 
 def run_ingest(store, records, settings=Settings(), **kwargs):
-    acc = store.load(settings)
     with store.writer({"sources": ["test"]}, settings) as writer:
-        summary = ingest(records, acc, writer, **kwargs)
-    return acc, summary
+        summary = ingest(records, writer.acc, writer, **kwargs)
+    return writer.acc, summary
 
 
 def test_ingest_persists_and_reopens(tmp_path, db_url, newsgroups_sample):

@@ -418,8 +418,9 @@ def _figure(store, served, fmt, lock, order, category, threshold) -> bytes:
 def _ingest(live: LiveModel, lock: threading.Lock, documents) -> dict:
     """``accum ingest``'s path for pages given in a request."""
     from accum.accumulator import Settings
-    from accum.ingest import ingest
     from accum.pages import Page
+
+    from ..common import ingest_into
 
     store = live.store
     records = [
@@ -430,15 +431,7 @@ def _ingest(live: LiveModel, lock: threading.Lock, documents) -> dict:
     command = {"sources": [], "via": "POST /documents", "format": "api", "label": "field:label",
                "pages": len(records)}
     with lock:  # one API ingest at a time in this process (the store's lock covers the rest)
-        settings = store.settings() or Settings()
-        with store.writer(command, settings) as writer:
-            acc = store.load(settings)  # under the write lock: exactly what is committed
-            # the text generator goes along, as in accum ingest (else the snapshot would drop it)
-            load_markov = getattr(store, "load_markov", None)
-            markov = None if load_markov is None else load_markov(settings)
-            summary = ingest(records, acc, writer, **({} if markov is None else {"markov": markov}))
-        result = summary.to_dict() | {"store": str(store.path), "categories": acc.n_categories,
-                                      "documents": acc.n_documents, "run": writer.run_id}
+        result = ingest_into(store, records, command, store.settings() or Settings())
     served = live.load_now()  # read your writes: answer from this snapshot from now on
     return result | {"snapshot": served.snapshot}
 
