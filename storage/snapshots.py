@@ -84,6 +84,11 @@ def write_state(state: dict, directory: Path, model: str) -> None:
 
 def read_state(directory: Path, model: str) -> dict:
     """The state written by :func:`write_state` (arrays memory-mapped where possible)."""
+    if (directory / "rows.arrow").exists():  # formats 1 and 2 had one model, no prefix
+        raise ValueError(
+            f"{directory}: snapshot of an older format; this accum reads format {FORMAT}: "
+            "re-ingest the sources into a new --store"
+        )
     rows = _read_ipc(directory / f"{model}-row.arrow")
     meta = json.loads(rows.schema.metadata[b"accum"])
     if meta.pop("format", None) != FORMAT:
