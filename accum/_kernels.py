@@ -256,7 +256,7 @@ def _log_growth(events, n_events, cat, pages, tokens, stats):
 @njit(**NJIT_OPTIONS)
 def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_info, row_total,
                counts, weights, n_rows, new_unigram_tok, doc_counts, token_counts, cat_stats,
-               all_stats, prune_k, events, doc_tf, touched):
+               all_stats, prune_k, events, doc_tf, touched, track):
     """Count the n-grams of documents into their categories and log feature growth.
 
     Processes documents from ``first_doc`` on and stops before a document that could
@@ -303,6 +303,8 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         Scratch, all zero: term frequencies within the current document.
     touched : int64[max features of a document]
         Scratch: the rows of the current document.
+    track : bool
+        Keep the growth statistics and log (False only to measure what they cost).
 
     Returns
     -------
@@ -347,8 +349,9 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
                         n_new += 1
                     n_rows += 1
                 r = slots[s]
-                _count_transition(cat_stats[c], k, counts[r, c], prune_k)
-                _count_transition(all_stats, k, row_total[r], prune_k)
+                if track:
+                    _count_transition(cat_stats[c], k, counts[r, c], prune_k)
+                    _count_transition(all_stats, k, row_total[r], prune_k)
                 counts[r, c] += 1
                 row_total[r] += 1
                 if doc_tf[r] == 0:
@@ -365,6 +368,8 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
             doc_tf[r] = 0
         doc_counts[c] += 1
         token_counts[c] += b - a
+        if not track:
+            continue
         if is_checkpoint(doc_counts[c]):
             n_events = _log_growth(events, n_events, c, doc_counts[c], token_counts[c], cat_stats[c])
         all_docs = doc_counts.sum()

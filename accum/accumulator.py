@@ -67,6 +67,10 @@ class Accumulator:
     ----------
     settings : Settings, optional
         Feature settings (default: unigrams and bigrams, case folded).
+    track_growth : bool
+        Keep the growth statistics and log (default). Without them the accumulator
+        counts the same but cannot report saturation; ``benchmarks/tracking_cost.py``
+        measures the difference.
 
     Examples
     --------
@@ -78,8 +82,9 @@ class Accumulator:
     ({'c': 2, 'j': 1}, {'c': 1, 'j': 0})
     """
 
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, track_growth: bool = True):
         self.settings = settings or Settings()
+        self.track_growth = track_growth
         self.categories: list[str] = []
         self._cat_index: dict[str, int] = {}
         self.lexicon: dict[int, str] = {}
@@ -241,7 +246,7 @@ class Accumulator:
                 grams, batch.ids, batch.bounds, cats, doc, self._keys, self._slots,
                 self._row_info, self._row_total, self._counts, self._weights, self.n_rows, new_tok,
                 self._doc_counts, self._token_counts, self._cat_stats, self._all_stats,
-                self.settings.prune_k, events, self._doc_tf, touched,
+                self.settings.prune_k, events, self._doc_tf, touched, self.track_growth,
             )
             self._learn_words(batch, new_tok[:n_new])
             if n_events:

@@ -149,3 +149,12 @@ def test_growth_stats_equal_a_recount_after_reload_and_merge(newsgroups_sample):
     order = [merged.categories.index(c) for c in acc.categories]
     np.testing.assert_array_equal(merged.growth_stats()[0][order], acc.growth_stats()[0])
     np.testing.assert_array_equal(merged.growth_stats()[1], acc.growth_stats()[1])
+
+
+def test_counting_without_growth_tracking_counts_the_same(newsgroups_sample):
+    texts, labels = newsgroups_sample
+    tracked, untracked = Accumulator(), Accumulator(track_growth=False)
+    tracked.partial_fit(texts, labels)
+    untracked.partial_fit(texts, labels)
+    assert untracked.canonical() == tracked.canonical()
+    assert untracked.take_growth().shape[0] == 0 and tracked.take_growth().shape[0] > 0
