@@ -22,7 +22,10 @@ test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
 
 bench: $(VENV)/.installed
+	$(VENV)/bin/python -m pip install --quiet -e '.[test,bench]'
 	$(VENV)/bin/python benchmarks/ingest_speed.py
+	$(VENV)/bin/python benchmarks/classify_peers.py
+	$(VENV)/bin/python benchmarks/tracking_cost.py
 
 # Build the wheel and check that every subpackage is inside it (editable installs hide
 # a package missing from pyproject's list).

@@ -20,7 +20,7 @@ sees that same order.
 
 Systems
 -------
-- accum: ``Accumulator`` + ``DirichletClassifier`` with the default alpha (unigrams and
+- accum: ``Accumulator`` + ``make_model`` (complement by default, and "dm") with the default alpha (unigrams and
   bigrams); the same with unigrams only (``Settings(max_order=1)``); alpha chosen by
   3-fold cross-validation on the training pages (one accumulator per fold, merged by
   addition); and alpha chosen on the *test* pages from a grid, labelled optimistic
@@ -292,23 +292,23 @@ def merged(parts, settings):
     return total
 
 
-def run_accum(split: Split, clock: Clock, max_order: int = 2) -> Outcome:
-    """accum with the classifier's default alpha."""
+def run_accum(split: Split, clock: Clock, max_order: int = 2, model: str = "complement") -> Outcome:
+    """accum with the model's default alpha."""
     from accum.accumulator import Settings
-    from accum.classify import DirichletClassifier
+    from accum.classify import make_model
 
     with clock("train"):
         acc = count_pages(split.train_texts, split.train_labels, Settings(max_order=max_order))
-        clf = DirichletClassifier(acc)
+        clf = make_model(acc, model)
     with clock("predict"):
         predictions = clf.predict(split.test_texts)
     return Outcome(predictions, lambda: acc.nbytes, {"alpha": clf.alpha})
 
 
-def run_accum_cv(split: Split, clock: Clock) -> Outcome:
+def run_accum_cv(split: Split, clock: Clock, model: str = "complement") -> Outcome:
     """accum with alpha chosen by 3-fold CV on train: one accumulator per fold, merged."""
     from accum.accumulator import Settings
-    from accum.classify import DirichletClassifier
+    from accum.classify import make_model
 
     settings = Settings()
     folds = fold_ids(len(split.train_texts))
@@ -323,19 +323,19 @@ def run_accum_cv(split: Split, clock: Clock) -> Outcome:
             held_texts = [split.train_texts[i] for i in idx]
             held_labels = [split.train_labels[i] for i in idx]
             for a, alpha in enumerate(ALPHA_GRID):
-                scores[a] += accuracy(held_labels, DirichletClassifier(rest, alpha).predict(held_texts))
+                scores[a] += accuracy(held_labels, make_model(rest, model, alpha).predict(held_texts))
         best = ALPHA_GRID[max(range(len(ALPHA_GRID)), key=scores.__getitem__)]
     with clock("train"):
         acc = merged(parts, settings)
-        clf = DirichletClassifier(acc, best)
+        clf = make_model(acc, model, best)
     with clock("predict"):
         predictions = clf.predict(split.test_texts)
     return Outcome(predictions, lambda: acc.nbytes, {"alpha": best})
 
 
-def run_accum_best_on_test(split: Split, clock: Clock) -> Outcome:
+def run_accum_best_on_test(split: Split, clock: Clock, model: str = "complement") -> Outcome:
     """accum with the grid's alpha that scores best *on the test pages* (optimistic)."""
-    from accum.classify import DirichletClassifier
+    from accum.classify import make_model
 
     with clock("train"):
         acc = count_pages(split.train_texts, split.train_labels)
@@ -343,7 +343,7 @@ def run_accum_best_on_test(split: Split, clock: Clock) -> Outcome:
     for alpha in ALPHA_GRID:
         trial = Clock()
         with trial("train"):
-            clf = DirichletClassifier(acc, alpha)
+            clf = make_model(acc, model, alpha)
         with trial("predict"):
             predictions = clf.predict(split.test_texts)
         trials.append((accuracy(split.test_labels, predictions), alpha, predictions, trial))
@@ -446,7 +446,9 @@ def run_vowpal_wabbit(split: Split, clock: Clock, ngram: int = 1) -> Outcome:
 
     classes = sorted(set(split.train_labels))
     number = {c: i + 1 for i, c in enumerate(classes)}
-    args = f"--oaa {len(classes)} -b {VW_BITS} --random_seed {SEED} --quiet" + (f" --ngram {ngram}" if ngram > 1 else "")
+    args = f"--oaa {len(classes)} -b {VW_BITS} --random_seed {SEED} --quiet"
+    if ngram > 1:
+        args += f" --ngram {ngram}"
     with clock("train"):
         workspace = Workspace(args)
         for text, label in zip(split.train_texts, split.train_labels):
@@ -487,7 +489,8 @@ class System:
 
 
 SYSTEMS = (
-    System("accum", "**accum** (default α)", run_accum),
+    System("accum", "**accum** (complement, default α)", run_accum),
+    System("accum-dm", "accum, Dirichlet-multinomial (default α)", run_accum, {"model": "dm"}),
     System("accum-unigram", "accum, unigrams only (max_order=1)", run_accum, {"max_order": 1}),
     System("accum-cv", "accum, α by 3-fold CV on train", run_accum_cv),
     System("accum-best", "accum (best α on test, optimistic)", run_accum_best_on_test),
@@ -719,7 +722,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="comma-separated systems to run: " + ", ".join(SYSTEM_BY_KEY))
     parser.add_argument("--output", type=Path, default=None,
                         help=f"markdown report to write (default {REPORT}, none with --quick)")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also dump the raw numbers as JSON")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
+                        help="also dump the raw numbers as JSON")
     args = parser.parse_args(argv)
     if args.only:
         unknown = set(args.only.split(",")) - set(SYSTEM_BY_KEY)
