@@ -220,6 +220,21 @@ def final_states(acc, order: int) -> dict[str | None, tuple[dict, int]]:
     return out
 
 
+def analyse(acc, growth_of, order: int, names: list, threshold: float = 1.0) -> tuple[dict, dict]:
+    """Curves and :func:`summarize` results of categories ``names`` (None: all pages).
+
+    ``growth_of(name)`` returns the growth-log rows of a category (``Store.growth``);
+    the accumulator's current state closes each curve.
+    """
+    curves, summaries = {}, {}
+    finals = final_states(acc, order)
+    for name in names:
+        final, occurrences = finals[name]
+        curves[name] = curve_from_rows(name, growth_of(name), order, acc.settings.prune_k, final)
+        summaries[name] = summarize(curves[name], occurrences, threshold)
+    return curves, summaries
+
+
 def shuffle_band(texts: list[str], labels: list[str], settings, shuffles: int, seed: int,
                  order: int) -> dict[str | None, dict]:
     """Growth curves of the same pages in ``shuffles`` random orders (seeded).

@@ -34,12 +34,7 @@ def saturation_command(category, order, threshold, plot_path, shuffles, seed, st
         raise click.BadParameter(f"no category {category!r}; the store has {', '.join(acc.categories)}",
                                  param_hint="--category")
     names = [category] if category is not None else [None] + list(acc.categories)
-    curves, summaries = {}, {}
-    finals = sat.final_states(acc, order)
-    for name in names:
-        final, occurrences = finals[name]
-        curves[name] = sat.curve_from_rows(name, st.growth(name), order, acc.settings.prune_k, final)
-        summaries[name] = sat.summarize(curves[name], occurrences, threshold)
+    curves, summaries = sat.analyse(acc, st.growth, order, names, threshold)
     bands = _bands(st, acc, shuffles, seed, order) if shuffles else None
     written = []
     if plot_path:

@@ -381,13 +381,7 @@ def _saturation_summaries(store, served, order: int, category: str | None, thres
 
     def compute():
         names = [category] if category is not None else [None] + list(acc.categories)
-        curves, summaries = {}, {}
-        finals = sat.final_states(acc, order)
-        for name in names:
-            final, occurrences = finals[name]
-            curves[name] = sat.curve_from_rows(name, store.growth(name), order, acc.settings.prune_k, final)
-            summaries[name] = sat.summarize(curves[name], occurrences, threshold)
-        return names, curves, summaries
+        return (names, *sat.analyse(acc, store.growth, order, names, threshold))
 
     return served.cached(("saturation", order, category, threshold), compute)
 
