@@ -7,7 +7,7 @@ REQUIRED = [
     "accum/__init__.py", "accum/_kernels.py", "accum/sources/__init__.py",
     "accum/cli/__init__.py", "accum/cli/main.py", "accum/storage/__init__.py", "accum/storage/store.py",
     "accum/cli/service/__init__.py", "accum/cli/service/app.py", "accum/cli/web/index.html",
-    "accum/markov.py", "accum/_markov_kernels.py",
+    "accum/markov.py", "accum/_markov_kernels.py", "accum/data/llms.csv", "accum/capacity.py",
 ]
 
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())

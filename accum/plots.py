@@ -182,3 +182,39 @@ def reliability_figure(before: dict, after: dict, title: str, path) -> Path:
         twin.tick_params(labelsize=7, colors="0.5")
     fig.savefig(path, dpi=110)
     return path
+
+
+def capacity_figure(measured: list[dict], extrapolated: list[dict], llms: list[dict], path) -> Path:
+    """Parameters against pages: the accumulator (measured, extrapolated) and the LLMs."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise ValueError(f"--plot takes a .png or .svg file name, got {path.name!r}")
+    fig = Figure(figsize=(10, 6.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot([m["pages"] for m in measured], [m["parameters"] for m in measured], color="C0", lw=2.2,
+            label="accumulator, measured")
+    last = measured[-1]
+    ax.plot([last["pages"]] + [e["pages"] for e in extrapolated],
+            [last["parameters"]] + [e["parameters"] for e in extrapolated],
+            color="C0", ls="--", lw=1.5, label="accumulator, extrapolated (Heaps' law)")
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20"]
+    for i, row in enumerate(sorted(llms, key=lambda r: r["parameters"])):
+        ax.axhline(row["parameters"], color="0.75", lw=0.7, zorder=0)
+        ax.plot(row["pages_verbatim_at_capacity"], row["parameters"], "o", color=cmap(i % 20),
+                label=f"{row['model']}: pages it could hold verbatim")
+    ax.axvline(40e9, color="C3", ls=":", lw=1.2, label="40B documents")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("pages")
+    ax.set_ylabel("parameters (accumulator: non-zero counts)")
+    ax.set_title("Parameters against pages: an accumulator, and LLMs at 3.6 bits per parameter", fontsize=11)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.savefig(path, dpi=110)
+    return path

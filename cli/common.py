@@ -94,8 +94,8 @@ def source_options(func):
     """Options that say how to read sources: format, labels, fields, size cap."""
     opts = [
         click.option("--format", "fmt", default="auto", show_default=True,
-                     type=click.Choice(["auto", "dir", "warc", "jsonl", "parquet", "text"]),
-                     help="Input format; auto detects it from the path."),
+                     type=click.Choice(["auto", "dir", "warc", "jsonl", "parquet", "text", "lines"]),
+                     help="Input format; auto detects it from the path; lines: one page per line."),
         click.option("--label", "label", default=None,
                      help="Where labels come from: dir (first directory level), dir:N, "
                           "field:NAME (JSONL/Parquet), rules:FILE (URL patterns), none."),
@@ -136,3 +136,39 @@ def ingest_into(st, records, command: dict, settings, **options) -> dict:
         summary = ingest(records, writer.acc, writer, markov=writer.markov, **options)
     return summary.to_dict() | {"store": str(st.path), "categories": writer.acc.n_categories,
                                 "documents": writer.acc.n_documents, "run": writer.run_id}
+
+
+def store_pages(st) -> tuple[list[str], list[str]]:
+    """Texts and categories of the store's own pages, re-read from its recorded sources.
+
+    Pages are matched to the catalog by content hash (each once); an error says so when
+    the sources moved or changed.
+    """
+    from accum.ingest import content_hash
+    from accum.pages import Page
+
+    labels = st.document_labels()
+    texts, cats, seen = [], [], set()
+    for run in st.info()["runs"]:
+        cmd = run["command"]
+        if not cmd.get("sources") or cmd.get("demo"):
+            continue
+        try:
+            records = read_sources(cmd["sources"], cmd.get("format", "auto"), cmd.get("label"),
+                                   cmd.get("text_field", "text"), cmd.get("url_field", "url"),
+                                   cmd.get("max_page_bytes", 5 * 2**20))
+            for r in records:
+                if isinstance(r, Page):
+                    h = content_hash(r.text)
+                    if h in labels and h not in seen:
+                        seen.add(h)
+                        texts.append(r.text)
+                        cats.append(labels[h])
+        except ValueError as exc:
+            raise click.ClickException(f"cannot re-read the sources of run {run['id']}: {exc}")
+    if len(texts) != len(labels):
+        raise click.ClickException(
+            f"found {len(texts):,} of the store's {len(labels):,} pages in its recorded sources "
+            "(moved or changed?)"
+        )
+    return texts, cats

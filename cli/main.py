@@ -6,6 +6,7 @@ import click
 
 from accum import __version__
 
+from .capacity_cmd import capacity_command
 from .demo import demo_command
 from .evaluate_cmd import calibrate_command, evaluate_command
 from .generate_cmd import generate_command, recall_command
@@ -27,7 +28,8 @@ def cli():
 
 
 for command in (ingest_command, classify_command, evaluate_command, calibrate_command, categories_command,
-                info_command, saturation_command, generate_command, recall_command, demo_command, serve_command):
+                info_command, saturation_command, generate_command, recall_command, capacity_command, demo_command,
+                serve_command):
     cli.add_command(command)
 
 

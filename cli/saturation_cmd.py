@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import data_errors, emit_json, json_option, open_store, read_sources, store_options
+from .common import data_errors, emit_json, json_option, open_store, store_options, store_pages
 
 
 @click.command("saturation")
@@ -59,33 +59,8 @@ def saturation_command(category, order, threshold, plot_path, shuffles, seed, st
 def _bands(st, acc, shuffles, seed, order):
     """Shuffled-order bands over the store's own pages, re-read from its recorded sources."""
     from accum import saturation as sat
-    from accum.ingest import content_hash
-    from accum.pages import Page
 
-    labels = st.document_labels()
-    texts, cats, seen = [], [], set()
-    for run in st.info()["runs"]:
-        cmd = run["command"]
-        if not cmd.get("sources") or cmd.get("demo"):
-            continue
-        try:
-            records = read_sources(cmd["sources"], cmd.get("format", "auto"), cmd.get("label"),
-                                   cmd.get("text_field", "text"), cmd.get("url_field", "url"),
-                                   cmd.get("max_page_bytes", 5 * 2**20))
-            for r in records:
-                if isinstance(r, Page):
-                    h = content_hash(r.text)
-                    if h in labels and h not in seen:
-                        seen.add(h)
-                        texts.append(r.text)
-                        cats.append(labels[h])
-        except ValueError as exc:
-            raise click.ClickException(f"cannot re-read the sources of run {run['id']} for --shuffles: {exc}")
-    if len(texts) != len(labels):
-        raise click.ClickException(
-            f"--shuffles needs the store's pages: found {len(texts):,} of {len(labels):,} in the recorded "
-            "sources (moved or changed?)"
-        )
+    texts, cats = store_pages(st)
     return sat.shuffle_band(texts, cats, acc.settings, shuffles, seed, order)
 
 

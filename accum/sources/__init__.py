@@ -25,7 +25,7 @@ from accum.sources.jsonl import read_jsonl
 from accum.sources.labels import LabelSpec, parse_label_spec
 from accum.sources.parquet import check_parquet_columns, read_parquet
 from accum.sources.records import DEFAULT_MAX_PAGE_BYTES
-from accum.sources.text import read_text_file
+from accum.sources.text import read_lines_file, read_text_file
 from accum.sources.warc import looks_like_warc, read_warc
 
 __all__ = [
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: Accepted ``fmt`` values.
-FORMATS = ("auto", "dir", "warc", "jsonl", "parquet", "text")
+FORMATS = ("auto", "dir", "warc", "jsonl", "parquet", "text", "lines")
 
 _NAME_FORMATS = (
     (re.compile(r"\.(?:warc|wet|wat)(?:\.gz)?$"), "warc"),
@@ -150,6 +150,8 @@ def open_source(
     if fmt == "parquet":
         check_parquet_columns(path, text_field, spec)
         return read_parquet(path, spec, max_page_bytes, text_field, url_field)
+    if fmt == "lines":
+        return read_lines_file(path, spec, max_page_bytes)
     return read_text_file(path, spec, max_page_bytes)
 
 

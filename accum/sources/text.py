@@ -1,4 +1,5 @@
-"""A single file read as one page (plain text, HTML, or a saved HTTP response/message)."""
+"""Plain files: one file as one page (text, HTML, or a saved HTTP response/message), or
+one page per line (format "lines": a verse per line, a sentence per line)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import os
 from collections.abc import Iterator
 
 from accum.pages import Page, Skipped
+from accum.sources.charsets import fallback_decode
 from accum.sources.files import read_file_record
 from accum.sources.labels import LabelSpec
+from accum.sources.records import Skip, file_url, make_page
 
 
 def read_text_file(path: str, label_spec: LabelSpec, max_page_bytes: int) -> Iterator[Page | Skipped]:
@@ -28,3 +31,33 @@ def read_text_file(path: str, label_spec: LabelSpec, max_page_bytes: int) -> Ite
         Exactly one item.
     """
     yield read_file_record(os.path.abspath(path), label_spec, max_page_bytes)
+
+
+def read_lines_file(path: str, label_spec: LabelSpec, max_page_bytes: int) -> Iterator[Page | Skipped]:
+    """Read each non-blank line of a file as one page (streaming), decoded as UTF-8, else
+    windows-1252; the URL is the file's with ``#L<line number>``.
+
+    Yields
+    ------
+    Page or Skipped
+        One item per non-blank line; lines over ``max_page_bytes`` are "too-large".
+    """
+    path = os.path.abspath(path)
+    base = file_url(path)
+    try:
+        with open(path, "rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                source = f"{path}#L{number}"
+                if len(raw) > max_page_bytes:
+                    yield Skip("too-large", f"line of {len(raw)} bytes > cap of {max_page_bytes}").to_skipped(
+                        source, len(raw))
+                    continue
+                text, charset = fallback_decode(raw)
+                text = text.strip()
+                if not text:
+                    continue
+                url = f"{base}#L{number}"
+                yield make_page(url, label_spec.label_for_url(url), text, source=source,
+                                content_type="text/plain", charset=charset, n_bytes=len(raw))
+    except OSError as exc:
+        yield Skip("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}").to_skipped(path)

@@ -1,0 +1,207 @@
+"""Capacity: a store's parameters and recall set against LLM parameter counts.
+
+Three kinds of numbers, always labelled as such:
+
+- **measured**: pages, tokens, stored counts (the accumulator's parameters: one per
+  non-zero count), their bytes raw and compressed, and the compressed size of the
+  pages themselves;
+- **fitted**: Heaps' law over all pages (``V = K * tokens**beta``) from the growth log;
+- **extrapolated**: the parameters an accumulator would need for N pages of a corpus
+  like this one (flagged when N is beyond 2x the pages seen), against an LLM's capacity
+  of about 3.6 bits per parameter (Morris et al. 2025, "How much do language models
+  memorize?": 3.51 bf16, 3.83 fp32) or about 2 bits of knowledge per parameter
+  (Allen-Zhu & Li 2024, "Physics of Language Models 3.3").
+
+The LLM reference table ships as ``accum/data/llms.csv`` with a source per row; users
+pass their own with the same columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+#: Memorisation capacity, bits per parameter (Morris et al. 2025).
+BITS_PER_PARAMETER = 3.6
+#: Knowledge capacity, bits per parameter (Allen-Zhu & Li 2024).
+KNOWLEDGE_BITS_PER_PARAMETER = 2.0
+#: Page counts the extrapolation covers.
+PAGE_GRID = (1e6, 1e7, 1e8, 1e9, 4e10)
+LLM_TABLE = Path(__file__).with_name("data") / "llms.csv"
+
+
+def load_llm_table(path=None) -> list[dict]:
+    """Rows of an LLM table (CSV: model, parameters, active_parameters, training_tokens, source)."""
+    path = Path(path) if path is not None else LLM_TABLE
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    required = {"model", "parameters", "source"}
+    if not rows or not required <= set(rows[0]):
+        raise ValueError(f"{path}: an LLM table needs the columns {sorted(required)} (see {LLM_TABLE.name})")
+    out = []
+    for i, row in enumerate(rows, start=2):
+        try:
+            out.append({
+                "model": row["model"], "source": row["source"],
+                "parameters": float(row["parameters"]),
+                "active_parameters": float(row["active_parameters"]) if row.get("active_parameters") else None,
+                "training_tokens": float(row["training_tokens"]) if row.get("training_tokens") else None,
+            })
+        except ValueError as exc:
+            raise ValueError(f"{path}, line {i}: {exc}") from None
+    return out
+
+
+def compressed_bits(data: bytes) -> int:
+    """Bits of ``data`` after zlib at level 9: an upper bound on its information."""
+    return 8 * len(zlib.compress(data, 9))
+
+
+def store_accounting(acc, markov=None) -> dict:
+    """Measured: pages, tokens, parameters and bytes of a store's models."""
+    state = acc.to_arrays()
+    counts = np.ascontiguousarray(state["count_value"], np.int64)
+    out = {
+        "pages": acc.n_documents,
+        "tokens": acc.n_tokens,
+        "classifier": {
+            "features": acc.n_rows,
+            "parameters": int(len(counts)),
+            "parameters_by_order": {int(k): int(v) for k, v in zip(*np.unique(
+                acc.row_order[state["count_row"]], return_counts=True))},
+            "bytes": acc.nbytes,
+            "count_bits_compressed": compressed_bits(counts.tobytes()),
+        },
+    }
+    if markov is not None and markov.n_rows:
+        m = markov.to_arrays()
+        values = np.ascontiguousarray(m["count_value"], np.int64)
+        out["generator"] = {
+            "order": markov.order,
+            "parameters": int(len(values)),
+            "by_order": markov.parameters(),
+            "count_bits_compressed": compressed_bits(values.tobytes()),
+        }
+    return out
+
+
+def page_bits(texts: list[str]) -> dict:
+    """Measured: mean raw and zlib-compressed bits per page of ``texts``."""
+    raw = [len(t.encode("utf-8")) * 8 for t in texts]
+    packed = [compressed_bits(t.encode("utf-8")) for t in texts]
+    return {"pages": len(texts), "raw_bits_per_page": float(np.mean(raw)),
+            "compressed_bits_per_page": float(np.mean(packed))}
+
+
+def extrapolate(heaps: dict, tokens_per_page: float, pages_seen: int, parameters_per_feature: float) -> list[dict]:
+    """Parameters an accumulator would need for N pages (Heaps' law; flagged past 2x)."""
+    rows = []
+    for n in PAGE_GRID:
+        features = heaps["K"] * (n * tokens_per_page) ** heaps["beta"]
+        rows.append({"pages": n, "features": features, "parameters": features * parameters_per_feature,
+                     "kind": "extrapolated beyond 2x" if n > 2 * pages_seen else "within 2x of the data"})
+    return rows
+
+
+def llm_capacity(llms: list[dict], bits_per_page: float) -> list[dict]:
+    """Pages each LLM could hold verbatim at its capacity, for pages of ``bits_per_page``."""
+    out = []
+    for row in llms:
+        bits = row["parameters"] * BITS_PER_PARAMETER
+        out.append(row | {
+            "capacity_bits": bits,
+            "knowledge_bits": row["parameters"] * KNOWLEDGE_BITS_PER_PARAMETER,
+            "pages_verbatim_at_capacity": bits / bits_per_page,
+        })
+    return out
+
+
+def answer_400b(bits_per_page: float, accumulator_for_40b: dict) -> str:
+    """The paragraph that answers: would a 400B-parameter model recall 40B documents?"""
+    bits = 400e9 * BITS_PER_PARAMETER
+    pages = bits / bits_per_page
+    return (
+        f"A 400B-parameter model holds about {bits:.3g} bits at {BITS_PER_PARAMETER} bits per parameter "
+        f"(Morris et al. 2025). Pages of this corpus take {bits_per_page:,.0f} bits each compressed "
+        f"(measured, zlib), so at full capacity it could hold about {pages:.3g} of them verbatim: "
+        f"{pages / 40e9:.2%} of 40B documents. Storing 40B documents verbatim would need about "
+        f"{40e9 * bits_per_page / BITS_PER_PARAMETER:.3g} parameters at that density. An accumulator like this "
+        f"one would need about {accumulator_for_40b['parameters']:.3g} counts for 40B pages "
+        f"({accumulator_for_40b['kind']}, from Heaps' law fitted on this store), and a count table does not "
+        "give its pages back verbatim unless its n-gram order is high (see accum recall). "
+        + (f"So no: at the measured capacity, 400B parameters hold about {pages:.2g} pages like these, not 40B."
+           if pages < 40e9 else "So yes, at the measured capacity, for pages this small.")
+    )
+
+
+def accumulator_growth(curves_by_order: dict, parameters_per_feature: float) -> tuple[list[dict], dict]:
+    """Measured parameters along the growth log and the Heaps fits per order (fitted).
+
+    ``curves_by_order`` maps order -> :class:`~accum.saturation.Curve` of all pages.
+    """
+    from .saturation import heaps_fit
+
+    fits = {}
+    first = next(iter(curves_by_order.values()))
+    features = np.zeros(len(first.pages))
+    for order, curve in curves_by_order.items():
+        fits[order] = heaps_fit(curve.tokens, curve.distinct, curve.pages)
+        features += curve.distinct
+    measured = [{"pages": int(p), "tokens": int(t), "features": int(f), "parameters": f * parameters_per_feature}
+                for p, t, f in zip(first.pages, first.tokens, features)]
+    return measured, fits
+
+
+def extrapolate_orders(fits: dict, tokens_per_page: float, pages_seen: int, parameters_per_feature: float) -> list[dict]:
+    """:func:`extrapolate` summed over n-gram orders."""
+    rows = None
+    for fit in fits.values():
+        part = extrapolate(fit, tokens_per_page, pages_seen, parameters_per_feature)
+        if rows is None:
+            rows = part
+        else:
+            for row, extra in zip(rows, part):
+                row["features"] += extra["features"]
+                row["parameters"] += extra["parameters"]
+    return rows
+
+
+def markdown_report(result: dict, store_name: str) -> str:
+    """The capacity report as markdown: measured, fitted, extrapolated, LLMs, the answer."""
+    m = result["measured"]
+    c = m["classifier"]
+    pb = m["page_bits"]
+    lines = [
+        f"# Capacity of the store {store_name}", "",
+        "## Measured", "",
+        f"- {m['pages']:,} pages, {m['tokens']:,} tokens; pages average {pb['raw_bits_per_page'] / 8:,.0f} bytes, "
+        f"{pb['compressed_bits_per_page'] / 8:,.0f} bytes compressed (zlib -9).",
+        f"- Classifier: {c['features']:,} distinct features, {c['parameters']:,} parameters (non-zero counts; "
+        + ", ".join(f"order {k}: {v:,}" for k, v in c["parameters_by_order"].items())
+        + f"), {c['bytes']:,} bytes in memory, counts compress to {c['count_bits_compressed'] / 8:,.0f} bytes.",
+    ]
+    if "generator" in m:
+        g = m["generator"]
+        lines.append(f"- Generator (order {g['order']}): {g['parameters']:,} parameters, counts compress to "
+                     f"{g['count_bits_compressed'] / 8:,.0f} bytes; its verbatim recall: `accum recall`.")
+    lines += ["", "## Fitted (Heaps' law over all pages, V = K * tokens^beta)", "",
+              "| order | K | beta | R² | points |", "| ---: | ---: | ---: | ---: | ---: |"]
+    for order, fit in result["fitted"].items():
+        lines.append(f"| {order} | {fit['K']:.3g} | {fit['beta']:.3f} | {fit['r2']:.4f} | {fit['points']} |")
+    lines += ["", "## Extrapolated: an accumulator for N pages like these", "",
+              "| pages | features | parameters | |", "| ---: | ---: | ---: | --- |"]
+    for row in result["extrapolated"]:
+        lines.append(f"| {row['pages']:.0e} | {row['features']:.3g} | {row['parameters']:.3g} | {row['kind']} |")
+    lines += ["", f"## LLMs at {result['bits_per_parameter']} bits per parameter", "",
+              "| model | parameters | training tokens | capacity (bits) | pages like these, verbatim | source |",
+              "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for row in result["llms"]:
+        tokens = f"{row['training_tokens']:.3g}" if row["training_tokens"] else "-"
+        lines.append(f"| {row['model']} | {row['parameters']:.3g} | {tokens} | {row['capacity_bits']:.3g} | "
+                     f"{row['pages_verbatim_at_capacity']:.3g} | {row['source']} |")
+    lines += ["", "## Would a 400B-parameter model that worked like this recall 40B documents?", "",
+              result["answer"], ""]
+    return "\n".join(lines)
