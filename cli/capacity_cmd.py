@@ -29,9 +29,13 @@ def capacity_command(plot_path, report_path, llm_table, store, db, as_json):
     acc = st.load()
     if acc.n_documents == 0:
         raise click.ClickException(f"the store at {store} is empty: run accum ingest first")
-    accounting = cap.store_accounting(acc, st.load_markov())
+    markov = st.load_markov()
+    accounting = cap.store_accounting(acc, markov)
     texts, _ = store_pages(st)
     pages = cap.page_bits(texts)
+    if "generator" in accounting:
+        accounting["generator"]["recall"] = cap.recall_bits(markov, texts, pages["compressed_bits_per_page"],
+                                                            accounting["generator"]["parameters"])
     per_feature = accounting["classifier"]["parameters"] / accounting["classifier"]["features"]
     curves = {k: sat.analyse(acc, st.growth, k, [None])[0][None] for k in range(1, acc.settings.max_order + 1)}
     measured, fits = cap.accumulator_growth(curves, per_feature)

@@ -27,7 +27,7 @@ def test_bad_llm_table_is_a_clear_error(tmp_path):
 def test_capacity_report_on_kjv_verses(tmp_path):
     store = tmp_path / "kjv"
     ingest = accum_json("ingest", corpus_path("kjv-bible/kjv.txt"), "--format", "lines", "--default-label", "kjv",
-                        "--store", store)
+                        "--markov-order", "8", "--store", store)
     assert ingest["pages_added"] + ingest["duplicates"] == 31102  # one page per verse
     table = tmp_path / "mine.csv"
     with open(table, "w", newline="") as f:
@@ -48,3 +48,7 @@ def test_capacity_report_on_kjv_verses(tmp_path):
     assert out["extrapolated"][-1]["pages"] == 4e10
     assert "40B" in out["answer"] and (tmp_path / "cap.png").stat().st_size > 20_000
     assert "## Would a 400B-parameter model" in (tmp_path / "cap.md").read_text()
+    recall = measured["generator"]["recall"]
+    assert recall["order"] == 8 and 0 < recall["extractable"] < 1
+    assert recall["recalled_bits_per_parameter"] == pytest.approx(
+        recall["extractable"] * bits * measured["pages"] / measured["generator"]["parameters"], rel=1e-9)
