@@ -296,16 +296,17 @@ class Accumulator:
             self._all_stats[k] = _stats_of(self._row_total[: self.n_rows][mine], self.settings.prune_k)
 
     def _grow_categories(self, cap: int) -> None:
-        """Room for ``cap`` categories (np.zeros maps untouched pages lazily)."""
-        old = self._counts.shape[1]
+        """Room for exactly ``cap`` categories, at least those in use (np.zeros maps
+        untouched pages lazily)."""
+        keep = min(self._counts.shape[1], cap)
         for name in ("_counts", "_weights"):
             grown = np.zeros((self._counts.shape[0], cap), np.int64)
-            grown[: self.n_rows, :old] = getattr(self, name)[: self.n_rows]
+            grown[: self.n_rows, :keep] = getattr(self, name)[: self.n_rows, :keep]
             setattr(self, name, grown)
         for name in ("_doc_counts", "_token_counts", "_cat_stats"):
             arr = getattr(self, name)
             grown = np.zeros((cap,) + arr.shape[1:], np.int64)
-            grown[:old] = arr
+            grown[:keep] = arr[:keep]
             setattr(self, name, grown)
 
     def _reserve(self, rows: int) -> None:
@@ -354,6 +355,7 @@ class Accumulator:
     def from_arrays(cls, state: dict) -> "Accumulator":
         """Rebuild an accumulator from :meth:`to_arrays` output (arrays may be read-only)."""
         acc = cls(Settings(**state["settings"]))
+        acc._grow_categories(max(len(state["categories"]), 1))  # exact: no spare columns
         for name in state["categories"]:
             acc.category_index(name)
         n_cats = acc.n_categories
