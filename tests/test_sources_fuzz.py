@@ -1,10 +1,15 @@
-"""Property tests: no input makes a reader raise; every item is a storable Page or Skipped."""
+"""Property tests: no input makes a reader raise; every item is a storable Page or Skipped.
+
+Each of the four tests draws 200 inputs, 2,500 under CI (10,000 in all), or
+``ACCUM_FUZZ_EXAMPLES`` each.
+"""
 
 from __future__ import annotations
 
 import gzip
 import io
 import json
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +20,8 @@ from warcio.warcwriter import WARCWriter
 from accum.pages import SKIP_REASONS, Page, Skipped
 from accum.sources import open_source
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = int(os.environ.get("ACCUM_FUZZ_EXAMPLES") or (2500 if os.environ.get("CI") else 200))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _sample_warc() -> bytes:
