@@ -10,21 +10,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-M64 = (1 << 64) - 1
-SALT = 0x9E3779B97F4A7C15
+from naive import M64, SALT, mix64  # word ids are the classifier's: one hash oracle serves both
+
 PUNCT_SALT = 0xD6E8FEB86659FD93
 OPENER_SALT = 0xA0761D6478BD642F
 ROOT, BOS, EOS = 1, 2, 3
 K_LOWER, K_WORD, K_TERMINAL, K_CLOSER, K_PUNCT = range(5)
-
-
-def mix64(h: int) -> int:
-    h ^= h >> 33
-    h = (h * 0xFF51AFD7ED558CCD) & M64
-    h ^= h >> 33
-    h = (h * 0xC4CEB9FE1A85EC53) & M64
-    h ^= h >> 33
-    return h
 
 
 def finish(h: int) -> int:
