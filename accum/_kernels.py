@@ -256,7 +256,7 @@ def _log_growth(events, n_events, cat, pages, tokens, stats):
 @njit(**NJIT_OPTIONS)
 def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_info, row_total,
                counts, weights, n_rows, new_unigram_tok, doc_counts, token_counts, cat_stats,
-               all_stats, prune_k, events, doc_tf, touched, track):
+               all_stats, prune_k, events, doc_tf, touched, track, cross_keys, cross_at):
     """Count the n-grams of documents into their categories and log feature growth.
 
     Processes documents from ``first_doc`` on and stops before a document that could
@@ -305,6 +305,12 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         Scratch: the rows of the current document.
     track : bool
         Keep the growth statistics and log (False only to measure what they cost).
+    cross_keys : uint64[n_tokens * max_order * 2] or uint64[0]
+        When not empty (and ``track``), receives a crossing whenever a count below
+        ``prune_k`` grows: the feature id here, and in ``cross_at`` (int64[same, 2]) the
+        category and its page count including the current page (category -1 and the
+        overall page count for row totals). Crossings let growth logs of pages counted
+        elsewhere be replayed in order (see :func:`replay_crossings`).
 
     Returns
     -------
@@ -316,19 +322,24 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         Entries written to ``new_unigram_tok``.
     n_events : int
         Rows written to ``events``.
+    n_cross : int
+        Entries written to ``cross_keys`` and ``cross_at``.
     """
     n_docs = tok_bounds.shape[0] - 1
     max_order = grams.shape[1]
     rows_cap = row_info.shape[0]
     half_cap = keys.shape[0] // 2
+    log_cross = track and cross_keys.shape[0] > 0
     n_new = 0
     n_events = 0
+    n_cross = 0
+    all_docs = doc_counts.sum()
     for d in range(first_doc, n_docs):
         a = tok_bounds[d]
         b = tok_bounds[d + 1]
         worst = (b - a) * max_order
         if n_rows + worst > rows_cap or n_rows + worst > half_cap:
-            return d, n_rows, n_new, n_events
+            return d, n_rows, n_new, n_events, n_cross
         c = doc_cats[d]
         n_touched = 0
         for t in range(a, b):
@@ -352,6 +363,17 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
                 if track:
                     _count_transition(cat_stats[c], k, counts[r, c], prune_k)
                     _count_transition(all_stats, k, row_total[r], prune_k)
+                    if log_cross:
+                        if counts[r, c] < prune_k:
+                            cross_keys[n_cross] = fid
+                            cross_at[n_cross, 0] = c
+                            cross_at[n_cross, 1] = doc_counts[c] + 1
+                            n_cross += 1
+                        if row_total[r] < prune_k:
+                            cross_keys[n_cross] = fid
+                            cross_at[n_cross, 0] = -1
+                            cross_at[n_cross, 1] = all_docs + 1
+                            n_cross += 1
                 counts[r, c] += 1
                 row_total[r] += 1
                 if doc_tf[r] == 0:
@@ -368,14 +390,76 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
             doc_tf[r] = 0
         doc_counts[c] += 1
         token_counts[c] += b - a
+        all_docs += 1
         if not track:
             continue
         if is_checkpoint(doc_counts[c]):
             n_events = _log_growth(events, n_events, c, doc_counts[c], token_counts[c], cat_stats[c])
-        all_docs = doc_counts.sum()
         if is_checkpoint(all_docs):
             n_events = _log_growth(events, n_events, -1, all_docs, token_counts.sum(), all_stats)
-    return n_docs, n_rows, n_new, n_events
+    return n_docs, n_rows, n_new, n_events, n_cross
+
+
+@njit(**NJIT_OPTIONS)
+def count_stats(counts, row_total, row_order, prune_k, cat_stats, all_stats):
+    """Growth statistics of counts int64[n_rows, n_cats] into ``cat_stats``
+    (int64[n_cats, max_order, 4]) and of ``row_total`` into ``all_stats`` (both zeroed here)."""
+    cat_stats[:] = 0
+    all_stats[:] = 0
+    for r in range(counts.shape[0]):
+        k = row_order[r] - 1
+        for c in range(counts.shape[1]):
+            n = counts[r, c]
+            for before in range(min(n, prune_k)):
+                _count_transition(cat_stats[c], k, before, prune_k)
+        for before in range(min(row_total[r], prune_k)):
+            _count_transition(all_stats, k, before, prune_k)
+
+
+@njit(**NJIT_OPTIONS)
+def replay_crossings(cross_keys, cross_cat, cross_bucket, keys, slots, row_order, running_cat,
+                     running_all, prune_k, hist_cat, hist_all):
+    """Replay crossings (see :func:`accumulate`) in stream order on top of earlier counts.
+
+    Parameters
+    ----------
+    cross_keys, cross_cat : uint64[n], int64[n]
+        Feature id and category (-1: row total) of each crossing, in the order the pages
+        were counted.
+    cross_bucket : int64[n]
+        Index of the first growth-log checkpoint at or after the crossing's page.
+    keys, slots, row_order : the merged table and the order of each of its rows.
+    running_cat, running_all : uint8[n_rows, n_cats], uint8[n_rows]
+        Counts before the replayed pages, capped at ``prune_k``; updated in place.
+    hist_cat, hist_all : int64[n_cats, max_order, 4, n_buckets], int64[max_order, 4, n_buckets]
+        Incremented where a count reaches 1, 2, 3 (fields 0-2) and ``prune_k`` (field 3)
+        in a bucket; their cumulative sums give the features counted at least that often.
+    """
+    for i in range(cross_keys.shape[0]):
+        r = table_lookup(keys, slots, cross_keys[i])
+        c = cross_cat[i]
+        if c >= 0:
+            reached = np.int64(running_cat[r, c]) + 1
+            if reached > prune_k:
+                continue
+            running_cat[r, c] = reached
+        else:
+            reached = np.int64(running_all[r]) + 1
+            if reached > prune_k:
+                continue
+            running_all[r] = reached
+        k = row_order[r] - 1
+        b = cross_bucket[i]
+        if reached <= 3:
+            if c >= 0:
+                hist_cat[c, k, reached - 1, b] += 1
+            else:
+                hist_all[k, reached - 1, b] += 1
+        if reached == prune_k:
+            if c >= 0:
+                hist_cat[c, k, 3, b] += 1
+            else:
+                hist_all[k, 3, b] += 1
 
 
 @njit(**NJIT_OPTIONS)

@@ -51,8 +51,8 @@ class Settings:
     def __post_init__(self):
         if not isinstance(self.max_order, int) or not 1 <= self.max_order <= 8:
             raise ValueError(f"max_order must be an integer from 1 to 8, got {self.max_order!r}")
-        if not isinstance(self.prune_k, int) or self.prune_k < 3:
-            raise ValueError(f"prune_k must be an integer >= 3, got {self.prune_k!r}")
+        if not isinstance(self.prune_k, int) or not 3 <= self.prune_k <= 255:
+            raise ValueError(f"prune_k must be an integer from 3 to 255, got {self.prune_k!r}")
         if not isinstance(self.markov_order, int) or not 0 <= self.markov_order <= 32:
             raise ValueError(f"markov_order must be an integer from 0 (none) to 32, got {self.markov_order!r}")
 
@@ -71,6 +71,11 @@ class Accumulator:
         Keep the growth statistics and log (default). Without them the accumulator
         counts the same but cannot report saturation; ``benchmarks/tracking_cost.py``
         measures the difference.
+    log_crossings : bool
+        Also keep, for every count below ``prune_k`` that grows, the feature, category
+        and page (see :meth:`take_crossings`), so that the growth log of pages counted
+        here can be replayed on top of pages counted before them elsewhere
+        (:mod:`accum.partials`).
 
     Examples
     --------
@@ -82,9 +87,11 @@ class Accumulator:
     ({'c': 2, 'j': 1}, {'c': 1, 'j': 0})
     """
 
-    def __init__(self, settings: Settings | None = None, track_growth: bool = True):
+    def __init__(self, settings: Settings | None = None, track_growth: bool = True,
+                 log_crossings: bool = False):
         self.settings = settings or Settings()
         self.track_growth = track_growth
+        self.log_crossings = log_crossings
         self.categories: list[str] = []
         self._cat_index: dict[str, int] = {}
         self.lexicon: dict[int, str] = {}
@@ -102,6 +109,7 @@ class Accumulator:
         self._cat_stats = np.zeros((4, order, 4), np.int64)
         self._all_stats = np.zeros((order, 4), np.int64)
         self._growth: list[np.ndarray] = []  # growth-log rows not yet taken
+        self._crossings: list[tuple[np.ndarray, np.ndarray]] = []  # not yet taken
 
     # -- views ---------------------------------------------------------------------------
 
@@ -175,6 +183,17 @@ class Accumulator:
         self._growth = []
         return rows
 
+    def take_crossings(self) -> tuple[np.ndarray, np.ndarray]:
+        """Crossings logged since the last call (with ``log_crossings``), in page order:
+        feature ids uint64[n] and int64[n, 2] of (category, its page count), category -1
+        meaning all pages (the row total)."""
+        keys = [k for k, _ in self._crossings]
+        at = [a for _, a in self._crossings]
+        self._crossings = []
+        if not keys:
+            return np.zeros(0, np.uint64), np.zeros((0, 2), np.int64)
+        return np.concatenate(keys), np.concatenate(at)
+
     def rows_of(self, feature_ids: np.ndarray) -> np.ndarray:
         """Row of each feature id (-1 when unseen)."""
         ids = np.asarray(feature_ids, np.uint64).reshape(-1, 1)
@@ -240,17 +259,22 @@ class Accumulator:
         events = np.empty((2 * batch.n_docs, 3 + 4 * self.settings.max_order), np.int64)
         longest = int(batch.doc_lengths().max()) if batch.n_docs else 0
         touched = np.empty(longest * self.settings.max_order, np.int64)
+        n_cross = 2 * grams.size if self.log_crossings else 0
+        cross_keys, cross_at = np.empty(n_cross, np.uint64), np.empty((n_cross, 2), np.int64)
         doc = 0
         while doc < batch.n_docs:
-            doc, self.n_rows, n_new, n_events = _kernels.accumulate(
+            doc, self.n_rows, n_new, n_events, n_cross = _kernels.accumulate(
                 grams, batch.ids, batch.bounds, cats, doc, self._keys, self._slots,
                 self._row_info, self._row_total, self._counts, self._weights, self.n_rows, new_tok,
                 self._doc_counts, self._token_counts, self._cat_stats, self._all_stats,
                 self.settings.prune_k, events, self._doc_tf, touched, self.track_growth,
+                cross_keys, cross_at,
             )
             self._learn_words(batch, new_tok[:n_new])
             if n_events:
                 self._growth.append(events[:n_events].copy())
+            if n_cross:
+                self._crossings.append((cross_keys[:n_cross].copy(), cross_at[:n_cross].copy()))
             if doc < batch.n_docs:
                 need = int(batch.bounds[doc + 1] - batch.bounds[doc]) * self.settings.max_order
                 self._reserve(self.n_rows + need)
@@ -288,12 +312,8 @@ class Accumulator:
 
     def _recompute_stats(self) -> None:
         """Growth statistics from the counts (after a merge or a load)."""
-        order = self.row_order
-        for k in range(self.settings.max_order):
-            mine = order == k + 1
-            for c in range(self.n_categories):
-                self._cat_stats[c, k] = _stats_of(self.counts[mine, c], self.settings.prune_k)
-            self._all_stats[k] = _stats_of(self._row_total[: self.n_rows][mine], self.settings.prune_k)
+        _kernels.count_stats(self.counts, self._row_total[: self.n_rows], self.row_order, self.settings.prune_k,
+                             self._cat_stats[: self.n_categories], self._all_stats)
 
     def _grow_categories(self, cap: int) -> None:
         """Room for exactly ``cap`` categories, at least those in use (np.zeros maps
@@ -374,6 +394,16 @@ class Accumulator:
         acc._recompute_stats()
         return acc
 
+    def __getstate__(self) -> dict:
+        """Pickle the counts sparsely (as a snapshot does), with logs not yet taken."""
+        return {"arrays": self.to_arrays(), "track_growth": self.track_growth,
+                "log_crossings": self.log_crossings, "growth": self._growth, "crossings": self._crossings}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(Accumulator.from_arrays(state["arrays"]).__dict__)
+        self.track_growth, self.log_crossings = state["track_growth"], state["log_crossings"]
+        self._growth, self._crossings = state["growth"], state["crossings"]
+
     def canonical(self) -> dict[int, dict[str, int]]:
         """Feature id -> {category: count} without zeros: equal for equal content."""
         out = {}
@@ -389,9 +419,11 @@ class Accumulator:
         )
 
 
-def _stats_of(counts: np.ndarray, prune_k: int) -> list[int]:
-    """:data:`GROWTH_FIELDS` of one vector of counts."""
-    return [
-        int((counts > 0).sum()), int((counts == 1).sum()), int((counts == 2).sum()),
-        int((counts >= prune_k).sum()),
-    ]
+def checkpoints(limit: int) -> np.ndarray:
+    """The page counts up to ``limit`` at which the growth log has a row (see
+    :func:`accum._kernels.is_checkpoint`), int64[n]."""
+    out, s = [], 1
+    while s <= limit:
+        out.append(s)
+        s = max(s + 1, int(s * _kernels.CHECKPOINT_GROWTH))
+    return np.array(out, np.int64)

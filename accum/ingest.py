@@ -14,7 +14,7 @@ import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 from .accumulator import Accumulator
 from .pages import Page, Record, Skipped
@@ -84,6 +84,22 @@ class IngestSummary:
     seconds: float = 0.0
     checkpoints: int = 0
 
+    def skip(self, source: str, reason: str, detail: str = "") -> None:
+        """Count a record not used, keeping the first example of each reason."""
+        self.skipped[reason] += 1
+        self.skip_examples.setdefault(reason, f"{source}: {detail}" if detail else source)
+
+    def add(self, later: "IngestSummary") -> "IngestSummary":
+        """Add the counts of ``later``, a summary of the pages after these (in place)."""
+        self.pages_added += later.pages_added
+        self.duplicates += later.duplicates
+        self.skipped.update(later.skipped)
+        for reason, example in later.skip_examples.items():
+            self.skip_examples.setdefault(reason, example)
+        self.bytes_read += later.bytes_read
+        self.tokens += later.tokens
+        return self
+
     @property
     def pages_seen(self) -> int:
         return self.pages_added + self.duplicates + sum(self.skipped.values())
@@ -103,6 +119,46 @@ class IngestSummary:
             "tokens_per_s": round(self.tokens / secs, 1),
             "checkpoints": self.checkpoints,
         }
+
+
+def screen(records: Iterable[Record], summary: IngestSummary, default_label: str | None = None,
+           progress: Callable[[Record], None] | None = None) -> Iterator[tuple[Page, str, str]]:
+    """The pages of ``records`` worth counting, as (page, content hash, label).
+
+    Skipped records, pages without a label (unless ``default_label``) and empty pages are
+    counted in ``summary`` by reason; every record's bytes are added to it. ``progress``
+    is called with each record once it has been handled.
+    """
+    for record in records:
+        summary.bytes_read += record.n_bytes
+        if isinstance(record, Skipped):
+            summary.skip(record.source, record.reason, record.detail)
+        else:
+            label = record.label if record.label is not None else default_label
+            if label is None:
+                summary.skip(record.url, "no-label", "the label spec gave no label; pass --default-label")
+            elif not record.text.strip():
+                summary.skip(record.url, "empty", "no text")
+            else:
+                yield record, content_hash(record.text), label
+        if progress is not None:
+            progress(record)
+
+
+def count_pages(acc: Accumulator, markov, pages: list[tuple[Page, str, str]],
+                summary: IngestSummary) -> list[DocumentRow]:
+    """Add ``pages`` (from :func:`screen`, all new) to ``acc`` and the generator ``markov``
+    (when kept); count them in ``summary`` and return their document rows."""
+    texts, labels = [p.text for p, _, _ in pages], [label for _, _, label in pages]
+    tokens = tokenize(texts, acc.settings.lowercase)
+    acc.add_tokens(tokens, labels)
+    if markov is not None:
+        markov.partial_fit(texts, labels)
+    rows = [DocumentRow(h, page.url, label, n, page.n_bytes)
+            for (page, h, label), n in zip(pages, tokens.doc_lengths().tolist())]
+    summary.pages_added += len(rows)
+    summary.tokens += sum(row.n_tokens for row in rows)
+    return rows
 
 
 def ingest(
@@ -147,31 +203,18 @@ def ingest(
     pending_hashes: set[str] = set()
     batch: list[tuple[Page, str, str]] = []
 
-    def skip(source: str, reason: str, detail: str) -> None:
-        summary.skipped[reason] += 1
-        summary.skip_examples.setdefault(reason, f"{source}: {detail}" if detail else source)
-
     def flush() -> None:
         known = sink.known_hashes([h for _, h, _ in batch])
         fresh = []
-        for page, h, label in batch:
-            if h in known or h in pending_hashes:
+        for item in batch:
+            if item[1] in known or item[1] in pending_hashes:
                 summary.duplicates += 1
             else:
-                pending_hashes.add(h)
-                fresh.append((page, h, label))
+                pending_hashes.add(item[1])
+                fresh.append(item)
         batch.clear()
-        if not fresh:
-            return
-        texts, labels = [p.text for p, _, _ in fresh], [label for _, _, label in fresh]
-        tokens = tokenize(texts, acc.settings.lowercase)
-        acc.add_tokens(tokens, labels)
-        if markov is not None:
-            markov.partial_fit(texts, labels)
-        for (page, h, label), n in zip(fresh, tokens.doc_lengths().tolist()):
-            pending.append(DocumentRow(h, page.url, label, n, page.n_bytes))
-            summary.tokens += n
-        summary.pages_added += len(fresh)
+        if fresh:
+            pending.extend(count_pages(acc, markov, fresh, summary))
 
     def commit() -> None:
         summary.seconds = time.perf_counter() - started
@@ -180,26 +223,13 @@ def ingest(
         pending.clear()
         pending_hashes.clear()
 
-    for record in records:
-        if isinstance(record, Skipped):
-            summary.bytes_read += record.n_bytes
-            skip(record.source, record.reason, record.detail)
-        else:
-            summary.bytes_read += record.n_bytes
-            label = record.label if record.label is not None else default_label
-            if label is None:
-                skip(record.url, "no-label", "the label spec gave no label; pass --default-label")
-            elif not record.text.strip():
-                skip(record.url, "empty", "no text")
-            else:
-                batch.append((record, content_hash(record.text), label))
-                if len(batch) >= batch_pages:
-                    flush()
-                    if time.perf_counter() - last_checkpoint >= checkpoint_seconds:
-                        commit()
-                        last_checkpoint = time.perf_counter()
-        if progress is not None:
-            progress(record)
+    for item in screen(records, summary, default_label, progress):
+        batch.append(item)
+        if len(batch) >= batch_pages:
+            flush()
+            if time.perf_counter() - last_checkpoint >= checkpoint_seconds:
+                commit()
+                last_checkpoint = time.perf_counter()
     flush()
     commit()
     summary.seconds = time.perf_counter() - started

@@ -27,7 +27,8 @@ def json_option(func):
 
 
 def data_errors(func):
-    """Turn the engine's ValueError/TypeError/OSError into a clean exit 1 with the message."""
+    """Turn the engine's ValueError/TypeError/OSError, and a database error the store did not
+    explain, into a clean exit 1 with the message."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -37,6 +38,11 @@ def data_errors(func):
             raise
         except (ValueError, TypeError, OSError) as exc:
             raise click.ClickException(str(exc)) from exc
+        except Exception as exc:
+            if not type(exc).__module__.startswith("sqlalchemy."):
+                raise
+            reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+            raise click.ClickException(f"catalog error: {reason}") from exc
 
     return wrapper
 
@@ -127,13 +133,20 @@ def progress_bar(desc: str, quiet: bool):
                 dynamic_ncols=True, mininterval=0.5)
 
 
-def ingest_into(st, records, command: dict, settings, **options) -> dict:
+def ingest_into(st, records, command: dict, settings, client=None, **options) -> dict:
     """Ingest ``records`` into store ``st`` (one run, under its write lock) and return the
-    ``accum ingest --json`` summary; ``options`` go to :func:`accum.ingest.ingest`."""
+    ``accum ingest --json`` summary; ``options`` go to :func:`accum.ingest.ingest`.
+
+    With a Dask ``client``, ``records`` are source parts counted on its cluster
+    (:func:`accum.distributed.ingest_parts`, same result)."""
+    from accum.distributed import ingest_parts
     from accum.ingest import ingest
 
     with st.writer(command, settings) as writer:
-        summary = ingest(records, writer.acc, writer, markov=writer.markov, **options)
+        if client is None:
+            summary = ingest(records, writer.acc, writer, markov=writer.markov, **options)
+        else:
+            summary = ingest_parts(client, records, writer.acc, writer, markov=writer.markov, **options)
     return summary.to_dict() | {"store": str(st.path), "categories": writer.acc.n_categories,
                                 "documents": writer.acc.n_documents, "run": writer.run_id}
 

@@ -23,12 +23,18 @@ from .common import (data_errors, emit_json, ingest_into, json_option, open_stor
                    "and recall (0: none; 4 is a good start; fixed at a store's first ingest).")
 @click.option("--batch-pages", default=500, show_default=True, type=click.IntRange(min=1),
               help="Pages tokenised and counted together.")
+@click.option("--dask", "dask_address", default=None, metavar="local:N|tcp://HOST:PORT",
+              help="Count on a Dask cluster: local:N starts N worker processes here; an address joins "
+                   "a running scheduler. Same result as without.")
+@click.option("--part-mb", default=64.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="With --dask: directories are split into parts of about this many MB.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @store_options
 @json_option
 @data_errors
 def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, default_label,
-                   max_order, checkpoint_seconds, markov_order, batch_pages, quiet, store, db, as_json):
+                   max_order, checkpoint_seconds, markov_order, batch_pages, dask_address, part_mb, quiet, store, db,
+                   as_json):
     """Add the pages of SOURCE... (directories, WARC, JSONL, Parquet, text) to the store.
 
     Pages already in the store (same text) are counted as duplicates and add nothing,
@@ -47,14 +53,26 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, d
                 f"this store was built with {option.replace('_', '-')} {getattr(settings, option)}; "
                 f"--{option.replace('_', '-')} {wanted} needs a new --store"
             )
-    records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes)
     command = {"sources": [os.path.abspath(s) for s in sources], "format": fmt, "label": label,
                "default_label": default_label, "text_field": text_field, "url_field": url_field,
                "max_page_bytes": max_page_bytes}
-    with progress_bar("ingest", quiet) as bar:
-        result = ingest_into(st, records, command, settings, checkpoint_seconds=checkpoint_seconds,
-                             batch_pages=batch_pages, default_label=default_label,
-                             progress=lambda record: bar.update(1))
+    options = {"checkpoint_seconds": checkpoint_seconds, "batch_pages": batch_pages, "default_label": default_label}
+    if dask_address is None:
+        records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes)
+        with progress_bar("ingest", quiet) as bar:
+            result = ingest_into(st, records, command, settings, progress=lambda record: bar.update(1), **options)
+    else:
+        from accum.distributed import connect, n_workers
+        from accum.sources.partition import plan_parts
+
+        with connect(dask_address) as client:
+            parts = plan_parts(sources, fmt, label, part_bytes=max(1, int(part_mb * 1e6)),
+                               min_parts=n_workers(client), text_field=text_field, url_field=url_field,
+                               max_page_bytes=max_page_bytes)
+            with progress_bar("ingest", quiet) as bar:
+                bar.unit, bar.total = " files", sum(len(p.files) or 1 for p in parts)
+                result = ingest_into(st, parts, command, settings, client=client, progress=bar.update, **options)
+        result["dask"] = {"scheduler": dask_address, "parts": len(parts)}
     if as_json:
         emit_json(result)
         return

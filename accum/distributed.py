@@ -1,0 +1,152 @@
+"""Ingest on a Dask cluster, with the same result as one process.
+
+The sources are split into parts (:func:`accum.sources.partition.plan_parts`) and taken
+in waves of a few parts per worker. For each wave:
+
+1. workers read and screen their parts (:func:`accum.partials.screen_part`) and keep
+   them; only the content hashes come back;
+2. the client marks duplicates in stream order (pages already committed, or earlier in
+   the run), exactly as a single-process ingest would;
+3. workers count their parts from empty (:func:`accum.partials.count_part`) with the
+   same numba kernels, and the partials merge in order by tree reduction;
+4. the client adds the merged partial to the store's accumulator, which replays the
+   growth log (:func:`accum.partials.apply_partial`), and commits through the sink when
+   ``checkpoint_seconds`` have passed (always after the last wave), one snapshot and
+   one transaction, as :func:`accum.ingest.ingest` does.
+
+So every count, document row and growth-log row equals a single-process ingest of the
+same sources, and an interrupted run resumes by running it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from typing import Callable
+
+from .accumulator import Accumulator
+from .ingest import IngestSink, IngestSummary
+from .partials import apply_partial, count_part, merge_partials, screen_part
+
+#: Hashes asked of the sink at a time (bound parameters per query).
+_HASH_QUERY = 500
+
+
+@contextmanager
+def connect(address: str):
+    """A Dask client (closed on exit) for ``local:N``, a new LocalCluster of N one-thread
+    worker processes (shut down on exit), or the address of a running scheduler
+    (``tcp://host:port``)."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - the extra is part of the test install
+        raise ValueError("--dask needs Dask: pip install 'accum[dask]'") from exc
+    if address.startswith("local:"):
+        n = address.split(":", 1)[1]
+        if not n.isdigit() or int(n) < 1:
+            raise ValueError(f"--dask {address!r}: expected local:N with N >= 1 workers, e.g. local:2")
+        with LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+            yield client
+        return
+    if "://" not in address:
+        raise ValueError(f"--dask {address!r}: expected local:N or a scheduler address such as tcp://host:8786")
+    try:
+        client = Client(address, timeout="30s")
+    except OSError as exc:
+        raise ValueError(f"--dask {address}: cannot reach the scheduler ({exc})") from exc
+    with client:
+        yield client
+
+
+def n_workers(client) -> int:
+    """Workers the scheduler knows now."""
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def _read(part, default_label):
+    return screen_part(part.read(), default_label)
+
+
+def _hashes(screened):
+    return screened.hashes
+
+
+def _records(part) -> int:
+    return len(part.files) if part.files else 1
+
+
+def ingest_parts(
+    client,
+    parts: list,
+    acc: Accumulator,
+    sink: IngestSink,
+    *,
+    markov=None,
+    default_label: str | None = None,
+    checkpoint_seconds: float = 60.0,
+    batch_pages: int = 500,
+    parts_per_wave: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> IngestSummary:
+    """Ingest ``parts`` (from :func:`accum.sources.partition.plan_parts`) on the cluster
+    behind ``client`` into ``acc``/``markov``, committing to ``sink``.
+
+    Parameters are those of :func:`accum.ingest.ingest`, plus ``parts_per_wave`` (default
+    two per worker) and ``progress``, called with the number of files (or whole sources)
+    of each part once it is read.
+    """
+    summary = IngestSummary()
+    started = last_commit = time.perf_counter()
+    if parts_per_wave is None:
+        parts_per_wave = 2 * n_workers(client)
+    markov_settings = None if markov is None else markov.settings()
+    pending, pending_growth, pending_hashes = [], [], set()
+
+    def commit() -> None:
+        import numpy as np
+
+        summary.seconds = time.perf_counter() - started
+        summary.checkpoints += 1
+        width = 3 + 4 * acc.settings.max_order
+        growth = np.concatenate(pending_growth) if pending_growth else np.zeros((0, width), np.int64)
+        sink.checkpoint(acc, list(pending), growth, summary, markov=markov)
+        pending.clear()
+        pending_growth.clear()
+        pending_hashes.clear()
+
+    for start in range(0, len(parts), parts_per_wave):
+        wave = parts[start : start + parts_per_wave]
+        screened = client.map(_read, wave, default_label=default_label, pure=False)
+        hashes = client.gather(client.map(_hashes, screened, pure=False))
+        if progress is not None:
+            progress(sum(_records(p) for p in wave))
+        partials = []
+        for fut, part_hashes in zip(screened, hashes):
+            known = set()
+            for i in range(0, len(part_hashes), _HASH_QUERY):
+                known |= sink.known_hashes(part_hashes[i : i + _HASH_QUERY])
+            skip = set()
+            for i, h in enumerate(part_hashes):
+                if h in known or h in pending_hashes:
+                    skip.add(i)
+                else:
+                    pending_hashes.add(h)
+            partials.append(client.submit(count_part, fut, skip, acc.settings, acc.track_growth,
+                                          markov_settings, batch_pages, pure=False))
+        del screened
+        while len(partials) > 1:  # tree reduction, in stream order
+            partials = [client.submit(merge_partials, partials[i], partials[i + 1], pure=False)
+                        if i + 1 < len(partials) else partials[i] for i in range(0, len(partials), 2)]
+        merged = partials[0].result()
+        del partials
+        pending_growth.append(apply_partial(acc, markov, merged))
+        pending.extend(merged.documents)
+        summary.add(merged.summary)
+        if time.perf_counter() - last_commit >= checkpoint_seconds:
+            commit()
+            last_commit = time.perf_counter()
+    commit()
+    summary.seconds = time.perf_counter() - started
+    return summary

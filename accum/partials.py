@@ -1,0 +1,170 @@
+"""Partial accumulators: count consecutive slices of one page stream apart, then merge.
+
+A slice is counted from empty into a :class:`Partial`: its accumulator, generator,
+document rows and summary, plus the *crossings* of its counts (each time a count below
+the pruning threshold grows: which feature, which category, at which page; see
+``Accumulator(log_crossings=True)``). Partials of consecutive slices merge in order with
+:func:`merge_partials`, associatively, so a tree reduction equals a left fold.
+:func:`apply_partial` then adds the merged partial to the accumulator it continues and
+replays its crossings, giving exactly the growth-log rows one process would have logged
+counting the same pages in the same order: every count, document row and growth row is
+identical to a single-process ingest. :mod:`accum.distributed` runs these steps on a
+Dask cluster; nothing here needs Dask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _kernels
+from .accumulator import Accumulator, Settings, checkpoints
+from .ingest import DocumentRow, IngestSummary, count_pages, screen
+from .pages import Page
+
+
+@dataclass
+class ScreenedPart:
+    """The pages of one slice worth counting, as (page, content hash, label), and the
+    summary of what was skipped while reading it."""
+
+    pages: list[tuple[Page, str, str]]
+    summary: IngestSummary = field(default_factory=IngestSummary)
+
+    @property
+    def hashes(self) -> list[str]:
+        return [h for _, h, _ in self.pages]
+
+
+@dataclass
+class Partial:
+    """What counting one slice (or several consecutive ones) produced."""
+
+    acc: Accumulator
+    markov: object | None  # MarkovAccumulator
+    documents: list[DocumentRow]
+    cross_keys: np.ndarray  # uint64[n]
+    cross_at: np.ndarray  # int64[n, 2]: (category, page count); category -1 = all pages
+    summary: IngestSummary
+
+
+def screen_part(records, default_label: str | None = None) -> ScreenedPart:
+    """Read a slice's records (see :func:`accum.ingest.screen`)."""
+    summary = IngestSummary()
+    return ScreenedPart(list(screen(records, summary, default_label)), summary)
+
+
+def count_part(part: ScreenedPart, skip: set[int], settings: Settings, track_growth: bool = True,
+               markov_settings: dict | None = None, batch_pages: int = 500) -> Partial:
+    """Count the pages of ``part`` but those at the indices in ``skip`` (duplicates of
+    pages counted before), from empty.
+
+    ``markov_settings`` (``MarkovAccumulator.settings()``) builds a generator too.
+    """
+    from .markov import MarkovAccumulator
+
+    acc = Accumulator(settings, track_growth=track_growth, log_crossings=track_growth)
+    markov = None if markov_settings is None else MarkovAccumulator(**markov_settings)
+    summary = IngestSummary(skipped=part.summary.skipped.copy(), skip_examples=dict(part.summary.skip_examples),
+                            bytes_read=part.summary.bytes_read, duplicates=len(skip))
+    fresh = [item for i, item in enumerate(part.pages) if i not in skip]
+    documents = []
+    for start in range(0, len(fresh), batch_pages):
+        documents.extend(count_pages(acc, markov, fresh[start : start + batch_pages], summary))
+    acc.take_growth()  # the partial's own log: replaced by the replay
+    keys, at = acc.take_crossings()
+    return Partial(acc, markov, documents, keys, at, summary)
+
+
+def merge_partials(first: Partial, then: Partial) -> Partial:
+    """The partial of ``first``'s pages followed by ``then``'s (``first`` is updated)."""
+    doc_counts, n_docs = first.acc.doc_counts.copy(), first.acc.n_documents
+    first.acc.merge(then.acc)
+    if first.markov is not None:
+        first.markov.merge(then.markov)
+    cats = np.array([first.acc.category_index(c) for c in then.acc.categories], np.int64)
+    at = then.cross_at.copy()
+    mine = at[:, 0] >= 0
+    at[mine, 0] = cats[at[mine, 0]]
+    offsets = np.zeros(first.acc.n_categories, np.int64)
+    offsets[: len(doc_counts)] = doc_counts
+    at[mine, 1] += offsets[at[mine, 0]]
+    at[~mine, 1] += n_docs
+    return Partial(first.acc, first.markov, first.documents + then.documents,
+                   np.concatenate([first.cross_keys, then.cross_keys]), np.concatenate([first.cross_at, at]),
+                   first.summary.add(then.summary))
+
+
+def apply_partial(acc: Accumulator, markov, partial: Partial) -> np.ndarray:
+    """Add ``partial`` (pages that come after those of ``acc``) to ``acc`` and ``markov``
+    in place, and return the growth-log rows its pages produce (as
+    :meth:`Accumulator.take_growth` would have after counting them one by one)."""
+    k = acc.settings.prune_k
+    base_rows, base_cats = acc.n_rows, acc.n_categories
+    running_cat = np.minimum(acc.counts, k).astype(np.uint8)
+    running_all = np.minimum(acc._row_total[:base_rows], k).astype(np.uint8)
+    base_docs, base_tokens = acc.doc_counts.copy(), acc.token_counts.copy()
+    base_stats, base_all = acc.growth_stats()
+    acc.merge(partial.acc)
+    if markov is not None:
+        markov.merge(partial.markov)
+    width = 3 + 4 * acc.settings.max_order
+    if not acc.track_growth or not partial.documents:
+        return np.zeros((0, width), np.int64)
+
+    n_cats, n_rows = acc.n_categories, acc.n_rows
+    cats = np.array([acc.category_index(c) for c in partial.acc.categories], np.int64)
+    pad = lambda a: np.concatenate([a, np.zeros((n_cats - len(a),) + a.shape[1:], a.dtype)])  # noqa: E731
+    base_docs, base_tokens, base_stats = pad(base_docs), pad(base_tokens), pad(base_stats)
+
+    # Crossings -> counts at least 1, 2, 3 and k at each checkpoint.
+    marks = checkpoints(acc.n_documents)
+    cross_cat = np.where(partial.cross_at[:, 0] >= 0, cats[np.maximum(partial.cross_at[:, 0], 0)], -1)
+    page = partial.cross_at[:, 1] + np.where(cross_cat >= 0, base_docs[np.maximum(cross_cat, 0)],
+                                             base_docs.sum())
+    bucket = np.searchsorted(marks, page, side="left")
+    hist_cat = np.zeros((n_cats, acc.settings.max_order, 4, len(marks) + 1), np.int64)
+    hist_all = np.zeros((acc.settings.max_order, 4, len(marks) + 1), np.int64)
+    grown_cat = np.zeros((n_rows, n_cats), np.uint8)
+    grown_cat[:base_rows, :base_cats] = running_cat
+    grown_all = np.zeros(n_rows, np.uint8)
+    grown_all[:base_rows] = running_all
+    _kernels.replay_crossings(partial.cross_keys, cross_cat, bucket, acc._keys, acc._slots,
+                              acc._row_info[:n_rows, 3].astype(np.int64), grown_cat, grown_all, k,
+                              hist_cat, hist_all)
+    at_least_cat = _at_least(base_stats)[..., None] + np.cumsum(hist_cat, axis=-1)
+    at_least_all = _at_least(base_all)[..., None] + np.cumsum(hist_all, axis=-1)
+
+    # One row per checkpoint reached, in the order the pages reached them.
+    doc_cat = np.array([acc.category_index(d.label) for d in partial.documents], np.int64)
+    doc_tokens = np.array([d.n_tokens for d in partial.documents], np.int64)
+    events = []  # (page index in the partial, category first, row)
+    for c in range(n_cats):
+        idx = np.flatnonzero(doc_cat == c)
+        _checkpoint_rows(events, c, idx, base_docs[c], base_tokens[c], doc_tokens[idx], marks,
+                         at_least_cat[c], 0)
+    idx = np.arange(len(doc_cat))
+    _checkpoint_rows(events, -1, idx, base_docs.sum(), base_tokens.sum(), doc_tokens, marks, at_least_all, 1)
+    events.sort(key=lambda e: (e[0], e[1]))
+    return np.array([e[2] for e in events], np.int64).reshape(-1, width)
+
+
+def _at_least(stats: np.ndarray) -> np.ndarray:
+    """Features counted at least 1, 2, 3 and k times, from (distinct, singletons,
+    doubletons, at_least_k) along the last axis."""
+    d, n1, n2, ak = np.moveaxis(stats, -1, 0)
+    return np.stack([d, d - n1, d - n1 - n2, ak], axis=-1)
+
+
+def _checkpoint_rows(events, cat, idx, base_pages, base_tokens, tokens, marks, at_least, kind) -> None:
+    """Append the growth rows of category ``cat`` (-1: all pages) whose pages are the
+    partial's documents ``idx``, after ``base_pages`` pages before them."""
+    pages = base_pages + 1 + np.arange(len(idx))
+    totals = base_tokens + np.cumsum(tokens)
+    hit = np.flatnonzero(np.isin(pages, marks))
+    for j in hit.tolist():
+        b = int(np.searchsorted(marks, pages[j]))
+        ge = at_least[:, :, b]  # [orders, 4]: at least 1, 2, 3, k
+        stats = np.stack([ge[:, 0], ge[:, 0] - ge[:, 1], ge[:, 1] - ge[:, 2], ge[:, 3]], axis=-1)
+        events.append((int(idx[j]), kind, [cat, int(pages[j]), int(totals[j]), *stats.ravel().tolist()]))

@@ -1,0 +1,150 @@
+"""Ingest on Dask equals a single-process ingest: every count, document row and
+growth-log row. The partial-accumulator steps are checked in memory, then the whole
+command on a real two-worker LocalCluster."""
+
+import json
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from accum.accumulator import Accumulator, Settings
+from accum.ingest import MemorySink, ingest
+from accum.markov import MarkovAccumulator
+from accum.partials import apply_partial, count_part, merge_partials, screen_part
+from accum.sources import iter_sources
+from accum.sources.partition import plan_parts
+from accum.storage import Store
+from accum.storage import catalog as cat
+
+from corpora import corpus_path
+
+
+def link_files(out, root, categories, universities):
+    """A corpus of symlinks to WebKB's pages of some universities (walks do not follow
+    linked directories, so files are linked one by one)."""
+    for category in categories:
+        for university in universities:
+            for f in sorted((root / category / university).iterdir()):
+                target = out / category / university
+                target.mkdir(parents=True, exist_ok=True)
+                (target / f.name).symlink_to(f)
+    return out
+
+
+@pytest.fixture(scope="module")
+def webkb_halves(tmp_path_factory):
+    root = corpus_path("webkb")
+    base = tmp_path_factory.mktemp("webkb")
+    cats = ["course", "faculty", "project", "student"]
+    return (link_files(base / "first", root, cats, ["cornell"]),
+            link_files(base / "then", root, cats + ["staff"], ["texas", "wisconsin", "misc"]))
+
+
+def same_arrays(a: dict, b: dict) -> list[str]:
+    """Names of the entries of two to_arrays() dicts that differ."""
+    differ = []
+    for key in a:
+        x, y = a[key], b[key]
+        if not (np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y):
+            differ.append(key)
+    return differ
+
+
+def test_partials_merged_in_any_tree_equal_one_stream(webkb_halves):
+    """Slices counted apart, merged by a tree, then applied on top of earlier pages give
+    the counts, generator, documents and growth log of one ingest; a page repeated in a
+    later slice is a duplicate there."""
+    first, then = webkb_halves
+    records = list(iter_sources([first, then], label="dir"))
+    records = records[:1500] + records[100:160] + records[1500:]  # 60 repeats across slices
+    settings = Settings(max_order=2, markov_order=2)
+
+    one_sink, one_acc, one_markov = MemorySink(), Accumulator(settings), MarkovAccumulator(2)
+    ingest(records[:700], one_acc, one_sink, markov=one_markov, batch_pages=64)
+    ingest(records[700:], one_acc, one_sink, markov=one_markov, batch_pages=64)
+
+    sink, acc, markov = MemorySink(), Accumulator(settings), MarkovAccumulator(2)
+    ingest(records[:700], acc, sink, markov=markov, batch_pages=64)
+    base_growth = list(sink.growth)
+    rng = random.Random(8)
+    cuts = sorted({700, len(records), *rng.sample(range(701, len(records)), 6)})
+    seen, partials, duplicates = set(sink.documents), [], 0
+    for a, b in zip(cuts, cuts[1:]):
+        part = screen_part(records[a:b])
+        skip = {i for i, h in enumerate(part.hashes) if h in seen or seen.add(h)}
+        duplicates += len(skip)
+        partials.append(count_part(part, skip, settings, True, markov.settings(), batch_pages=50))
+    while len(partials) > 1:
+        partials = [merge_partials(partials[i], partials[i + 1]) if i + 1 < len(partials) else partials[i]
+                    for i in range(0, len(partials), 2)]
+    growth = apply_partial(acc, markov, partials[0])
+
+    assert duplicates >= 60
+    assert partials[0].summary.duplicates == duplicates
+    assert same_arrays(one_acc.to_arrays(), acc.to_arrays()) == []
+    assert same_arrays(one_markov.to_arrays(), markov.to_arrays()) == []
+    assert list(one_sink.documents.values()) == list(sink.documents.values()) + partials[0].documents
+    assert one_sink.growth == base_growth + growth.tolist()
+
+
+def test_parts_read_like_the_sources(webkb_halves):
+    first, then = webkb_halves
+    want = list(iter_sources([first, then], label="dir"))
+    parts = plan_parts([first, then], label="dir", part_bytes=300_000)
+    assert len(parts) > 10
+    assert [r for p in parts for r in p.read()] == want
+    assert len(plan_parts([first], label="dir", min_parts=4)) >= 4
+
+
+def catalog_rows(store):
+    st = Store(store)
+    with st.engine.connect() as conn:
+        docs = conn.execute(sa.select(cat.documents.c.content_hash, cat.documents.c.url, cat.categories.c.name,
+                                      cat.documents.c.n_tokens, cat.documents.c.n_bytes)
+                            .join(cat.categories).order_by(cat.documents.c.id)).all()
+        columns = [c for c in cat.growth.c if c.name not in ("id", "run_id", "category_id")]
+        growth = conn.execute(sa.select(cat.categories.c.name, *columns)
+                              .outerjoin(cat.categories, cat.growth.c.category_id == cat.categories.c.id)
+                              .order_by(cat.growth.c.id)).all()
+    return st.load().to_arrays(), [tuple(d) for d in docs], [tuple(g) for g in growth]
+
+
+def accum(*args):
+    done = subprocess.run([sys.executable, "-m", "accum.cli", *map(str, args), "--quiet", "--json"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_dask_ingest_on_two_workers_equals_one_process(webkb_halves, tmp_path):
+    """A store continued by `accum ingest --dask local:2` holds exactly what one process
+    would have committed: counts, weights, lexicon, document rows, growth log."""
+    first, then = webkb_halves
+    for store in ("single", "dask"):
+        accum("ingest", first, "--label", "dir", "--store", tmp_path / store)
+    single = accum("ingest", then, "--label", "dir", "--store", tmp_path / "single")
+    dask = accum("ingest", then, "--label", "dir", "--store", tmp_path / "dask", "--dask", "local:2",
+                 "--part-mb", "2")
+    assert dask["dask"]["parts"] >= 4
+    for key in ("pages_added", "duplicates", "skipped", "skip_examples", "bytes_read", "tokens", "documents"):
+        assert dask[key] == single[key], key
+    assert single["duplicates"] > 0  # WebKB repeats pages across categories
+    want, got = catalog_rows(tmp_path / "single"), catalog_rows(tmp_path / "dask")
+    assert same_arrays(want[0], got[0]) == []
+    assert got[1] == want[1]
+    assert got[2] == want[2]
+    print(f"dask == single process: {len(got[1]):,} documents, {len(got[0]['count_value']):,} counts, "
+          f"{len(got[2]):,} growth rows, {dask['duplicates']} duplicates, parts {dask['dask']['parts']}")
+    again = accum("ingest", then, "--label", "dir", "--store", tmp_path / "dask", "--dask", "local:2")
+    assert again["pages_added"] == 0 and again["duplicates"] == single["pages_added"] + single["duplicates"]
+
+
+def test_bad_dask_address_is_a_clean_error(tmp_path, webkb_halves):
+    for address in ("local:0", "nonsense"):
+        done = subprocess.run([sys.executable, "-m", "accum.cli", "ingest", str(webkb_halves[0]), "--label", "dir",
+                               "--store", str(tmp_path / "s"), "--dask", address], capture_output=True, text=True)
+        assert done.returncode == 1 and "--dask" in done.stderr and "Traceback" not in done.stderr
