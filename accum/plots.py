@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .saturation import Curve, heaps_predict, rates
+from .saturation import Curve, good_turing_forecast, heaps_predict, rates
 
 OVERALL = "all pages"
 
@@ -78,6 +78,11 @@ def _growth_panel(ax, curve: Curve, summary: dict | None, band: dict | None, leg
         keep = x >= fit["from_pages"]
         ax.plot(x[keep], heaps_predict(fit, curve.tokens[keep]), color="k", ls="--", lw=1,
                 label="Heaps fit (raw)")
+    line = _forecast_line(curve, summary)
+    if line is not None:
+        fx, fy = line
+        ax.plot(fx, fy, color="C3", ls=":", lw=1.4, label="forecast from 50 % (Good–Turing)")
+        ax.plot(fx[-1:], fy[-1:], "o", color="C3", ms=3.5, mfc="none")
     ax.set_xscale("log")
     ax.set_yscale("log")
     title = label
@@ -116,6 +121,21 @@ def _rate_panel(ax, curves: dict, names: list) -> None:
     ax.legend(fontsize=7, ncol=max(1, math.ceil(len(names) / 8)), loc="center left", bbox_to_anchor=(1.0, 0.5))
 
 
+def _forecast_line(curve: Curve, summary: dict | None):
+    """The forecast from half the pages (the summary's 0.5 entry): (pages, predicted) from
+    its cutoff to the last point, or None. Straight in log-log space; ends at ``predicted``."""
+    summary = summary or {}
+    fc = {f["fraction"]: f for f in summary.get("forecast", [])}.get(0.5)
+    if fc is None or summary.get("forecast_method") != "good_turing_tangent":
+        return None
+    at = np.nonzero(curve.pages == fc["fit_pages"])[0]
+    if not len(at):
+        return None
+    i = int(at[0])
+    x = curve.pages[i:]
+    return x, good_turing_forecast(int(curve.pages[i]), int(curve.distinct[i]), int(curve.singletons[i]), x)
+
+
 def _positive(values: np.ndarray) -> np.ndarray:
     """Values with zeros masked (log axes cannot show them)."""
     out = values.astype(np.float64)
@@ -127,12 +147,15 @@ def _write_points(path: Path, curves: dict, summaries: dict, bands: dict) -> Non
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["category", "order", "pages", "tokens", "distinct", "singletons", "doubletons",
-                         "at_least_2", "at_least_k", "heaps_fit", "new_per_page", "band_low", "band_high"])
+                         "at_least_2", "at_least_k", "heaps_fit", "new_per_page", "band_low", "band_high",
+                         "forecast_from_50pct"])
         for name, c in curves.items():
             fit = (summaries.get(name) or {}).get("heaps")
             predicted = heaps_predict(fit, c.tokens) if fit else [None] * len(c.pages)
             ends, r = rates(c.pages, c.distinct)
             rate_at = dict(zip(ends.tolist(), r.tolist()))
+            line = _forecast_line(c, summaries.get(name))
+            forecast_at = {} if line is None else dict(zip(line[0].tolist(), line[1].tolist()))
             band = bands.get(name)
             band_at = {} if band is None else {
                 p: (lo, hi) for p, lo, hi in zip(band["pages"].tolist(), band["low"].tolist(), band["high"].tolist())}
@@ -142,7 +165,8 @@ def _write_points(path: Path, curves: dict, summaries: dict, bands: dict) -> Non
                                  int(c.distinct[j]), int(c.singletons[j]), int(c.doubletons[j]),
                                  int(c.at_least_2[j]), int(c.at_least_k[j]),
                                  None if predicted[j] is None else round(float(predicted[j]), 1),
-                                 rate_at.get(p), lo, hi])
+                                 rate_at.get(p), lo, hi,
+                                 None if p not in forecast_at else round(forecast_at[p], 1)])
 
 
 def reliability_figure(before: dict, after: dict, title: str, path) -> Path:

@@ -82,8 +82,9 @@ def _echo_table(rows: list[dict], prune_k: int) -> None:
         )
     click.echo(f"\nnew/page: new distinct features per page over the last 10 % of pages; ≥2: features seen at "
                f"least twice (seen ≥ {prune_k} times: see --json); N1/N: Good-Turing chance the next n-gram is new;\n"
-               "Heaps: V = K·tokens^β; Chao1: floor of the asymptote; 50%→100%: error of a Heaps forecast fitted "
-               "on the first half of the pages; saturation: fewer than --threshold new ≥2 features per page from then on.")
+               "Heaps: V = K·tokens^β; Chao1: floor of the asymptote; 50%→100%: error of the forecast made from the "
+               "first half of the pages only\n(Good–Turing tangent V·(pages/P)^(N1/V) at the cutoff; --json also has "
+               "the Heaps forecast); saturation: fewer than --threshold new ≥2 features per page from then on.")
 
 
 def _num(value, width, digits):

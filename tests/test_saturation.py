@@ -41,16 +41,94 @@ def test_saturation_point_and_rates():
     assert sat.recent_rate(pages, values, span=0.5) == 0.0
 
 
-def test_forecast_flags_long_extrapolations():
+def _power_law_curve(beta=0.6, gt_consistent=True):
+    """A curve on V = 30 * tokens**beta at 100 tokens per page; its singletons are beta * V
+    (what Good-Turing implies for a power law) or V / 2."""
     pages = np.array(sorted(naive.checkpoints(1000)))
     tokens = pages * 100
-    values = np.round(30 * tokens**0.6).astype(np.int64)
-    curve = sat.Curve("c", 1, pages, tokens, values, values // 2, values // 4, values // 8, 5)
+    values = np.round(30 * tokens**beta).astype(np.int64)
+    singletons = np.round(beta * values).astype(np.int64) if gt_consistent else values // 2
+    return sat.Curve("c", 1, pages, tokens, values, singletons, values // 4, values // 8, 5)
+
+
+def test_good_turing_forecast_by_hand():
+    assert sat.good_turing_elasticity(200, 80) == 0.4
+    assert sat.good_turing_elasticity(0, 0) is None
+    assert sat.good_turing_forecast(50, 200, 80, 150) == pytest.approx(200 * 3**0.4, rel=1e-15)
+    assert sat.good_turing_forecast(50, 200, 80, 50) == 200  # through the row itself
+    assert sat.good_turing_forecast(10, 30, 30, 40) == pytest.approx(120)  # all singletons: linear
+    np.testing.assert_allclose(sat.good_turing_forecast(50, 200, 80, np.array([100, 400])),
+                               [200 * 2**0.4, 200 * 8**0.4], rtol=1e-15)
+    with pytest.raises(ValueError):
+        sat.good_turing_forecast(5, 0, 0, 10)
+
+
+def test_forecast_flags_long_extrapolations():
+    curve = _power_law_curve()
     forecasts = sat.forecast_validation(curve)
     assert [f["fraction"] for f in forecasts] == [0.1, 0.25, 0.5]
     assert all(f["beyond_2x"] == (f["extrapolation"] > 2) for f in forecasts)
     assert forecasts[0]["beyond_2x"] and forecasts[0]["extrapolation"] > 9
-    assert all(abs(f["relative_error"]) < 0.01 for f in forecasts)
+    # on a power law whose singletons are beta * V, the Good-Turing tangent is the law itself
+    assert all(abs(f["relative_error"]) < 0.005 for f in forecasts)
+    heaps = sat.forecast_validation(curve, method="heaps")
+    assert [f["fraction"] for f in heaps] == [0.1, 0.25, 0.5]
+    assert all(abs(f["relative_error"]) < 0.01 for f in heaps)
+    assert all(f["target_tokens"] == pytest.approx(100 * curve.pages[-1]) for f in heaps)  # 100 tokens a page
+    with pytest.raises(ValueError):
+        sat.forecast_validation(curve, method="nope")
+
+
+def test_forecast_sees_only_the_rows_up_to_the_cutoff():
+    curve = _power_law_curve(gt_consistent=False)
+    late = curve.pages > 0.5 * curve.pages[-1]
+    changed = sat.Curve("c", 1, curve.pages, np.where(late, curve.tokens * 3, curve.tokens),
+                        np.where(late, curve.distinct * 2, curve.distinct),
+                        np.where(late, curve.singletons * 5, curve.singletons), curve.doubletons,
+                        curve.at_least_k, 5)
+    for method in ("good_turing_tangent", "heaps"):
+        before = sat.forecast_validation(curve, method=method)
+        after = sat.forecast_validation(changed, method=method)
+        assert [f["predicted"] for f in before] == [f["predicted"] for f in after], method
+        assert [f["actual"] for f in after] == [2 * f["actual"] for f in before]
+
+
+def test_summary_names_its_forecast_method():
+    summary = sat.summarize(_power_law_curve())
+    assert summary["forecast_method"] == sat.FORECAST_METHOD == "good_turing_tangent"
+    assert summary["good_turing_elasticity"] == pytest.approx(0.6, abs=1e-3)
+    assert summary["forecast"] == sat.forecast_validation(_power_law_curve())
+    assert summary["forecast_heaps"] == sat.forecast_validation(_power_law_curve(), method="heaps")
+
+
+def _least_squares(xs, ys):
+    """Slope and intercept of a straight-line fit, in plain Python."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return slope, my - slope * mx
+
+
+def _naive_forecasts(rows, final):
+    """Both forecasts of a curve given as (pages, tokens, distinct, singletons) rows plus its
+    final state, computed from the definitions in plain Python."""
+    if final[0] > rows[-1][0]:
+        rows = rows + [final]
+    total, actual = final[0], final[2]
+    gt, heaps = [], []
+    for fraction in (0.1, 0.25, 0.5):
+        part = [r for r in rows if r[0] <= int(fraction * total)]
+        pages, tokens, distinct, singletons = part[-1]
+        gt.append((fraction, pages, distinct * (total / pages) ** (singletons / distinct), actual))
+        start = max(10, int(0.01 * pages))
+        kept = [r for r in part if r[0] >= start and r[1] > 0 and r[2] > 0]
+        if len(kept) < 3:
+            kept = [r for r in part if r[1] > 0 and r[2] > 0]
+        if len(kept) >= 3:
+            beta, log_k = _least_squares([math.log(r[1]) for r in kept], [math.log(r[2]) for r in kept])
+            target = tokens / pages * total
+            heaps.append((fraction, pages, math.exp(log_k) * target**beta, actual))
+    return gt, heaps
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +178,25 @@ def test_cli_numbers_equal_an_independent_count(small_store, order):
             assert got[name][key] == pytest.approx(value, rel=1e-12), (name, key)
         n1, n2, s = numbers["singletons"], numbers["doubletons"], numbers["distinct"]
         assert got[name]["chao1"]["estimate"] == pytest.approx(s + n1 * n1 / (2 * n2))
+    # the forecasts, from a growth log computed in plain Python
+    log = naive.growth_log(texts, labels)
+    cat_index = {c: i for i, c in enumerate(dict.fromkeys(labels))}
+    base = 3 + 4 * (order - 1)
+    for name, numbers in want.items():
+        index = -1 if name is None else cat_index[name]
+        rows = [(r[1], r[2], r[base], r[base + 1]) for r in log if r[0] == index]
+        final = (numbers["pages"], numbers["tokens"], numbers["distinct"], numbers["singletons"])
+        gt, heaps = _naive_forecasts(rows, final)
+        summary = got[name]
+        assert summary["forecast_method"] == "good_turing_tangent"
+        assert summary["good_turing_elasticity"] == pytest.approx(numbers["singletons"] / numbers["distinct"], rel=1e-12)
+        # the tangent is one formula (exact); the Heaps fit is a least-squares solve (to rounding)
+        for entries, expected, rel in ((summary["forecast"], gt, 1e-13), (summary["forecast_heaps"], heaps, 1e-9)):
+            assert [(f["fraction"], f["fit_pages"], f["actual"]) for f in entries] == [
+                (fr, p, a) for fr, p, _, a in expected], name
+            for f, (_, _, predicted, actual) in zip(entries, expected):
+                assert f["predicted"] == pytest.approx(predicted, rel=rel), (name, f["fraction"])
+                assert f["relative_error"] == pytest.approx((predicted - actual) / actual, rel=rel, abs=1e-13)
 
 
 def test_cli_plot_csv_and_shuffled_band(small_store, tmp_path):
@@ -110,6 +207,14 @@ def test_cli_plot_csv_and_shuffled_band(small_store, tmp_path):
     with open(tmp_path / "growth.csv") as f:
         rows = list(csv.DictReader(f))
     assert {r["category"] for r in rows} == {"all pages", "sci.space", "rec.autos", "talk.politics.guns"}
+    # the forecast line of the figure: from the cutoff of the 50 % forecast to the JSON's prediction
+    for summary in [out["overall"], *out["categories"]]:
+        name = summary["category"] or "all pages"
+        fc = {f["fraction"]: f for f in summary["forecast"]}[0.5]
+        line = [(int(r["pages"]), float(r["forecast_from_50pct"])) for r in rows
+                if r["category"] == name and r["order"] == "1" and r["forecast_from_50pct"]]
+        assert line[0][0] == fc["fit_pages"] and line[-1][0] == summary["pages"]
+        assert line[-1][1] == pytest.approx(fc["predicted"], abs=0.05)
     band = out["bands"]["all pages"]
     assert all(lo <= m <= hi for lo, m, hi in zip(band["low"], band["mean"], band["high"]))
     assert band["low"][0] < band["high"][0] or len(set(labels)) == 1  # orders differ at the start
