@@ -222,6 +222,13 @@ class Forecast(BaseModel):
     beyond_2x: bool
 
 
+class HeapsForecast(Forecast):
+    """A Heaps fit of the rows up to the cutoff, evaluated at the target tokens."""
+
+    target_tokens: float
+    heaps: HeapsFit
+
+
 class SaturationSummary(BaseModel):
     """:func:`accum.saturation.summarize` of one curve (``at_least_K`` for the store's prune_k
     is an extra field)."""
@@ -246,7 +253,10 @@ class SaturationSummary(BaseModel):
     chao1: Chao1
     saturation_threshold: float
     saturated_at_pages: int | None
+    good_turing_elasticity: float | None
     forecast: list[Forecast]
+    forecast_method: str
+    forecast_heaps: list[HeapsForecast]
 
 
 class SaturationResponse(BaseModel):
