@@ -97,12 +97,20 @@ def ingest_parts(
     two per worker) and ``progress``, called with the number of files (or whole sources)
     of each part once it is read.
     """
+    from dask.distributed import wait
+
     summary = IngestSummary()
     started = last_commit = time.perf_counter()
     if parts_per_wave is None:
         parts_per_wave = 2 * n_workers(client)
     markov_settings = None if markov is None else markov.settings()
     pending, pending_growth, pending_hashes = [], [], set()
+
+    @contextmanager
+    def stage(name: str):
+        began = time.perf_counter()
+        yield
+        summary.stages[name] += time.perf_counter() - began
 
     def commit() -> None:
         import numpy as np
@@ -111,15 +119,17 @@ def ingest_parts(
         summary.checkpoints += 1
         width = 3 + 4 * acc.settings.max_order
         growth = np.concatenate(pending_growth) if pending_growth else np.zeros((0, width), np.int64)
-        sink.checkpoint(acc, list(pending), growth, summary, markov=markov)
+        with stage("commit"):
+            sink.checkpoint(acc, list(pending), growth, summary, markov=markov)
         pending.clear()
         pending_growth.clear()
         pending_hashes.clear()
 
     for start in range(0, len(parts), parts_per_wave):
         wave = parts[start : start + parts_per_wave]
-        screened = client.map(_read, wave, default_label=default_label, pure=False)
-        hashes = client.gather(client.map(_hashes, screened, pure=False))
+        with stage("read"):
+            screened = client.map(_read, wave, default_label=default_label, pure=False)
+            hashes = client.gather(client.map(_hashes, screened, pure=False))
         if progress is not None:
             progress(sum(_records(p) for p in wave))
         partials = []
@@ -136,12 +146,16 @@ def ingest_parts(
             partials.append(client.submit(count_part, fut, skip, acc.settings, acc.track_growth,
                                           markov_settings, batch_pages, pure=False))
         del screened
-        while len(partials) > 1:  # tree reduction, in stream order
-            partials = [client.submit(merge_partials, partials[i], partials[i + 1], pure=False)
-                        if i + 1 < len(partials) else partials[i] for i in range(0, len(partials), 2)]
-        merged = partials[0].result()
+        with stage("count"):
+            wait(partials)
+        with stage("merge"):
+            while len(partials) > 1:  # tree reduction, in stream order
+                partials = [client.submit(merge_partials, partials[i], partials[i + 1], pure=False)
+                            if i + 1 < len(partials) else partials[i] for i in range(0, len(partials), 2)]
+            merged = partials[0].result()
         del partials
-        pending_growth.append(apply_partial(acc, markov, merged))
+        with stage("apply"):
+            pending_growth.append(apply_partial(acc, markov, merged))
         pending.extend(merged.documents)
         summary.add(merged.summary)
         if time.perf_counter() - last_commit >= checkpoint_seconds:

@@ -83,6 +83,7 @@ class IngestSummary:
     tokens: int = 0
     seconds: float = 0.0
     checkpoints: int = 0
+    stages: Counter = field(default_factory=Counter)  # seconds by stage, where measured
 
     def skip(self, source: str, reason: str, detail: str = "") -> None:
         """Count a record not used, keeping the first example of each reason."""
@@ -118,7 +119,7 @@ class IngestSummary:
             "mb_per_s": round(self.bytes_read / secs / 1e6, 3),
             "tokens_per_s": round(self.tokens / secs, 1),
             "checkpoints": self.checkpoints,
-        }
+        } | ({"stage_seconds": {k: round(v, 3) for k, v in self.stages.items()}} if self.stages else {})
 
 
 def screen(records: Iterable[Record], summary: IngestSummary, default_label: str | None = None,
