@@ -6,6 +6,7 @@ import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +149,43 @@ def test_bad_dask_address_is_a_clean_error(tmp_path, webkb_halves):
         done = subprocess.run([sys.executable, "-m", "accum.cli", "ingest", str(webkb_halves[0]), "--label", "dir",
                                "--store", str(tmp_path / "s"), "--dask", address], capture_output=True, text=True)
         assert done.returncode == 1 and "--dask" in done.stderr and "Traceback" not in done.stderr
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def scheduler():
+    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
+    from dask.distributed import Client
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    bin_dir = Path(sys.executable).parent
+    procs = [subprocess.Popen([bin_dir / "dask", "scheduler", "--host", "127.0.0.1", "--port",
+                               address.rsplit(":", 1)[1], "--no-dashboard"], stderr=subprocess.DEVNULL)]
+    try:
+        procs += [subprocess.Popen([bin_dir / "dask", "worker", address, "--nthreads", "1", "--no-dashboard"],
+                                   stderr=subprocess.DEVNULL) for _ in range(2)]
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
+
+
+def test_dask_ingest_through_a_running_scheduler(webkb_halves, tmp_path, scheduler):
+    first = webkb_halves[0]
+    single = accum("ingest", first, "--label", "dir", "--store", tmp_path / "single")
+    remote = accum("ingest", first, "--label", "dir", "--store", tmp_path / "remote", "--dask", scheduler,
+                   "--part-mb", "1")
+    assert remote["dask"]["parts"] >= 2 and remote["pages_added"] == single["pages_added"] > 200
+    want, got = catalog_rows(tmp_path / "single"), catalog_rows(tmp_path / "remote")
+    assert same_arrays(want[0], got[0]) == [] and got[1] == want[1] and got[2] == want[2]
