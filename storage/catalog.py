@@ -7,6 +7,7 @@ SQLite (WAL journal) is the default; any SQLAlchemy URL works, e.g.
 from __future__ import annotations
 
 import json
+import time
 
 import sqlalchemy as sa
 
@@ -91,8 +92,34 @@ def connect(url: str) -> sa.Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-    metadata.create_all(engine)
+    _create_tables(engine)
     return engine
+
+
+#: First key of the PostgreSQL advisory lock that serialises creating the tables.
+DDL_LOCK_CLASS = 0x616364  # "acd"
+
+
+def _create_tables(engine: sa.Engine) -> None:
+    """Create the missing tables, also when several processes open a new catalog at once.
+
+    Each checks which tables exist, then creates the others: on PostgreSQL two processes
+    would both create them (one fails), so the check and the creation run under a
+    transaction-scoped advisory lock per schema; elsewhere a creation that lost the race
+    is retried (and then finds the tables).
+    """
+    for attempt in range(3):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(CAST(:cls AS integer), "
+                                         "hashtext(coalesce(current_schema(), '')))"), {"cls": DDL_LOCK_CLASS})
+                metadata.create_all(conn)
+            return
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as exc:
+            if attempt == 2 or "already exists" not in str(exc.orig):
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def get_meta(conn: sa.Connection, key: str):

@@ -11,7 +11,8 @@ model is ``classifier``, the generator's ``markov``.
 
 Arrow IPC files are uncompressed so that readers memory-map them. A snapshot is
 written into ``<name>.tmp``, fsynced and renamed into place, so a reader never sees a
-partial one; the catalog registers it only after the rename.
+partial one; the catalog registers it only after the rename. A write that fails (full
+disk, read-only directory) removes its ``.tmp`` directory before the error propagates.
 """
 
 from __future__ import annotations
@@ -37,11 +38,17 @@ def write_snapshot(models: dict, directory: Path, name: str) -> Path:
     tmp = final.with_name(final.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    for model, obj in models.items():
-        write_state(obj.to_arrays(), tmp, model)
-    _fsync(tmp)
-    os.replace(tmp, final)
+    try:
+        tmp.mkdir(parents=True)
+        for model, obj in models.items():
+            write_state(obj.to_arrays(), tmp, model)
+        _fsync(tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        # a full disk, a read-only or vanished directory, ^C: leave no partial snapshot behind
+        # (it would hold the space the catalog needs to record the failure)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     _fsync(final.parent)
     return final
 

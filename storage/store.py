@@ -6,15 +6,30 @@ runs, categories, documents (URL and content hash) and snapshots;
 The newest registered snapshot is the model. A checkpoint writes the snapshot first and
 then, in one transaction, registers it with the documents it adds, so what a reader
 sees (the newest registered snapshot and the documents) is always consistent.
+
+A catalog belongs to one store directory: the first ingest writes a random id to
+``<store>/store-id`` and to the catalog, and a writer refuses a directory and a catalog
+whose ids differ (two stores sharing one ``--db`` would otherwise count each other's
+pages as duplicates and delete each other's snapshots). One writer at a time: a file lock
+in the store directory, plus a session advisory lock on a PostgreSQL catalog (so that
+writers on different hosts cannot overlap either).
+
+A write that fails (full disk, read-only directory or database, lost connection) raises
+:class:`StoreError` and leaves what the store had committed as it was: the snapshot being
+written is removed, the catalog transaction rolls back, and the run is recorded as failed
+when the catalog can still be written. A store on a read-only file system opens for
+reading (its SQLite catalog read as immutable).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -26,6 +41,13 @@ from . import catalog as cat
 from .snapshots import read_markov, read_snapshot, snapshot_bytes, write_snapshot
 
 KEEP_SNAPSHOTS = 2
+#: Longest URL the catalog keeps, in UTF-8 bytes (longer ones are cut; see :func:`catalog_url`).
+MAX_URL_BYTES = 2000
+#: File of a store directory that holds the id its catalog records (see the module docstring).
+STORE_ID_FILE = "store-id"
+#: First key of the PostgreSQL advisory lock a writer holds (the second: the catalog's schema).
+PG_LOCK_CLASS = 0x61636D  # "acm"
+PG_LOCK_KEY = "CAST(:cls AS integer), hashtext(coalesce(current_schema(), ''))"
 
 
 class StoreError(ValueError):
@@ -53,13 +75,54 @@ class Store:
                 f"no accum store at {self.path}: ingest pages first (accum ingest SOURCE "
                 f"--store {self.path}) or point --store / ACCUM_STORE at an existing store"
             )
+        #: Why this store can only be read (None: it can be written).
+        self.read_only: str | None = None
         if create:
-            (self.path / "snapshots").mkdir(parents=True, exist_ok=True)
+            try:
+                (self.path / "snapshots").mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the store at {self.path}: {os_reason(exc)}") from exc
         self.db_url = db or f"sqlite:///{catalog_file}"
         try:
             self.engine = cat.connect(self.db_url)
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the catalog {self.db_url}: {exc}") from exc
+            # SQLite cannot open a WAL catalog on a read-only file system, nor on a full disk
+            # (it cannot create or grow the WAL index): such a store is still read
+            reason = _unwritable_reason(self.path) if db is None and self.path.is_dir() else None
+            if reason is not None and create:  # a writing command: say why up front
+                raise StoreError(unwritable_message(self.path, reason)) from exc
+            if reason is None or not catalog_file.exists():
+                raise StoreError(f"cannot open the catalog {self.db_url}: {db_reason(exc)}") from exc
+            self.engine = _connect_read_only(catalog_file)
+            self.read_only = reason
+        if db is not None:
+            self._check_store_id()
+
+    def _check_store_id(self) -> None:
+        """Refuse a catalog that belongs to another store directory (see the module docstring)."""
+        try:
+            with self.engine.connect() as conn:
+                catalog_id = cat.get_meta(conn, "store_id")
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the catalog {self.catalog_name}: {db_reason(exc)}") from exc
+        directory_id = self._directory_id()
+        if catalog_id is not None and directory_id is not None and catalog_id != directory_id:
+            raise StoreError(other_store_message(self))
+
+    @property
+    def catalog_name(self) -> str:
+        """The catalog URL without its password (``(read-only)`` after it when opened so)."""
+        if self.read_only:
+            return f"{self.db_url} (read-only)"
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def _directory_id(self) -> str | None:
+        try:
+            return (self.path / STORE_ID_FILE).read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"cannot read {self.path / STORE_ID_FILE}: {exc}") from exc
 
     # -- reading ---------------------------------------------------------------------
 
@@ -76,10 +139,18 @@ class Store:
 
     def set_calibration(self, model: str, record: dict) -> None:
         """Keep ``record`` (alpha, temperature, fit statistics) as the calibration of ``model``."""
-        with self.engine.begin() as conn:
-            value = cat.get_meta(conn, "calibration") or {}
-            value[model] = record
-            cat.set_meta(conn, "calibration", value)
+        if self.read_only:
+            raise StoreError(unwritable_message(self.path, self.read_only, "the calibration cannot be kept"))
+        try:
+            with self.engine.begin() as conn:
+                value = cat.get_meta(conn, "calibration") or {}
+                value[model] = record
+                cat.set_meta(conn, "calibration", value)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot keep the calibration in the catalog {self.catalog_name}: {db_reason(exc)}; "
+                "the store is unchanged"
+            ) from exc
 
     def latest_snapshot(self) -> dict | None:
         """Catalog row of the newest snapshot, as a dict (None when there is none)."""
@@ -126,7 +197,7 @@ class Store:
         settings = self.settings()
         return {
             "store": str(self.path),
-            "catalog": self.engine.url.render_as_string(hide_password=True),
+            "catalog": self.catalog_name,
             "settings": None if settings is None else settings.to_dict(),
             "documents": int(n_docs),
             "categories": int(snap.get("n_categories", 0)),
@@ -196,50 +267,149 @@ class StoreWriter:
         self.acc: Accumulator | None = None
         self.markov = None
         self._lock_file = None
+        self._catalog_lock = None
         self._seq = 0
 
     def __enter__(self) -> "StoreWriter":
-        self._lock_file = open(self.store.path / ".write-lock", "w")
+        store = self.store
+        if store.read_only:
+            raise StoreError(unwritable_message(store.path, store.read_only))
+        try:
+            self._lock_file = open(store.path / ".write-lock", "w")
+        except OSError as exc:
+            reason = READ_ONLY if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else os_reason(exc)
+            raise StoreError(unwritable_message(store.path, reason)) from exc
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_file.close()
             raise StoreError(
-                f"another ingest is writing to {self.store.path}; wait for it to finish"
+                f"another ingest is writing to {store.path}; wait for it to finish"
             ) from None
-        with self.store.engine.begin() as conn:
-            existing = cat.get_meta(conn, "settings")
-            wanted = self.settings.to_dict()
-            if existing is None:
-                cat.set_meta(conn, "settings", wanted)
-            elif existing != wanted:
-                raise StoreError(
-                    f"the store at {self.store.path} counts features with {existing}, not "
-                    f"{wanted}; use a new --store for different settings"
+        try:
+            self._lock_catalog()
+            with store.engine.begin() as conn:
+                self._claim_catalog(conn)
+                existing = cat.get_meta(conn, "settings")
+                wanted = self.settings.to_dict()
+                if existing is None:
+                    cat.set_meta(conn, "settings", wanted)
+                elif existing != wanted:
+                    raise StoreError(
+                        f"the store at {store.path} counts features with {existing}, not "
+                        f"{wanted}; use a new --store for different settings"
+                    )
+                # runs left 'running' by a process that died: nobody else holds the lock
+                conn.execute(
+                    sa.update(cat.runs).where(cat.runs.c.status == "running").values(status="interrupted")
                 )
-            # runs left 'running' by a process that died: nobody else holds the lock
-            conn.execute(
-                sa.update(cat.runs).where(cat.runs.c.status == "running").values(status="interrupted")
-            )
-            self.run_id = conn.execute(
-                sa.insert(cat.runs).values(status="running", command=json.dumps(self.command))
-            ).inserted_primary_key[0]
-        self._remove_unregistered()
-        self.acc = self.store.load(self.settings)
-        self.markov = self.store.load_markov(self.settings)
+                self.run_id = conn.execute(
+                    sa.insert(cat.runs).values(status="running", command=json.dumps(self.command))
+                ).inserted_primary_key[0]
+            self._remove_unregistered()
+            self.acc = store.load(self.settings)
+            self.markov = store.load_markov(self.settings)
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__, reraise=False)
+            if isinstance(exc, sa.exc.SQLAlchemyError):
+                raise StoreError(
+                    f"cannot start an ingest in the catalog {store.catalog_name}: {db_reason(exc)}; "
+                    "the store is unchanged"
+                ) from exc
+            if isinstance(exc, OSError):
+                raise StoreError(f"cannot start an ingest in the store at {store.path}: {os_reason(exc)}; "
+                                 "the store is unchanged") from exc
+            raise
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type, exc, tb, reraise: bool = True) -> None:
+        """Record the run as finished, failed or interrupted, and release the locks.
+
+        After a failure the record is best effort (a full disk or a lost database may
+        refuse it; the next writer then marks the run interrupted) and the original error
+        propagates; after success a failed record raises :class:`StoreError`.
+        """
         status = "finished" if exc_type is None else ("interrupted" if exc_type is KeyboardInterrupt else "failed")
         try:
-            with self.store.engine.begin() as conn:
-                conn.execute(
-                    sa.update(cat.runs).where(cat.runs.c.id == self.run_id)
-                    .values(status=status, finished_at=dt.datetime.now(dt.timezone.utc))
-                )
+            if self.run_id is not None:
+                with self.store.engine.begin() as conn:
+                    conn.execute(
+                        sa.update(cat.runs).where(cat.runs.c.id == self.run_id)
+                        .values(status=status, finished_at=dt.datetime.now(dt.timezone.utc))
+                    )
+        except sa.exc.SQLAlchemyError as record_error:
+            if exc_type is None and reraise:
+                raise StoreError(
+                    f"the ingest committed its pages, but the catalog {self.store.catalog_name} could not "
+                    f"record the run as finished: {db_reason(record_error)}"
+                ) from record_error
         finally:
+            self._unlock_catalog()
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
+
+    def _lock_catalog(self) -> None:
+        """Take the catalog's PostgreSQL advisory lock (other SQL catalogs: nothing to do)."""
+        engine = self.store.engine
+        if engine.dialect.name != "postgresql":
+            return
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = conn.execute(
+                sa.text(f"SELECT pg_try_advisory_lock({PG_LOCK_KEY})"), {"cls": PG_LOCK_CLASS}
+            ).scalar()
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            raise StoreError(
+                f"another ingest is writing to the catalog {self.store.catalog_name}; wait for it to finish"
+            )
+        self._catalog_lock = conn
+
+    def _unlock_catalog(self) -> None:
+        conn, self._catalog_lock = self._catalog_lock, None
+        if conn is None:
+            return
+        try:
+            conn.execute(
+                sa.text(f"SELECT pg_advisory_unlock({PG_LOCK_KEY})"), {"cls": PG_LOCK_CLASS}
+            )
+        except sa.exc.SQLAlchemyError:
+            pass  # a lost connection released the lock with it
+        finally:
+            conn.close()
+
+    def _claim_catalog(self, conn: sa.Connection) -> None:
+        """Check that the catalog belongs to this store directory; a new catalog becomes
+        this directory's (see the module docstring)."""
+        store = self.store
+        catalog_id = cat.get_meta(conn, "store_id")
+        directory_id = store._directory_id()
+        if catalog_id is not None:
+            if directory_id != catalog_id:
+                raise StoreError(other_store_message(store))
+            return
+        # a catalog without an id: a new one (or one made before store ids); refuse it when
+        # the directory holds snapshots it does not know (they belong to another catalog)
+        registered = set(conn.execute(sa.select(cat.snapshots.c.name)).scalars())
+        run_ids = set(conn.execute(sa.select(cat.runs.c.id)).scalars())
+        foreign = [name for name in _snapshot_names(store.path / "snapshots")
+                   if name not in registered and _run_of(name) not in run_ids]
+        if foreign:
+            raise StoreError(
+                f"the store at {store.path} holds snapshots ({', '.join(sorted(foreign)[:3])}) that the catalog "
+                f"{store.catalog_name} does not know: they belong to another catalog (the store's own "
+                "catalog.sqlite, or another --db); use that catalog, or a new --store for this one"
+            )
+        if directory_id is None:
+            directory_id = uuid.uuid4().hex
+            _write_small_file(store.path / STORE_ID_FILE, directory_id + "\n")
+        try:  # an insert, not set_meta: of two directories claiming one catalog at once, one fails
+            conn.execute(sa.insert(cat.meta).values(key="store_id", value=json.dumps(directory_id)))
+        except sa.exc.IntegrityError:
+            raise StoreError(other_store_message(store)) from None
 
     def known_hashes(self, hashes: list[str]) -> set[str]:
         if not hashes:
@@ -258,14 +428,23 @@ class StoreWriter:
         name = f"r{self.run_id:06d}-{self._seq:05d}"
         snap_dir = self.store.path / "snapshots"
         models = {"classifier": acc} | ({"markov": markov} if markov is not None else {})
-        path = write_snapshot(models, snap_dir, name)
+        kept = ("the store holds exactly what it held before this run" if self._seq == 1
+                else "the store holds what this run's previous checkpoint committed")
+        try:
+            path = write_snapshot(models, snap_dir, name)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write the snapshot {name} to {snap_dir}: {os_reason(exc)}. Nothing of it was "
+                f"committed: {kept}; make room (or make the store writable) and run the same ingest again "
+                "to resume"
+            ) from exc
         try:
             with self.store.engine.begin() as conn:
                 ids = self._category_ids(conn, acc.categories)
                 if documents:
                     conn.execute(sa.insert(cat.documents), [
                         {
-                            "content_hash": d.content_hash, "url": d.url, "category_id": ids[d.label],
+                            "content_hash": d.content_hash, "url": catalog_url(d.url), "category_id": ids[d.label],
                             "run_id": self.run_id, "n_tokens": d.n_tokens, "n_bytes": d.n_bytes,
                         }
                         for d in documents
@@ -283,8 +462,14 @@ class StoreWriter:
                     sa.update(cat.runs).where(cat.runs.c.id == self.run_id)
                     .values(summary=json.dumps(summary.to_dict()))
                 )
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(path, ignore_errors=True)
+            if isinstance(exc, sa.exc.SQLAlchemyError):
+                raise StoreError(
+                    f"cannot register the snapshot {name} in the catalog {self.store.catalog_name}: "
+                    f"{db_reason(exc)}. Nothing of it was committed: {kept}; once the cause is fixed (room "
+                    "on the disk, a writable catalog, ...), run the same ingest again to resume"
+                ) from exc
             raise
         self._prune()
 
@@ -314,6 +499,110 @@ class StoreWriter:
         for entry in snap_dir.iterdir() if snap_dir.exists() else ():
             if entry.name not in keep:
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def catalog_url(url: str) -> str:
+    """``url`` as the catalog keeps it: without NUL characters (PostgreSQL text cannot hold
+    them) and cut to :data:`MAX_URL_BYTES` UTF-8 bytes (PostgreSQL cannot index longer
+    values), with ``…`` marking a cut."""
+    url = url.replace("\x00", "")
+    data = url.encode("utf-8", "surrogatepass")
+    if len(data) <= MAX_URL_BYTES:
+        return url
+    return data[:MAX_URL_BYTES].decode("utf-8", "ignore") + "…"
+
+
+def _snapshot_names(snap_dir: Path) -> list[str]:
+    """Names of the finished snapshot directories in ``snap_dir`` (not ``.tmp`` ones)."""
+    if not snap_dir.is_dir():
+        return []
+    return [e.name for e in snap_dir.iterdir() if e.is_dir() and not e.name.endswith(".tmp")]
+
+
+def _run_of(name: str) -> int | None:
+    """The run id in a snapshot name ``r<run>-<seq>`` (None for other names)."""
+    head = name.split("-", 1)[0]
+    return int(head[1:]) if head[:1] == "r" and head[1:].isdigit() else None
+
+
+def _write_small_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file, fsync, rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _connect_read_only(catalog_file: Path) -> sa.Engine:
+    """An engine on the SQLite catalog of a store on a read-only file system.
+
+    SQLite cannot create the WAL index beside a read-only database, so the file is opened
+    as immutable; a write-ahead log with unmerged commits (a store made read-only while a
+    writer ran) would be ignored that way, so such a catalog is opened read-only through
+    its existing index, or refused.
+    """
+    wal = catalog_file.with_name(catalog_file.name + "-wal")
+    has_log = wal.exists() and wal.stat().st_size > 0
+    mode = "mode=ro" if has_log else "mode=ro&immutable=1"
+    url = f"sqlite:///file:{catalog_file.resolve()}?{mode}&uri=true"
+    try:
+        return cat.connect(url)
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot open the catalog {catalog_file} of a read-only store: {db_reason(exc)}"
+            + ("; its write-ahead log needs a writable directory once to be merged" if has_log else "")
+        ) from exc
+
+
+def os_reason(exc: OSError) -> str:
+    """A short reason for an OS error ("No space left on device", ...), with the path."""
+    reason = os.strerror(exc.errno) if isinstance(exc.errno, int) and exc.errno > 0 else str(exc)
+    filename = getattr(exc, "filename", None)
+    return f"{reason} ({filename})" if filename else reason
+
+
+def db_reason(exc: sa.exc.SQLAlchemyError) -> str:
+    """The database's own message of a SQLAlchemy error (without SQLAlchemy's help link)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return " ".join(text.split()) or type(exc).__name__
+
+
+READ_ONLY = "it is read-only (a read-only file system, or no write permission)"
+DISK_FULL = "its file system is full (no space left on device)"
+
+
+def _unwritable_reason(path: Path) -> str | None:
+    """Why nothing can be written in the directory ``path`` (None when something can)."""
+    if not os.access(path, os.W_OK):
+        return READ_ONLY
+    try:
+        if os.statvfs(path).f_bavail == 0:
+            return DISK_FULL
+    except OSError:
+        pass
+    return None
+
+
+def unwritable_message(path: Path, reason: str, consequence: str = "nothing can be added to it") -> str:
+    fix = "make room on it" if reason == DISK_FULL else "make it writable (or copy it to a writable place)"
+    return f"cannot write to the store at {path}: {reason}; {consequence}, and the store is unchanged. " \
+           f"To add to it, {fix} and run the command again"
+
+
+def other_store_message(store: Store) -> str:
+    return (
+        f"the catalog {store.catalog_name} belongs to another store directory, not to {store.path} "
+        f"(the ids in the catalog and in {store.path / STORE_ID_FILE} differ or one is missing); "
+        "give each store its own catalog (another database, or another PostgreSQL schema with "
+        "?options=-csearch_path%3DNAME), or use the --store it was made with"
+    )
 
 
 def _growth_rows(growth, acc: Accumulator, category_ids: dict[str, int], run_id: int) -> list[dict]:

@@ -45,3 +45,28 @@ def db_url(request, tmp_path):
     with engine.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     engine.dispose()
+
+
+@pytest.fixture
+def pg_schema_url():
+    """The URL of a new, empty PostgreSQL schema (dropped afterwards), for tests that need
+    PostgreSQL whatever ``db_url`` runs; fails under CI and skips elsewhere without the server."""
+    import os
+    import uuid
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(PG_URL)
+    schema = f"accum_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        message = f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()

@@ -130,6 +130,79 @@ def test_odd_labels_and_urls_survive_intact(tmp_path, db_url):
         assert conn.execute(sa.select(catalog.categories.c.name)).scalar() == label
 
 
+AWKWARD_LABELS = [
+    "it's", 'say "hi"', "new\nline", "tab\there", "back\\slash", "\u00fcn\u00efc\u00f6d\u00e9", "\u65e5\u672c\u8a9e",
+    "emoji \U0001f600", "\u202eRTL", "e\u0301", "%s %d {} $1 ?", "'; DROP TABLE documents; --", " padded ", " ",
+    "\\x00 not a NUL", "a" * 1000,
+]
+
+
+def test_awkward_labels_and_urls_round_trip(tmp_path, db_url):
+    """Labels and URLs with quotes, newlines, backslashes, non-ASCII, bidi controls, SQL and
+    format syntax come back from the catalog exactly; a URL the catalog cannot hold whole
+    (a NUL; over MAX_URL_BYTES) is kept without the NUL, cut, and marked."""
+    from accum.storage.store import MAX_URL_BYTES
+
+    long_url = "http://example.com/?q=" + "".join(chr(0x41 + (i * 7919) % 26) for i in range(6000)) + "\u00e9"
+    urls = ["http://example.com/it's/\"q\"?a=1&b='2'#frag", "http://example.com/new\nline\r\n",
+            "http://\u00fcn\u00efc\u00f6d\u00e9.example/\u65e5\u672c", "file:///tmp/a b/%41%25/\U0001f600",
+            "", "x" * 1999, "\u00e9" * 1000, long_url, "http://x/\x00nul"]
+    records = [Page(urls[i % len(urls)], label, f"words for page {i} about {label!r}") for i, label in enumerate(AWKWARD_LABELS)]
+    records += [Page(url, AWKWARD_LABELS[0], f"another page {i}") for i, url in enumerate(urls)]
+    store = Store(tmp_path / "s", db=db_url, create=True)
+    acc, summary = run_ingest(store, records)
+    assert summary.pages_added == len(records)
+    again = Store(tmp_path / "s", db=db_url)
+    assert sorted(again.load().categories) == sorted(AWKWARD_LABELS)
+    assert sorted(c["name"] for c in again.categories()) == sorted(AWKWARD_LABELS)
+    from accum.ingest import content_hash
+
+    assert again.document_labels() == {content_hash(r.text): r.label for r in records}
+    with again.engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(catalog.documents.c.content_hash, catalog.documents.c.url)).all())
+    for r in records:
+        url = stored[content_hash(r.text)]
+        if len(r.url.encode()) <= MAX_URL_BYTES and "\x00" not in r.url:
+            assert url == r.url
+        else:
+            assert "\x00" not in url and len(url.encode()) <= MAX_URL_BYTES + 3
+            assert r.url.replace("\x00", "").startswith(url.rstrip("\u2026"))
+            assert url.endswith("\u2026") or url == r.url.replace("\x00", "")
+
+
+def test_awkward_directory_labels_through_the_cli(tmp_path, db_url):
+    """Directory names as labels (quotes, a newline, non-ASCII, bytes that are not UTF-8):
+    accum ingest, accum categories --json and accum classify --json keep them exactly."""
+    import os
+    import subprocess
+    import sys
+
+    names = {"it's \"quoted\"": "alpha beta gamma", "new\nline": "delta epsilon zeta",
+             "\u65e5\u672c\u8a9e \U0001f600": "eta theta iota", "tab\tback\\slash": "kappa lambda mu"}
+    corpus = tmp_path / "corpus"
+    for name, words in names.items():
+        (corpus / name).mkdir(parents=True)
+        for i in range(3):
+            (corpus / name / f"{i}.txt").write_text(f"{words} {i}\n")
+    raw = os.fsencode(corpus) + b"/odd\xff\xfe"  # not UTF-8: the label gets U+FFFD for each bad byte
+    os.mkdir(raw)
+    with open(raw + b"/0.txt", "w") as fh:
+        fh.write("nu xi omicron\n")
+    db = ["--db", db_url] if db_url else []
+
+    def accum(*args):
+        proc = subprocess.run([sys.executable, "-m", "accum.cli", *map(str, args), *db], capture_output=True,
+                              text=True, encoding="utf-8")
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    accum("ingest", corpus, "--label", "dir", "--store", tmp_path / "s", "--quiet", "--json")
+    want = set(names) | {"odd\ufffd\ufffd"}
+    assert {c["name"] for c in accum("categories", "--store", tmp_path / "s", "--json")} == want
+    for name in ("new\nline", "\u65e5\u672c\u8a9e \U0001f600"):
+        assert accum("classify", "--store", tmp_path / "s", "--json", names[name])["label"] == name
+
+
 def test_store_refuses_other_settings_and_concurrent_writers(tmp_path, db_url):
     store = Store(tmp_path / "s", db=db_url, create=True)
     run_ingest(store, pages([("one two", "a")]))

@@ -96,11 +96,11 @@ def read_parquet(
     number = 0
     try:
         parquet = pq.ParquetFile(path)
-    except OSError as exc:
-        yield Skipped(source, "unreadable", f"{type(exc).__name__}: {exc}")
-        return
-    except (pa.ArrowException, ValueError) as exc:
-        yield Skipped(source, "malformed", f"not a readable Parquet file: {exc}")
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if _is_os_error(exc):
+            yield Skipped(source, "unreadable", f"{type(exc).__name__}: {exc}")
+        else:
+            yield Skipped(source, "malformed", f"not a readable Parquet file: {exc}")
         return
     with parquet:
         names = parquet.schema_arrow.names
@@ -110,8 +110,13 @@ def read_parquet(
                 columns.append(extra)
         try:
             for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-                for record in batch.to_pylist():
+                batch, strings = _strings_as_bytes(batch)
+                names = batch.schema.names
+                for values in zip(*(_to_python(column) for column in batch.columns)):
+                    record = dict(zip(names, values))
                     number += 1
+                    if strings:
+                        record = _decode_strings(record, strings, text_field)
                     try:
                         yield _row_to_page(
                             record, number, path, label_spec, text_field, url_field, max_page_bytes
@@ -119,9 +124,78 @@ def read_parquet(
                     except Skip as skip:
                         yield skip.to_skipped(f"{source}#{number}")
         except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
-            unreadable = isinstance(exc, OSError) and not isinstance(exc, pa.ArrowException)
-            reason = "unreadable" if unreadable else "malformed"
+            reason = "unreadable" if _is_os_error(exc) else "malformed"
             yield Skipped(f"{source}#{number + 1}", reason, f"row {number + 1}: {type(exc).__name__}: {exc}")
+
+
+def _strings_as_bytes(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[str]]:
+    """``batch`` with its string columns viewed as binary (no copy), and their names.
+
+    Parquet writers do not all check UTF-8, and Arrow does not check it when reading: one
+    invalid string would make ``to_pylist`` raise for its whole batch (and end the file).
+    As bytes, each value is decoded on its own (see :func:`_decode_strings`).
+    """
+    strings = []
+    arrays = []
+    for name, column in zip(batch.schema.names, batch.columns):
+        dtype = column.type
+        if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or _is_string_view(dtype):
+            target = pa.large_binary() if pa.types.is_large_string(dtype) else pa.binary()
+            column = column.cast(target)
+            strings.append(name)
+        arrays.append(column)
+    if not strings:
+        return batch, strings
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names), strings
+
+
+class UnconvertibleValue:
+    """Stands for a value Python cannot hold (a timestamp or date outside its years)."""
+
+    def __repr__(self) -> str:
+        return "<unconvertible value>"
+
+
+def _to_python(column: pa.Array) -> list:
+    """The values of ``column`` as Python objects; one that does not convert (an
+    out-of-range timestamp in a URL or label column) becomes an :class:`UnconvertibleValue`
+    instead of failing its whole batch."""
+    try:
+        return column.to_pylist()
+    except (ArithmeticError, ValueError, pa.ArrowException):
+        values = []
+        for i in range(len(column)):
+            try:
+                values.append(column[i].as_py())
+            except (ArithmeticError, ValueError, pa.ArrowException):
+                values.append(UnconvertibleValue())
+        return values
+
+
+def _is_string_view(dtype: pa.DataType) -> bool:
+    return getattr(pa.types, "is_string_view", lambda _: False)(dtype)
+
+
+def _decode_strings(record: dict, strings: list[str], text_field: str) -> dict:
+    """Decode the string columns of one row (bytes, see :func:`_strings_as_bytes`): UTF-8;
+    an invalid text stays bytes (decoded like a binary text column), an invalid URL or
+    label gets U+FFFD for its bad bytes."""
+    record = dict(record)
+    for name in strings:
+        value = record.get(name)
+        if isinstance(value, bytes):
+            try:
+                record[name] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                if name != text_field:
+                    record[name] = value.decode("utf-8", "replace")
+    return record
+
+
+def _is_os_error(exc: Exception) -> bool:
+    """Whether ``exc`` is an error of the operating system (it has an errno), not Arrow's
+    complaint about the bytes (a corrupt footer raises a plain OSError without one)."""
+    return isinstance(exc, OSError) and exc.errno is not None
 
 
 def _row_to_page(record, number, path, label_spec, text_field, url_field, max_page_bytes) -> Page:

@@ -16,6 +16,9 @@ from accum.pages import SKIP_REASONS, Page, Skipped
 
 #: Default cap on the raw size of one page (5 MiB).
 DEFAULT_MAX_PAGE_BYTES = 5 * 2**20
+#: Longest label, in UTF-8 bytes: a catalog indexes category names, and PostgreSQL cannot
+#: index much longer values (a directory name has at most 255 bytes).
+MAX_LABEL_BYTES = 1000
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 #: File names of the WebKB layout: the crawled URL with ``/`` written as ``^``.
@@ -114,7 +117,8 @@ def make_page(
     Parameters
     ----------
     url, label, text
-        The page's fields; ``text`` is cleaned with :func:`clean_text`.
+        The page's fields, each cleaned with :func:`clean_text` (no NUL characters, no
+        lone surrogates: a catalog could not store them).
     source : str
         The file the page was read from.
     content_type : str
@@ -129,13 +133,18 @@ def make_page(
     Raises
     ------
     Skip
-        ``"empty"`` when the text is blank.
+        ``"empty"`` when the text is blank, ``"malformed"`` for a label over
+        :data:`MAX_LABEL_BYTES` (an empty label becomes None).
     """
     text = clean_text(text)
     if not text.strip():
         raise Skip("empty", "no text after extraction")
+    if label is not None:
+        label = clean_text(label) or None  # an empty label is no label (a category needs a name)
+    if label is not None:
+        size = len(label.encode("utf-8"))
+        if size > MAX_LABEL_BYTES:
+            raise Skip("malformed", f"label of {size:,} bytes > {MAX_LABEL_BYTES:,}: {label[:60]!r}...")
     meta = {"source": source, "content_type": content_type, "charset": charset, "bytes": n_bytes}
     meta.update(extra)
-    return Page(
-        url=safe_str(url), label=None if label is None else safe_str(label), text=text, meta=meta
-    )
+    return Page(url=clean_text(url), label=label, text=text, meta=meta)
