@@ -2,7 +2,8 @@
 
 Every model here scores a page as ``prior[c] + sum_w x[w] * weight[w, c]`` over the
 features w it shares with training (features never seen carry no evidence), so the
-explanation of a decision is exact. Two models are built from the same accumulator:
+explanation of a decision is exact. Two models are built from the same accumulator (a
+third needs one more statistic):
 
 **"dm": the Dirichlet-multinomial posterior predictive** of each category.
 
@@ -30,6 +31,17 @@ every other category, which helps the small ones; length normalisation removes t
 of long pages. No inverse document frequency: it is not additive (the benchmark shows it
 adds nothing here).
 
+**"ridge-complement": ridge regression on hashed unigram weights, blended with
+complement NB** (:class:`RidgeComplementClassifier`). Naive Bayes weighs every feature
+as if the others were absent; a least-squares linear classifier accounts for features
+that occur together, and its normal equations are sums over pages too: the per-category
+sums of the pages' hashed unigram weights (derived from the accumulator's weights) and
+one more statistic the accumulator does not keep yet, the Gram ``sum h hᵀ`` of the
+pages' hashed vectors (:class:`HashedGram`, 4,096 buckets, integers that merge by
+addition). Each part is standardised per page over the categories, then added. It is not
+in :data:`MODELS` until the store keeps the Gram. WebKB-4 leave one university out: 0.920
+(complement 0.864); 20 Newsgroups: 0.868 (complement 0.862).
+
 Because the score is a sum, explanations are exact: the log-odds between the top two
 categories is the prior term plus one term per feature, and the terms add up to it.
 """
@@ -40,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _kernels
 from .accumulator import Accumulator
@@ -273,6 +286,270 @@ class ComplementClassifier(LinearCountModel):
         complement = weights.sum(axis=1, keepdims=True) - weights + self.alpha
         self.log_prob = -(np.log(complement) - np.log(complement.sum(axis=0)))
         self.log_prior = np.zeros(accumulator.n_categories)
+
+
+#: Buckets of the hashed Gram of :class:`HashedGram`: ``2 ** GRAM_BITS`` (4,096).
+GRAM_BITS = 12
+#: Fixed-point scale of a page's hashed vector in the Gram: products of integers, so the
+#: Gram is a sum of exact integers and merges exactly.
+GRAM_SCALE = 1 << 16
+_GRAM_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def gram_buckets(feature_ids: np.ndarray, bits: int = GRAM_BITS) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket (int64) and sign (+1.0 or -1.0) of each feature id in the hashed Gram.
+
+    Multiply-shift hashing of the 64-bit feature id: the top ``bits`` bits of
+    ``id * 0x9E3779B97F4A7C15 mod 2**64`` are the bucket, the next bit the sign.
+    """
+    ids = np.asarray(feature_ids, np.uint64)
+    with np.errstate(over="ignore"):
+        h = ids * _GRAM_MIX
+    bucket = (h >> np.uint64(64 - bits)).astype(np.int64)
+    sign = np.where((h >> np.uint64(63 - bits)) & np.uint64(1), -1.0, 1.0)
+    return bucket, sign
+
+
+@dataclass
+class PageFeatures:
+    """The distinct features of each page of a batch: what the count-based models read.
+
+    Attributes
+    ----------
+    doc : int64[n]
+        The page of each (page, feature) pair, pairs sorted by page.
+    feature : uint64[n]
+        Feature id.
+    tf : int64[n]
+        Occurrences of the feature in the page.
+    first : int64[n, 2]
+        Token index and order - 1 of its first occurrence (to spell it out).
+    weight : float64[n]
+        ``log(1 + tf) / ||log(1 + tf)||_2`` over all the page's features (all orders), as
+        the accumulator weights training pages.
+    """
+
+    doc: np.ndarray
+    feature: np.ndarray
+    tf: np.ndarray
+    first: np.ndarray
+    weight: np.ndarray
+
+    @classmethod
+    def of(cls, grams: np.ndarray, bounds: np.ndarray) -> "PageFeatures":
+        """The features of pages from their n-gram ids (``TokenBatch.ngrams``) and bounds."""
+        parts = []
+        for d in range(len(bounds) - 1):
+            a = int(bounds[d])
+            page = grams[a : int(bounds[d + 1])]
+            t, k = np.nonzero(page)  # token-major: the first index of a feature is its first use
+            fid, first, tf = np.unique(page[t, k], return_index=True, return_counts=True)
+            log_tf = np.log1p(tf)
+            norm = np.sqrt(np.sum(log_tf**2))
+            parts.append((np.full(len(fid), d, np.int64), fid, tf.astype(np.int64),
+                          np.stack([t[first] + a, k[first]], axis=1), log_tf / norm if len(fid) else log_tf))
+        if not parts:
+            return cls(np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64),
+                       np.zeros((0, 2), np.int64), np.zeros(0))
+        return cls(*(np.concatenate(column) for column in zip(*parts)))
+
+
+class HashedGram:
+    """The Gram matrix ``sum_pages h hᵀ`` of the pages' hashed unigram weights.
+
+    A page's vector h has ``2 ** bits`` buckets; each unigram w of the page adds
+    ``sign(w) * round(GRAM_SCALE * log(1 + tf) / ||log(1 + tf)||_2)`` to bucket(w) (the
+    norm over all the page's features, as the accumulator's weights; bucket and sign from
+    :func:`gram_buckets`). The matrix holds integers (units ``GRAM_SCALE ** -2``), so two
+    Grams merge exactly by addition, like the counts. This is the one statistic that
+    :class:`RidgeComplementClassifier` needs beyond the accumulator: it is class-free,
+    ``4 ** bits`` integers (128 MiB at 12 bits; symmetric, so half can be stored).
+
+    :meth:`add` computes it from texts with NumPy and SciPy: the reference for a counting
+    kernel that would update it in the accumulator's single pass over the pages.
+    """
+
+    def __init__(self, bits: int = GRAM_BITS):
+        if not isinstance(bits, int) or not 4 <= bits <= 14:
+            raise ValueError(f"bits must be an integer from 4 to 14, got {bits!r}")
+        self.bits = bits
+        self.matrix = np.zeros((1 << bits, 1 << bits), np.int64)
+        self.n_documents = 0
+
+    @property
+    def value(self) -> np.ndarray:
+        """The Gram in weight units, float64[2**bits, 2**bits]."""
+        return self.matrix / float(GRAM_SCALE) ** 2
+
+    def page_vectors(self, texts: Sequence[str], settings):
+        """The pages' hashed vectors h in fixed point, a SciPy int64 CSR matrix [n_pages, 2**bits]."""
+        batch = tokenize(texts, settings.lowercase)
+        feats = PageFeatures.of(batch.ngrams(settings.max_order), batch.bounds)
+        uni = feats.first[:, 1] == 0
+        bucket, sign = gram_buckets(feats.feature[uni], self.bits)
+        values = sign.astype(np.int64) * np.round(feats.weight[uni] * GRAM_SCALE).astype(np.int64)
+        h = sp.csr_matrix((values, (feats.doc[uni], bucket)), shape=(len(texts), 1 << self.bits), dtype=np.int64)
+        h.sum_duplicates()
+        return h
+
+    def add(self, texts: Sequence[str], settings) -> None:
+        """Add pages (``settings``: the accumulator's :class:`~accum.accumulator.Settings`)."""
+        h = self.page_vectors(texts, settings)
+        product = (h.T @ h).tocoo()  # sparse: a batch touches a fraction of the buckets
+        self.matrix[product.row, product.col] += product.data
+        self.n_documents += len(texts)
+
+    def merge(self, other: "HashedGram") -> "HashedGram":
+        """Add ``other`` into this Gram (in place) and return it."""
+        if other.bits != self.bits:
+            raise ValueError(f"cannot merge Grams of {self.bits} and {other.bits} bits")
+        self.matrix += other.matrix
+        self.n_documents += other.n_documents
+        return self
+
+
+def _zscore_scale(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row mean and standard deviation over the categories (std 0 becomes inf: no vote)."""
+    mean = scores.mean(axis=1, keepdims=True)
+    std = scores.std(axis=1, keepdims=True)
+    return mean, np.where(std > 0, std, np.inf)
+
+
+class RidgeComplementClassifier(LinearCountModel):
+    """Ridge regression on hashed unigram weights, blended with complement NB.
+
+    Two additive parts, each standardised per page over the categories and then added:
+
+    **ridge**: a least-squares linear classifier (targets +1 for the page's category, -1
+    for the others, an intercept, L2 penalty ``lam``) on the pages' unigram weights
+    ``log(1 + tf) / ||log(1 + tf)||_2`` hashed into ``2 ** bits`` signed buckets. Its
+    normal equations need only sums over pages: the Gram ``sum h hᵀ``
+    (:class:`HashedGram`, the one statistic the accumulator does not keep) and
+    ``sum h y_cᵀ`` per category, which is the accumulator's per-category weights summed
+    per bucket; the means come from the document counts. Unlike naive Bayes it accounts
+    for features that occur together.
+
+    **complement**: :class:`ComplementClassifier` over all features (every order).
+
+    A page scores ``z(r) + blend * z(n)`` where r and n are the two parts' scores and
+    ``z(s) = (s - mean_c s) / std_c s`` over the categories. Features never seen in
+    training carry no evidence in either part (their weight still counts in the page's
+    norm, as in training). Per page the standard deviations are constants, so the
+    log-odds of two categories is a sum of per-feature terms plus the ridge intercepts:
+    the explanation stays exact.
+
+    Parameters
+    ----------
+    accumulator : Accumulator
+        Counts and weights (read, never modified).
+    gram : HashedGram
+        The Gram of the same pages.
+    lam : float
+        Ridge penalty (> 0).
+    blend : float
+        Weight of the complement part (>= 0).
+    alpha : float
+        Complement smoothing.
+
+    The defaults (``lam`` 0.3, ``blend`` 0.7, 4,096 buckets) maximise the mean 3-fold
+    cross-validated accuracy on the *training* pages of 20 Newsgroups and of the WebKB
+    folds (grid lam 0.1-3, blend 0.1-3); on the test pages they give 0.868 on 20
+    Newsgroups and 0.920 on WebKB-4 leave one university out (complement: 0.862, 0.864).
+    """
+
+    name = "ridge-complement"
+    binary = True
+
+    def __init__(self, accumulator: Accumulator, gram: HashedGram, lam: float = 0.3, blend: float = 0.7,
+                 alpha: float = 0.03):
+        super().__init__(accumulator, alpha)
+        if not lam > 0:
+            raise ValueError(f"lam must be > 0, got {lam!r}")
+        if not blend >= 0:
+            raise ValueError(f"blend must be >= 0, got {blend!r}")
+        if gram.n_documents != accumulator.n_documents:
+            raise ValueError(f"the Gram holds {gram.n_documents} pages but the accumulator "
+                             f"{accumulator.n_documents}: both must count the same pages")
+        self.lam, self.blend, self.bits = float(lam), float(blend), gram.bits
+        self.log_prob = ComplementClassifier(accumulator, alpha).log_prob
+        self.log_prior = np.zeros(accumulator.n_categories)
+        # per-category sums of the hashed unigram weights: B[k, c] = sum_{pages of c} h[k]
+        uni = np.nonzero(accumulator.row_order == 1)[0]
+        bucket, sign = gram_buckets(accumulator.row_key[uni], gram.bits)
+        hashing = sp.csr_matrix((sign, (bucket, np.arange(len(uni)))), shape=(1 << gram.bits, len(uni)))
+        sums = hashing @ accumulator.weights[uni]
+        n = float(accumulator.n_documents)
+        docs = accumulator.doc_counts.astype(np.float64)
+        mean_h = sums.sum(axis=1) / n
+        mean_y = (2 * docs - n) / n
+        cross = 2 * sums - sums.sum(axis=1, keepdims=True)  # sum_pages h * (+1 own, -1 other)
+        gram_c = gram.value
+        gram_c -= n * mean_h[:, None] * mean_h
+        gram_c[np.diag_indices_from(gram_c)] += self.lam
+        coef = np.linalg.solve(gram_c, cross - n * np.outer(mean_h, mean_y))
+        del gram_c
+        self.ridge_intercept = mean_y - mean_h @ coef
+        #: Ridge weight of each unigram row, float64[n_unigrams, n_categories] ...
+        self.ridge_weight = sign[:, None] * coef[bucket]
+        #: ... and the row of ``ridge_weight`` of each feature row (-1: an n-gram of order > 1).
+        self.ridge_index = np.full(len(self.log_prob), -1, np.int64)
+        self.ridge_index[uni] = np.arange(len(uni))
+
+    def _features(self, texts: Sequence[str]):
+        batch = tokenize(texts, self.acc.settings.lowercase)
+        feats = PageFeatures.of(batch.ngrams(self.acc.settings.max_order), batch.bounds)
+        rows = _kernels.lookup_rows(feats.feature.reshape(-1, 1), self.acc._keys, self.acc._slots)[:, 0]
+        return batch, feats, rows
+
+    def _parts(self, feats, rows, n_docs):
+        """Ridge and complement scores, float64[n_docs, n_categories] each."""
+        seen = rows >= 0
+        doc, r = feats.doc[seen], rows[seen]
+        present = sp.csr_matrix((np.ones(len(r)), (doc, r)), shape=(n_docs, len(self.log_prob)))
+        index = self.ridge_index[r]
+        uni = index >= 0
+        weights = sp.csr_matrix((feats.weight[seen][uni], (doc[uni], index[uni])),
+                                shape=(n_docs, len(self.ridge_weight)))
+        return weights @ self.ridge_weight + self.ridge_intercept, present @ self.log_prob
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        """``z(ridge) + blend * z(complement)`` per category, float64[n_texts, n_categories]."""
+        _, feats, rows = self._features(texts)
+        ridge, comp = self._parts(feats, rows, len(texts))
+        (m_r, s_r), (m_c, s_c) = _zscore_scale(ridge), _zscore_scale(comp)
+        return (ridge - m_r) / s_r + self.blend * (comp - m_c) / s_c
+
+    def explain(self, text: str, n_terms: int = 10) -> Explanation:
+        """The log-odds of the top two categories: ridge intercepts plus one term per feature."""
+        batch, feats, rows = self._features([text])
+        ridge, comp = self._parts(feats, rows, 1)
+        (m_r, s_r), (m_c, s_c) = _zscore_scale(ridge), _zscore_scale(comp)
+        scores = ((ridge - m_r) / s_r + self.blend * (comp - m_c) / s_c)[0]
+        if len(scores) == 1:
+            win, second = 0, 0
+        else:
+            win, second = np.argsort(-scores, kind="stable")[:2]
+        s_r, s_c = float(s_r[0, 0]), float(s_c[0, 0])
+        items = []
+        for i in np.nonzero(rows >= 0)[0]:
+            r, (t, k) = rows[i], feats.first[i]
+            term = self.blend * (self.log_prob[r, win] - self.log_prob[r, second]) / s_c
+            j = self.ridge_index[r]
+            if j >= 0:
+                term += feats.weight[i] * (self.ridge_weight[j, win] - self.ridge_weight[j, second]) / s_r
+            items.append({"feature": " ".join(batch.token_text(j) for j in range(t - k, t + 1)),
+                          "order": int(k) + 1, "count": int(feats.tf[i]), "contribution": float(term)})
+        items.sort(key=lambda f: -abs(f["contribution"]))
+        return Explanation(
+            winner=self.categories[win],
+            runner_up=self.categories[second],
+            log_odds=float(scores[win] - scores[second]),
+            prior=float((self.ridge_intercept[win] - self.ridge_intercept[second]) / s_r),
+            features=items[:n_terms],
+            rest=float(sum(f["contribution"] for f in items[n_terms:])),
+            n_features=len(items),
+            n_unseen=int(feats.tf[rows < 0].sum()),
+        )
 
 
 #: The models by name, with their default smoothing.
