@@ -21,13 +21,15 @@ Token info byte
 n-gram rows
     An n-gram's id is ``ngram_id(prefix id, last token, order)`` with the prefix being
     the (n-1)-gram (``ROOT_ID`` for a unigram, whose id is its token id). A context is
-    itself an n-gram, so a row ``(key, prefix, last, order, counts[categories])`` serves
-    both as "``last`` follows context ``prefix``" and as the context ``key``. Rows of
-    order 0 are sentence openers: ``prefix`` is the token before a sentence (or
+    itself an n-gram, so a row ``(key, prefix, last, order, total, first category)``
+    serves both as "``last`` follows context ``prefix``" and as the context ``key``.
+    Rows of order 0 are sentence openers: ``prefix`` is the token before a sentence (or
     ``BOS_ID``) and ``last`` the sentence's first token.
-Table
-    Open addressing with linear probing: ``keys[cap]`` (0 = empty) and ``slots[cap]``
-    (the row of that key); ``cap`` is a power of two, at most half full.
+Tables
+    Open addressing with linear probing, ``cap`` a power of two, at most half full:
+    ``table[cap, 2]`` holds (key, row) (key 0 = empty), one cache line per probe.
+    Counts in a row's categories other than its first are in ``pairs[pcap, 2]``:
+    (``((row + 1) << CAT_BITS) | category``, count), slot by the key's hash.
 Chains (the compiled index of one category column at one order)
     Contexts ``0..n_ctx-1`` (0 is the empty context), each owning the entries
     ``ctx_start[c]:ctx_start[c + 1]`` sorted by dense token index, with its back-off
@@ -38,16 +40,27 @@ Chains (the compiled index of one category column at one order)
     a tuple ``ch = (ctx_start, ctx_parent, ctx_raw, ctx_kn, e_tok, e_next, cum_raw,
     cum_kn)``; query parameters in ``params = (method, alpha, alpha_per_type, discount,
     n_vocab)`` with method ``DIRICHLET``, ``KNESER_NEY`` or ``MLE`` (the plain table: the
-    longest known context's relative frequencies, no interpolation).
+    longest known context's relative frequencies, no interpolation). For sampling,
+    :func:`sampler_tables` packs a chain into per-context rows and alias-table entries
+    (see there).
 Speed notes
     Hot loops compute each level's mass inline: a helper returning a (float, float)
     tuple measured 3-4 times slower here. Avoid chained comparisons (``a <= x < b``) in
     byte loops: one such decoder measured 30 times slower than the same tests joined
-    with ``and``.
+    with ``and``. Random reads of big tables dominate counting and sampling: keep a
+    probe to one cache line, keep loops that wait on such reads free of branches that
+    mispredict (a select instead) and of array (re)allocation (numba then adds
+    reference counting to every iteration), and interleave independent work (lanes of
+    documents) so that several reads are in flight. The counting kernel tracks sentence
+    starts incrementally: calling ``_starts_sentence`` per token cost more than the
+    hashing and probing together.
 """
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .config import NJIT_OPTIONS
 
@@ -79,6 +92,30 @@ K_PUNCT = 4
 DIRICHLET = 0
 KNESER_NEY = 1
 MLE = 2
+
+# -- memory --------------------------------------------------------------------------------
+
+
+@intrinsic
+def _prefetch_row(typingctx, arr, idx):
+    """Hint the CPU to fetch the cache line of ``arr[idx, 0]`` (a 2-D C array): LLVM's
+    ``prefetch`` (read, high locality), so a table probe a step ahead overlaps this one."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        zero = context.get_constant(types.intp, 0)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], zero], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0i8")
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
 
 # -- hashing -------------------------------------------------------------------------------
 
@@ -208,6 +245,12 @@ def _punct_kind(cp, sb):
     return K_PUNCT
 
 
+_ASCII_WORD = np.zeros(128, np.bool_)
+_ASCII_WORD[48:58] = True
+_ASCII_WORD[65:91] = True
+_ASCII_WORD[97:123] = True
+
+
 @njit(**NJIT_OPTIONS)
 def tokenize(buf, doc_bounds):
     """Split UTF-8 documents into words and punctuation marks and hash each token.
@@ -247,6 +290,10 @@ def tokenize(buf, doc_bounds):
         i = doc_bounds[d]
         prev_space = True
         while i < end:
+            if buf[i] <= 32:  # ASCII whitespace and controls
+                prev_space = True
+                i += 1
+                continue
             cp, width = _decode(buf, i, end)
             if _is_space(cp):
                 prev_space = True
@@ -256,6 +303,13 @@ def tokenize(buf, doc_bounds):
                 start = i
                 h = FNV_OFFSET
                 while i < end:
+                    b0 = buf[i]
+                    if b0 < 128 and b0 != 39:  # ASCII: a letter or digit, or the word's end
+                        if not _ASCII_WORD[b0]:
+                            break
+                        h = (h ^ np.uint64(b0)) * FNV_PRIME
+                        i += 1
+                        continue
                     cp2, w2 = _decode(buf, i, end)
                     if _is_word_char(cp2):
                         pass
@@ -351,45 +405,209 @@ def sentence_starts(ids, info, tok_bounds, abbrev):
 # -- counting ------------------------------------------------------------------------------
 
 
+CAT_BITS = 20  # a category-count pair's key is ((row + 1) << CAT_BITS) | category
+CAT_MASK = np.uint64((1 << 20) - 1)
+
+
 @njit(**NJIT_OPTIONS)
-def _find_slot(keys, key):
-    """Slot of ``key``, or of the empty slot where it would go."""
-    mask = np.uint64(keys.shape[0] - 1)
+def _find_slot(table, key):
+    """Slot of ``key`` in ``table[:, 0]``, or of the empty slot where it would go."""
+    mask = np.uint64(table.shape[0] - 1)
     s = key & mask
     while True:
-        k = keys[s]
+        k = table[s, 0]
         if k == key or k == ZERO:
             return np.int64(s)
         s = (s + ONE) & mask
 
 
 @njit(**NJIT_OPTIONS)
-def table_lookup(keys, slots, key):
+def table_lookup(table, key):
     """Row of ``key``, or -1 when absent."""
-    s = _find_slot(keys, key)
-    if keys[s] == ZERO:
+    s = _find_slot(table, key)
+    if table[s, 0] == ZERO:
         return np.int64(-1)
-    return np.int64(slots[s])
+    return np.int64(table[s, 1])
 
 
 @njit(**NJIT_OPTIONS)
-def table_build(row_key, n_rows, keys, slots):
+def table_build(row_key, n_rows, table):
     """Fill an empty table with rows ``0..n_rows-1``."""
     for r in range(n_rows):
-        s = _find_slot(keys, row_key[r])
-        keys[s] = row_key[r]
-        slots[s] = r
+        s = _find_slot(table, row_key[r])
+        table[s, 0] = row_key[r]
+        table[s, 1] = r
 
 
 @njit(**NJIT_OPTIONS)
-def count_ngrams(ids, info, tok_bounds, doc_cats, first_doc, order, abbrev, keys, slots,
-                 row_key, row_prefix, row_last, row_order, counts, n_rows, new_tok):
+def _pair_slot(pairs, pk):
+    """Slot of pair key ``pk`` in ``pairs[:, 0]`` (hashed: pair keys are not random)."""
+    mask = np.uint64(pairs.shape[0] - 1)
+    s = _mix64(pk) & mask
+    while True:
+        k = pairs[s, 0]
+        if k == pk or k == ZERO:
+            return np.int64(s)
+        s = (s + ONE) & mask
+
+
+@njit(**NJIT_OPTIONS)
+def pair_key(row, cat):
+    return (np.uint64(row + 1) << np.uint64(CAT_BITS)) | np.uint64(cat)
+
+
+@njit(**NJIT_OPTIONS)
+def pairs_add(pairs, rows, cats, values, n_pairs):
+    """Add ``values`` to the (row, category) pairs; returns the pairs in use.
+
+    The caller keeps the table at most half full after the additions.
+    """
+    for i in range(rows.shape[0]):
+        if values[i] == 0:
+            continue
+        pk = pair_key(rows[i], cats[i])
+        s = _pair_slot(pairs, pk)
+        if pairs[s, 0] == ZERO:
+            pairs[s, 0] = pk
+            n_pairs += 1
+        pairs[s, 1] += np.uint64(values[i])
+    return n_pairs
+
+
+@njit(**NJIT_OPTIONS)
+def pairs_lookup(pairs, row, cat):
+    """Count of ``row`` in category ``cat`` (0 when absent)."""
+    s = _pair_slot(pairs, pair_key(row, cat))
+    return np.int64(pairs[s, 1]) if pairs[s, 0] != ZERO else np.int64(0)
+
+
+@njit(**NJIT_OPTIONS)
+def sparse_counts(row_count, pairs):
+    """Every non-zero count as (row, category, count), sorted by row then category.
+
+    A row's count in its first category ``row_count[r, 1]`` is its total less the counts
+    the pair table holds for its other categories. Counting sort by row, O(rows + pairs).
+    """
+    n = row_count.shape[0]
+    others = np.zeros(n, np.int64)
+    per_row = np.ones(n + 1, np.int64)
+    per_row[n] = 0
+    for s in range(pairs.shape[0]):
+        k = pairs[s, 0]
+        if k != ZERO:
+            r = np.int64(k >> np.uint64(CAT_BITS)) - 1
+            others[r] += np.int64(pairs[s, 1])
+            per_row[r] += 1
+    start = np.zeros(n + 1, np.int64)
+    for r in range(n):
+        start[r + 1] = start[r] + per_row[r]
+    rows = np.empty(start[n], np.int64)
+    cats = np.empty(start[n], np.int64)
+    vals = np.empty(start[n], np.int64)
+    fill = start[:n].copy()
+    for r in range(n):
+        rows[fill[r]] = r
+        cats[fill[r]] = row_count[r, 1]
+        vals[fill[r]] = row_count[r, 0] - others[r]
+        fill[r] += 1
+    for s in range(pairs.shape[0]):
+        k = pairs[s, 0]
+        if k != ZERO:
+            r = np.int64(k >> np.uint64(CAT_BITS)) - 1
+            rows[fill[r]] = r
+            cats[fill[r]] = np.int64(k & CAT_MASK)
+            vals[fill[r]] = np.int64(pairs[s, 1])
+            fill[r] += 1
+    # categories in order inside each row (rows hold few pairs: insertion sort)
+    for r in range(n):
+        for i in range(start[r] + 1, start[r + 1]):
+            c = cats[i]
+            v = vals[i]
+            j = i - 1
+            while j >= start[r] and cats[j] > c:
+                cats[j + 1] = cats[j]
+                vals[j + 1] = vals[j]
+                j -= 1
+            cats[j + 1] = c
+            vals[j + 1] = v
+    return rows, cats, vals
+
+
+@njit(**NJIT_OPTIONS)
+def load_counts(rows, cats, values, row_count, pairs):
+    """Fill empty rows' totals and first categories, and the pairs, from sparse counts.
+
+    A row's first listed category keeps its count in the row; the others go to the
+    pairs (reserved by the caller). Returns the pairs in use.
+    """
+    for i in range(rows.shape[0]):
+        row_count[rows[i], 0] = 0
+        row_count[rows[i], 1] = -1
+    n_pairs = 0
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        if values[i] == 0:
+            continue
+        if row_count[r, 1] < 0:
+            row_count[r, 1] = cats[i]
+        elif row_count[r, 1] != cats[i]:
+            s = _pair_slot(pairs, pair_key(r, cats[i]))
+            if pairs[s, 0] == ZERO:
+                pairs[s, 0] = pair_key(r, cats[i])
+                n_pairs += 1
+            pairs[s, 1] += np.uint64(values[i])
+        row_count[r, 0] += values[i]
+    for i in range(rows.shape[0]):
+        if row_count[rows[i], 1] < 0:
+            row_count[rows[i], 1] = 0
+    return n_pairs
+
+
+@njit(**NJIT_OPTIONS)
+def count_column(row_count, pairs, cat):
+    """The counts of one category, int64[n_rows] (dense)."""
+    n = row_count.shape[0]
+    others = np.zeros(n, np.int64)
+    out = np.zeros(n, np.int64)
+    for s in range(pairs.shape[0]):
+        k = pairs[s, 0]
+        if k != ZERO:
+            r = np.int64(k >> np.uint64(CAT_BITS)) - 1
+            others[r] += np.int64(pairs[s, 1])
+            if (k & CAT_MASK) == np.uint64(cat):
+                out[r] = np.int64(pairs[s, 1])
+    for r in range(n):
+        if row_count[r, 1] == cat:
+            out[r] = row_count[r, 0] - others[r]
+    return out
+
+
+@njit(**NJIT_OPTIONS)
+def pairs_rehash(old, new):
+    """Move every pair of ``old`` into the empty table ``new``."""
+    for s in range(old.shape[0]):
+        if old[s, 0] != ZERO:
+            t = _pair_slot(new, old[s, 0])
+            new[t, 0] = old[s, 0]
+            new[t, 1] = old[s, 1]
+
+
+@njit(**NJIT_OPTIONS)
+def count_ngrams(ids, info, tok_bounds, doc_cats, first_doc, order, abbrev, table, row_key,
+                 row_prefix, row_last, row_order, row_count, n_rows, pairs, n_pairs, multi, new_tok):
     """Count the n-grams (orders 1..``order``) and sentence openers of documents.
 
     Each document is ``BOS t_1 .. t_n EOS``; every ``t_i`` and the ``EOS`` are counted
-    after each of their contexts of length 0..order-1 that fits after ``BOS``. Stops
-    before a document that could overfill the rows or push the table past half full;
-    the caller grows them and calls again from the returned document.
+    after each of their contexts of length 0..order-1 that fits after ``BOS``. A row
+    keeps its total and the first category that counted it (``row_count[r] = (total,
+    category)``); counts in other categories go to the (row, category) pairs (most
+    n-grams occur in one category only, so the pairs stay few). Stops before a document
+    that could overfill the rows or push the table or the pairs past half full; the
+    caller grows them and calls again from the returned document.
+
+    Sentence starts follow :func:`_starts_sentence`, tracked incrementally: the phase of
+    the run of terminals and closers before the token, and whether the word before the
+    terminals is an abbreviation.
 
     Parameters
     ----------
@@ -400,100 +618,172 @@ def count_ngrams(ids, info, tok_bounds, doc_cats, first_doc, order, abbrev, keys
     order : int
     abbrev : uint64[n_abbrev]
         Sorted ids of abbreviations (a terminal after one does not end a sentence).
-    keys, slots, row_key, row_prefix, row_last, row_order, counts : the table and rows.
+    table : uint64[cap, 2]
+        (key, row) by open addressing.
+    row_key, row_prefix, row_last, row_order : the rows.
+    row_count : int64[rows_cap, 2]
+        Total and first category of each row.
     n_rows : int
         Rows in use on entry.
+    pairs : uint64[pcap, 2]
+        (pair key, count) of (row, category) pairs beyond each row's first category.
+    n_pairs : int
+    multi : bool
+        The documents may have several categories (else no pair is ever added, and
+        the pairs need no room).
+    n_pairs : int
     new_tok : int64[n_tokens]
         Receives the index of each token whose unigram row is new (for the lexicon).
 
     Returns
     -------
-    next_doc, n_rows, n_new : int
+    next_doc, n_rows, n_pairs, n_new : int
     """
     n_docs = tok_bounds.shape[0] - 1
     rows_cap = row_key.shape[0]
-    half = keys.shape[0] // 2
-    ctx = np.empty(order + 1, np.uint64)
-    nxt = np.empty(order + 1, np.uint64)
-    mask = np.uint64(keys.shape[0] - 1)
+    half = table.shape[0] // 2
+    pair_half = pairs.shape[0] // 2
+    # the keys of token t (cur) and of token t + 1 (nx, computed a token ahead so that
+    # their table slots are already being fetched when t + 1 is counted)
+    ctxs = np.empty((2, order + 1), np.uint64)  # row t % 2: the contexts of token t
+    keys = np.empty((2, order + 1), np.uint64)  # and its n-gram keys
+    mask = np.uint64(table.shape[0] - 1)
+    pmask = np.uint64(pairs.shape[0] - 1)
     n_new = 0
     for d in range(first_doc, n_docs):
         a = tok_bounds[d]
         b = tok_bounds[d + 1]
         worst = (b - a + 1) * (order + 1)
-        if n_rows + worst > rows_cap or n_rows + worst > half:
-            return d, n_rows, n_new
+        if n_rows + worst > rows_cap or n_rows + worst > half or (multi and n_pairs + worst > pair_half):
+            return d, n_rows, n_pairs, n_new
         c = doc_cats[d]
-        ctx[0] = ROOT_ID
-        ctx[1] = BOS_ID
-        n_ctx = 2 if order > 1 else 1
-        prev = BOS_ID
-        for t in range(a, b + 1):
-            w = ids[t] if t < b else EOS_ID
-            first = 0
-            if t < b and _starts_sentence(ids, info, a, t, abbrev):
-                first = -1
-            for k in range(first, n_ctx):
+        phase = 0  # 1: after terminals, 2: after terminals and closers
+        after_abbrev = False
+        nx_n = 0
+        nx_first = 0
+        nx_w = ZERO
+        for t in range(a, b + 2):
+            # look ahead: the keys of token u = t (computed here, counted next iteration)
+            cur = (t + 1) & 1  # token t - 1
+            nx = t & 1
+            cur_n = nx_n
+            cur_first = nx_first
+            w = nx_w
+            u = t
+            if u <= b:
+                first = 0
+                if u < b:
+                    nw = ids[u]
+                    kind = info[u] & 7
+                    if u == a:
+                        first = -1
+                    elif phase > 0 and not after_abbrev and kind != K_LOWER and kind != K_TERMINAL \
+                            and kind != K_CLOSER and (info[u - 1] & 16) != 0:
+                        first = -1
+                    if kind == K_TERMINAL:
+                        if phase != 1:
+                            after_abbrev = u > a and _in_sorted(abbrev, ids[u - 1])
+                            phase = 1
+                    elif kind == K_CLOSER:
+                        if phase != 0:
+                            phase = 2
+                    else:
+                        phase = 0
+                else:
+                    nw = EOS_ID
+                ctxs[nx, 0] = ROOT_ID
+                if u == a:
+                    nx_n = 2 if order > 1 else 1
+                    if order > 1:
+                        ctxs[nx, 1] = BOS_ID
+                else:
+                    nx_n = min(cur_n + 1, order)
+                    for k in range(1, nx_n):
+                        ctxs[nx, k] = keys[cur, k - 1]
+                for k in range(nx_n):
+                    key = ngram_id(ctxs[nx, k], nw, k + 1)
+                    keys[nx, k] = key
+                    _prefetch_row(table, np.int64(key & mask))
+                nx_first = first
+                nx_w = nw
+            if t == a:
+                continue
+            # count token t - 1 (its keys are in cur_*)
+            tt = t - 1
+            prev = ids[tt - 1] if tt > a else BOS_ID
+            for k in range(cur_first, cur_n):
                 if k < 0:
                     key = opener_id(prev, w)
                     p = prev
                 else:
-                    key = ngram_id(ctx[k], w, k + 1)
-                    p = ctx[k]
-                    nxt[k + 1] = key
+                    key = keys[cur, k]
+                    p = ctxs[cur, k]
                 s = key & mask
                 while True:
-                    kk = keys[s]
+                    kk = table[s, 0]
                     if kk == key or kk == ZERO:
                         break
                     s = (s + ONE) & mask
                 if kk == ZERO:
-                    keys[s] = key
-                    slots[s] = n_rows
+                    table[s, 0] = key
+                    table[s, 1] = np.uint64(n_rows)
                     row_key[n_rows] = key
                     row_prefix[n_rows] = p
                     row_last[n_rows] = w
                     row_order[n_rows] = k + 1
-                    if k == 0 and t < b:
-                        new_tok[n_new] = t
+                    row_count[n_rows, 0] = 0
+                    row_count[n_rows, 1] = c
+                    if k == 0 and tt < b:
+                        new_tok[n_new] = tt
                         n_new += 1
                     n_rows += 1
-                counts[slots[s], c] += 1
-            n_ctx = min(n_ctx + 1, order)
-            for k in range(1, n_ctx):
-                ctx[k] = nxt[k]
-            prev = w
-    return n_docs, n_rows, n_new
+                row = np.int64(table[s, 1])
+                row_count[row, 0] += 1
+                if multi and row_count[row, 1] != c:
+                    pk = pair_key(row, c)
+                    q = _mix64(pk) & pmask
+                    while True:
+                        kk = pairs[q, 0]
+                        if kk == pk or kk == ZERO:
+                            break
+                        q = (q + ONE) & pmask
+                    if kk == ZERO:
+                        pairs[q, 0] = pk
+                        n_pairs += 1
+                    pairs[q, 1] += ONE
+    return n_docs, n_rows, n_pairs, n_new
 
 
 @njit(**NJIT_OPTIONS)
-def merge_rows(o_key, o_prefix, o_last, o_order, o_counts, cat_map, keys, slots,
-               row_key, row_prefix, row_last, row_order, counts, n_rows):
-    """Add another model's rows; ``cat_map`` maps its category columns to ours.
-
-    The caller reserves room for every incoming row. Returns the rows in use.
-    """
+def merge_rows(o_key, o_prefix, o_last, o_order, o_total, o_cat, table, row_key, row_prefix,
+               row_last, row_order, row_count, n_rows):
+    """Add another model's rows and totals; returns our row of each of its rows, and the
+    rows in use. A new row takes its first category from ``o_cat`` (already mapped to
+    ours). The caller reserves room for every incoming row."""
+    where = np.empty(o_key.shape[0], np.int64)
     for r in range(o_key.shape[0]):
-        s = _find_slot(keys, o_key[r])
-        if keys[s] == ZERO:
-            keys[s] = o_key[r]
-            slots[s] = n_rows
+        s = _find_slot(table, o_key[r])
+        if table[s, 0] == ZERO:
+            table[s, 0] = o_key[r]
+            table[s, 1] = np.uint64(n_rows)
             row_key[n_rows] = o_key[r]
             row_prefix[n_rows] = o_prefix[r]
             row_last[n_rows] = o_last[r]
             row_order[n_rows] = o_order[r]
+            row_count[n_rows, 0] = 0
+            row_count[n_rows, 1] = o_cat[r]
             n_rows += 1
-        row = slots[s]
-        for c in range(o_counts.shape[1]):
-            counts[row, cat_map[c]] += o_counts[r, c]
-    return n_rows
+        row = np.int64(table[s, 1])
+        row_count[row, 0] += o_total[r]
+        where[r] = row
+    return where, n_rows
 
 
 # -- derived structure ---------------------------------------------------------------------
 
 
 @njit(**NJIT_OPTIONS)
-def derive_rows(row_key, row_prefix, row_last, row_order, keys, slots, max_order):
+def derive_rows(row_key, row_prefix, row_last, row_order, table, max_order):
     """Prefix row, suffix row and "starts with BOS" of every row.
 
     Returns
@@ -532,20 +822,20 @@ def derive_rows(row_key, row_prefix, row_last, row_order, keys, slots, max_order
             continue
         p = row_prefix[r]
         if k == 2:
-            suffix_row[r] = table_lookup(keys, slots, row_last[r])
+            suffix_row[r] = table_lookup(table, row_last[r])
             if p == BOS_ID:
                 prefix_row[r] = -2
                 bos_initial[r] = True
             else:
-                prefix_row[r] = table_lookup(keys, slots, p)
+                prefix_row[r] = table_lookup(table, p)
         else:
-            pr = table_lookup(keys, slots, p)
+            pr = table_lookup(table, p)
             prefix_row[r] = pr
             if pr >= 0:
                 bos_initial[r] = bos_initial[pr]
                 sp = suffix_row[pr]
                 if sp >= 0:
-                    suffix_row[r] = table_lookup(keys, slots, ngram_id(row_key[sp], row_last[r], k - 1))
+                    suffix_row[r] = table_lookup(table, ngram_id(row_key[sp], row_last[r], k - 1))
         if prefix_row[r] == -1 or suffix_row[r] < 0:
             bad += 1
     return prefix_row, suffix_row, bos_initial, bad
@@ -1076,6 +1366,403 @@ def generate(ch, params, state, n_tokens, rng, mode, temperature, top_k, rank,
             made += 1
             state = after if after >= 0 else _next_state(ch, state, w, n_vocab)
     return out[:n].copy()
+
+
+TWO53 = 9007199254740992.0  # 2**53: thresholds compare against 53-bit uniforms
+
+
+TWO31 = 2147483648.0
+
+
+@njit(**NJIT_OPTIONS)
+def _bloom_bit(w):
+    """Bit of token ``w`` in a context's 64-bit bloom word (multiplicative hash)."""
+    return np.int64((np.uint64(w) * SALT) >> np.uint64(58))
+
+
+@njit(**NJIT_OPTIONS)
+def _outside(pc, pe, d, w):
+    """True when token ``w`` is not among context d's entries (bloom word, then search)."""
+    if (pc[d, 2] >> _bloom_bit(w)) & 1 == 0:
+        return True
+    lo = pc[d, 0]
+    return _find_packed(pe, lo, lo + (pc[d, 1] & 0xFFFFFFFF), w) < 0
+
+
+@njit(**NJIT_OPTIONS)
+def sampler_tables(ch, params, ctx_order):
+    """Packed tables for sampling the smoothed distribution with O(1) work per token.
+
+    Each context h gets an alias table over its own entries weighted by their full
+    smoothed probability ``p(w | h)`` (all levels added up, computed context by context
+    in increasing order from the parent's entry), and keeps a draw there with
+    probability ``q(h) = sum_{w in E(h)} p(w | h) / (1 - p(unk | h))``. Otherwise the
+    draw goes to the parent context and is rejected while it lands in ``E(h)``, so
+    tokens outside ``E(h)`` come out in proportion to ``p(w | h')``: the result is
+    exactly ``p(w | h)`` conditioned on not being the unknown token (generation never
+    emits it). For Kneser-Ney and Dirichlet ``q(h)`` is close to one, so most draws
+    finish in one table; the plain table has ``q = 1``.
+
+    Returns
+    -------
+    pc : int64[n_ctx, 4]
+        ``(first entry, entries | (parent context + 1) << 32, bloom, q * 2**53)``: the
+        bloom word has bit :func:`_bloom_bit` of each of the context's tokens set, so
+        that most tokens outside the context are known to be outside without a search.
+    pe : int32[n_entries, 4]
+        ``(token, alias entry, threshold * 2**31, next context)``, entries in token order
+        inside each context (for look-ups); a draw picks entry ``lo + floor(u n)`` and
+        keeps it when the fraction of ``u n`` is below its threshold, else its alias
+        (Vose's method; a full bucket is its own alias). The caller checks that entries,
+        tokens and contexts fit in 31 bits.
+    """
+    ctx_start, ctx_parent, ctx_raw, ctx_kn, e_tok, e_next, cum_raw, cum_kn = ch
+    method = params[0]
+    alpha = params[1]
+    per_type = params[2]
+    n_vocab = params[4]
+    n_ctx = ctx_start.shape[0] - 1
+    n_e = e_tok.shape[0]
+    # contexts by increasing order, so a parent is done before its children
+    depth = np.empty(n_ctx, np.int64)  # an empty context (BOS of an empty column) has order 0 in ctx_order
+    max_k = 0
+    for c in range(n_ctx):
+        depth[c] = ctx_order[c] if ctx_parent[c] < 0 or ctx_order[c] > 0 else 1
+        max_k = max(max_k, depth[c])
+    n_per = np.zeros(max_k + 2, np.int64)
+    for c in range(n_ctx):
+        n_per[depth[c] + 1] += 1
+    for k in range(1, max_k + 2):
+        n_per[k] += n_per[k - 1]
+    by_order = np.empty(n_ctx, np.int64)
+    for c in range(n_ctx):
+        by_order[n_per[depth[c]]] = c
+        n_per[depth[c]] += 1
+    prob = np.empty(n_e, np.float64)
+    unk = np.empty(n_ctx, np.float64)
+    pc = np.empty((n_ctx, 4), np.int64)
+    for i in range(n_ctx):
+        c = by_order[i]
+        lo = ctx_start[c]
+        hi = ctx_start[c + 1]
+        par = ctx_parent[c]
+        if method == KNESER_NEY:
+            den = np.float64(ctx_kn[c])
+            level = cum_kn[hi] - cum_kn[lo]
+        else:
+            den = np.float64(ctx_raw[c])
+            if method == DIRICHLET:
+                den += alpha * (hi - lo) if per_type else alpha
+            level = np.float64(ctx_raw[c])
+        gamma = 1.0 - level / den if den > 0.0 else 1.0
+        unk_below = unk[par] if par >= 0 else 1.0 / (n_vocab + 1)
+        unk[c] = gamma * unk_below
+        kept = 0.0
+        for e in range(lo, hi):
+            w = e_tok[e]
+            below = 0.0
+            if gamma == 0.0:
+                pass  # nothing backs off (the plain table): no look-up below
+            elif par >= 0:
+                f = _find_entry(e_tok, ctx_start[par], ctx_start[par + 1], w)
+                below = prob[f] if f >= 0 else _prob(ch, params, par, w)[0]
+            else:
+                below = 1.0 / (n_vocab + 1)
+            own = 0.0
+            if den > 0.0:
+                if method == KNESER_NEY:
+                    own = (cum_kn[e + 1] - cum_kn[e]) / den
+                else:
+                    own = np.float64(cum_raw[e + 1] - cum_raw[e]) / den
+            prob[e] = own + gamma * below
+            kept += prob[e]
+        q = kept / (1.0 - unk[c]) if hi > lo else 0.0
+        if hi - lo >= n_vocab:
+            q = 1.0  # it knows every token: only the unknown one lies outside (never drawn)
+        bloom = np.int64(0)
+        for e in range(lo, hi):
+            bloom |= np.int64(1) << _bloom_bit(e_tok[e])
+        pc[c, 0] = lo
+        pc[c, 1] = (hi - lo) | ((par + 1) << 32)
+        pc[c, 2] = bloom
+        pc[c, 3] = np.int64(min(q, 1.0) * TWO53)
+    # alias tables
+    pe = np.empty((n_e, 4), np.int32)
+    width = 0
+    for c in range(n_ctx):
+        width = max(width, ctx_start[c + 1] - ctx_start[c])
+    p = np.empty(width, np.float64)
+    small = np.empty(width, np.int64)
+    large = np.empty(width, np.int64)
+    for c in range(n_ctx):
+        lo = ctx_start[c]
+        hi = ctx_start[c + 1]
+        n = hi - lo
+        if n == 0:
+            continue
+        total = 0.0
+        for e in range(lo, hi):
+            total += prob[e]
+        n_small = 0
+        n_large = 0
+        for i in range(n):
+            e = lo + i
+            pe[e, 0] = e_tok[e]
+            pe[e, 1] = e
+            pe[e, 2] = 0
+            pe[e, 3] = e_next[e]
+            p[i] = prob[e] * n / total if total > 0.0 else 1.0
+            if p[i] < 1.0:
+                small[n_small] = i
+                n_small += 1
+            else:
+                large[n_large] = i
+                n_large += 1
+        while n_small > 0 and n_large > 0:
+            n_small -= 1
+            i = small[n_small]
+            g = large[n_large - 1]
+            pe[lo + i, 1] = lo + g
+            pe[lo + i, 2] = np.int32(min(p[i] * TWO31, TWO31 - 1.0))
+            p[g] = (p[g] + p[i]) - 1.0
+            if p[g] < 1.0:
+                n_large -= 1
+                small[n_small] = g
+                n_small += 1
+        # what is left holds probability one (up to rounding): its own alias
+    return pc, pe
+
+
+@njit(**NJIT_OPTIONS)
+def _rand53(rng):
+    """Uniform 53-bit integer (as int64) from the SplitMix64 state ``rng[0]``."""
+    rng[0] += SALT
+    z = rng[0]
+    z = (z ^ (z >> np.uint64(30))) * SM_1
+    z = (z ^ (z >> np.uint64(27))) * SM_2
+    z ^= z >> np.uint64(31)
+    return np.int64(z >> np.uint64(11))
+
+
+@njit(**NJIT_OPTIONS)
+def _find_packed(pe, lo, hi, w):
+    """Entry of token ``w`` among the packed entries ``lo:hi`` (sorted by token), or -1."""
+    end = hi
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if pe[mid, 0] < w:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < end and pe[lo, 0] == w:
+        return lo
+    return -1
+
+
+LANES = 8  # documents sampled side by side, so that their memory reads overlap
+
+
+@njit(**NJIT_OPTIONS)
+def _draw_in(pc, pe, c, rng):
+    """A token from context c's own alias table, and the context after it."""
+    k = pc[c, 1] & 0xFFFFFFFF
+    x = (np.float64(_rand53(rng)) * (1.0 / TWO53)) * k
+    b = min(np.int64(x), k - 1)
+    e = pc[c, 0] + b
+    if np.int64((x - b) * TWO31) >= pe[e, 2]:
+        e = pe[e, 1]
+    return np.int64(pe[e, 0]), np.int64(pe[e, 3])
+
+
+@njit(**NJIT_OPTIONS)
+def _draw_below(pc, pe, state, rng, n_vocab):
+    """The out-of-table part of :func:`_draw_packed`: a token not in ``state``'s entries.
+
+    Draws from ``p(. | h')`` restricted to tokens outside ``E(h)`` (h = ``state``, h' its
+    parent) by rejection: the parent keeps the draw with probability ``q(h')`` (see
+    :func:`sampler_tables`) and a token it draws inside ``E(h)`` is rejected; otherwise
+    the draw is the parent's own out-of-table draw, which lies outside ``E(h')`` and so
+    outside ``E(h)`` (a context's continuations are continuations of its suffix too).
+    Below the empty context the draw is uniform over the vocabulary.
+    """
+    d = state
+    while True:
+        if (pc[d, 1] & 0xFFFFFFFF) >= n_vocab:
+            return _draw_in(pc, pe, d, rng)  # nothing outside (a rounding error got us here)
+        c = (pc[d, 1] >> 32) - 1
+        if c < 0:
+            w = min(np.int64(np.float64(_rand53(rng)) * (1.0 / TWO53) * n_vocab), n_vocab - 1)
+            if _outside(pc, pe, d, w):
+                return w, 0
+        elif _rand53(rng) < pc[c, 3]:
+            w, nxt = _draw_in(pc, pe, c, rng)
+            if _outside(pc, pe, d, w):
+                return w, nxt
+        else:
+            d = c
+
+
+@njit(**NJIT_OPTIONS)
+def _draw_packed(pc, pe, state, rng, n_vocab):
+    """One token from p(. | state) with the packed tables, and the context after it.
+
+    One uniform decides whether the draw stays in ``state``'s own alias table (with
+    probability ``q``, see :func:`sampler_tables`), a second picks the entry there;
+    otherwise :func:`_draw_below` draws a token outside the table, whose next context is
+    the one its lower-order entry gives. The draw at ``state`` is straight-line code (the alias step is a
+    select, not a branch): a loop or a mispredicted branch that waits on a cache miss
+    here would hold back the other lanes' reads. :func:`_lane_rounds` repeats this body
+    inline (measured: called, even inlined by numba, it ran 2-4 times slower; drawing
+    every lane first and finishing the backed-off ones after did not help).
+    """
+    if _rand53(rng) < pc[state, 3]:
+        k = pc[state, 1] & 0xFFFFFFFF
+        x = (np.float64(_rand53(rng)) * (1.0 / TWO53)) * k
+        b = min(np.int64(x), k - 1)
+        e = pc[state, 0] + b
+        alias = np.int64((x - b) * TWO31) >= pe[e, 2]
+        e += np.int64(alias) * (np.int64(pe[e, 1]) - e)
+        return np.int64(pe[e, 0]), np.int64(pe[e, 3])
+    return _draw_below(pc, pe, state, rng, n_vocab)
+
+
+@njit(**NJIT_OPTIONS)
+def _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dstart, n_done, rounds, n_rounds):
+    """Advance every lane by ``n_rounds`` tokens (the caller makes room: no allocation here,
+    which keeps the loop free of reference counting)."""
+    L = state.shape[0]
+    one = np.empty(1, np.uint64)
+    for r in range(rounds, rounds + n_rounds):
+        for l in range(L):
+            one[0] = lane_rng[l]
+            c = state[l]
+            if _rand53(one) < pc[c, 3]:  # the body of _draw_packed
+                k = pc[c, 1] & 0xFFFFFFFF
+                x = (np.float64(_rand53(one)) * (1.0 / TWO53)) * k
+                b = min(np.int64(x), k - 1)
+                e = pc[c, 0] + b
+                alias = np.int64((x - b) * TWO31) >= pe[e, 2]
+                e += np.int64(alias) * (np.int64(pe[e, 1]) - e)
+                w = np.int64(pe[e, 0])
+                nxt = np.int64(pe[e, 3])
+            else:
+                w, nxt = _draw_below(pc, pe, c, one, n_vocab)
+            lane_rng[l] = one[0]
+            buf[r * L + l] = w
+            if w == eos_dense:
+                n_done[l] += 1
+                dstart[l, n_done[l]] = r + 1
+                state[l] = bos_ctx
+            else:
+                state[l] = nxt
+
+
+@njit(**NJIT_OPTIONS)
+def generate_fast(pc, pe, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, lanes):
+    """Sample ``n_tokens`` tokens (document ends not counted) from the packed tables.
+
+    Documents are independent runs from ``BOS`` to ``EOS``, so ``lanes`` of them are
+    sampled side by side, each lane with its own random stream, and their reads of the
+    tables overlap in memory. Document i is lane ``i % lanes``'s ``(i // lanes)``-th
+    (document 0 starts from ``state0``, the prompt's context); the output is documents
+    0, 1, 2, ... in that order, each followed by ``EOS``, the last one cut at the
+    budget. Which documents are kept does not depend on their content, so the text is
+    distributed exactly as one chain run document after document, and a longer budget
+    with the same seed extends the same text.
+
+    Returns int64[n_out] of dense tokens, ``EOS`` included where a document ended.
+    """
+    L = lanes
+    if n_tokens <= 0:
+        return np.zeros(0, np.int64)
+    lane_rng = np.empty(L, np.uint64)
+    for l in range(L):
+        lane_rng[l] = _mix64(rng[0] + SALT * np.uint64(l + 1))
+    state = np.full(L, bos_ctx, np.int64)
+    state[0] = state0
+    chunk = min(max(n_tokens // L // 4, 16), 4096)
+    cap = max(n_tokens // L + 16, 64)
+    buf = np.empty(cap * L, np.int64)  # round r of lane l at r * L + l
+    dcap = 2 * chunk + 2
+    dstart = np.zeros((L, dcap), np.int64)  # round at which each lane's documents start
+    n_done = np.zeros(L, np.int64)
+    rounds = 0
+    k = 0  # first document not yet complete, in document order
+    prefix = 0  # tokens of documents 0..k-1
+    empty_run = 0
+    last = -1  # the document cut at the budget
+    need = 0
+    while last < 0:
+        if rounds + chunk > cap:
+            grown = np.empty(2 * (rounds + chunk) * L, np.int64)
+            grown[: rounds * L] = buf[: rounds * L]
+            buf = grown
+            cap = 2 * (rounds + chunk)
+        if n_done.max() + chunk + 1 >= dcap:
+            more = np.zeros((L, 2 * dcap + chunk), np.int64)
+            more[:, :dcap] = dstart
+            dstart = more
+            dcap = 2 * dcap + chunk
+        _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dstart, n_done, rounds, chunk)
+        rounds += chunk
+        while True:
+            l = k % L
+            j = k // L
+            if j < n_done[l]:
+                length = dstart[l, j + 1] - dstart[l, j] - 1
+                if prefix + length >= n_tokens:
+                    last = k
+                    need = n_tokens - prefix
+                    break
+                prefix += length
+                k += 1
+                empty_run = empty_run + 1 if length == 0 else 0
+                if empty_run > 1000:
+                    last = k  # a model of empty documents only ends them
+                    need = 0
+                    break
+            else:
+                if prefix + rounds - dstart[l, j] >= n_tokens:
+                    last = k
+                    need = n_tokens - prefix
+                break
+    out = np.empty(prefix + k + need, np.int64)
+    n = 0
+    for d in range(last + 1):
+        l = d % L
+        j = d // L
+        a = dstart[l, j]
+        b = dstart[l, j + 1] if d < last else a + need
+        for r in range(a, b):
+            out[n] = buf[r * L + l]
+            n += 1
+    return out[:n]
+
+
+@njit(**NJIT_OPTIONS)
+def join_tokens(dense, lex_buf, lex_off, sb, sa):
+    """UTF-8 bytes of dense tokens joined as text: a space where ``sa[prev] and sb[cur]``."""
+    total = 0
+    prev = -1
+    for i in range(dense.shape[0]):
+        w = dense[i]
+        total += lex_off[w + 1] - lex_off[w]
+        if prev >= 0 and sa[prev] and sb[w]:
+            total += 1
+        prev = w
+    out = np.empty(total, np.uint8)
+    j = 0
+    prev = -1
+    for i in range(dense.shape[0]):
+        w = dense[i]
+        if prev >= 0 and sa[prev] and sb[w]:
+            out[j] = 32
+            j += 1
+        for k in range(lex_off[w], lex_off[w + 1]):
+            out[j] = lex_buf[k]
+            j += 1
+        prev = w
+    return out
 
 
 @njit(**NJIT_OPTIONS)

@@ -22,11 +22,20 @@ Two smoothers back off from each context to its suffix:
 Both end in a uniform base measure over the vocabulary plus one unknown-token slot, so
 every held-out token has a probability and ``p(.|h)`` sums to one over ``V + 1``.
 
+Counts are stored sparsely: each n-gram row keeps its total and the first category that
+counted it, and only counts in further categories go to a (row, category) hash table
+(most n-grams occur in one category), so many categories cost little.
+
 For generation, the counts of one category column at one order are compiled lazily into
-a *chain*: contexts with their continuations sorted (CSR), prefix sums for sampling and,
+a *chain*: contexts with their continuations sorted (CSR), prefix sums for scoring and,
 for every continuation, the context that follows it, so decoding is pointer-chasing
-without hashing. Sampling draws exactly from the smoothed distribution level by level;
-greedy decoding stops adding up levels as soon as the leader is certain.
+without hashing. Sampling uses tables derived from the chain once per smoother: an
+alias table per context over its continuations' full smoothed probabilities, plus the
+probability that a draw stays among them (else it backs off, rejecting continuations
+the context already has), so one token costs one or two cache-line reads; documents
+are sampled several at a time so that those reads overlap. The draws are exact (up to
+31-bit alias thresholds). Greedy decoding stops adding up levels as soon as the leader
+is certain.
 
 Examples
 --------
@@ -160,12 +169,19 @@ class _Chain:
         """Bytes of the arrays generation and scoring use (ranks for greedy not included)."""
         return int(sum(a.nbytes for a in self.ch))
 
+    def sampler(self, params: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """Packed contexts and alias-table entries for plain sampling (cached per method)."""
+        key = ("sampler",) + tuple(float(x) for x in params[:4])
+        if key not in self._ranks:
+            self._ranks[key] = K.sampler_tables(self.ch, params, self.ctx_order)
+        return self._ranks[key]
+
     def rank(self, method: str) -> np.ndarray:
         """Entries by context, then decreasing weight, then token (for greedy decoding)."""
-        family = "kn" if method == "kn" else "raw"
+        family = "rank-kn" if method == "kn" else "rank-raw"
         if family not in self._ranks:
             ctx_start, _, _, _, _, _, cum_raw, cum_kn = self.ch
-            self._ranks[family] = K.rank_entries(ctx_start, cum_kn if family == "kn" else cum_raw)
+            self._ranks[family] = K.rank_entries(ctx_start, cum_kn if family == "rank-kn" else cum_raw)
         return self._ranks[family]
 
 
@@ -263,13 +279,15 @@ class MarkovAccumulator:
         self.token_info: dict[int, int] = {int(K.EOS_ID): K.K_PUNCT}
         self.n_rows = 0
         self.text_index: VerbatimIndex | None = None
-        self._keys = np.zeros(_MIN_TABLE, np.uint64)
-        self._slots = np.zeros(_MIN_TABLE, np.int64)
+        self._table = np.zeros((_MIN_TABLE, 2), np.uint64)
         self._row_key = np.zeros(_MIN_TABLE // 2, np.uint64)
         self._row_prefix = np.zeros(_MIN_TABLE // 2, np.uint64)
         self._row_last = np.zeros(_MIN_TABLE // 2, np.uint64)
         self._row_order = np.zeros(_MIN_TABLE // 2, np.int8)
-        self._counts = np.zeros((_MIN_TABLE // 2, 1), np.int64)
+        self._row_count = np.zeros((_MIN_TABLE // 2, 2), np.int64)  # total, first category
+        # counts in a row's other categories, sparse: (row, category) -> count
+        self._pairs = np.zeros((_MIN_TABLE, 2), np.uint64)
+        self.n_pairs = 0
         self._cache: dict = {}
 
     # -- validation ----------------------------------------------------------------------
@@ -329,8 +347,31 @@ class MarkovAccumulator:
 
     @property
     def counts(self) -> np.ndarray:
-        """Counts, int64[n_rows, n_categories] (a view)."""
-        return self._counts[: self.n_rows, : self.n_categories]
+        """Counts, int64[n_rows, n_categories]: a dense copy built on demand.
+
+        The model stores each row's total and the first category that counted it, and
+        the other non-zero (row, category) counts in a hash table (see
+        :meth:`sparse_counts`); this matrix is for inspection of small models.
+        """
+        out = np.zeros((self.n_rows, self.n_categories), np.int64)
+        rows, cats, values = self.sparse_counts()
+        out[rows, cats] = values
+        return out
+
+    @property
+    def row_total(self) -> np.ndarray:
+        """Count of each row over all categories, int64[n_rows] (a view)."""
+        return self._row_count[: self.n_rows, 0]
+
+    def sparse_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The non-zero counts as (row, category, count) arrays, by row then category."""
+        return K.sparse_counts(self._row_count[: self.n_rows], self._pairs)
+
+    def _column(self, column: int) -> np.ndarray:
+        """Counts of one category (-1: all), int64[n_rows]."""
+        if column < 0 or self.n_categories == 1:
+            return np.ascontiguousarray(self.row_total)
+        return K.count_column(self._row_count[: self.n_rows], self._pairs, column)
 
     @property
     def row_key(self) -> np.ndarray:
@@ -352,7 +393,7 @@ class MarkovAccumulator:
     @property
     def nbytes(self) -> int:
         """Bytes of the count state: rows, table and lexicon (not the compiled chains)."""
-        return int(self.n_rows * (25 + 8 * self.n_categories) + 16 * len(self._keys)
+        return int(self.n_rows * 41 + self._table.nbytes + self._pairs.nbytes
                    + sum(len(s) + 9 for s in self.lexicon.values()))
 
     def count(self, text: str, *, category: str | None = None) -> int:
@@ -367,11 +408,17 @@ class MarkovAccumulator:
         key = K.ROOT_ID
         for k, t in enumerate(ids):
             key = np.uint64(K.ngram_id(key, t, k + 1))
-        row = K.table_lookup(self._keys, self._slots, key)
+        row = K.table_lookup(self._table, key)
         if row < 0:
             return 0
         col = self._column_of(category)
-        return int(self.counts[row].sum() if col < 0 else self.counts[row, col])
+        total, first = self._row_count[row]
+        if col < 0:
+            return int(total)
+        if col != first:
+            return int(K.pairs_lookup(self._pairs, row, col))
+        return int(total) - sum(int(K.pairs_lookup(self._pairs, row, c))
+                                for c in range(self.n_categories) if c != first)
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -397,14 +444,12 @@ class MarkovAccumulator:
         index = self._cat_index.get(label)
         if index is None:
             index = len(self.categories)
+            if index >= 1 << K.CAT_BITS:
+                raise ValueError(f"a MarkovAccumulator keeps at most {1 << K.CAT_BITS} categories")
             self.categories.append(label)
             self._cat_index[label] = index
             self.doc_counts = np.append(self.doc_counts, 0)
             self.token_counts = np.append(self.token_counts, 0)
-            if index >= self._counts.shape[1]:
-                grown = np.zeros((self._counts.shape[0], 2 * self._counts.shape[1]), np.int64)
-                grown[: self.n_rows, : self._counts.shape[1]] = self._counts[: self.n_rows]
-                self._counts = grown
         return index
 
     def learn_one(self, text: str, label: str | None = None) -> None:
@@ -420,11 +465,14 @@ class MarkovAccumulator:
             labels = [DEFAULT_LABEL] * len(texts)
         elif len(labels) != len(texts):
             raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
-        self.add_tokens(self.tokenize([self.prepare(t) for t in texts]), labels)
+        if type(self).prepare is not MarkovAccumulator.prepare:
+            texts = [self.prepare(t) for t in texts]
+        self.add_tokens(self.tokenize(texts), labels)
 
     def add_tokens(self, batch: MarkovTokens, labels: Sequence[str]) -> None:
         """Add already tokenised documents (see :meth:`tokenize`)."""
-        cats = np.array([self.category_index(label) for label in labels], np.int64)
+        index = {label: self.category_index(label) for label in dict.fromkeys(labels)}
+        cats = np.array([index[label] for label in labels], np.int64)
         if len(cats) != batch.n_docs:
             raise ValueError(f"got {batch.n_docs} documents but {len(cats)} labels")
         abbrev = np.unique(_token_ids(sorted(self.abbreviations)))
@@ -433,16 +481,22 @@ class MarkovAccumulator:
         # row for every two (token, order) pairs at these sizes; capped for huge batches
         estimate = (len(batch.ids) + batch.n_docs) * (self.order + 1) // 2
         self._reserve(self.n_rows + min(estimate, 1 << 23))
+        multi = self.n_categories > 1
+        if multi:
+            self._reserve_pairs(self.n_pairs + min(estimate, 1 << 21))
         doc = 0
         while doc < batch.n_docs:
-            doc, self.n_rows, n_new = K.count_ngrams(
-                batch.ids, batch.info, batch.bounds, cats, doc, self.order, abbrev, self._keys,
-                self._slots, self._row_key, self._row_prefix, self._row_last, self._row_order,
-                self._counts, self.n_rows, new_tok,
+            doc, self.n_rows, self.n_pairs, n_new = K.count_ngrams(
+                batch.ids, batch.info, batch.bounds, cats, doc, self.order, abbrev, self._table,
+                self._row_key, self._row_prefix, self._row_last, self._row_order, self._row_count,
+                self.n_rows, self._pairs, self.n_pairs, multi, new_tok,
             )
             self._learn_words(batch, new_tok[:n_new])
             if doc < batch.n_docs:
-                self._reserve(self.n_rows + int(batch.bounds[doc + 1] - batch.bounds[doc] + 1) * (self.order + 1))
+                need = int(batch.bounds[doc + 1] - batch.bounds[doc] + 1) * (self.order + 1)
+                self._reserve(self.n_rows + need)
+                if multi:
+                    self._reserve_pairs(self.n_pairs + need)
         np.add.at(self.doc_counts, cats, 1)
         np.add.at(self.token_counts, cats, batch.doc_lengths())
         self._cache.clear()
@@ -463,11 +517,18 @@ class MarkovAccumulator:
             raise ValueError(f"cannot merge models of order {self.order} and {other.order}")
         cats = np.array([self.category_index(c) for c in other.categories], np.int64)
         self._reserve(self.n_rows + other.n_rows)
-        self.n_rows = K.merge_rows(
-            other.row_key, other.row_prefix, other.row_last, other.row_order, other.counts, cats,
-            self._keys, self._slots, self._row_key, self._row_prefix, self._row_last,
-            self._row_order, self._counts, self.n_rows,
+        other_first = other._row_count[: other.n_rows, 1]
+        where, self.n_rows = K.merge_rows(
+            other.row_key, other.row_prefix, other.row_last, other.row_order,
+            np.ascontiguousarray(other.row_total), cats[other_first] if len(cats) else other_first,
+            self._table, self._row_key, self._row_prefix, self._row_last, self._row_order,
+            self._row_count, self.n_rows,
         )
+        rows, ocats, values = other.sparse_counts()
+        rows, ocats = where[rows], cats[ocats] if len(cats) else ocats
+        other_cat = self._row_count[rows, 1] != ocats  # counts beyond our rows' first categories
+        self._reserve_pairs(self.n_pairs + int(other_cat.sum()))
+        self.n_pairs = K.pairs_add(self._pairs, rows[other_cat], ocats[other_cat], values[other_cat], self.n_pairs)
         np.add.at(self.doc_counts, cats, other.doc_counts)
         np.add.at(self.token_counts, cats, other.token_counts)
         for key, text in other.lexicon.items():
@@ -481,21 +542,27 @@ class MarkovAccumulator:
         """Grow the table and row arrays so that ``rows`` rows fit at most half full."""
         if rows > len(self._row_key):
             size = max(rows, 2 * len(self._row_key))
-            for name in ("_row_key", "_row_prefix", "_row_last", "_row_order"):
+            for name in ("_row_key", "_row_prefix", "_row_last", "_row_order", "_row_count"):
                 old = getattr(self, name)
-                new = np.zeros(size, old.dtype)
+                new = np.empty((size,) + old.shape[1:], old.dtype)
                 new[: self.n_rows] = old[: self.n_rows]
                 setattr(self, name, new)
-            counts = np.zeros((size, self._counts.shape[1]), np.int64)
-            counts[: self.n_rows] = self._counts[: self.n_rows]
-            self._counts = counts
-        if 2 * rows > len(self._keys):
-            cap = len(self._keys)
+        if 2 * rows > len(self._table):
+            cap = len(self._table)
             while 2 * rows > cap:
                 cap *= 2
-            self._keys = np.zeros(cap, np.uint64)
-            self._slots = np.zeros(cap, np.int64)
-            K.table_build(self._row_key, self.n_rows, self._keys, self._slots)
+            self._table = np.zeros((cap, 2), np.uint64)
+            K.table_build(self._row_key, self.n_rows, self._table)
+
+    def _reserve_pairs(self, pairs: int) -> None:
+        """Grow the (row, category) table so that ``pairs`` pairs fit at most half full."""
+        if 2 * pairs > len(self._pairs):
+            cap = len(self._pairs)
+            while 2 * pairs > cap:
+                cap *= 2
+            new = np.zeros((cap, 2), np.uint64)
+            K.pairs_rehash(self._pairs, new)
+            self._pairs = new
 
     # -- exchange ------------------------------------------------------------------------
 
@@ -512,7 +579,7 @@ class MarkovAccumulator:
         spacing (see :class:`MarkovTokens`).
         """
         keys = np.fromiter(self.lexicon.keys(), np.uint64, len(self.lexicon))
-        rows, cats = np.nonzero(self.counts)
+        rows, cats, values = self.sparse_counts()
         return {
             "settings": self.settings(),
             "categories": list(self.categories),
@@ -522,9 +589,9 @@ class MarkovAccumulator:
             "row_prefix": self.row_prefix.copy(),
             "row_last": self.row_last.copy(),
             "row_order": self.row_order.copy(),
-            "count_row": rows.astype(np.int64),
-            "count_category": cats.astype(np.int64),
-            "count_value": self.counts[rows, cats],
+            "count_row": rows,
+            "count_category": cats,
+            "count_value": values,
             "lexicon_keys": keys,
             "lexicon_text": list(self.lexicon.values()),
             "lexicon_info": np.array([self.token_info[k] for k in self.lexicon], np.uint8),
@@ -544,9 +611,15 @@ class MarkovAccumulator:
         model._row_prefix[:n] = state["row_prefix"]
         model._row_last[:n] = state["row_last"]
         model._row_order[:n] = state["row_order"]
-        model._counts[np.asarray(state["count_row"]), np.asarray(state["count_category"])] = state["count_value"]
+        rows = np.asarray(state["count_row"], np.int64)
+        cats = np.asarray(state["count_category"], np.int64)
+        values = np.asarray(state["count_value"], np.int64)
+        # each row's first listed category keeps its count in the row, the others go to pairs
+        model._row_count[:n] = 0
+        model._reserve_pairs(max(len(rows) - n, 0))
+        model.n_pairs = K.load_counts(rows, cats, values, model._row_count, model._pairs)
         model.n_rows = n
-        K.table_build(model._row_key, n, model._keys, model._slots)
+        K.table_build(model._row_key, n, model._table)
         keys = np.asarray(state["lexicon_keys"]).tolist()
         model.lexicon = dict(zip(keys, state["lexicon_text"]))
         model.token_info = dict(zip(keys, np.asarray(state["lexicon_info"]).tolist()))
@@ -554,11 +627,11 @@ class MarkovAccumulator:
 
     def canonical(self) -> dict:
         """(order, prefix id, token id) -> {category: count}: equal for equal content."""
-        out = {}
-        counts = self.counts
-        for r, (k, p, w) in enumerate(zip(self.row_order.tolist(), self.row_prefix.tolist(),
-                                          self.row_last.tolist())):
-            out[(k, p, w)] = {c: int(v) for c, v in zip(self.categories, counts[r]) if v}
+        out = {(k, p, w): {} for k, p, w in zip(self.row_order.tolist(), self.row_prefix.tolist(),
+                                                 self.row_last.tolist())}
+        keys = list(out)
+        for r, c, v in zip(*(a.tolist() for a in self.sparse_counts())):
+            out[keys[r]][self.categories[c]] = v
         return out
 
     def __getstate__(self) -> dict:
@@ -566,6 +639,24 @@ class MarkovAccumulator:
         state = self.__dict__.copy()
         state["_cache"] = {}
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        if "_counts" in state:  # pickled before counts were sparse: rebuild through to_arrays' format
+            n, n_cat = state["n_rows"], len(state["categories"])
+            rows, cats = np.nonzero(state["_counts"][:n, :n_cat])
+            arrays = {"settings": {k: state[k] for k in ("order", "method", "discount", "alpha", "alpha_per_type")},
+                      "categories": state["categories"], "doc_counts": state["doc_counts"],
+                      "token_counts": state["token_counts"], "count_row": rows, "count_category": cats,
+                      "count_value": state["_counts"][rows, cats],
+                      "lexicon_keys": np.fromiter(state["lexicon"], np.uint64, len(state["lexicon"])),
+                      "lexicon_text": list(state["lexicon"].values()),
+                      "lexicon_info": np.array([state["token_info"][k] for k in state["lexicon"]], np.uint8)}
+            for name in ("row_key", "row_prefix", "row_last", "row_order"):
+                arrays[name] = state["_" + name][:n]
+            fresh = type(self).from_arrays(arrays)
+            fresh.text_index = state.get("text_index")
+            state = fresh.__dict__
+        self.__dict__.update(state)
 
     def __repr__(self) -> str:
         return (f"MarkovAccumulator(order={self.order}, {self.n_categories} categories, "
@@ -581,7 +672,7 @@ class MarkovAccumulator:
         vocab = np.sort(self.row_key[orders == 1])
         last_dense = np.searchsorted(vocab, self.row_last).astype(np.int64)
         prefix_row, suffix_row, bos_initial, bad = K.derive_rows(
-            self.row_key, self.row_prefix, self.row_last, orders, self._keys, self._slots, self.order)
+            self.row_key, self.row_prefix, self.row_last, orders, self._table, self.order)
         if bad:
             raise ValueError(f"{bad} rows lack their prefix or suffix n-gram: the counts are inconsistent")
         n_v = len(vocab)
@@ -606,7 +697,7 @@ class MarkovAccumulator:
         if key in self._cache:
             return self._cache[key]
         s = self._structure()
-        col = self.counts.sum(axis=1) if column < 0 else np.ascontiguousarray(self.counts[:, column])
+        col = self._column(column)
         (ctx_start, ctx_parent, ctx_raw, ctx_kn, ctx_order, e_tok, e_next, cum_raw, cum_kn,
          entry_row, bos_ctx) = K.build_chain(
             self.row_order, s["last_dense"], s["prefix_row"], s["suffix_row"], s["bos_initial"],
@@ -717,6 +808,15 @@ class MarkovAccumulator:
         dense = np.asarray(dense, np.int64)
         if len(dense) == 0:
             return ""
+        if type(self).join_tokens is MarkovAccumulator.join_tokens:
+            # the default hook, in one kernel pass over the tokens' UTF-8 bytes
+            if "lex_buf" not in s:
+                encoded = [t.encode("utf-8", "surrogatepass") for t in s["texts"].tolist()]
+                s["lex_off"] = np.zeros(len(encoded) + 1, np.int64)
+                np.cumsum([len(e) for e in encoded], out=s["lex_off"][1:])
+                s["lex_buf"] = np.frombuffer(b"".join(encoded), np.uint8)
+            raw = K.join_tokens(dense, s["lex_buf"], s["lex_off"], s["sb"], s["sa"])
+            return raw.tobytes().decode("utf-8", "surrogatepass")
         space = np.zeros(len(dense), bool)
         space[1:] = s["sa"][dense[:-1]] & s["sb"][dense[1:]]
         return self.join_tokens(s["texts"][dense], space)
@@ -781,6 +881,11 @@ class MarkovAccumulator:
             raise ValueError(f"n_tokens must be a non-negative integer, got {n_tokens!r}")
         mode, temperature, top_k = self._mode(greedy, temperature, top_k)
         state, prompt_dense = self._prompt_state(chain, params, prompt)
+        eos = self._structure()["eos"]
+        if mode == 0 and max(len(chain.ch[4]), len(chain.ch[0]), int(params[4]) + 1) < 2**31 - 1:
+            pc, pe = chain.sampler(params)
+            return K.generate_fast(pc, pe, state, int(n_tokens), _seed_state(seed), params[4], eos,
+                                   chain.bos_ctx, K.LANES), prompt_dense
         rank = chain.rank(method) if mode == 1 else _NO_RANK
         out = K.generate(chain.ch, params, state, int(n_tokens), _seed_state(seed), mode, temperature,
                          top_k, rank, self._structure()["eos"], chain.bos_ctx)
@@ -985,8 +1090,10 @@ class MarkovAccumulator:
         ``pairs`` are the rows of that order (the model's parameters are their counts,
         one per category where non-zero); ``contexts`` the distinct contexts of length
         order-1 that have a continuation; ``bytes`` the in-memory size of those rows
-        (key, prefix, last token, order and one int64 count per category). The
-        cumulative columns describe a model of that order (orders 1..n).
+        (key, prefix, last token, order, total count and first category: 41 bytes, plus
+        32 for every further category with a non-zero count: a 16-byte slot of the pair
+        table, at most half full). The cumulative columns describe a model of that order
+        (orders 1..n).
         """
         if "parameters" in self._cache:
             return [dict(r) for r in self._cache["parameters"]]
@@ -994,19 +1101,20 @@ class MarkovAccumulator:
         prefix_row = self._structure()["prefix_row"] if self.n_rows else np.zeros(0, np.int64)
         out = []
         cum_pairs = cum_ctx = cum_bytes = 0
-        row_bytes = 25 + 8 * self.n_categories
-        nonzero = (self.counts != 0).sum(axis=1)
+        nonzero = np.bincount(self.sparse_counts()[0], minlength=self.n_rows)
         for k in range(1, self.order + 1):
             sel = orders == k
             pairs = int(sel.sum())
             mark = np.zeros(self.n_rows + 3, bool)
             mark[prefix_row[sel] + 3] = True
             contexts = int(mark.sum())
+            counts = int(nonzero[sel].sum())
+            n_bytes = pairs * 41 + (counts - pairs) * 32
             cum_pairs += pairs
             cum_ctx += contexts
-            cum_bytes += pairs * row_bytes
+            cum_bytes += n_bytes
             out.append({"order": k, "contexts": contexts, "pairs": pairs,
-                        "counts": int(nonzero[sel].sum()), "bytes": pairs * row_bytes,
+                        "counts": counts, "bytes": n_bytes,
                         "cumulative_contexts": cum_ctx, "cumulative_pairs": cum_pairs,
                         "cumulative_bytes": cum_bytes})
         self._cache["parameters"] = out

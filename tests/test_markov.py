@@ -390,3 +390,97 @@ def test_free_recall_reports_copying():
     report = m.free_recall(n_tokens=30, seed=1, method="mle")
     assert report["longest_verbatim_run"] == 13  # the whole sentence, copied
     assert report["rejected_share"] == 1.0
+
+
+# -- fast paths: packed sampler, lanes, kernel join, sparse per-category counts ------------
+
+
+@pytest.mark.parametrize("method", ["kn", "dirichlet", "mle"])
+def test_packed_sampler_draws_the_smoothed_distribution(method):
+    m = fitted(3)
+    rng = np.array([12345], np.uint64)
+    n = 20_000
+    for prompt in (None, "the", "And the earth", "zebra"):
+        chain, params, _ = m._setup(None, None, method, None, None, None)
+        state, _ = m._prompt_state(chain, params, prompt)
+        pc, pe = chain.sampler(params)
+        want = K.distribution(chain.ch, params, state)[:-1]  # the unknown slot is never drawn
+        want = want / want.sum()
+        seen = np.zeros(len(want))
+        for _ in range(n):
+            w, after = K._draw_packed(pc, pe, state, rng, params[4])
+            seen[w] += 1
+            assert after == K._next_state(chain.ch, state, w, params[4])
+        sd = np.sqrt(want * (1 - want) / n)
+        assert np.all(np.abs(seen / n - want) <= 5 * sd + 1e-4), (method, prompt)
+
+
+def test_generation_in_lanes_extends_with_the_budget_and_keeps_documents():
+    m = MarkovAccumulator(order=3)
+    m.partial_fit(TEXTS * 3)
+    short = m.generate_ids(40, seed=5)
+    long = m.generate_ids(400, seed=5)
+    assert long[: len(short)].tolist() == short.tolist()
+    assert int((long != K.EOS_ID).sum()) == 400
+    # with the plain table, every document starts as a training document does (or is empty)
+    starts = {naive.token_ids(t)[0] for t in TEXTS if t} | {int(K.EOS_ID)}
+    plain = m.generate_ids(400, seed=5, method="mle")
+    docs = np.split(plain, np.flatnonzero(plain == K.EOS_ID) + 1)
+    assert len(docs) > 10 and all(int(d[0]) in starts for d in docs if len(d))
+    with_prompt = m.generate(30, prompt="And the earth", seed=2, greedy=False)
+    assert with_prompt.startswith("And the earth")
+
+
+def test_kernel_join_equals_the_join_hook():
+    m = fitted(3)
+    out, _ = m._generate(300, None, 3, 1.0, None, False, None, None, None, None, None, None)
+    s = m._structure()
+    space = np.zeros(len(out), bool)
+    space[1:] = s["sa"][out[:-1]] & s["sb"][out[1:]]
+    assert m._join(out) == MarkovAccumulator.join_tokens(m, s["texts"][out], space)
+
+
+def test_per_category_counts_are_sparse_and_exact():
+    m = fitted(3)
+    dense = np.zeros((m.n_rows, m.n_categories), np.int64)
+    oracle = naive.canonical_counts(TEXTS, LABELS, 3, set(ABBREVIATIONS))
+    for r, key in enumerate(zip(m.row_order.tolist(), m.row_prefix.tolist(), m.row_last.tolist())):
+        for label, v in oracle[key].items():
+            dense[r, m.categories.index(label)] = v
+    assert np.array_equal(m.counts, dense)
+    assert np.array_equal(m.row_total, dense.sum(axis=1))
+    assert m.n_pairs == int((dense != 0).sum()) - m.n_rows  # only counts beyond a row's first category
+    for c in range(m.n_categories):
+        assert np.array_equal(m._column(c), dense[:, c])
+    assert m.count("And", category="law") == 2 and m.count("The", category="story") == 2
+    assert m.count(".", category="law") + m.count(".", category="story") == m.count(".")
+    # one category per model, merged: the same as fitting both together
+    law = fitted(3, [t for t, lab in DOCS if lab == "law"], [lab for _, lab in DOCS if lab == "law"])
+    story = fitted(3, [t for t, lab in DOCS if lab == "story"], [lab for _, lab in DOCS if lab == "story"])
+    merged = story.merge(law)
+    assert merged.canonical() == m.canonical()
+    back = MarkovAccumulator.from_arrays(merged.to_arrays())
+    assert back.canonical() == m.canonical() and back.categories == ["story", "law"]
+    for method in ("kn", "mle"):
+        np.testing.assert_allclose(back.log_probs(HELD_OUT, category="law", method=method),
+                                   m.log_probs(HELD_OUT, category="law", method=method), rtol=1e-13)
+
+
+def test_models_pickled_with_dense_counts_still_load():
+    m = fitted(3)
+    old = {k: v for k, v in m.__dict__.items() if k not in ("_table", "_row_count", "_pairs", "n_pairs")}
+    old["_counts"] = m.counts  # the former layout: int64[rows, categories]
+    back = MarkovAccumulator.__new__(MarkovAccumulator)
+    back.__setstate__(old)
+    assert back.canonical() == m.canonical() and back.generate(30, seed=4) == m.generate(30, seed=4)
+
+
+def test_backing_off_below_a_context_that_knows_every_token_ends():
+    m = fitted(2)
+    chain, params, _ = m._setup(None, None, "kn", None, None, None)
+    pc, pe = chain.sampler(params)
+    assert pc[0, 3] == 2**53  # the empty context knows the whole vocabulary: draws stay there
+    rng = np.array([7], np.uint64)
+    for _ in range(200):  # forced below it: a draw from its own table, not an endless rejection
+        w, after = K._draw_below(pc, pe, 0, rng, params[4])
+        assert 0 <= w < params[4] and after == K._next_state(chain.ch, 0, w, params[4])
