@@ -12,8 +12,19 @@ Conventions
 - The feature table is open addressing with linear probing: ``keys[cap]`` (0 = empty slot)
   and ``slots[cap]`` (the dense row of that key). ``cap`` is a power of two.
 - Rows are dense: ``row_info[r]`` holds the feature id, the id of the feature without its
-  last token (0 for unigrams), the last token id and the order; ``counts[r, category]``
-  the counts and ``row_total[r]`` their sum over categories.
+  last token (0 for unigrams), the last token id and the order, and ``row_total[r]`` its
+  count summed over categories.
+- Counts are sparse *pairs*: only (row, category) pairs counted at least once are kept,
+  as dense rows ``pairs[p] = (row << 32 | category, count, weight, scratch)`` in the order
+  they were first counted, so memory follows the non-zero counts, not rows x categories.
+  A second open-addressing table, ``pair_table[cap]``, finds them by feature id and
+  category: the hash ``fid ^ category_salt(category)`` needs no row, so a count whose
+  pair exists (most of them) reads the pair table, the pair and the row total, and not
+  the feature table at all. An entry is the hash's top 32 bits (a tag, whose top bits
+  are also the first slot probed) over pair + 1, so an empty slot is 0; the pair keeps
+  the low 32 bits of its feature id to confirm a tag match exactly
+  (see :func:`_pair_probe`). Pairs are only ever appended, so a pair keeps its index
+  for the life of the accumulator.
 """
 
 import numpy as np
@@ -190,6 +201,161 @@ def table_lookup(keys, slots, key):
     return np.int64(slots[s])
 
 
+#: Columns of ``pairs`` (see module notes): the pair's row and category as
+#: ``row << 32 | category``; its count; its document weight; the low 32 bits of its
+#: feature id (high half) and, as scratch, its term frequency in the current document
+#: (low half, zero between documents).
+P_KEY, P_COUNT, P_WEIGHT, P_ID_TF = 0, 1, 2, 3
+#: Rows, categories and pairs stay below this (rows and categories share ``P_KEY``; the
+#: pair table's slots come from the 32-bit tags).
+PAIR_LIMIT = 1 << 31
+LOW32 = np.uint64(0xFFFFFFFF)
+S32 = np.uint64(32)
+
+
+@njit(**NJIT_OPTIONS)
+def category_salt(cat):
+    """What a category mixes into the pair-table hashes of its features."""
+    return mix64(np.uint64(cat) + ONE)
+
+
+@njit(**NJIT_OPTIONS)
+def pair_table_shift(pair_table):
+    """``64 - log2(capacity)``: a hash's first slot is its top bits, ``h >> shift``."""
+    bits = 0
+    while (1 << bits) < pair_table.shape[0]:
+        bits += 1
+    return np.uint64(64 - bits)
+
+
+@njit(**NJIT_OPTIONS)
+def _pair_probe(pair_table, shift, pairs, h, id_low, cat):
+    """Slot and pair of the hash ``h = fid ^ category_salt(cat)``: the pair is -1 and the
+    slot the empty one where it would go when (feature, category) has no pair.
+
+    An entry is the hash's top 32 bits (its tag) over the pair + 1 (so never 0); a tag
+    match is confirmed by the pair's category and the low 32 bits of its feature id,
+    which with the tag and the salt give back the whole feature id: exact.
+    """
+    tag = h >> S32
+    mask = np.uint64(pair_table.shape[0] - 1)
+    s = h >> shift
+    while True:
+        e = pair_table[s]
+        if e == ZERO:
+            return np.int64(s), np.int64(-1)
+        if (e >> S32) == tag:
+            p = np.int64(e & LOW32) - 1
+            if ((pairs[p, P_ID_TF] >> 32) & 0xFFFFFFFF) == id_low and (pairs[p, P_KEY] & 0xFFFFFFFF) == cat:
+                return np.int64(s), p
+        s = (s + ONE) & mask
+
+
+@njit(**NJIT_OPTIONS)
+def _pair_add(pair_table, pairs, n_pairs, slot, h, id_low, row, cat):
+    """Add pair ``n_pairs`` of (row, category) with a zero count at the empty ``slot``
+    that :func:`_pair_probe` returned for ``h``."""
+    pair_table[slot] = ((h >> S32) << S32) | np.uint64(n_pairs + 1)
+    pairs[n_pairs, P_KEY] = (row << 32) | cat
+    pairs[n_pairs, P_COUNT] = 0
+    pairs[n_pairs, P_WEIGHT] = 0
+    pairs[n_pairs, P_ID_TF] = id_low << 32
+
+
+@njit(**NJIT_OPTIONS)
+def pair_find(pair_table, pairs, fid, cat):
+    """Pair of (feature ``fid``, category), or -1 when never counted."""
+    _, p = _pair_probe(pair_table, pair_table_shift(pair_table), pairs, fid ^ category_salt(cat),
+                       np.int64(fid & LOW32), cat)
+    return p
+
+
+@njit(**NJIT_OPTIONS)
+def pair_table_grow(old, new):
+    """Move the entries of pair table ``old`` into the empty, larger ``new``: a slot is
+    the top bits of the tag, so no pair or feature is read and slots come in order."""
+    shift = pair_table_shift(new)
+    mask = np.uint64(new.shape[0] - 1)
+    for i in range(old.shape[0]):
+        e = old[i]
+        if e != ZERO:
+            s = ((e >> S32) << S32) >> shift
+            while new[s] != ZERO:
+                s = (s + ONE) & mask
+            new[s] = e
+
+
+@njit(**NJIT_OPTIONS)
+def pair_table_build(pairs, n_pairs, row_info, pair_table):
+    """Fill an empty pair table with pairs ``0..n_pairs-1`` (given their ``P_KEY``,
+    count and weight), setting their ``P_ID_TF`` from the rows' feature ids."""
+    shift = pair_table_shift(pair_table)
+    mask = np.uint64(pair_table.shape[0] - 1)
+    for p in range(n_pairs):
+        key = pairs[p, P_KEY]
+        fid = row_info[key >> 32, 0]
+        pairs[p, P_ID_TF] = np.int64(fid & LOW32) << 32
+        h = fid ^ category_salt(key & 0xFFFFFFFF)
+        s = h >> shift
+        while pair_table[s] != ZERO:
+            s = (s + ONE) & mask
+        pair_table[s] = ((h >> S32) << S32) | np.uint64(p + 1)
+
+
+@njit(**NJIT_OPTIONS)
+def pairs_columns(pairs, n_pairs, n_rows, ordered):
+    """Row, category, count and weight of pairs ``0..n_pairs-1``, four int64[n_pairs].
+
+    ``ordered``: by row, then category (the order of ``np.nonzero`` on the dense counts),
+    by a counting sort on rows and an insertion sort of each row's few categories;
+    otherwise in pair order.
+    """
+    rows = np.empty(n_pairs, np.int64)
+    cats = np.empty(n_pairs, np.int64)
+    counts = np.empty(n_pairs, np.int64)
+    weights = np.empty(n_pairs, np.int64)
+    if ordered:
+        start = np.zeros(n_rows + 1, np.int64)
+        for p in range(n_pairs):
+            start[(pairs[p, P_KEY] >> 32) + 1] += 1
+        for r in range(n_rows):
+            start[r + 1] += start[r]
+    for p in range(n_pairs):
+        key = pairs[p, P_KEY]
+        i = p
+        if ordered:
+            i = start[key >> 32]
+            start[key >> 32] += 1
+        rows[i] = key >> 32
+        cats[i] = key & 0xFFFFFFFF
+        counts[i] = pairs[p, P_COUNT]
+        weights[i] = pairs[p, P_WEIGHT]
+    if ordered:  # start[r] is now where row r + 1 begins
+        begin = 0
+        for r in range(n_rows):
+            for i in range(begin + 1, start[r]):
+                c, n, w = cats[i], counts[i], weights[i]
+                j = i - 1
+                while j >= begin and cats[j] > c:
+                    cats[j + 1], counts[j + 1], weights[j + 1] = cats[j], counts[j], weights[j]
+                    j -= 1
+                cats[j + 1], counts[j + 1], weights[j + 1] = c, n, w
+            begin = start[r]
+    return rows, cats, counts, weights
+
+
+@njit(**NJIT_OPTIONS)
+def pairs_dense(pairs, n_pairs, column, scale, out):
+    """Scatter one column of the pairs, divided by ``scale`` when ``out`` is float, into
+    dense ``out[row, category]`` (zeroed)."""
+    for p in range(n_pairs):
+        key = pairs[p, P_KEY]
+        if scale == 1.0:
+            out[key >> 32, key & 0xFFFFFFFF] = pairs[p, column]
+        else:
+            out[key >> 32, key & 0xFFFFFFFF] = np.float64(pairs[p, column]) / scale
+
+
 @njit(**NJIT_OPTIONS)
 def ngram_ids(ids, tok_bounds, max_order):
     """Feature ids of the n-grams ending at each token.
@@ -255,13 +421,13 @@ def _log_growth(events, n_events, cat, pages, tokens, stats):
 
 @njit(**NJIT_OPTIONS)
 def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_info, row_total,
-               counts, weights, n_rows, new_unigram_tok, doc_counts, token_counts, cat_stats,
-               all_stats, prune_k, events, doc_tf, touched, track, cross_keys, cross_at):
+               pair_table, pairs, n_rows, n_pairs, new_unigram_tok, doc_counts, token_counts,
+               cat_stats, all_stats, prune_k, events, touched, track, cross_keys, cross_at):
     """Count the n-grams of documents into their categories and log feature growth.
 
     Processes documents from ``first_doc`` on and stops before a document that could
-    overfill the rows or push the table past half full; the caller grows them and calls
-    again from the returned document.
+    overfill the rows or the pairs, or push either table past half full; the caller grows
+    them and calls again from the returned document.
 
     Parameters
     ----------
@@ -278,14 +444,16 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         Per row: feature id, prefix id (0 for unigrams), last token id, order.
     row_total : int64[rows_cap]
         Count of each row over all categories.
-    counts : int64[rows_cap, cats_cap]
-        Counts, updated in place.
-    weights : int64[rows_cap, cats_cap]
-        Sums over documents of ``log(1 + tf) / ||log(1 + tf)||_2`` (Rennie et al.'s TF
-        transform and length normalisation), in fixed point (``WEIGHT_SCALE``) so that
-        sums, and merges, stay exact.
-    n_rows : int
-        Rows in use on entry.
+    pair_table : uint64[pair_cap]
+        The pair table (see module notes); updated in place.
+    pairs : int64[pairs_cap, 4]
+        One row per (row, category) pair counted, columns ``P_KEY`` (row and category),
+        ``P_COUNT``, ``P_WEIGHT`` and ``P_ID_TF`` (see there); the weight is the sum over
+        documents of ``log(1 + tf) / ||log(1 + tf)||_2`` (Rennie et al.'s TF transform and
+        length normalisation) in fixed point (``WEIGHT_SCALE``) so that sums, and merges,
+        stay exact. Updated in place; the low half of ``P_ID_TF`` is zero between calls.
+    n_rows, n_pairs : int
+        Rows and pairs in use on entry.
     new_unigram_tok : int64[n_tokens]
         Receives the token index of each unigram seen for the first time (for the lexicon).
     doc_counts, token_counts : int64[cats_cap]
@@ -299,10 +467,8 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
     events : int64[2 * n_docs, 3 + 4 * max_order]
         Receives a growth-log row (see :func:`_log_growth`) whenever a category's pages,
         or all pages, reach a checkpoint (:func:`is_checkpoint`).
-    doc_tf : int64[rows_cap]
-        Scratch, all zero: term frequencies within the current document.
     touched : int64[max features of a document]
-        Scratch: the rows of the current document.
+        Scratch: the pairs of the current document.
     track : bool
         Keep the growth statistics and log (False only to measure what they cost).
     cross_keys : uint64[n_tokens * max_order * 2] or uint64[0]
@@ -316,8 +482,8 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
     -------
     next_doc : int
         First document not processed (``n_docs`` when all are done).
-    n_rows : int
-        Rows in use on exit.
+    n_rows, n_pairs : int
+        Rows and pairs in use on exit.
     n_new_unigrams : int
         Entries written to ``new_unigram_tok``.
     n_events : int
@@ -327,8 +493,9 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
     """
     n_docs = tok_bounds.shape[0] - 1
     max_order = grams.shape[1]
-    rows_cap = row_info.shape[0]
-    half_cap = keys.shape[0] // 2
+    rows_cap = min(row_info.shape[0], keys.shape[0] // 2)
+    pairs_cap = min(pairs.shape[0], pair_table.shape[0] // 2)
+    shift = pair_table_shift(pair_table)
     log_cross = track and cross_keys.shape[0] > 0
     n_new = 0
     n_events = 0
@@ -338,56 +505,72 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         a = tok_bounds[d]
         b = tok_bounds[d + 1]
         worst = (b - a) * max_order
-        if n_rows + worst > rows_cap or n_rows + worst > half_cap:
-            return d, n_rows, n_new, n_events, n_cross
+        if n_rows + worst > rows_cap or n_pairs + worst > pairs_cap:
+            return d, n_rows, n_pairs, n_new, n_events, n_cross
         c = doc_cats[d]
+        salt = category_salt(c)
         n_touched = 0
         for t in range(a, b):
             for k in range(max_order):
                 fid = grams[t, k]
                 if fid == ZERO:
                     break
-                s = _find_slot(keys, fid)
-                if keys[s] == ZERO:
-                    keys[s] = fid
-                    slots[s] = n_rows
-                    row_info[n_rows, 0] = fid
-                    row_info[n_rows, 1] = grams[t - 1, k - 1] if k > 0 else ZERO
-                    row_info[n_rows, 2] = ids[t]
-                    row_info[n_rows, 3] = k + 1
-                    if k == 0:
-                        new_unigram_tok[n_new] = t
-                        n_new += 1
-                    n_rows += 1
-                r = slots[s]
+                # The pair first: when it exists, so does the row, and the feature
+                # table is not needed.
+                h = fid ^ salt
+                id_low = np.int64(fid & LOW32)
+                ps, p = _pair_probe(pair_table, shift, pairs, h, id_low, c)
+                if p >= 0:
+                    r = pairs[p, P_KEY] >> 32
+                else:
+                    s = _find_slot(keys, fid)
+                    if keys[s] == ZERO:
+                        keys[s] = fid
+                        slots[s] = n_rows
+                        row_info[n_rows, 0] = fid
+                        row_info[n_rows, 1] = grams[t - 1, k - 1] if k > 0 else ZERO
+                        row_info[n_rows, 2] = ids[t]
+                        row_info[n_rows, 3] = k + 1
+                        if k == 0:
+                            new_unigram_tok[n_new] = t
+                            n_new += 1
+                        n_rows += 1
+                    r = slots[s]
+                    p = n_pairs
+                    _pair_add(pair_table, pairs, p, ps, h, id_low, r, c)
+                    n_pairs += 1
+                before = pairs[p, P_COUNT]
+                total = row_total[r]
                 if track:
-                    _count_transition(cat_stats[c], k, counts[r, c], prune_k)
-                    _count_transition(all_stats, k, row_total[r], prune_k)
+                    _count_transition(cat_stats[c], k, before, prune_k)
+                    _count_transition(all_stats, k, total, prune_k)
                     if log_cross:
-                        if counts[r, c] < prune_k:
+                        if before < prune_k:
                             cross_keys[n_cross] = fid
                             cross_at[n_cross, 0] = c
                             cross_at[n_cross, 1] = doc_counts[c] + 1
                             n_cross += 1
-                        if row_total[r] < prune_k:
+                        if total < prune_k:
                             cross_keys[n_cross] = fid
                             cross_at[n_cross, 0] = -1
                             cross_at[n_cross, 1] = all_docs + 1
                             n_cross += 1
-                counts[r, c] += 1
-                row_total[r] += 1
-                if doc_tf[r] == 0:
-                    touched[n_touched] = r
+                pairs[p, P_COUNT] = before + 1
+                row_total[r] = total + 1
+                id_tf = pairs[p, P_ID_TF]
+                if id_tf & 0xFFFFFFFF == 0:  # a document has one category: one pair per row
+                    touched[n_touched] = p
                     n_touched += 1
-                doc_tf[r] += 1
+                pairs[p, P_ID_TF] = id_tf + 1
         norm = 0.0
         for i in range(n_touched):
-            norm += np.log1p(doc_tf[touched[i]]) ** 2
+            norm += np.log1p(pairs[touched[i], P_ID_TF] & 0xFFFFFFFF) ** 2
         norm = np.sqrt(norm)
         for i in range(n_touched):
-            r = touched[i]
-            weights[r, c] += np.int64(np.round(np.log1p(doc_tf[r]) / norm * WEIGHT_SCALE))
-            doc_tf[r] = 0
+            p = touched[i]
+            tf = pairs[p, P_ID_TF] & 0xFFFFFFFF
+            pairs[p, P_WEIGHT] += np.int64(np.round(np.log1p(tf) / norm * WEIGHT_SCALE))
+            pairs[p, P_ID_TF] -= tf
         doc_counts[c] += 1
         token_counts[c] += b - a
         all_docs += 1
@@ -397,28 +580,29 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
             n_events = _log_growth(events, n_events, c, doc_counts[c], token_counts[c], cat_stats[c])
         if is_checkpoint(all_docs):
             n_events = _log_growth(events, n_events, -1, all_docs, token_counts.sum(), all_stats)
-    return n_docs, n_rows, n_new, n_events, n_cross
+    return n_docs, n_rows, n_pairs, n_new, n_events, n_cross
 
 
 @njit(**NJIT_OPTIONS)
-def count_stats(counts, row_total, row_order, prune_k, cat_stats, all_stats):
-    """Growth statistics of counts int64[n_rows, n_cats] into ``cat_stats``
-    (int64[n_cats, max_order, 4]) and of ``row_total`` into ``all_stats`` (both zeroed here)."""
+def count_stats(pairs, n_pairs, row_total, row_order, prune_k, cat_stats, all_stats):
+    """Growth statistics of the pairs' counts into ``cat_stats`` (int64[n_cats,
+    max_order, 4]) and of ``row_total`` (int64[n_rows]) into ``all_stats`` (both zeroed here)."""
     cat_stats[:] = 0
     all_stats[:] = 0
-    for r in range(counts.shape[0]):
+    for p in range(n_pairs):
+        key = pairs[p, P_KEY]
+        k = row_order[key >> 32] - 1
+        for before in range(min(pairs[p, P_COUNT], prune_k)):
+            _count_transition(cat_stats[key & 0xFFFFFFFF], k, before, prune_k)
+    for r in range(row_total.shape[0]):
         k = row_order[r] - 1
-        for c in range(counts.shape[1]):
-            n = counts[r, c]
-            for before in range(min(n, prune_k)):
-                _count_transition(cat_stats[c], k, before, prune_k)
         for before in range(min(row_total[r], prune_k)):
             _count_transition(all_stats, k, before, prune_k)
 
 
 @njit(**NJIT_OPTIONS)
-def replay_crossings(cross_keys, cross_cat, cross_bucket, keys, slots, row_order, running_cat,
-                     running_all, prune_k, hist_cat, hist_all):
+def replay_crossings(cross_keys, cross_cat, cross_bucket, keys, slots, pair_table, pairs, row_order,
+                     running_pair, running_all, prune_k, hist_cat, hist_all):
     """Replay crossings (see :func:`accumulate`) in stream order on top of earlier counts.
 
     Parameters
@@ -428,9 +612,11 @@ def replay_crossings(cross_keys, cross_cat, cross_bucket, keys, slots, row_order
         were counted.
     cross_bucket : int64[n]
         Index of the first growth-log checkpoint at or after the crossing's page.
-    keys, slots, row_order : the merged table and the order of each of its rows.
-    running_cat, running_all : uint8[n_rows, n_cats], uint8[n_rows]
-        Counts before the replayed pages, capped at ``prune_k``; updated in place.
+    keys, slots, pair_table, pairs, row_order : the merged feature and pair tables, pairs,
+        and the order of each row.
+    running_pair, running_all : uint8[n_pairs], uint8[n_rows]
+        Counts of each pair and row before the replayed pages, capped at ``prune_k``;
+        updated in place.
     hist_cat, hist_all : int64[n_cats, max_order, 4, n_buckets], int64[max_order, 4, n_buckets]
         Incremented where a count reaches 1, 2, 3 (fields 0-2) and ``prune_k`` (field 3)
         in a bucket; their cumulative sums give the features counted at least that often.
@@ -439,10 +625,11 @@ def replay_crossings(cross_keys, cross_cat, cross_bucket, keys, slots, row_order
         r = table_lookup(keys, slots, cross_keys[i])
         c = cross_cat[i]
         if c >= 0:
-            reached = np.int64(running_cat[r, c]) + 1
+            p = pair_find(pair_table, pairs, cross_keys[i], c)
+            reached = np.int64(running_pair[p]) + 1
             if reached > prune_k:
                 continue
-            running_cat[r, c] = reached
+            running_pair[p] = reached
         else:
             reached = np.int64(running_all[r]) + 1
             if reached > prune_k:
@@ -500,12 +687,17 @@ def score_docs(grams, tok_bounds, keys, slots, log_prob, binary, out):
 
 
 @njit(**NJIT_OPTIONS)
-def merge_rows(o_info, o_counts, o_weights, cat_map, keys, slots, row_info, row_total, counts,
-               weights, n_rows):
-    """Add another accumulator's rows into this one; ``cat_map`` maps its columns to ours.
+def merge_rows(o_info, o_pairs, cat_map, keys, slots, row_info, row_total, pair_table, pairs, n_rows,
+               n_pairs):
+    """Add another accumulator's rows and pairs into this one; ``cat_map`` maps its
+    categories to ours.
 
-    The caller reserves room for every incoming row. Returns the rows in use.
+    Rows new here are appended in the other's row order; pairs new here in the other's
+    pair order. The caller reserves room for every incoming row and pair. Returns the
+    rows and pairs in use.
     """
+    shift = pair_table_shift(pair_table)
+    row_map = np.empty(o_info.shape[0], np.int64)
     for r in range(o_info.shape[0]):
         key = o_info[r, 0]
         s = _find_slot(keys, key)
@@ -515,12 +707,23 @@ def merge_rows(o_info, o_counts, o_weights, cat_map, keys, slots, row_info, row_
             for j in range(4):
                 row_info[n_rows, j] = o_info[r, j]
             n_rows += 1
-        row = slots[s]
-        for c in range(o_counts.shape[1]):
-            counts[row, cat_map[c]] += o_counts[r, c]
-            weights[row, cat_map[c]] += o_weights[r, c]
-            row_total[row] += o_counts[r, c]
-    return n_rows
+        row_map[r] = slots[s]
+    for q in range(o_pairs.shape[0]):
+        key = o_pairs[q, P_KEY]
+        row = row_map[key >> 32]
+        c = cat_map[key & 0xFFFFFFFF]
+        fid = row_info[row, 0]
+        h = fid ^ category_salt(c)
+        id_low = np.int64(fid & LOW32)
+        ps, p = _pair_probe(pair_table, shift, pairs, h, id_low, c)
+        if p < 0:
+            p = n_pairs
+            _pair_add(pair_table, pairs, p, ps, h, id_low, row, c)
+            n_pairs += 1
+        pairs[p, P_COUNT] += o_pairs[q, P_COUNT]
+        pairs[p, P_WEIGHT] += o_pairs[q, P_WEIGHT]
+        row_total[row] += o_pairs[q, P_COUNT]
+    return n_rows, n_pairs
 
 
 @njit(**NJIT_OPTIONS)

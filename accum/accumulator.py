@@ -101,9 +101,11 @@ class Accumulator:
         self._slots = np.zeros(_MIN_TABLE, np.int64)
         self._row_info = np.zeros((_MIN_TABLE // 2, 4), np.uint64)
         self._row_total = np.zeros(_MIN_TABLE // 2, np.int64)
-        self._counts = np.zeros((_MIN_TABLE // 2, 4), np.int64)
-        self._weights = np.zeros((_MIN_TABLE // 2, 4), np.int64)
-        self._doc_tf = np.zeros(_MIN_TABLE // 2, np.int64)  # kernel scratch, all zero between calls
+        # Counts are sparse: one row (row and category, count, weight, scratch) per pair
+        # counted, found through a second table (see accum._kernels' module notes).
+        self.n_pairs = 0
+        self._pair_table = np.zeros(_MIN_TABLE, np.uint64)
+        self._pairs = np.zeros((_MIN_TABLE // 2, 4), np.int64)
         self._doc_counts = np.zeros(4, np.int64)
         self._token_counts = np.zeros(4, np.int64)
         self._cat_stats = np.zeros((4, order, 4), np.int64)
@@ -119,14 +121,40 @@ class Accumulator:
 
     @property
     def counts(self) -> np.ndarray:
-        """Counts, int64[n_features, n_categories] (a view)."""
-        return self._counts[: self.n_rows, : self.n_categories]
+        """Counts, int64[n_features, n_categories] (a new dense array, built from the
+        non-zero counts: see :meth:`pairs` for those alone)."""
+        return self._dense(_kernels.P_COUNT, np.int64, 1.0)
 
     @property
     def weights(self) -> np.ndarray:
         """Sums of per-document weights ``log(1 + tf) / ||log(1 + tf)||_2``,
-        float64[n_features, n_categories] (a copy; stored in fixed point)."""
-        return self._weights[: self.n_rows, : self.n_categories] / _kernels.WEIGHT_SCALE
+        float64[n_features, n_categories] (a new dense array; stored in fixed point,
+        see :meth:`pairs`)."""
+        return self._dense(_kernels.P_WEIGHT, np.float64, _kernels.WEIGHT_SCALE)
+
+    def pairs(self, ordered: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The non-zero counts, sparse: row int64[n], category int64[n], count int64[n] and
+        document weight int64[n] in fixed point (divide by ``_kernels.WEIGHT_SCALE`` for
+        :attr:`weights`), one entry per (row, category) pair counted (new arrays).
+
+        ``ordered``: by row, then category, as ``np.nonzero(acc.counts)`` lists them;
+        otherwise in the order the pairs were first counted (cheaper).
+        """
+        return _kernels.pairs_columns(self._pairs, self.n_pairs, self.n_rows, ordered)
+
+    def _dense(self, column: int, dtype, scale: float) -> np.ndarray:
+        out = np.zeros((self.n_rows, self.n_categories), dtype)
+        _kernels.pairs_dense(self._pairs, self.n_pairs, column, scale, out)
+        return out
+
+    def _row_counts(self, row: int) -> np.ndarray:
+        """Counts of one row per category, int64[n_categories]."""
+        out = np.zeros(self.n_categories, np.int64)
+        for c in range(self.n_categories):
+            p = _kernels.pair_find(self._pair_table, self._pairs, self._row_info[row, 0], c)
+            if p >= 0:
+                out[c] = self._pairs[p, _kernels.P_COUNT]
+        return out
 
     @property
     def doc_counts(self) -> np.ndarray:
@@ -158,10 +186,12 @@ class Accumulator:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the arrays that hold the model (at their in-use size) and the lexicon."""
+        """Bytes of the arrays that hold the model (rows and pairs at their in-use size,
+        both tables whole) and the lexicon."""
         return int(
-            self.n_rows * (4 * 8 + 8 + 2 * 8 * self.n_categories)
-            + 2 * 8 * len(self._keys)
+            self.n_rows * (self._row_info.itemsize * 4 + self._row_total.itemsize)
+            + self.n_pairs * self._pairs.itemsize * 4
+            + self._keys.nbytes + self._slots.nbytes + self._pair_table.nbytes
             + sum(len(s) + 8 for s in self.lexicon.values())
         )
 
@@ -219,7 +249,7 @@ class Accumulator:
             )
         fid = batch.ngrams(n)[n - 1, n - 1]
         row = int(self.rows_of(np.array([fid], np.uint64))[0])
-        values = self.counts[row] if row >= 0 else np.zeros(self.n_categories, np.int64)
+        values = self._row_counts(row) if row >= 0 else np.zeros(self.n_categories, np.int64)
         return {c: int(v) for c, v in zip(self.categories, values)}
 
     # -- learning ------------------------------------------------------------------------
@@ -231,10 +261,12 @@ class Accumulator:
         index = self._cat_index.get(label)
         if index is None:
             index = len(self.categories)
+            if index >= _kernels.PAIR_LIMIT:
+                raise ValueError(f"an accumulator holds at most {_kernels.PAIR_LIMIT:,} categories")
             self.categories.append(label)
             self._cat_index[label] = index
-            if index >= self._counts.shape[1]:
-                self._grow_categories(2 * self._counts.shape[1])
+            if index >= len(self._doc_counts):
+                self._grow_categories(2 * len(self._doc_counts))
         return index
 
     def learn_one(self, text: str, label: str) -> None:
@@ -258,16 +290,19 @@ class Accumulator:
         new_tok = np.empty(len(batch.ids), np.int64)
         events = np.empty((2 * batch.n_docs, 3 + 4 * self.settings.max_order), np.int64)
         longest = int(batch.doc_lengths().max()) if batch.n_docs else 0
+        if longest >= 1 << 32:  # a pair keeps its term frequency in a document in 32 bits
+            raise ValueError(f"a page of {longest:,} tokens is too long (at most {(1 << 32) - 1:,})")
         touched = np.empty(longest * self.settings.max_order, np.int64)
         n_cross = 2 * grams.size if self.log_crossings else 0
         cross_keys, cross_at = np.empty(n_cross, np.uint64), np.empty((n_cross, 2), np.int64)
         doc = 0
         while doc < batch.n_docs:
-            doc, self.n_rows, n_new, n_events, n_cross = _kernels.accumulate(
+            doc, self.n_rows, self.n_pairs, n_new, n_events, n_cross = _kernels.accumulate(
                 grams, batch.ids, batch.bounds, cats, doc, self._keys, self._slots,
-                self._row_info, self._row_total, self._counts, self._weights, self.n_rows, new_tok,
+                self._row_info, self._row_total, self._pair_table, self._pairs,
+                self.n_rows, self.n_pairs, new_tok,
                 self._doc_counts, self._token_counts, self._cat_stats, self._all_stats,
-                self.settings.prune_k, events, self._doc_tf, touched, self.track_growth,
+                self.settings.prune_k, events, touched, self.track_growth,
                 cross_keys, cross_at,
             )
             self._learn_words(batch, new_tok[:n_new])
@@ -277,7 +312,7 @@ class Accumulator:
                 self._crossings.append((cross_keys[:n_cross].copy(), cross_at[:n_cross].copy()))
             if doc < batch.n_docs:
                 need = int(batch.bounds[doc + 1] - batch.bounds[doc]) * self.settings.max_order
-                self._reserve(self.n_rows + need)
+                self._reserve(self.n_rows + need, self.n_pairs + need)
 
     def _learn_words(self, batch: TokenBatch, tokens: np.ndarray) -> None:
         """Record the text of tokens whose ids are new to the lexicon."""
@@ -297,11 +332,10 @@ class Accumulator:
         if other.settings != self.settings:
             raise ValueError(f"cannot merge accumulators with settings {self.settings} and {other.settings}")
         cats = np.array([self.category_index(c) for c in other.categories], np.int64)
-        self._reserve(self.n_rows + other.n_rows)
-        self.n_rows = _kernels.merge_rows(
-            other._row_info[: other.n_rows], other.counts,
-            other._weights[: other.n_rows, : other.n_categories], cats, self._keys, self._slots,
-            self._row_info, self._row_total, self._counts, self._weights, self.n_rows,
+        self._reserve(self.n_rows + other.n_rows, self.n_pairs + other.n_pairs)
+        self.n_rows, self.n_pairs = _kernels.merge_rows(
+            other._row_info[: other.n_rows], other._pairs[: other.n_pairs], cats, self._keys, self._slots,
+            self._row_info, self._row_total, self._pair_table, self._pairs, self.n_rows, self.n_pairs,
         )
         np.add.at(self._doc_counts, cats, other.doc_counts)
         np.add.at(self._token_counts, cats, other.token_counts)
@@ -312,39 +346,44 @@ class Accumulator:
 
     def _recompute_stats(self) -> None:
         """Growth statistics from the counts (after a merge or a load)."""
-        _kernels.count_stats(self.counts, self._row_total[: self.n_rows], self.row_order, self.settings.prune_k,
-                             self._cat_stats[: self.n_categories], self._all_stats)
+        _kernels.count_stats(self._pairs, self.n_pairs, self._row_total[: self.n_rows], self.row_order,
+                             self.settings.prune_k, self._cat_stats[: self.n_categories], self._all_stats)
 
     def _grow_categories(self, cap: int) -> None:
-        """Room for exactly ``cap`` categories, at least those in use (np.zeros maps
-        untouched pages lazily)."""
-        keep = min(self._counts.shape[1], cap)
-        for name in ("_counts", "_weights"):
-            grown = np.zeros((self._counts.shape[0], cap), np.int64)
-            grown[: self.n_rows, :keep] = getattr(self, name)[: self.n_rows, :keep]
-            setattr(self, name, grown)
+        """Room for exactly ``cap`` categories, at least those in use (only the per-category
+        arrays: counts are per pair)."""
+        keep = min(len(self._doc_counts), cap)
         for name in ("_doc_counts", "_token_counts", "_cat_stats"):
             arr = getattr(self, name)
             grown = np.zeros((cap,) + arr.shape[1:], np.int64)
             grown[:keep] = arr[:keep]
             setattr(self, name, grown)
 
-    def _reserve(self, rows: int) -> None:
-        """Grow the table and row arrays so that ``rows`` rows fit at most half full."""
+    def _reserve(self, rows: int, pairs: int) -> None:
+        """Grow the tables, row and pair arrays so that ``rows`` rows and ``pairs`` pairs
+        fit, each table at most half full."""
+        if rows > _kernels.PAIR_LIMIT or pairs > _kernels.PAIR_LIMIT:
+            raise ValueError(f"an accumulator holds at most {_kernels.PAIR_LIMIT:,} features and as many "
+                             "non-zero counts")
         if rows > len(self._row_info):
             size = max(rows, 2 * len(self._row_info))
-            for name in ("_row_info", "_row_total", "_counts", "_weights", "_doc_tf"):
+            for name in ("_row_info", "_row_total"):
                 old = getattr(self, name)
                 new = np.zeros((size,) + old.shape[1:], old.dtype)
                 new[: self.n_rows] = old[: self.n_rows]
                 setattr(self, name, new)
         if 2 * rows > len(self._keys):
-            cap = len(self._keys)
-            while 2 * rows > cap:
-                cap *= 2
-            self._keys = np.zeros(cap, np.uint64)
-            self._slots = np.zeros(cap, np.int64)
+            self._keys = np.zeros(_table_size(len(self._keys), rows), np.uint64)
+            self._slots = np.zeros(len(self._keys), np.int64)
             _kernels.table_build(self._row_info, self.n_rows, self._keys, self._slots)
+        if pairs > len(self._pairs):
+            new = np.zeros((max(pairs, 2 * len(self._pairs)), 4), np.int64)
+            new[: self.n_pairs] = self._pairs[: self.n_pairs]
+            self._pairs = new
+        if 2 * pairs > len(self._pair_table):
+            grown = np.zeros(_table_size(len(self._pair_table), pairs), np.uint64)
+            _kernels.pair_table_grow(self._pair_table, grown)
+            self._pair_table = grown
 
     # -- exchange ------------------------------------------------------------------------
 
@@ -356,7 +395,7 @@ class Accumulator:
         its document weight in fixed point (see :attr:`weights`).
         """
         keys = np.fromiter(self.lexicon.keys(), np.uint64, len(self.lexicon))
-        rows, cats = np.nonzero(self.counts)
+        rows, cats, values, weights = self.pairs()
         return {
             "settings": self.settings.to_dict(),
             "categories": list(self.categories),
@@ -365,8 +404,8 @@ class Accumulator:
             "row_info": self._row_info[: self.n_rows].copy(),
             "count_row": rows,
             "count_category": cats,
-            "count_value": self.counts[rows, cats],
-            "count_weight": self._weights[rows, cats],
+            "count_value": values,
+            "count_weight": weights,
             "lexicon_keys": keys,
             "lexicon_text": list(self.lexicon.values()),
         }
@@ -382,14 +421,20 @@ class Accumulator:
         acc._doc_counts[:n_cats] = state["doc_counts"]
         acc._token_counts[:n_cats] = state["token_counts"]
         n = len(state["row_info"])
-        acc._reserve(n)
+        rows, cats, values = state["count_row"], state["count_category"], state["count_value"]
+        kept = np.asarray(values) != 0  # a snapshot holds non-zero counts only
+        rows, cats, values = np.asarray(rows)[kept], np.asarray(cats)[kept], np.asarray(values)[kept]
+        n_pairs = len(values)
+        acc._reserve(n, n_pairs)
         acc._row_info[:n] = state["row_info"]
         acc.n_rows = n
-        rows, cats, values = state["count_row"], state["count_category"], state["count_value"]
-        acc._counts[rows, cats] = values
-        acc._weights[rows, cats] = state["count_weight"]
+        acc._pairs[:n_pairs, _kernels.P_KEY] = (rows.astype(np.int64) << 32) | cats.astype(np.int64)
+        acc._pairs[:n_pairs, _kernels.P_COUNT] = values
+        acc._pairs[:n_pairs, _kernels.P_WEIGHT] = np.asarray(state["count_weight"])[kept]
+        acc.n_pairs = n_pairs
         np.add.at(acc._row_total, rows, values)
         _kernels.table_build(acc._row_info, n, acc._keys, acc._slots)
+        _kernels.pair_table_build(acc._pairs, n_pairs, acc._row_info, acc._pair_table)
         acc.lexicon = dict(zip(np.asarray(state["lexicon_keys"]).tolist(), state["lexicon_text"]))
         acc._recompute_stats()
         return acc
@@ -406,10 +451,11 @@ class Accumulator:
 
     def canonical(self) -> dict[int, dict[str, int]]:
         """Feature id -> {category: count} without zeros: equal for equal content."""
-        out = {}
-        counts = self.counts
-        for r, key in enumerate(self.row_key.tolist()):
-            out[key] = {c: int(v) for c, v in zip(self.categories, counts[r]) if v}
+        keys = self.row_key.tolist()
+        out = {key: {} for key in keys}
+        rows, cats, values, _ = self.pairs()
+        for r, c, v in zip(rows.tolist(), cats.tolist(), values.tolist()):
+            out[keys[r]][self.categories[c]] = v
         return out
 
     def __repr__(self) -> str:
@@ -427,3 +473,10 @@ def checkpoints(limit: int) -> np.ndarray:
         out.append(s)
         s = max(s + 1, int(s * _kernels.CHECKPOINT_GROWTH))
     return np.array(out, np.int64)
+
+
+def _table_size(cap: int, entries: int) -> int:
+    """The least power of two from ``cap`` up that holds ``entries`` at most half full."""
+    while 2 * entries > cap:
+        cap *= 2
+    return cap

@@ -101,8 +101,9 @@ def apply_partial(acc: Accumulator, markov, partial: Partial) -> np.ndarray:
     in place, and return the growth-log rows its pages produce (as
     :meth:`Accumulator.take_growth` would have after counting them one by one)."""
     k = acc.settings.prune_k
-    base_rows, base_cats = acc.n_rows, acc.n_categories
-    running_cat = np.minimum(acc.counts, k).astype(np.uint8)
+    base_rows, base_pairs = acc.n_rows, acc.n_pairs
+    # Counts before, capped at k: per pair (pairs keep their index through a merge) and row.
+    running_pair = np.minimum(acc._pairs[:base_pairs, _kernels.P_COUNT], k).astype(np.uint8)
     running_all = np.minimum(acc._row_total[:base_rows], k).astype(np.uint8)
     base_docs, base_tokens = acc.doc_counts.copy(), acc.token_counts.copy()
     base_stats, base_all = acc.growth_stats()
@@ -113,7 +114,7 @@ def apply_partial(acc: Accumulator, markov, partial: Partial) -> np.ndarray:
     if not acc.track_growth or not partial.documents:
         return np.zeros((0, width), np.int64)
 
-    n_cats, n_rows = acc.n_categories, acc.n_rows
+    n_cats, n_rows, n_pairs = acc.n_categories, acc.n_rows, acc.n_pairs
     cats = np.array([acc.category_index(c) for c in partial.acc.categories], np.int64)
     pad = lambda a: np.concatenate([a, np.zeros((n_cats - len(a),) + a.shape[1:], a.dtype)])  # noqa: E731
     base_docs, base_tokens, base_stats = pad(base_docs), pad(base_tokens), pad(base_stats)
@@ -126,12 +127,12 @@ def apply_partial(acc: Accumulator, markov, partial: Partial) -> np.ndarray:
     bucket = np.searchsorted(marks, page, side="left")
     hist_cat = np.zeros((n_cats, acc.settings.max_order, 4, len(marks) + 1), np.int64)
     hist_all = np.zeros((acc.settings.max_order, 4, len(marks) + 1), np.int64)
-    grown_cat = np.zeros((n_rows, n_cats), np.uint8)
-    grown_cat[:base_rows, :base_cats] = running_cat
+    grown_pair = np.zeros(n_pairs, np.uint8)
+    grown_pair[:base_pairs] = running_pair
     grown_all = np.zeros(n_rows, np.uint8)
     grown_all[:base_rows] = running_all
-    _kernels.replay_crossings(partial.cross_keys, cross_cat, bucket, acc._keys, acc._slots,
-                              acc._row_info[:n_rows, 3].astype(np.int64), grown_cat, grown_all, k,
+    _kernels.replay_crossings(partial.cross_keys, cross_cat, bucket, acc._keys, acc._slots, acc._pair_table,
+                              acc._pairs, acc._row_info[:n_rows, 3].astype(np.int64), grown_pair, grown_all, k,
                               hist_cat, hist_all)
     at_least_cat = _at_least(base_stats)[..., None] + np.cumsum(hist_cat, axis=-1)
     at_least_all = _at_least(base_all)[..., None] + np.cumsum(hist_all, axis=-1)

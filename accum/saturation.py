@@ -263,7 +263,9 @@ def final_states(acc, order: int) -> dict[str | None, tuple[dict, int]]:
     with its n-gram occurrences N (for Good-Turing), from an
     :class:`~accum.accumulator.Accumulator`."""
     cat_stats, all_stats = acc.growth_stats()
-    occurrences = acc.counts[acc.row_order == order].sum(axis=0)
+    rows, cats, counts, _ = acc.pairs(ordered=False)
+    mine = acc.row_order[rows] == order
+    occurrences = np.bincount(cats[mine], weights=counts[mine], minlength=acc.n_categories).astype(np.int64)
     keys = ("distinct", "singletons", "doubletons", "at_least_k")
 
     def state(pages, tokens, stats):

@@ -32,6 +32,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+import numpy as np
 import sqlalchemy as sa
 
 from accum.accumulator import Accumulator, Settings
@@ -212,11 +213,10 @@ class Store:
     def categories(self) -> list[dict]:
         """Each category with its documents and tokens (from the newest snapshot)."""
         acc = self.load()
+        features = np.bincount(acc.pairs(ordered=False)[1], minlength=acc.n_categories)
         return [
             {"name": name, "documents": int(d), "tokens": int(t), "features": int(f)}
-            for name, d, t, f in zip(
-                acc.categories, acc.doc_counts, acc.token_counts, (acc.counts > 0).sum(axis=0)
-            )
+            for name, d, t, f in zip(acc.categories, acc.doc_counts, acc.token_counts, features)
         ]
 
     def document_labels(self) -> dict[str, str]:
@@ -455,7 +455,7 @@ class StoreWriter:
                 conn.execute(sa.insert(cat.snapshots).values(
                     run_id=self.run_id, name=name, n_documents=acc.n_documents,
                     n_tokens=acc.n_tokens, n_features=acc.n_rows,
-                    n_parameters=int((acc.counts != 0).sum()), n_categories=acc.n_categories,
+                    n_parameters=acc.n_pairs, n_categories=acc.n_categories,
                     bytes=snapshot_bytes(path),
                 ))
                 conn.execute(

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
+from accum import _kernels
 from accum.accumulator import Accumulator, Settings
 
 import naive
@@ -158,3 +159,49 @@ def test_counting_without_growth_tracking_counts_the_same(newsgroups_sample):
     untracked.partial_fit(texts, labels)
     assert untracked.canonical() == tracked.canonical()
     assert untracked.take_growth().shape[0] == 0 and tracked.take_growth().shape[0] > 0
+
+
+def test_pairs_are_the_nonzero_counts_in_row_major_order(newsgroups_sample):
+    texts, labels = newsgroups_sample
+    idx = sorted(range(len(texts)), key=lambda i: (i % 7, i))  # categories interleaved
+    acc = Accumulator()
+    for start in range(0, len(idx), 50):
+        acc.partial_fit([texts[i] for i in idx[start : start + 50]], [labels[i] for i in idx[start : start + 50]])
+    counts, weights = acc.counts, acc.weights
+    rows, cats, values, fixed = acc.pairs()
+    want_rows, want_cats = np.nonzero(counts)
+    np.testing.assert_array_equal(rows, want_rows)
+    np.testing.assert_array_equal(cats, want_cats)
+    np.testing.assert_array_equal(values, counts[rows, cats])
+    np.testing.assert_array_equal(fixed / _kernels.WEIGHT_SCALE, weights[rows, cats])
+    assert acc.n_pairs == len(rows) and (weights[counts == 0] == 0).all()
+    loose = acc.pairs(ordered=False)  # same pairs, in the order they were first counted
+    assert sorted(zip(*(a.tolist() for a in loose))) == list(zip(rows.tolist(), cats.tolist(), values.tolist(),
+                                                                 fixed.tolist()))
+    row = acc.rows_of(np.array([naive.token_id("the")], np.uint64))[0]
+    assert acc.count("the") == dict(zip(acc.categories, counts[row].tolist()))
+
+
+def test_memory_follows_nonzero_counts_not_rows_times_categories():
+    # 300 categories of one page each: a dense matrix would be rows x 300
+    texts = [" ".join(f"w{i}x{j} common" for j in range(20)) for i in range(300)]
+    acc = Accumulator()
+    acc.partial_fit(texts, [f"c{i}" for i in range(300)])
+    held = sum(v.nbytes for v in vars(acc).values() if isinstance(v, np.ndarray))
+    assert acc.n_categories == 300 and acc.n_pairs == (acc.counts != 0).sum()
+    assert held < acc.n_rows * acc.n_categories * 16 / 10
+    assert acc.count("common") == {f"c{i}": 20 for i in range(300)}
+
+
+def test_merge_maps_categories_and_adds_pairs_exactly():
+    texts = [" ".join(f"t{(i * 7 + j) % 50}" for j in range(30)) for i in range(60)]
+    labels = [f"c{(i * 5) % 13}" for i in range(60)]
+    a, b, c = Accumulator(), Accumulator(), Accumulator()
+    a.partial_fit(texts[:20], labels[:20])
+    b.partial_fit(texts[20:][::-1], labels[20:][::-1])  # categories first seen in another order
+    c.merge(a).merge(b)
+    assert c.canonical() == naive.accumulate(texts, labels, 2)
+    reloaded = Accumulator.from_arrays(c.to_arrays())
+    reloaded.partial_fit(texts[:5], labels[:5])
+    c.partial_fit(texts[:5], labels[:5])
+    assert reloaded.canonical() == c.canonical() == naive.accumulate(texts + texts[:5], labels + labels[:5], 2)

@@ -4,7 +4,8 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from accum import _kernels
-from accum.tokens import tokenize
+from accum.accumulator import Accumulator, Settings
+from accum.tokens import TokenBatch, tokenize
 
 import naive
 
@@ -77,3 +78,52 @@ def test_bigram_ids_are_ordered_and_distinct_from_unigrams():
     assert naive.ngram_id(a, b, 2) != naive.ngram_id(b, a, 2)
     assert naive.ngram_id(a, b, 2) not in (a, b)
     assert _kernels.ngram_id(np.uint64(a), np.uint64(b), 2) == naive.ngram_id(a, b, 2)
+
+
+def crafted_batch(ids: list[int], docs: list[int]) -> TokenBatch:
+    """A batch whose token ids are ``ids`` (not hashes of its text), in documents of
+    ``docs`` tokens each; token i's text is "t<i>"."""
+    words = [f"t{i}".encode() for i in range(len(ids))]
+    buf = np.frombuffer(b" ".join(words), np.uint8)
+    starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]]).astype(np.int64)
+    lengths = np.array([len(w) for w in words], np.int32)
+    return TokenBatch(buf, np.array(ids, np.uint64), starts, lengths, np.cumsum([0] + docs).astype(np.int64))
+
+
+def test_pair_table_tells_apart_features_that_share_a_hash_or_a_tag():
+    """A pair-table entry keeps only a 32-bit tag of ``fid ^ category_salt(category)``:
+    features made to share the whole hash (in other categories) or its tag and first
+    slot (in the same one) still count apart, through growth, reload and merge."""
+    rng = np.random.default_rng(5)
+    salt = [int(_kernels.category_salt(np.int64(c))) for c in range(3)]
+    base = [int(x) for x in rng.integers(1, 2**63, 40, dtype=np.int64)]
+    ids, cats = [], []
+    for fid in base:
+        top = (salt[0] ^ salt[1]) & ~(2**32 - 1)  # same tag and low id bits as (fid, 0)
+        for twin, cat in ((fid, 0), (fid ^ 1, 0), (fid ^ 2**20, 0), (fid ^ salt[0] ^ salt[1], 1),
+                          (fid ^ top, 1), (fid ^ salt[0] ^ salt[2], 2), (fid, 2)):
+            ids.append(twin)
+            cats.append(cat)
+    ids, cats = ids * 3, cats * 3  # counts of 3
+    filler = [int(x) for x in rng.integers(1, 2**63, 5000, dtype=np.int64)]  # forces table growth
+    batch = crafted_batch(ids + filler, [1] * len(ids) + [len(filler)])
+    labels = [f"c{c}" for c in cats] + ["c0"]
+    acc = Accumulator(Settings(max_order=1))
+    acc.add_tokens(batch, labels)
+    want = {}
+    for fid, label in zip(ids + filler, labels[:-1] + ["c0"] * len(filler)):
+        want.setdefault(fid, {}).setdefault(label, 0)
+        want[fid][label] += 1
+    assert acc.canonical() == want
+    assert Accumulator.from_arrays(acc.to_arrays()).canonical() == want
+    merged = Accumulator(Settings(max_order=1))
+    merged.learn_one("unrelated page", "c2")
+    merged.merge(acc)
+    want[naive.token_id("unrelated")] = {"c2": 1}
+    want[naive.token_id("page")] = {"c2": 1}
+    assert merged.canonical() == want
+    row_cat = {(fid, c): p for p, (fid, c) in enumerate(zip(acc.row_key[acc.pairs(False)[0]].tolist(),
+                                                              acc.pairs(False)[1].tolist()))}
+    for (fid, c), p in row_cat.items():
+        assert _kernels.pair_find(acc._pair_table, acc._pairs, np.uint64(fid), c) == p
+    assert _kernels.pair_find(acc._pair_table, acc._pairs, np.uint64(base[0] ^ 4), 0) == -1
