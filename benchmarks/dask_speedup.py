@@ -85,7 +85,11 @@ def main() -> None:
         f"{os.cpu_count()} cores. `command wall` is the whole command (Python start, a LocalCluster's "
         "start and shutdown included); `ingest` is the run's own seconds (`accum ingest --json`); the stage "
         "columns split the Dask runs' ingest seconds. Each variant's store ends with identical counts, "
-        "documents and growth log (tests/test_distributed.py checks this on a real 2-worker cluster)."
+        "documents and growth log (tests/test_distributed.py checks this on a real 2-worker cluster). "
+        "Where the time goes: `read` and `count` run on the workers and shrink with more of them; `merge` "
+        "moves each partial (its sparse counts, lexicon and growth crossings) between processes, merges it and "
+        "brings the result to the client, which then applies it (`apply`) and commits; with 2 cores shared by "
+        "the client and the workers, those serial steps and the cluster's start outweigh the parallel ones."
     )
     header = report_header("Ingest on Dask: 1 and 2 workers against one process",
                            package_versions(["accum", "numpy", "numba", "dask", "distributed"]))
