@@ -1004,6 +1004,18 @@ def rank_entries(ctx_start, cum):
 
 
 @njit(**NJIT_OPTIONS)
+def _context_mass(method, alpha, per_type, c, lo, hi, ctx_raw, ctx_kn, cum_kn):
+    """Denominator of context ``c``'s smoothed probabilities (its entries are ``lo:hi``) and
+    the part of it its own entries carry; the rest backs off to the parent context."""
+    if method == KNESER_NEY:
+        return np.float64(ctx_kn[c]), cum_kn[hi] - cum_kn[lo]
+    den = np.float64(ctx_raw[c])
+    if method == DIRICHLET:
+        den += alpha * (hi - lo) if per_type else alpha
+    return den, np.float64(ctx_raw[c])
+
+
+@njit(**NJIT_OPTIONS)
 def _find_entry(e_tok, lo, hi, w):
     """Entry of dense token ``w`` in ``e_tok[lo:hi]`` (sorted), or -1."""
     end = hi
@@ -1047,14 +1059,7 @@ def _prob(ch, params, state, w):
     while c >= 0:
         lo = ctx_start[c]
         hi = ctx_start[c + 1]
-        if method == KNESER_NEY:
-            den = np.float64(ctx_kn[c])
-            level = cum_kn[hi] - cum_kn[lo]
-        else:
-            den = np.float64(ctx_raw[c])
-            if method == DIRICHLET:
-                den += alpha * (hi - lo) if per_type else alpha
-            level = np.float64(ctx_raw[c])
+        den, level = _context_mass(method, alpha, per_type, c, lo, hi, ctx_raw, ctx_kn, cum_kn)
         if den > 0.0:
             if w < n_vocab:
                 e = _find_entry(e_tok, lo, hi, w)
@@ -1234,14 +1239,7 @@ def _greedy(ch, params, state, rank, levels, scale):
     while c >= 0:
         lo = ctx_start[c]
         hi = ctx_start[c + 1]
-        if method == KNESER_NEY:
-            den = np.float64(ctx_kn[c])
-            level = cum_kn[hi] - cum_kn[lo]
-        else:
-            den = np.float64(ctx_raw[c])
-            if method == DIRICHLET:
-                den += alpha * (hi - lo) if per_type else alpha
-            level = np.float64(ctx_raw[c])
+        den, level = _context_mass(method, alpha, per_type, c, lo, hi, ctx_raw, ctx_kn, cum_kn)
         if den > 0.0:
             levels[n_lv] = c
             scale[n_lv] = mass / den
@@ -1446,14 +1444,7 @@ def sampler_tables(ch, params, ctx_order):
         lo = ctx_start[c]
         hi = ctx_start[c + 1]
         par = ctx_parent[c]
-        if method == KNESER_NEY:
-            den = np.float64(ctx_kn[c])
-            level = cum_kn[hi] - cum_kn[lo]
-        else:
-            den = np.float64(ctx_raw[c])
-            if method == DIRICHLET:
-                den += alpha * (hi - lo) if per_type else alpha
-            level = np.float64(ctx_raw[c])
+        den, level = _context_mass(method, alpha, per_type, c, lo, hi, ctx_raw, ctx_kn, cum_kn)
         gamma = 1.0 - level / den if den > 0.0 else 1.0
         unk_below = unk[par] if par >= 0 else 1.0 / (n_vocab + 1)
         unk[c] = gamma * unk_below
