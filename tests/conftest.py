@@ -1,5 +1,9 @@
 """Shared fixtures: small samples of the real corpora."""
 
+import os
+import uuid
+from contextlib import contextmanager
+
 import pytest
 
 from corpora import corpus_path
@@ -20,53 +24,43 @@ def newsgroups_sample():
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
+@contextmanager
+def new_pg_schema():
+    """The URL of a new, empty PostgreSQL schema, dropped on exit; fails under CI and
+    skips elsewhere without the server."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(PG_URL)
+    schema = f"accum_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        message = f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     """A fresh catalog URL: SQLite inside the store (None) or a new PostgreSQL schema."""
     if request.param == "sqlite":
         yield None
         return
-    import os
-    import uuid
-
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(PG_URL)
-    schema = f"accum_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        message = f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    with new_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture
 def pg_schema_url():
     """The URL of a new, empty PostgreSQL schema (dropped afterwards), for tests that need
-    PostgreSQL whatever ``db_url`` runs; fails under CI and skips elsewhere without the server."""
-    import os
-    import uuid
-
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(PG_URL)
-    schema = f"accum_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        message = f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    PostgreSQL whatever ``db_url`` runs."""
+    with new_pg_schema() as url:
+        yield url
