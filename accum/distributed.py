@@ -73,10 +73,6 @@ def _hashes(screened):
     return screened.hashes
 
 
-def _records(part) -> int:
-    return len(part.files) if part.files else 1
-
-
 def ingest_parts(
     client,
     parts: list,
@@ -131,7 +127,7 @@ def ingest_parts(
             screened = client.map(_read, wave, default_label=default_label, pure=False)
             hashes = client.gather(client.map(_hashes, screened, pure=False))
         if progress is not None:
-            progress(sum(_records(p) for p in wave))
+            progress(sum(p.n_inputs for p in wave))
         partials = []
         for fut, part_hashes in zip(screened, hashes):
             known = set()

@@ -70,7 +70,7 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, d
                                min_parts=n_workers(client), text_field=text_field, url_field=url_field,
                                max_page_bytes=max_page_bytes)
             with progress_bar("ingest", quiet) as bar:
-                bar.unit, bar.total = " files", sum(len(p.files) or 1 for p in parts)
+                bar.unit, bar.total = " files", sum(p.n_inputs for p in parts)
                 result = ingest_into(st, parts, command, settings, client=client, progress=bar.update, **options)
         result["dask"] = {"scheduler": dask_address, "parts": len(parts)}
     if as_json:

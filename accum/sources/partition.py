@@ -48,6 +48,11 @@ class SourcePart:
     spec: LabelSpec
     options: tuple
 
+    @property
+    def n_inputs(self) -> int:
+        """Files of a directory part, or 1 for a whole source (the unit of progress)."""
+        return len(self.files) or 1
+
     def read(self) -> Iterator[Record]:
         """The part's records, in stream order."""
         from accum.sources import open_source
