@@ -377,10 +377,71 @@ def ngram_ids(ids, tok_bounds, max_order):
 
 #: Fixed-point scale of the document weights: integers keep sums and merges exact.
 WEIGHT_SCALE = float(1 << 24)
+#: Fixed-point scale of a page's hashed unigram vector in the Gram (see :func:`_gram_add`):
+#: products of integers, so the Gram is a sum of exact integers and merges exactly.
+GRAM_SCALE = float(1 << 16)
+#: Multiplier of the Gram's multiply-shift hash of a feature id (see :func:`gram_bucket`).
+GRAM_MIX = np.uint64(0x9E3779B97F4A7C15)
 #: Fields of the per-order growth statistics (last axis of ``cat_stats``/``all_stats``).
 DISTINCT, SINGLETONS, DOUBLETONS, AT_LEAST_K = 0, 1, 2, 3
 #: Page counts at which growth is logged: 1..10, then about 20 points a decade.
 CHECKPOINT_GROWTH = 1.12
+
+
+@njit(**NJIT_OPTIONS)
+def gram_bucket(fid, bits):
+    """Bucket and sign (+1 or -1) of a feature id among ``2 ** bits`` Gram buckets: the
+    top ``bits`` bits of ``fid * GRAM_MIX mod 2**64``, and the next bit for the sign."""
+    h = fid * GRAM_MIX
+    bucket = np.int64(h >> np.uint64(64 - bits))
+    sign = -1 if (h >> np.uint64(63 - bits)) & ONE else 1
+    return bucket, sign
+
+
+@njit(**NJIT_OPTIONS)
+def gram_buckets(fids, bits):
+    """:func:`gram_bucket` of each feature id: int64[n] buckets and int64[n] signs."""
+    buckets = np.empty(fids.shape[0], np.int64)
+    signs = np.empty(fids.shape[0], np.int64)
+    for i in range(fids.shape[0]):
+        buckets[i], signs[i] = gram_bucket(fids[i], bits)
+    return buckets, signs
+
+
+@njit(**NJIT_OPTIONS)
+def gram_offset(i, n_buckets):
+    """Index in the packed upper triangle (row-major) of the Gram entry ``(i, i)``."""
+    return i * n_buckets - i * (i - 1) // 2
+
+
+@njit(**NJIT_OPTIONS)
+def _gram_add(gram, n_buckets, bucket, value, n):
+    """Add ``h hᵀ`` of one page to the packed upper triangle ``gram`` (int64), where
+    ``h`` has ``value[i]`` in bucket ``bucket[i]`` for ``i < n`` (buckets may repeat:
+    their values add up)."""
+    order = np.argsort(bucket[:n])
+    bucket, value = bucket[order], value[order]
+    m = 0
+    for i in range(n):  # combine repeated buckets
+        if m > 0 and bucket[m - 1] == bucket[i]:
+            value[m - 1] += value[i]
+        else:
+            bucket[m], value[m] = bucket[i], value[i]
+            m += 1
+    for i in range(m):
+        row = gram_offset(bucket[i], n_buckets) - bucket[i]
+        vi = value[i]
+        for j in range(i, m):
+            gram[row + bucket[j]] += vi * value[j]
+
+
+@njit(**NJIT_OPTIONS)
+def gram_unpack(gram, n_buckets, out):
+    """The full symmetric matrix ``out`` (float64[n, n]) of a packed upper triangle."""
+    for i in range(n_buckets):
+        base = gram_offset(i, n_buckets) - i
+        for j in range(i, n_buckets):
+            out[i, j] = out[j, i] = gram[base + j]
 
 
 @njit(**NJIT_OPTIONS)
@@ -422,7 +483,8 @@ def _log_growth(events, n_events, cat, pages, tokens, stats):
 @njit(**NJIT_OPTIONS)
 def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_info, row_total,
                pair_table, pairs, n_rows, n_pairs, new_unigram_tok, doc_counts, token_counts,
-               cat_stats, all_stats, prune_k, events, touched, track, cross_keys, cross_at):
+               cat_stats, all_stats, prune_k, events, touched, track, cross_keys, cross_at,
+               gram, gram_bits, gram_scratch):
     """Count the n-grams of documents into their categories and log feature growth.
 
     Processes documents from ``first_doc`` on and stops before a document that could
@@ -477,6 +539,13 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         category and its page count including the current page (category -1 and the
         overall page count for row totals). Crossings let growth logs of pages counted
         elsewhere be replayed in order (see :func:`replay_crossings`).
+    gram : int64[n_buckets * (n_buckets + 1) // 2] or int64[0]
+        When not empty, the packed Gram of the pages' hashed unigram vectors (see
+        :func:`_gram_add`), ``n_buckets = 2 ** gram_bits``: each unigram adds
+        ``sign * round(GRAM_SCALE * log(1 + tf) / ||log(1 + tf)||_2)`` to its bucket
+        (:func:`gram_bucket`; the norm over all the page's features, as the weights).
+    gram_scratch : int64[2, max features of a document]
+        Scratch: buckets and values of the current page.
 
     Returns
     -------
@@ -497,6 +566,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
     pairs_cap = min(pairs.shape[0], pair_table.shape[0] // 2)
     shift = pair_table_shift(pair_table)
     log_cross = track and cross_keys.shape[0] > 0
+    n_buckets = (1 << gram_bits) if gram.shape[0] > 0 else 0
     n_new = 0
     n_events = 0
     n_cross = 0
@@ -566,11 +636,20 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         for i in range(n_touched):
             norm += np.log1p(pairs[touched[i], P_ID_TF] & 0xFFFFFFFF) ** 2
         norm = np.sqrt(norm)
+        n_uni = 0
         for i in range(n_touched):
             p = touched[i]
             tf = pairs[p, P_ID_TF] & 0xFFFFFFFF
             pairs[p, P_WEIGHT] += np.int64(np.round(np.log1p(tf) / norm * WEIGHT_SCALE))
             pairs[p, P_ID_TF] -= tf
+            row = pairs[p, P_KEY] >> 32
+            if n_buckets > 0 and row_info[row, 3] == 1:
+                bucket, sign = gram_bucket(row_info[row, 0], gram_bits)
+                gram_scratch[0, n_uni] = bucket
+                gram_scratch[1, n_uni] = sign * np.int64(np.round(np.log1p(tf) / norm * GRAM_SCALE))
+                n_uni += 1
+        if n_uni > 0:
+            _gram_add(gram, n_buckets, gram_scratch[0], gram_scratch[1], n_uni)
         doc_counts[c] += 1
         token_counts[c] += b - a
         all_docs += 1

@@ -41,12 +41,17 @@ class Settings:
     markov_order : int
         Order of the n-gram generator (:mod:`accum.markov`) built beside the classifier
         from the same pages, keeping case and punctuation; 0 builds none.
+    gram_bits : int
+        The accumulator also keeps the Gram ``sum h hᵀ`` of the pages' unigram weights
+        hashed into ``2 ** gram_bits`` signed buckets (default 12: 4,096 buckets, a
+        64 MiB triangle), which the "ridge-complement" model needs; 0 keeps none.
     """
 
     max_order: int = 2
     lowercase: bool = True
     prune_k: int = 5
     markov_order: int = 0
+    gram_bits: int = 12
 
     def __post_init__(self):
         if not isinstance(self.max_order, int) or not 1 <= self.max_order <= 8:
@@ -55,9 +60,22 @@ class Settings:
             raise ValueError(f"prune_k must be an integer from 3 to 255, got {self.prune_k!r}")
         if not isinstance(self.markov_order, int) or not 0 <= self.markov_order <= 32:
             raise ValueError(f"markov_order must be an integer from 0 (none) to 32, got {self.markov_order!r}")
+        if not isinstance(self.gram_bits, int) or not 0 <= self.gram_bits <= 14:
+            raise ValueError(f"gram_bits must be an integer from 0 (no Gram) to 14, got {self.gram_bits!r}")
+
+    @property
+    def n_gram_buckets(self) -> int:
+        """Buckets of the Gram (0 when there is none)."""
+        return 1 << self.gram_bits if self.gram_bits else 0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Settings":
+        """Settings as stored by :meth:`to_dict`; those of stores made before the Gram
+        existed have no ``gram_bits`` and keep none."""
+        return cls(**{"gram_bits": 0, **values})
 
 
 class Accumulator:
@@ -110,6 +128,8 @@ class Accumulator:
         self._token_counts = np.zeros(4, np.int64)
         self._cat_stats = np.zeros((4, order, 4), np.int64)
         self._all_stats = np.zeros((order, 4), np.int64)
+        n_buckets = self.settings.n_gram_buckets
+        self._gram = np.zeros(n_buckets * (n_buckets + 1) // 2, np.int64)
         self._growth: list[np.ndarray] = []  # growth-log rows not yet taken
         self._crossings: list[tuple[np.ndarray, np.ndarray]] = []  # not yet taken
 
@@ -157,6 +177,20 @@ class Accumulator:
         return out
 
     @property
+    def gram(self) -> np.ndarray:
+        """The Gram ``sum_pages h hᵀ`` of the pages' hashed unigram vectors (see
+        :class:`Settings`' ``gram_bits``), float64[n_buckets, n_buckets] in weight units (a
+        new array, exact: the accumulator keeps it as integers in units ``GRAM_SCALE ** -2``,
+        the packed upper triangle row by row)."""
+        n = self.settings.n_gram_buckets
+        if not n:
+            raise ValueError("this accumulator keeps no Gram (gram_bits 0)")
+        out = np.empty((n, n))
+        _kernels.gram_unpack(self._gram, n, out)
+        out /= _kernels.GRAM_SCALE**2
+        return out
+
+    @property
     def doc_counts(self) -> np.ndarray:
         """Pages per category, int64[n_categories] (a view)."""
         return self._doc_counts[: self.n_categories]
@@ -191,7 +225,7 @@ class Accumulator:
         return int(
             self.n_rows * (self._row_info.itemsize * 4 + self._row_total.itemsize)
             + self.n_pairs * self._pairs.itemsize * 4
-            + self._keys.nbytes + self._slots.nbytes + self._pair_table.nbytes
+            + self._keys.nbytes + self._slots.nbytes + self._pair_table.nbytes + self._gram.nbytes
             + sum(len(s) + 8 for s in self.lexicon.values())
         )
 
@@ -293,6 +327,7 @@ class Accumulator:
         if longest >= 1 << 32:  # a pair keeps its term frequency in a document in 32 bits
             raise ValueError(f"a page of {longest:,} tokens is too long (at most {(1 << 32) - 1:,})")
         touched = np.empty(longest * self.settings.max_order, np.int64)
+        gram_scratch = np.empty((2, longest if len(self._gram) else 0), np.int64)
         n_cross = 2 * grams.size if self.log_crossings else 0
         cross_keys, cross_at = np.empty(n_cross, np.uint64), np.empty((n_cross, 2), np.int64)
         doc = 0
@@ -303,7 +338,7 @@ class Accumulator:
                 self.n_rows, self.n_pairs, new_tok,
                 self._doc_counts, self._token_counts, self._cat_stats, self._all_stats,
                 self.settings.prune_k, events, touched, self.track_growth,
-                cross_keys, cross_at,
+                cross_keys, cross_at, self._gram, self.settings.gram_bits, gram_scratch,
             )
             self._learn_words(batch, new_tok[:n_new])
             if n_events:
@@ -339,6 +374,7 @@ class Accumulator:
         )
         np.add.at(self._doc_counts, cats, other.doc_counts)
         np.add.at(self._token_counts, cats, other.token_counts)
+        self._gram += other._gram
         for key, text in other.lexicon.items():
             self.lexicon.setdefault(key, text)
         self._recompute_stats()
@@ -392,7 +428,9 @@ class Accumulator:
 
         Counts are sparse: ``count_value[i]`` is the count of row ``count_row[i]`` in
         category ``count_category[i]``, for every non-zero count, and ``count_weight[i]``
-        its document weight in fixed point (see :attr:`weights`).
+        its document weight in fixed point (see :attr:`weights`). The Gram's packed
+        triangle (see :attr:`gram`) is ``gram_value`` whole, or, when most of it is zero,
+        ``gram_value[i]`` at position ``gram_index[i]`` (uint32).
         """
         keys = np.fromiter(self.lexicon.keys(), np.uint64, len(self.lexicon))
         rows, cats, values, weights = self.pairs()
@@ -408,12 +446,20 @@ class Accumulator:
             "count_weight": weights,
             "lexicon_keys": keys,
             "lexicon_text": list(self.lexicon.values()),
+            **self._gram_arrays(),
         }
+
+    def _gram_arrays(self) -> dict:
+        """The Gram for :meth:`to_arrays`: sparse (12 bytes per non-zero) or whole (8 per entry)."""
+        nonzero = np.flatnonzero(self._gram)
+        if 12 * len(nonzero) >= 8 * len(self._gram):
+            return {"gram_value": self._gram.copy()}
+        return {"gram_index": nonzero.astype(np.uint32), "gram_value": self._gram[nonzero]}
 
     @classmethod
     def from_arrays(cls, state: dict) -> "Accumulator":
         """Rebuild an accumulator from :meth:`to_arrays` output (arrays may be read-only)."""
-        acc = cls(Settings(**state["settings"]))
+        acc = cls(Settings.from_dict(state["settings"]))
         acc._grow_categories(max(len(state["categories"]), 1))  # exact: no spare columns
         for name in state["categories"]:
             acc.category_index(name)
@@ -436,6 +482,10 @@ class Accumulator:
         _kernels.table_build(acc._row_info, n, acc._keys, acc._slots)
         _kernels.pair_table_build(acc._pairs, n_pairs, acc._row_info, acc._pair_table)
         acc.lexicon = dict(zip(np.asarray(state["lexicon_keys"]).tolist(), state["lexicon_text"]))
+        if "gram_index" in state:
+            acc._gram[np.asarray(state["gram_index"], np.int64)] = state["gram_value"]
+        elif len(acc._gram):
+            acc._gram[:] = state["gram_value"]
         acc._recompute_stats()
         return acc
 

@@ -9,6 +9,11 @@ second, monotone map fitted by isotonic regression turns the top category's prob
 into its **confidence**: the estimated chance that the answer is right. Abstention uses
 the confidence. The expected calibration error (ECE) is the page-weighted mean gap
 between confidence and accuracy over equal-width confidence bins.
+
+For pages that belong to several categories, each category gets its own threshold on
+its probability, fitted on the same held-out pages (:func:`fit_label_thresholds`); a
+page's label set is every category at or above its threshold, scored by
+:func:`label_set_scores`.
 """
 
 from __future__ import annotations
@@ -90,3 +95,73 @@ def confidence_reliability(confidence: np.ndarray, correct: np.ndarray, bins: in
     """:func:`reliability` of confidences of the top answers."""
     probs = np.stack([confidence, np.zeros_like(confidence)], axis=1)
     return reliability(probs, np.where(correct, 0, 1), bins)
+
+
+def fit_label_thresholds(probs: np.ndarray, truth: np.ndarray, default: float = 0.5) -> np.ndarray:
+    """Per category, the probability threshold that maximises the F1 of "the page is in
+    this category" over held-out pages: float64[n_categories].
+
+    A page's label set is then every category whose probability reaches its threshold
+    (:meth:`accum.classify.LinearCountModel.predict_label_sets`): each category decides
+    on its own, so a page can get several. The threshold lies halfway between the lowest
+    probability kept and the next one below it; a category without held-out pages keeps
+    ``default``.
+
+    Parameters
+    ----------
+    probs : float64[n_pages, n_categories]
+        Calibrated probabilities of held-out pages.
+    truth : bool[n_pages, n_categories]
+        Whether each page belongs to each category.
+    """
+    n_pages, n_cats = probs.shape
+    thresholds = np.full(n_cats, float(default))
+    for c in range(n_cats):
+        positive = truth[:, c]
+        n_pos = int(positive.sum())
+        if n_pos == 0:
+            continue
+        order = np.argsort(-probs[:, c], kind="stable")
+        p, hit = probs[order, c], positive[order]
+        tp = np.cumsum(hit)
+        f1 = 2 * tp / (np.arange(1, n_pages + 1) + n_pos)
+        last = np.flatnonzero(np.r_[p[1:] < p[:-1], True])  # cut only between distinct values
+        k = int(last[np.argmax(f1[last])])
+        thresholds[c] = float(p[k] if k + 1 == n_pages else (p[k] + p[k + 1]) / 2)
+    return thresholds
+
+
+def label_set_scores(truth: list[set], predicted: list[set], categories: list[str]) -> dict:
+    """Multi-label scores of predicted label sets against true ones: example-based
+    precision, recall and F1 (means over pages), micro and macro F1 over categories,
+    subset accuracy (the whole set right), Hamming loss (wrong yes/no decisions per
+    page and category) and the mean number of labels predicted and true."""
+    if len(truth) != len(predicted) or not truth:
+        raise ValueError("label_set_scores needs as many predicted sets as true ones, at least one")
+    inter = np.array([len(t & p) for t, p in zip(truth, predicted)], np.float64)
+    n_true = np.array([len(t) for t in truth], np.float64)
+    n_pred = np.array([len(p) for p in predicted], np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(n_pred > 0, inter / n_pred, 0.0)
+        recall = np.where(n_true > 0, inter / n_true, 0.0)
+        f1 = np.where(n_pred + n_true > 0, 2 * inter / (n_pred + n_true), 1.0)
+    per_cat = []
+    for c in categories:
+        tp = sum(c in t and c in p for t, p in zip(truth, predicted))
+        fp = sum(c not in t and c in p for t, p in zip(truth, predicted))
+        fn = sum(c in t and c not in p for t, p in zip(truth, predicted))
+        per_cat.append((tp, fp, fn))
+    tp, fp, fn = (sum(x[i] for x in per_cat) for i in range(3))
+    macro = [2 * a / (2 * a + b + d) for a, b, d in per_cat if 2 * a + b + d > 0]
+    return {
+        "pages": len(truth),
+        "example_precision": float(precision.mean()),
+        "example_recall": float(recall.mean()),
+        "example_f1": float(f1.mean()),
+        "micro_f1": float(2 * tp / (2 * tp + fp + fn)) if tp + fp + fn else 1.0,
+        "macro_f1": float(np.mean(macro)) if macro else 1.0,
+        "subset_accuracy": float(np.mean([t == p for t, p in zip(truth, predicted)])),
+        "hamming_loss": float((fp + fn) / (len(truth) * max(len(categories), 1))),
+        "labels_per_page": float(n_pred.mean()),
+        "true_labels_per_page": float(n_true.mean()),
+    }

@@ -31,16 +31,19 @@ every other category, which helps the small ones; length normalisation removes t
 of long pages. No inverse document frequency: it is not additive (the benchmark shows it
 adds nothing here).
 
-**"ridge-complement": ridge regression on hashed unigram weights, blended with
-complement NB** (:class:`RidgeComplementClassifier`). Naive Bayes weighs every feature
-as if the others were absent; a least-squares linear classifier accounts for features
-that occur together, and its normal equations are sums over pages too: the per-category
-sums of the pages' hashed unigram weights (derived from the accumulator's weights) and
-one more statistic the accumulator does not keep yet, the Gram ``sum h hᵀ`` of the
-pages' hashed vectors (:class:`HashedGram`, 4,096 buckets, integers that merge by
-addition). Each part is standardised per page over the categories, then added. It is not
-in :data:`MODELS` until the store keeps the Gram. WebKB-4 leave one university out: 0.920
-(complement 0.864); 20 Newsgroups: 0.868 (complement 0.862).
+**"ridge-complement" (the default): ridge regression on hashed unigram weights, blended
+with complement NB** (:class:`RidgeComplementClassifier`). Naive Bayes weighs every
+feature as if the others were absent; a least-squares linear classifier accounts for
+features that occur together, and its normal equations are sums over pages too: the
+per-category sums of the pages' hashed unigram weights (derived from the accumulator's
+weights) and the Gram ``sum h hᵀ`` of the pages' hashed vectors, which the accumulator
+keeps beside the counts (4,096 buckets by default, integers that merge by addition).
+Each part is standardised per page over the categories, then added. In
+``benchmarks/results/classify_peers.md`` it is the most accurate model (WebKB-4 leave
+one university out 0.920, complement 0.864; 20 Newsgroups 0.868, complement 0.862) and
+the only one at or above the best peer, linear SVM, on both; its price is the Gram
+(64 MiB while ingesting) and solving a 4,096-unknown linear system when the model is
+built. Stores without the Gram default to "complement".
 
 Because the score is a sum, explanations are exact: the log-odds between the top two
 categories is the prior term plus one term per feature, and the terms add up to it.
@@ -52,6 +55,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 
 from . import _kernels
@@ -69,6 +73,9 @@ class Prediction:
     explanation: "Explanation | None" = None
     confidence: float | None = None
     abstained: bool = False
+    #: With multi-label thresholds: every category at or above its threshold, as
+    #: (category, probability, threshold), most probable first.
+    label_set: list[tuple[str, float, float]] | None = None
 
     @property
     def label(self) -> str | None:
@@ -82,6 +89,8 @@ class Prediction:
             "abstained": self.abstained,
             "top": [{"label": c, "probability": p} for c, p in zip(self.labels, self.probabilities)],
         }
+        if self.label_set is not None:
+            out["labels"] = [{"label": c, "probability": p, "threshold": t} for c, p, t in self.label_set]
         if self.explanation is not None:
             out["explanation"] = self.explanation.to_dict()
         return out
@@ -131,6 +140,9 @@ class LinearCountModel:
     temperature = 1.0
     #: Isotonic map of the top probability to a confidence (:mod:`accum.calibration`).
     confidence_map = None
+    #: Per-category probability thresholds for label sets, float64[n_categories]
+    #: (:func:`accum.calibration.fit_label_thresholds`); None until calibrated.
+    label_thresholds = None
 
     def __init__(self, accumulator: Accumulator, alpha: float):
         if not alpha > 0:
@@ -163,12 +175,27 @@ class LinearCountModel:
         """The most probable category of each text."""
         return [self.categories[i] for i in self.decision_function(texts).argmax(axis=1)]
 
+    def predict_label_sets(self, texts: Sequence[str]) -> list[list[str]]:
+        """The label set of each text: every category whose probability reaches its
+        threshold (:attr:`label_thresholds`), most probable first, or the top category
+        alone when none does."""
+        return [[self.categories[i] for i in self.label_set(p)] for p in self.predict_proba(texts)]
+
+    def label_set(self, probs: np.ndarray) -> list[int]:
+        """Indices of the categories in the label set of a page with probabilities
+        ``probs`` (float64[n_categories]), most probable first (see :meth:`predict_label_sets`)."""
+        if self.label_thresholds is None:
+            raise ValueError("no multi-label thresholds: fit them with accum calibrate on held-out labelled pages")
+        order = np.argsort(-probs, kind="stable")
+        return [int(i) for i in order if probs[i] >= self.label_thresholds[i]] or [int(order[0])]
+
     def predict_one(self, text: str, top: int = 3, explain: bool = False, n_terms: int = 10,
-                    min_confidence: float = 0.0) -> Prediction:
+                    min_confidence: float = 0.0, multi_label: bool = False) -> Prediction:
         """Top categories of one page, optionally with an exact explanation.
 
         Below ``min_confidence`` (the calibrated chance that the top category is right),
         the prediction abstains: its ``label`` is None (the ranking is still given).
+        ``multi_label`` adds the page's label set (see :meth:`predict_label_sets`).
         """
         probs = self.predict_proba([text])[0]
         order = np.argsort(-probs, kind="stable")[: max(1, top)]
@@ -177,6 +204,8 @@ class LinearCountModel:
         return Prediction(
             [self.categories[i] for i in order], [float(probs[i]) for i in order], explanation,
             confidence=confidence, abstained=confidence < min_confidence,
+            label_set=[(self.categories[i], float(probs[i]), float(self.label_thresholds[i]))
+                       for i in self.label_set(probs)] if multi_label else None,
         )
 
     def explain(self, text: str, n_terms: int = 10) -> Explanation:
@@ -288,28 +317,6 @@ class ComplementClassifier(LinearCountModel):
         self.log_prior = np.zeros(accumulator.n_categories)
 
 
-#: Buckets of the hashed Gram of :class:`HashedGram`: ``2 ** GRAM_BITS`` (4,096).
-GRAM_BITS = 12
-#: Fixed-point scale of a page's hashed vector in the Gram: products of integers, so the
-#: Gram is a sum of exact integers and merges exactly.
-GRAM_SCALE = 1 << 16
-_GRAM_MIX = np.uint64(0x9E3779B97F4A7C15)
-
-
-def gram_buckets(feature_ids: np.ndarray, bits: int = GRAM_BITS) -> tuple[np.ndarray, np.ndarray]:
-    """Bucket (int64) and sign (+1.0 or -1.0) of each feature id in the hashed Gram.
-
-    Multiply-shift hashing of the 64-bit feature id: the top ``bits`` bits of
-    ``id * 0x9E3779B97F4A7C15 mod 2**64`` are the bucket, the next bit the sign.
-    """
-    ids = np.asarray(feature_ids, np.uint64)
-    with np.errstate(over="ignore"):
-        h = ids * _GRAM_MIX
-    bucket = (h >> np.uint64(64 - bits)).astype(np.int64)
-    sign = np.where((h >> np.uint64(63 - bits)) & np.uint64(1), -1.0, 1.0)
-    return bucket, sign
-
-
 @dataclass
 class PageFeatures:
     """The distinct features of each page of a batch: what the count-based models read.
@@ -354,60 +361,6 @@ class PageFeatures:
         return cls(*(np.concatenate(column) for column in zip(*parts)))
 
 
-class HashedGram:
-    """The Gram matrix ``sum_pages h hᵀ`` of the pages' hashed unigram weights.
-
-    A page's vector h has ``2 ** bits`` buckets; each unigram w of the page adds
-    ``sign(w) * round(GRAM_SCALE * log(1 + tf) / ||log(1 + tf)||_2)`` to bucket(w) (the
-    norm over all the page's features, as the accumulator's weights; bucket and sign from
-    :func:`gram_buckets`). The matrix holds integers (units ``GRAM_SCALE ** -2``), so two
-    Grams merge exactly by addition, like the counts. This is the one statistic that
-    :class:`RidgeComplementClassifier` needs beyond the accumulator: it is class-free,
-    ``4 ** bits`` integers (128 MiB at 12 bits; symmetric, so half can be stored).
-
-    :meth:`add` computes it from texts with NumPy and SciPy: the reference for a counting
-    kernel that would update it in the accumulator's single pass over the pages.
-    """
-
-    def __init__(self, bits: int = GRAM_BITS):
-        if not isinstance(bits, int) or not 4 <= bits <= 14:
-            raise ValueError(f"bits must be an integer from 4 to 14, got {bits!r}")
-        self.bits = bits
-        self.matrix = np.zeros((1 << bits, 1 << bits), np.int64)
-        self.n_documents = 0
-
-    @property
-    def value(self) -> np.ndarray:
-        """The Gram in weight units, float64[2**bits, 2**bits]."""
-        return self.matrix / float(GRAM_SCALE) ** 2
-
-    def page_vectors(self, texts: Sequence[str], settings):
-        """The pages' hashed vectors h in fixed point, a SciPy int64 CSR matrix [n_pages, 2**bits]."""
-        batch = tokenize(texts, settings.lowercase)
-        feats = PageFeatures.of(batch.ngrams(settings.max_order), batch.bounds)
-        uni = feats.first[:, 1] == 0
-        bucket, sign = gram_buckets(feats.feature[uni], self.bits)
-        values = sign.astype(np.int64) * np.round(feats.weight[uni] * GRAM_SCALE).astype(np.int64)
-        h = sp.csr_matrix((values, (feats.doc[uni], bucket)), shape=(len(texts), 1 << self.bits), dtype=np.int64)
-        h.sum_duplicates()
-        return h
-
-    def add(self, texts: Sequence[str], settings) -> None:
-        """Add pages (``settings``: the accumulator's :class:`~accum.accumulator.Settings`)."""
-        h = self.page_vectors(texts, settings)
-        product = (h.T @ h).tocoo()  # sparse: a batch touches a fraction of the buckets
-        self.matrix[product.row, product.col] += product.data
-        self.n_documents += len(texts)
-
-    def merge(self, other: "HashedGram") -> "HashedGram":
-        """Add ``other`` into this Gram (in place) and return it."""
-        if other.bits != self.bits:
-            raise ValueError(f"cannot merge Grams of {self.bits} and {other.bits} bits")
-        self.matrix += other.matrix
-        self.n_documents += other.n_documents
-        return self
-
-
 def _zscore_scale(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-row mean and standard deviation over the categories (std 0 becomes inf: no vote)."""
     mean = scores.mean(axis=1, keepdims=True)
@@ -424,10 +377,10 @@ class RidgeComplementClassifier(LinearCountModel):
     for the others, an intercept, L2 penalty ``lam``) on the pages' unigram weights
     ``log(1 + tf) / ||log(1 + tf)||_2`` hashed into ``2 ** bits`` signed buckets. Its
     normal equations need only sums over pages: the Gram ``sum h hᵀ``
-    (:class:`HashedGram`, the one statistic the accumulator does not keep) and
-    ``sum h y_cᵀ`` per category, which is the accumulator's per-category weights summed
-    per bucket; the means come from the document counts. Unlike naive Bayes it accounts
-    for features that occur together.
+    (:attr:`Accumulator.gram <accum.accumulator.Accumulator.gram>`, kept by the
+    accumulator beside the counts) and ``sum h y_cᵀ`` per category, which is the
+    accumulator's per-category weights summed per bucket; the means come from the
+    document counts. Unlike naive Bayes it accounts for features that occur together.
 
     **complement**: :class:`ComplementClassifier` over all features (every order).
 
@@ -441,9 +394,8 @@ class RidgeComplementClassifier(LinearCountModel):
     Parameters
     ----------
     accumulator : Accumulator
-        Counts and weights (read, never modified).
-    gram : HashedGram
-        The Gram of the same pages.
+        Counts, weights and Gram (read, never modified); its settings must keep a Gram
+        (``gram_bits`` > 0).
     lam : float
         Ridge penalty (> 0).
     blend : float
@@ -460,33 +412,36 @@ class RidgeComplementClassifier(LinearCountModel):
     name = "ridge-complement"
     binary = True
 
-    def __init__(self, accumulator: Accumulator, gram: HashedGram, lam: float = 0.3, blend: float = 0.7,
-                 alpha: float = 0.03):
+    def __init__(self, accumulator: Accumulator, lam: float = 0.3, blend: float = 0.7, alpha: float = 0.03):
         super().__init__(accumulator, alpha)
         if not lam > 0:
             raise ValueError(f"lam must be > 0, got {lam!r}")
         if not blend >= 0:
             raise ValueError(f"blend must be >= 0, got {blend!r}")
-        if gram.n_documents != accumulator.n_documents:
-            raise ValueError(f"the Gram holds {gram.n_documents} pages but the accumulator "
-                             f"{accumulator.n_documents}: both must count the same pages")
-        self.lam, self.blend, self.bits = float(lam), float(blend), gram.bits
+        bits = accumulator.settings.gram_bits
+        if not bits:
+            raise ValueError("the ridge-complement model needs the Gram, which this store does not keep "
+                             "(made with --gram-bits 0 or before accum kept it): re-ingest into a new --store, "
+                             "or use --model complement")
+        self.lam, self.blend = float(lam), float(blend)
         self.log_prob = ComplementClassifier(accumulator, alpha).log_prob
         self.log_prior = np.zeros(accumulator.n_categories)
         # per-category sums of the hashed unigram weights: B[k, c] = sum_{pages of c} h[k]
         uni = np.nonzero(accumulator.row_order == 1)[0]
-        bucket, sign = gram_buckets(accumulator.row_key[uni], gram.bits)
-        hashing = sp.csr_matrix((sign, (bucket, np.arange(len(uni)))), shape=(1 << gram.bits, len(uni)))
+        bucket, sign = _kernels.gram_buckets(accumulator.row_key[uni], bits)
+        hashing = sp.csr_matrix((sign.astype(np.float64), (bucket, np.arange(len(uni)))),
+                                shape=(1 << bits, len(uni)))
         sums = hashing @ accumulator.weights[uni]
         n = float(accumulator.n_documents)
         docs = accumulator.doc_counts.astype(np.float64)
         mean_h = sums.sum(axis=1) / n
         mean_y = (2 * docs - n) / n
         cross = 2 * sums - sums.sum(axis=1, keepdims=True)  # sum_pages h * (+1 own, -1 other)
-        gram_c = gram.value
+        gram_c = accumulator.gram
         gram_c -= n * mean_h[:, None] * mean_h
         gram_c[np.diag_indices_from(gram_c)] += self.lam
-        coef = np.linalg.solve(gram_c, cross - n * np.outer(mean_h, mean_y))
+        coef = scipy.linalg.solve(gram_c, cross - n * np.outer(mean_h, mean_y), assume_a="pos",
+                                  overwrite_a=True, check_finite=False)
         del gram_c
         self.ridge_intercept = mean_y - mean_h @ coef
         #: Ridge weight of each unigram row, float64[n_unigrams, n_categories] ...
@@ -553,12 +508,21 @@ class RidgeComplementClassifier(LinearCountModel):
 
 
 #: The models by name, with their default smoothing.
-MODELS = {"dm": DirichletClassifier, "complement": ComplementClassifier}
-DEFAULT_MODEL = "complement"
+MODELS = {"dm": DirichletClassifier, "complement": ComplementClassifier,
+          "ridge-complement": RidgeComplementClassifier}
+DEFAULT_MODEL = "ridge-complement"
 
 
-def make_model(accumulator: Accumulator, name: str = DEFAULT_MODEL, alpha: float | None = None) -> LinearCountModel:
-    """The model ``name`` over ``accumulator`` (``alpha`` None: the model's default)."""
+def default_model(accumulator: Accumulator) -> str:
+    """The model to use when none is named: :data:`DEFAULT_MODEL`, or "complement" for
+    an accumulator without the Gram it needs."""
+    return DEFAULT_MODEL if accumulator.settings.gram_bits else "complement"
+
+
+def make_model(accumulator: Accumulator, name: str | None = None, alpha: float | None = None) -> LinearCountModel:
+    """The model ``name`` over ``accumulator`` (None: :func:`default_model`; ``alpha`` None:
+    the model's default smoothing)."""
+    name = default_model(accumulator) if name is None else name
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     return MODELS[name](accumulator) if alpha is None else MODELS[name](accumulator, alpha=alpha)

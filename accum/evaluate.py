@@ -1,5 +1,10 @@
 """Evaluate a classifier on labelled pages: accuracy, macro-F1, per category, confusion,
-calibration; and the held-out scores that calibration is fitted on."""
+calibration, label sets; and the held-out scores that calibration is fitted on.
+
+No corpus here labels a page with several categories, so label sets are also scored on
+*two-topic pages*: two labelled pages of different categories joined into one, whose
+true label set is both (:func:`two_topic_pages`).
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,21 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .calibration import apply_confidence_map, confidence_reliability, negative_log_likelihood, reliability, softmax
+from .calibration import (apply_confidence_map, confidence_reliability, fit_label_thresholds, label_set_scores,
+                          negative_log_likelihood, reliability, softmax)
 from .classify import LinearCountModel
 from .pages import Record, Skipped
 
 
 def score_labelled(records: Iterable[Record], clf: LinearCountModel, batch_pages: int = 500,
-                   exclude: Callable[[str], bool] | None = None) -> tuple[np.ndarray, np.ndarray, Counter]:
+                   exclude: Callable[[str], bool] | None = None,
+                   keep: list | None = None) -> tuple[np.ndarray, np.ndarray, Counter]:
     """Scores and true category indices of every usable labelled page.
 
     Pages whose label the classifier has never seen are skipped as "unknown-label"
     (they could never be right); ``exclude(text)`` true skips a page as "in-training";
-    unreadable records are counted by reason.
+    unreadable records are counted by reason. ``keep``, a list, receives the text of
+    every page scored, in order.
 
     Returns
     -------
@@ -52,6 +60,8 @@ def score_labelled(records: Iterable[Record], clf: LinearCountModel, batch_pages
         else:
             y.append(index[record.label])
             texts.append(record.text)
+            if keep is not None:
+                keep.append(record.text)
             if len(texts) >= batch_pages:
                 flush()
     flush()
@@ -63,8 +73,61 @@ def score_labelled(records: Iterable[Record], clf: LinearCountModel, batch_pages
     return np.vstack(chunks), np.array(y, np.int64), skipped
 
 
+def two_topic_pages(texts: list[str], y: np.ndarray, n: int, seed: int = 0) -> tuple[list[str], list[set]]:
+    """``n`` pages each made of two of ``texts`` from different categories (drawn
+    uniformly, seeded), joined by a blank line, with their true category sets."""
+    if len(set(y.tolist())) < 2:
+        raise ValueError("two-topic pages need labelled pages of at least two categories")
+    rng = np.random.default_rng(seed)
+    pages, truth = [], []
+    while len(pages) < n:
+        i, j = rng.integers(len(texts), size=2)
+        if y[i] != y[j]:
+            pages.append(texts[i] + "\n\n" + texts[j])
+            truth.append({int(y[i]), int(y[j])})
+    return pages, truth
+
+
+def membership(sets: list[set], n_categories: int) -> np.ndarray:
+    """bool[n_pages, n_categories]: whether each page's set holds each category index."""
+    out = np.zeros((len(sets), n_categories), bool)
+    for i, s in enumerate(sets):
+        out[i, list(s)] = True
+    return out
+
+
+def fit_set_thresholds(clf: LinearCountModel, probs: np.ndarray, y: np.ndarray, texts: list[str],
+                       pairs: int = 0, seed: int = 0) -> np.ndarray:
+    """Per-category thresholds (:func:`accum.calibration.fit_label_thresholds`) fitted on
+    held-out pages (probabilities ``probs``, categories ``y``) and on ``pairs`` two-topic
+    pages made from their ``texts``, so that the thresholds also see pages of two topics."""
+    truth = [{int(c)} for c in y]
+    if pairs:
+        pages, pair_truth = two_topic_pages(texts, y, pairs, seed)
+        probs = np.vstack([probs, clf.predict_proba(pages)])
+        truth += pair_truth
+    return fit_label_thresholds(probs, membership(truth, len(clf.categories)))
+
+
+def label_set_report(clf: LinearCountModel, probs: np.ndarray, y: np.ndarray, texts: list[str],
+                     pairs: int, seed: int = 0) -> dict:
+    """Scores of the classifier's label sets (:meth:`~accum.classify.LinearCountModel.predict_label_sets`)
+    on the single pages (probabilities ``probs``, categories ``y``) and on ``pairs``
+    two-topic pages made from them."""
+    names = list(range(len(clf.categories)))
+
+    def sets(p):
+        return [set(clf.label_set(row)) for row in p]
+
+    report = {"single": label_set_scores([{int(c)} for c in y], sets(probs), names)}
+    if pairs:
+        pages, truth = two_topic_pages(texts, y, pairs, seed)
+        report["two_topic"] = label_set_scores(truth, sets(clf.predict_proba(pages)), names) | {"seed": seed}
+    return report
+
+
 def evaluate(records: Iterable[Record], clf: LinearCountModel, batch_pages: int = 500,
-             min_confidence: float = 0.0) -> dict:
+             min_confidence: float = 0.0, pairs: int = 0, seed: int = 0) -> dict:
     """Classify every labelled page and compare with its label.
 
     Returns
@@ -73,11 +136,14 @@ def evaluate(records: Iterable[Record], clf: LinearCountModel, batch_pages: int 
         ``accuracy``, ``macro_f1``, ``n``, ``per_category`` (precision, recall, f1,
         support), ``confusion`` (``labels`` and ``matrix[true][predicted]``),
         ``calibration`` (temperature, ECE, NLL), ``abstention`` (with
-        ``min_confidence``: coverage and accuracy of the pages answered), ``skipped``.
+        ``min_confidence``: coverage and accuracy of the pages answered), ``skipped``;
+        with the classifier's multi-label thresholds also ``multi_label``
+        (:func:`label_set_report`, with ``pairs`` two-topic pages drawn with ``seed``).
     """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    scores, y_true, skipped = score_labelled(records, clf, batch_pages)
+    texts: list[str] | None = [] if pairs and clf.label_thresholds is not None else None
+    scores, y_true, skipped = score_labelled(records, clf, batch_pages, keep=texts)
     y_pred = scores.argmax(axis=1)
     probs = softmax(scores, clf.temperature)
     labels = list(range(len(clf.categories)))
@@ -86,7 +152,7 @@ def evaluate(records: Iterable[Record], clf: LinearCountModel, batch_pages: int 
     rel = reliability(probs, y_true)
     confidence = apply_confidence_map(probs.max(axis=1), clf.confidence_map)
     answered = confidence >= min_confidence
-    return {
+    report = {
         "n": int(len(y_true)),
         "accuracy": float(np.mean(y_true == y_pred)),
         "macro_f1": float(np.mean(f[present])),
@@ -112,3 +178,6 @@ def evaluate(records: Iterable[Record], clf: LinearCountModel, batch_pages: int 
         },
         "skipped": dict(sorted(skipped.items())),
     }
+    if clf.label_thresholds is not None:
+        report["multi_label"] = label_set_report(clf, probs, y_true, texts or [], pairs if texts else 0, seed)
+    return report

@@ -254,7 +254,7 @@ def warm_accum(with_store: bool = False) -> None:
     :class:`accum.storage.Store`, which loads pyarrow and SQLAlchemy too.
     """
     from accum.accumulator import Accumulator
-    from accum.classify import DirichletClassifier
+    from accum.classify import make_model
     from accum.pages import Page
 
     texts = ["the goalie stopped the puck", "a disk drive and a SCSI controller", "orbit of the moon"]
@@ -264,7 +264,8 @@ def warm_accum(with_store: bool = False) -> None:
     other = Accumulator()
     other.partial_fit(texts[:1], labels[:1])
     acc.merge(other)
-    DirichletClassifier(acc).predict(texts)
+    for model in ("dm", "ridge-complement"):  # ridge-complement also runs the complement model
+        make_model(acc, model).predict(texts)
     if with_store:
         from accum.accumulator import Settings
         from accum.ingest import ingest

@@ -69,6 +69,8 @@ def open_store(store: str, db: str | None, create: bool = False):
 
 def load_classifier(store: str, db: str | None, model: str, alpha: float | None):
     """The classifier ``model`` over the newest snapshot of a store."""
+    import numpy as np
+
     from accum.classify import make_model
 
     st = open_store(store, db)
@@ -76,11 +78,14 @@ def load_classifier(store: str, db: str | None, model: str, alpha: float | None)
     if acc.n_categories == 0:
         raise click.ClickException(f"the store at {store} has no categories yet: run accum ingest first")
     clf = make_model(acc, model, alpha)
-    fitted = st.calibration(model)
+    fitted = st.calibration(clf.name)
     if fitted is not None and fitted["alpha"] == clf.alpha:
         clf.temperature = fitted["temperature"]
         if "confidence_x" in fitted:
             clf.confidence_map = (fitted["confidence_x"], fitted["confidence_y"])
+        if "label_thresholds" in fitted:  # a category added since calibration joins a set only as the top
+            thresholds = fitted["label_thresholds"]
+            clf.label_thresholds = np.array([thresholds.get(c, np.inf) for c in clf.categories])
     return clf
 
 
@@ -88,11 +93,13 @@ def model_options(func):
     """``--model`` and ``--alpha``."""
     func = click.option(
         "--alpha", type=click.FloatRange(min=0, min_open=True), default=None,
-        help="Smoothing per feature (default: the model's, 0.03 complement, 0.01 dm).",
+        help="Smoothing per feature (default: the model's, 0.03 complement and ridge-complement, 0.01 dm).",
     )(func)
     return click.option(
-        "--model", type=click.Choice(["complement", "dm"]), default="complement", show_default=True,
-        help="complement: complement naive Bayes on normalised weights; dm: Dirichlet-multinomial.",
+        "--model", type=click.Choice(["ridge-complement", "complement", "dm"]), default=None,
+        help="ridge-complement: ridge regression on hashed unigrams blended with complement naive Bayes "
+             "(the default where the store keeps the Gram, else complement); complement: complement naive "
+             "Bayes on normalised weights; dm: Dirichlet-multinomial.",
     )(func)
 
 

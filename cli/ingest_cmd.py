@@ -21,6 +21,9 @@ from .common import (data_errors, emit_json, ingest_into, json_option, open_stor
 @click.option("--markov-order", default=0, show_default=True, type=click.IntRange(0, 32),
               help="Also build a text generator of this n-gram order from the same pages, for accum generate "
                    "and recall (0: none; 4 is a good start; fixed at a store's first ingest).")
+@click.option("--gram-bits", default=12, show_default=True, type=click.IntRange(0, 14),
+              help="Also keep the Gram of the pages' unigrams hashed into 2^N buckets, which the "
+                   "ridge-complement model needs (0: none; 12 takes 64 MiB; fixed at a store's first ingest).")
 @click.option("--batch-pages", default=500, show_default=True, type=click.IntRange(min=1),
               help="Pages tokenised and counted together.")
 @click.option("--dask", "dask_address", default=None, metavar="local:N|tcp://HOST:PORT",
@@ -33,7 +36,7 @@ from .common import (data_errors, emit_json, ingest_into, json_option, open_stor
 @json_option
 @data_errors
 def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, default_label,
-                   max_order, checkpoint_seconds, markov_order, batch_pages, dask_address, part_mb, quiet, store, db,
+                   max_order, checkpoint_seconds, markov_order, gram_bits, batch_pages, dask_address, part_mb, quiet, store, db,
                    as_json):
     """Add the pages of SOURCE... (directories, WARC, JSONL, Parquet, text) to the store.
 
@@ -44,9 +47,9 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, d
     from accum.accumulator import Settings
 
     st = open_store(store, db, create=True)
-    settings = st.settings() or Settings(max_order=max_order, markov_order=markov_order)
+    settings = st.settings() or Settings(max_order=max_order, markov_order=markov_order, gram_bits=gram_bits)
     ctx = click.get_current_context()
-    for option, wanted in (("max_order", max_order), ("markov_order", markov_order)):
+    for option, wanted in (("max_order", max_order), ("markov_order", markov_order), ("gram_bits", gram_bits)):
         explicit = ctx.get_parameter_source(option) != click.core.ParameterSource.DEFAULT
         if explicit and wanted != getattr(settings, option):
             raise click.UsageError(

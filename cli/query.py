@@ -17,11 +17,13 @@ from .common import model_options, data_errors, emit_json, json_option, load_cla
 @click.option("--terms", default=10, show_default=True, type=click.IntRange(min=1), help="Features shown by --explain.")
 @click.option("--min-confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Abstain (label null) when the top category is less probable than this.")
+@click.option("--multi-label", is_flag=True,
+              help="Also give the label set: every category at or above its threshold (fitted by accum calibrate).")
 @model_options
 @store_options
 @json_option
 @data_errors
-def classify_command(text, path, top, explain, terms, min_confidence, model, alpha, store, db, as_json):
+def classify_command(text, path, top, explain, terms, min_confidence, multi_label, model, alpha, store, db, as_json):
     """Classify TEXT (or --file PATH, or - for standard input)."""
     if sum(x is not None for x in (text, path)) != 1:
         raise click.UsageError("give exactly one of TEXT, --file PATH or - (standard input)")
@@ -31,7 +33,11 @@ def classify_command(text, path, top, explain, terms, min_confidence, model, alp
     elif text == "-":
         text = sys.stdin.read()
     clf = load_classifier(store, db, model, alpha)
-    pred = clf.predict_one(text, top=top, explain=explain, n_terms=terms, min_confidence=min_confidence)
+    if multi_label and clf.label_thresholds is None:
+        raise click.UsageError(f"--multi-label needs per-category thresholds: run accum calibrate for model "
+                               f"{clf.name} on held-out labelled pages first")
+    pred = clf.predict_one(text, top=top, explain=explain, n_terms=terms, min_confidence=min_confidence,
+                           multi_label=multi_label)
     if as_json:
         emit_json(pred.to_dict() | {"model": clf.name, "alpha": clf.alpha})
         return
@@ -39,6 +45,8 @@ def classify_command(text, path, top, explain, terms, min_confidence, model, alp
         click.echo(f"no answer: the top category is below --min-confidence {min_confidence}")
     for label, p in zip(pred.labels, pred.probabilities):
         click.echo(f"{p:8.4f}  {label}")
+    if pred.label_set is not None:
+        click.echo("labels: " + ", ".join(f"{c} ({p:.3f}, threshold {t:.3f})" for c, p, t in pred.label_set))
     if pred.explanation is not None:
         echo_explanation(pred.explanation)
 

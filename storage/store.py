@@ -131,7 +131,7 @@ class Store:
         """The feature settings fixed at the store's first ingest (None before it)."""
         with self.engine.connect() as conn:
             value = cat.get_meta(conn, "settings")
-        return None if value is None else Settings(**value)
+        return None if value is None else Settings.from_dict(value)
 
     def calibration(self, model: str) -> dict | None:
         """The calibration fitted for ``model`` by ``accum calibrate`` (None when none)."""

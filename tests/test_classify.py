@@ -113,7 +113,7 @@ def test_complement_equals_complementnb_on_identical_weights(newsgroups_sample):
     np.testing.assert_allclose(clf.decision_function(texts[1::2]), test @ nb.feature_log_prob_.T, rtol=1e-9)
 
 
-@pytest.mark.parametrize("name", ["dm", "complement"])
+@pytest.mark.parametrize("name", ["dm", "complement", "ridge-complement"])
 def test_every_model_explains_exactly_and_pickles(newsgroups_sample, name):
     import pickle
 
@@ -133,26 +133,23 @@ def test_every_model_explains_exactly_and_pickles(newsgroups_sample, name):
         make_model(acc, "svm")
 
 
-# -- ridge + complement (needs the hashed Gram beside the accumulator) -------------------
+# -- ridge + complement (reads the hashed Gram the accumulator keeps) ---------------------
 
 
-def _fit_with_gram(texts, labels):
-    from accum.classify import HashedGram
-
+def _fit(texts, labels):
     acc = Accumulator()
-    gram = HashedGram()
     acc.partial_fit(texts, labels)
-    gram.add(texts, acc.settings)
-    return acc, gram
+    return acc
 
 
 def _oracle_page_vectors(acc, texts, seen_only):
     """Hashed unigram weights of each page, from a plain-Python count of its features."""
     from collections import Counter
 
-    from accum.classify import GRAM_BITS, gram_buckets
+    from accum._kernels import gram_buckets
 
-    out = np.zeros((len(texts), 1 << GRAM_BITS))
+    bits = acc.settings.gram_bits
+    out = np.zeros((len(texts), 1 << bits))
     for i, text in enumerate(texts):
         batch = tokenize([text])
         grams = batch.ngrams(acc.settings.max_order)
@@ -162,45 +159,55 @@ def _oracle_page_vectors(acc, texts, seen_only):
         for fid in unigrams:
             if seen_only and acc.rows_of(np.array([fid], np.uint64))[0] < 0:
                 continue
-            bucket, sign = gram_buckets(np.array([fid], np.uint64))
+            bucket, sign = gram_buckets(np.array([fid], np.uint64), bits)
             out[i, bucket[0]] += sign[0] * np.log1p(tf[fid]) / norm
     return out
 
 
-def test_hashed_gram_is_exact_and_merges_by_addition(newsgroups_sample):
-    from accum.classify import GRAM_SCALE, HashedGram
-
+def test_gram_is_the_sum_of_page_outer_products_and_merges_exactly(newsgroups_sample):
     texts, labels = newsgroups_sample
-    acc, whole = _fit_with_gram(texts, labels)
-    h = whole.page_vectors(texts, acc.settings).toarray()
-    np.testing.assert_array_equal(whole.matrix, h.T @ h)  # integers: exact
-    # each unigram is rounded to 2**-16 before a bucket sums it with the others
-    np.testing.assert_allclose(h / GRAM_SCALE, _oracle_page_vectors(acc, texts, False), atol=4 / GRAM_SCALE)
-    halves = HashedGram()
-    halves.add(texts[::2], acc.settings)
-    other = HashedGram()
-    other.add(texts[1::2], acc.settings)
-    halves.merge(other)
-    np.testing.assert_array_equal(halves.matrix, whole.matrix)
-    assert halves.n_documents == whole.n_documents == len(texts)
-    with pytest.raises(ValueError, match="bits"):
-        halves.merge(HashedGram(bits=8))
+    acc = _fit(texts, labels)
+    h = _oracle_page_vectors(acc, texts, False)
+    # each unigram is rounded to 2**-16 before its bucket sums it: per entry and page the
+    # error is below 2 * 2**-17 (a wrong bucket, sign or norm: ~0.01 to 1)
+    np.testing.assert_allclose(acc.gram, h.T @ h, atol=len(texts) * 2**-16)
+    halves = _fit(texts[::2], labels[::2]).merge(_fit(texts[1::2], labels[1::2]))
+    np.testing.assert_array_equal(halves._gram, acc._gram)  # integers: exact in any order
+    again = Accumulator.from_arrays(acc.to_arrays())
+    np.testing.assert_array_equal(again._gram, acc._gram)
+    assert len(acc.to_arrays()["gram_value"]) == np.count_nonzero(acc._gram)  # stored sparse
+
+
+def test_gram_bits_zero_keeps_no_gram_and_old_settings_mean_none():
+    from accum.accumulator import Settings
+    from accum.classify import RidgeComplementClassifier, default_model
+
+    acc = Accumulator(Settings(gram_bits=0))
+    acc.partial_fit(["a cat", "a dog"], ["c", "d"])
+    assert len(acc._gram) == 0 and default_model(acc) == "complement"
+    with pytest.raises(ValueError, match="keeps no Gram"):
+        acc.gram
+    with pytest.raises(ValueError, match="needs the Gram"):
+        RidgeComplementClassifier(acc)
+    old = {k: v for k, v in Settings().to_dict().items() if k != "gram_bits"}  # a store made before the Gram
+    assert Settings.from_dict(old).gram_bits == 0
+    with pytest.raises(ValueError, match="gram_bits"):
+        Settings(gram_bits=15)
 
 
 @pytest.mark.parametrize("lam", [0.3, 3.0])
 def test_ridge_part_equals_sklearn_ridge(newsgroups_sample, lam):
     from sklearn.linear_model import Ridge
 
-    from accum.classify import GRAM_SCALE, RidgeComplementClassifier
+    from accum.classify import RidgeComplementClassifier
 
     texts, labels = newsgroups_sample
-    acc, gram = _fit_with_gram(texts[::2], labels[::2])
-    clf = RidgeComplementClassifier(acc, gram, lam=lam)
+    acc = _fit(texts[::2], labels[::2])
+    clf = RidgeComplementClassifier(acc, lam=lam)
     y = np.array([acc.categories.index(c) for c in labels[::2]])
     targets = -np.ones((len(y), acc.n_categories))
     targets[np.arange(len(y)), y] = 1
-    # trained on the page vectors the Gram holds (fixed point; checked against the oracle above)
-    pages = gram.page_vectors(texts[::2], acc.settings).toarray() / GRAM_SCALE
+    pages = _oracle_page_vectors(acc, texts[::2], False)
     ridge = Ridge(alpha=lam, fit_intercept=True).fit(pages, targets)
     test = texts[1::2]
     _, feats, rows = clf._features(test)
@@ -219,8 +226,8 @@ def test_ridge_complement_blends_standardised_scores_and_explains_exactly(newsgr
     from accum.classify import RidgeComplementClassifier
 
     texts, labels = newsgroups_sample
-    acc, gram = _fit_with_gram(texts[1:], labels[1:])
-    clf = RidgeComplementClassifier(acc, gram, lam=0.3, blend=0.7)
+    acc = _fit(texts[1:], labels[1:])
+    clf = RidgeComplementClassifier(acc, lam=0.3, blend=0.7)
     page = texts[0] + " " + texts[0] + " zzqx unseenword"
     _, feats, rows = clf._features([page])
     ridge, comp = clf._parts(feats, rows, 1)
@@ -243,13 +250,11 @@ def test_ridge_complement_blends_standardised_scores_and_explains_exactly(newsgr
 
 
 def test_ridge_complement_refuses_bad_parameters(newsgroups_sample):
-    from accum.classify import HashedGram, RidgeComplementClassifier
+    from accum.classify import RidgeComplementClassifier
 
     texts, labels = newsgroups_sample
-    acc, gram = _fit_with_gram(texts[:40], labels[:40])
+    acc = _fit(texts[:40], labels[:40])
     with pytest.raises(ValueError, match="lam"):
-        RidgeComplementClassifier(acc, gram, lam=0)
+        RidgeComplementClassifier(acc, lam=0)
     with pytest.raises(ValueError, match="blend"):
-        RidgeComplementClassifier(acc, gram, blend=-1)
-    with pytest.raises(ValueError, match="same pages"):
-        RidgeComplementClassifier(acc, HashedGram())
+        RidgeComplementClassifier(acc, blend=-1)

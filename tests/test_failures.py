@@ -240,7 +240,7 @@ def test_ingest_into_a_full_disk_fails_cleanly_and_resumes(can_mount, world, tmp
     it was (or, at the last levels, commits everything), the store still reads on the full
     disk, and once there is room the same ingest resumes to the undisturbed counts."""
     stages_seen = {}
-    with mounted(tmp_path / "disk", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs") as disk:
+    with mounted(tmp_path / "disk", "-t", "tmpfs", "-o", "size=128m,mode=0755", "tmpfs") as disk:
         for kind, amount in LEVELS:
             store = disk / "store"
             shutil.copytree(world["base"], store, symlinks=True)
@@ -272,7 +272,7 @@ def test_ingest_into_a_full_disk_fails_cleanly_and_resumes(can_mount, world, tmp
 
 
 def test_calibrate_on_a_full_disk_fails_cleanly(can_mount, world, tmp_path):
-    with mounted(tmp_path / "disk", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs") as disk:
+    with mounted(tmp_path / "disk", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs") as disk:
         store = disk / "store"
         shutil.copytree(world["base"], store, symlinks=True)
         before = store_state(store)
@@ -288,7 +288,7 @@ def test_calibrate_on_a_full_disk_fails_cleanly(can_mount, world, tmp_path):
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_full_disk_with_a_postgresql_catalog(can_mount, world, tmp_path, db_url):
     """The snapshots on a full disk, the catalog in PostgreSQL (it records the failed runs)."""
-    with mounted(tmp_path / "disk", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs") as disk:
+    with mounted(tmp_path / "disk", "-t", "tmpfs", "-o", "size=128m,mode=0755", "tmpfs") as disk:
         store = disk / "store"
         assert accum(*ingest_args(world["first"], store, db_url)).returncode == 0
         before = store_state(store, db_url)

@@ -186,8 +186,11 @@ def test_classify_equals_the_cli(server, store, test_texts):
     dm = classify(server, text=test_texts[1], model="dm", alpha=0.05)
     assert without_snapshot(dm) == cli_classify(store, test_texts[1], "--model", "dm", "--alpha", "0.05")
     batch = classify(server, texts=test_texts, top=5, explain=True, terms=8)
-    assert batch["model"] == "complement" and len(batch["results"]) == len(test_texts)
+    assert batch["model"] == "ridge-complement" and len(batch["results"]) == len(test_texts)
     assert batch["results"][0] == {k: v for k, v in served.items() if k not in ("model", "alpha", "snapshot")}
+    # label sets need thresholds from accum calibrate, as on the command line
+    r = server.client.post("/classify", json={"text": text, "multi_label": True})
+    assert r.status_code == 422 and "accum calibrate" in r.text
 
 
 def test_ingest_through_the_api_then_answers_equal_the_cli(server, store, posts, test_texts):

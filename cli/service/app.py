@@ -60,7 +60,7 @@ class ServeConfig:
 
     store: str
     db: str | None = None
-    model: str = "complement"
+    model: str | None = None  # None: the store's default (accum.classify.default_model)
     alpha: float | None = None
     token: str | None = None
     timeout: float = 30.0
@@ -361,6 +361,11 @@ def _classify(served, request) -> dict:
     options = {"top": request.top, "explain": request.explain, "n_terms": request.terms}
     if request.min_confidence is not None:
         options["min_confidence"] = request.min_confidence
+    if request.multi_label:
+        if clf.label_thresholds is None:
+            raise unprocessable(("body", "multi_label"), f"multi_label needs per-category thresholds: run accum "
+                                f"calibrate for model {clf.name} on held-out labelled pages first")
+        options["multi_label"] = True
     texts = [request.text] if request.text is not None else request.texts
     results = [clf.predict_one(t, **options).to_dict() for t in texts]
     head = {"model": clf.name, "alpha": clf.alpha, "snapshot": served.snapshot}

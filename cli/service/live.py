@@ -38,7 +38,7 @@ class Served:
     snapshot_id: int | None
     acc: object  # accum.accumulator.Accumulator
     clf: object | None  # the default classifier (None when the store has no categories)
-    model: str
+    model: str | None  # None: the store's default model
     alpha: float | None
     opener: object = None  # (model, alpha) -> classifier, as the CLI builds it
     loaded_at: float = field(default_factory=time.time)
@@ -53,8 +53,9 @@ class Served:
     def classifier(self, model: str | None, alpha: float | None):
         """The classifier for a request: the default one, or another (model, alpha) opened
         as the CLI opens it, once per snapshot (a few kept); None when the store is empty."""
-        name = model or self.model
-        if alpha is None and name == self.model:
+        default = self.model or (self.clf.name if self.clf is not None else None)
+        name = model or default
+        if alpha is None and name == default:
             alpha = self.alpha  # accum serve's --alpha (None: the model's default)
         if self.clf is not None and name == self.clf.name and (alpha is None or alpha == self.clf.alpha):
             return self.clf
@@ -94,12 +95,13 @@ class LiveModel:
         ``opener(model, alpha)``: the classifier over the store's newest snapshot, built
         exactly as ``accum classify`` builds it (None when the store has no categories).
     model, alpha : str, float or None
-        The default classifier (as ``accum classify --model --alpha``).
+        The default classifier (as ``accum classify --model --alpha``; model None: the
+        store's default).
     check_seconds : float
         Ask the catalog for a newer snapshot at most this often.
     """
 
-    def __init__(self, store, opener, model: str = "complement", alpha: float | None = None,
+    def __init__(self, store, opener, model: str | None = None, alpha: float | None = None,
                  check_seconds: float = 0.5):
         self.store = store
         self.opener = opener

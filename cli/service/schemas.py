@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Body
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ModelName = Literal["complement", "dm"]
+ModelName = Literal["ridge-complement", "complement", "dm"]
 
 #: Largest ``alpha`` a request may ask for (beyond it every model is uniform).
 MAX_ALPHA = 1e6
@@ -57,6 +57,15 @@ class Explanation(BaseModel):
     n_unseen: int = Field(description="Features never seen in training (no evidence).")
 
 
+class LabelInSet(BaseModel):
+    """A category of a page's label set."""
+
+    label: str
+    probability: float
+    threshold: float = Field(description="Its threshold, fitted by accum calibrate (the top category is kept "
+                                         "even below it when no category reaches its own).")
+
+
 class ClassifyResult(BaseModel):
     """One text's answer: :meth:`accum.classify.Prediction.to_dict` (fields it adds later pass through)."""
 
@@ -66,6 +75,7 @@ class ClassifyResult(BaseModel):
     confidence: float | None = Field(None, description="Calibrated chance that label is right.")
     abstained: bool | None = Field(None, description="True when confidence is below min_confidence.")
     top: list[TopCategory] | None = Field(None, description="Top categories, best first.")
+    labels: list[LabelInSet] | None = Field(None, description="The label set, present when multi_label was asked.")
     explanation: Explanation | None = Field(None, description="Present when explain was asked.")
 
 
@@ -182,7 +192,7 @@ class InfoResponse(BaseModel):
     runs: list[dict[str, Any]]
     served_snapshot: str | None = Field(description="The snapshot the service answers from.")
     ready_seconds: float | None = Field(description="Seconds from the start of accum serve to ready (warm).")
-    model: ModelName
+    model: ModelName | None = Field(description="The default model (null: no model until the store has categories).")
     alpha: float | None = Field(description="The default model's smoothing (null: the model's default).")
     writes: bool = Field(description="Whether POST /documents is on (a token is configured).")
     generation: bool = Field(description="Whether the store keeps a text generator for POST /generate.")
@@ -298,13 +308,15 @@ def request_models(max_batch: int, max_generate_tokens: int):
         top: int = Field(3, ge=1, le=MAX_TOP, description="Categories to return, best first.")
         explain: bool = Field(False, description="Add the exact explanation of the decision.")
         terms: int = Field(10, ge=1, le=MAX_TOP, description="Features listed by the explanation.")
-        model: ModelName | None = Field(None, description="complement or dm (default: the one accum serve was given).")
+        model: ModelName | None = Field(None, description="ridge-complement, complement or dm (default: the one accum serve was given, else the store's).")
         alpha: float | None = Field(
             None, gt=0, le=MAX_ALPHA, allow_inf_nan=False,
             description="Smoothing per feature (default: accum serve's --alpha, else the model's default).")
         min_confidence: float | None = Field(
             None, ge=0, le=1, allow_inf_nan=False,
             description="Abstain (label null) below this calibrated confidence, as accum classify --min-confidence.")
+        multi_label: bool = Field(
+            False, description="Add labels: every category at or above its threshold, as accum classify --multi-label.")
 
         @model_validator(mode="after")
         def _one_of(self):
