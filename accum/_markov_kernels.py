@@ -51,9 +51,14 @@ Speed notes
     probe to one cache line, keep loops that wait on such reads free of branches that
     mispredict (a select instead) and of array (re)allocation (numba then adds
     reference counting to every iteration), and interleave independent work (lanes of
-    documents) so that several reads are in flight. The counting kernel tracks sentence
-    starts incrementally: calling ``_starts_sentence`` per token cost more than the
-    hashing and probing together.
+    documents) so that several reads are in flight. A read that misses costs about
+    160 ns on the benchmark machine, and about 20 ns when eight independent ones are
+    in flight: so fetch well ahead (counting prefetches a token's table slots
+    ``COUNT_RING - 1`` tokens before it counts them; one token ahead was 30 % slower)
+    and keep a dependent chain short (sampling reads a context, then one entry row that
+    holds its alias too). The counting kernel tracks sentence starts incrementally:
+    calling ``_starts_sentence`` per token cost more than the hashing and probing
+    together. Fresh memory is slow to touch: size outputs close to what they need.
 """
 
 import numpy as np
@@ -93,25 +98,47 @@ DIRICHLET = 0
 KNESER_NEY = 1
 MLE = 2
 
+JOIN_BLOCK = 16  # bytes join_tokens copies per token at once; its lexicon ends with as many spare
+
 # -- memory --------------------------------------------------------------------------------
 
 
 @intrinsic
 def _prefetch_row(typingctx, arr, idx):
-    """Hint the CPU to fetch the cache line of ``arr[idx, 0]`` (a 2-D C array): LLVM's
-    ``prefetch`` (read, high locality), so a table probe a step ahead overlaps this one."""
+    """Hint the CPU to fetch the cache lines of row ``arr[idx]`` (a 2-D C array; its first
+    and last item): LLVM's ``prefetch`` (read, high locality), so that a table read a step
+    ahead overlaps this one."""
     sig = types.void(arr, idx)
 
     def codegen(context, builder, signature, args):
         aryty = signature.args[0]
         ary = context.make_array(aryty)(context, builder, args[0])
-        zero = context.get_constant(types.intp, 0)
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], zero], wraparound=False)
+        last = builder.sub(cgutils.unpack_tuple(builder, ary.shape)[1], context.get_constant(types.intp, 1))
         i8p = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
                                             "llvm.prefetch.p0i8")
-        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        for col in (context.get_constant(types.intp, 0), last):
+            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], col], wraparound=False)
+            builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                              ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _copy_block(typingctx, dst, di, src, si):
+    """Copy ``JOIN_BLOCK`` bytes from ``src[si:]`` to ``dst[di:]`` (1-D uint8 arrays with room):
+    one fixed-size ``memcpy``, which LLVM turns into a pair of vector moves."""
+    sig = types.void(dst, di, src, si)
+
+    def codegen(context, builder, signature, args):
+        ptrs = []
+        for aryty, ary, idx in ((signature.args[0], args[0], args[1]), (signature.args[2], args[2], args[3])):
+            arr = context.make_array(aryty)(context, builder, ary)
+            ptrs.append(cgutils.get_item_pointer(context, builder, aryty, arr, [idx], wraparound=False))
+        cgutils.raw_memcpy(builder, ptrs[0], ptrs[1], context.get_constant(types.intp, JOIN_BLOCK), 1)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -251,6 +278,17 @@ _ASCII_WORD[65:91] = True
 _ASCII_WORD[97:123] = True
 
 
+TOKEN_BYTES = 4  # tokenize's first guess of the bytes per token (English text has about 4.5)
+
+
+@njit(**NJIT_OPTIONS)
+def _grown(a, n, cap):
+    """A copy of ``a[:n]`` with room for ``cap`` items."""
+    out = np.empty(cap, a.dtype)
+    out[:n] = a[:n]
+    return out
+
+
 @njit(**NJIT_OPTIONS)
 def tokenize(buf, doc_bounds):
     """Split UTF-8 documents into words and punctuation marks and hash each token.
@@ -277,7 +315,9 @@ def tokenize(buf, doc_bounds):
     tok_bounds : int64[n_docs + 1]
     """
     n_docs = doc_bounds.shape[0] - 1
-    cap = buf.shape[0] + 1
+    # room for a token every TOKEN_BYTES bytes, grown when a document could overflow it
+    # (it has at most a token per byte): fresh memory is slow to touch, and copying less helps
+    cap = buf.shape[0] // TOKEN_BYTES + 16
     ids = np.empty(cap, np.uint64)
     starts = np.empty(cap, np.int64)
     lengths = np.empty(cap, np.int32)
@@ -287,6 +327,12 @@ def tokenize(buf, doc_bounds):
     for d in range(n_docs):
         tok_bounds[d] = n
         end = doc_bounds[d + 1]
+        if n + end - doc_bounds[d] > cap:
+            cap = max(2 * cap, n + end - doc_bounds[d])
+            ids = _grown(ids, n, cap)
+            starts = _grown(starts, n, cap)
+            lengths = _grown(lengths, n, cap)
+            info = _grown(info, n, cap)
         i = doc_bounds[d]
         prev_space = True
         while i < end:
@@ -347,7 +393,7 @@ def tokenize(buf, doc_bounds):
             prev_space = False
             i += width
     tok_bounds[n_docs] = n
-    return ids[:n].copy(), starts[:n].copy(), lengths[:n].copy(), info[:n].copy(), tok_bounds
+    return ids[:n], starts[:n], lengths[:n], info[:n], tok_bounds
 
 
 @njit(**NJIT_OPTIONS)
@@ -405,6 +451,7 @@ def sentence_starts(ids, info, tok_bounds, abbrev):
 # -- counting ------------------------------------------------------------------------------
 
 
+COUNT_RING = 8  # count_ngrams computes keys and fetches their slots 7 tokens ahead
 CAT_BITS = 20  # a category-count pair's key is ((row + 1) << CAT_BITS) | category
 CAT_MASK = np.uint64((1 << 20) - 1)
 
@@ -643,10 +690,14 @@ def count_ngrams(ids, info, tok_bounds, doc_cats, first_doc, order, abbrev, tabl
     rows_cap = row_key.shape[0]
     half = table.shape[0] // 2
     pair_half = pairs.shape[0] // 2
-    # the keys of token t (cur) and of token t + 1 (nx, computed a token ahead so that
-    # their table slots are already being fetched when t + 1 is counted)
-    ctxs = np.empty((2, order + 1), np.uint64)  # row t % 2: the contexts of token t
-    keys = np.empty((2, order + 1), np.uint64)  # and its n-gram keys
+    # a ring of the last COUNT_RING tokens' keys: token t's are computed (and their table
+    # slots fetched) COUNT_RING - 1 tokens before t is counted
+    R = COUNT_RING
+    ctxs = np.empty((R, order + 1), np.uint64)  # row t % R: the contexts of token t
+    keys = np.empty((R, order + 1), np.uint64)  # and its n-gram keys
+    n_keys = np.zeros(R, np.int64)  # its number of n-grams
+    first_key = np.zeros(R, np.int64)  # -1 when it starts a sentence (an opener row too), else 0
+    token = np.zeros(R, np.uint64)
     mask = np.uint64(table.shape[0] - 1)
     pmask = np.uint64(pairs.shape[0] - 1)
     n_new = 0
@@ -659,18 +710,11 @@ def count_ngrams(ids, info, tok_bounds, doc_cats, first_doc, order, abbrev, tabl
         c = doc_cats[d]
         phase = 0  # 1: after terminals, 2: after terminals and closers
         after_abbrev = False
-        nx_n = 0
-        nx_first = 0
-        nx_w = ZERO
-        for t in range(a, b + 2):
-            # look ahead: the keys of token u = t (computed here, counted next iteration)
-            cur = (t + 1) & 1  # token t - 1
-            nx = t & 1
-            cur_n = nx_n
-            cur_first = nx_first
-            w = nx_w
+        for t in range(a, b + R):
+            # look ahead: the keys of token u = t (the document's EOS at b)
             u = t
             if u <= b:
+                nx = u % R
                 first = 0
                 if u < b:
                     nw = ids[u]
@@ -697,21 +741,25 @@ def count_ngrams(ids, info, tok_bounds, doc_cats, first_doc, order, abbrev, tabl
                     if order > 1:
                         ctxs[nx, 1] = BOS_ID
                 else:
-                    nx_n = min(cur_n + 1, order)
+                    pv = (u - 1) % R
+                    nx_n = min(n_keys[pv] + 1, order)
                     for k in range(1, nx_n):
-                        ctxs[nx, k] = keys[cur, k - 1]
+                        ctxs[nx, k] = keys[pv, k - 1]
                 for k in range(nx_n):
                     key = ngram_id(ctxs[nx, k], nw, k + 1)
                     keys[nx, k] = key
                     _prefetch_row(table, np.int64(key & mask))
-                nx_first = first
-                nx_w = nw
-            if t == a:
+                n_keys[nx] = nx_n
+                first_key[nx] = first
+                token[nx] = nw
+            # count token tt = t - (R - 1), whose keys are in ring row cur
+            tt = t - (R - 1)
+            if tt < a:
                 continue
-            # count token t - 1 (its keys are in cur_*)
-            tt = t - 1
+            cur = tt % R
+            w = token[cur]
             prev = ids[tt - 1] if tt > a else BOS_ID
-            for k in range(cur_first, cur_n):
+            for k in range(first_key[cur], n_keys[cur]):
                 if k < 0:
                     key = opener_id(prev, w)
                     p = prev
@@ -1370,6 +1418,7 @@ TWO53 = 9007199254740992.0  # 2**53: thresholds compare against 53-bit uniforms
 
 
 TWO31 = 2147483648.0
+ALWAYS = np.int64(1) << 53  # a context's q (times 2**53) when every draw stays in its table
 
 
 @njit(**NJIT_OPTIONS)
@@ -1407,12 +1456,13 @@ def sampler_tables(ch, params, ctx_order):
         ``(first entry, entries | (parent context + 1) << 32, bloom, q * 2**53)``: the
         bloom word has bit :func:`_bloom_bit` of each of the context's tokens set, so
         that most tokens outside the context are known to be outside without a search.
-    pe : int32[n_entries, 4]
-        ``(token, alias entry, threshold * 2**31, next context)``, entries in token order
-        inside each context (for look-ups); a draw picks entry ``lo + floor(u n)`` and
-        keeps it when the fraction of ``u n`` is below its threshold, else its alias
-        (Vose's method; a full bucket is its own alias). The caller checks that entries,
-        tokens and contexts fit in 31 bits.
+    pe : int32[n_entries, 5]
+        ``(token, threshold * 2**31, next context, alias token, alias next context)``,
+        entries in token order inside each context (for look-ups); a draw picks bucket
+        ``lo + floor(u n)`` and keeps its entry when the fraction of ``u n`` is below its
+        threshold, else its alias (Vose's method; a full bucket is its own alias). The
+        alias's token and next context are copied into the bucket, so that a draw reads
+        one row. The caller checks that entries, tokens and contexts fit in 31 bits.
     """
     ctx_start, ctx_parent, ctx_raw, ctx_kn, e_tok, e_next, cum_raw, cum_kn = ch
     method = params[0]
@@ -1478,7 +1528,7 @@ def sampler_tables(ch, params, ctx_order):
         pc[c, 2] = bloom
         pc[c, 3] = np.int64(min(q, 1.0) * TWO53)
     # alias tables
-    pe = np.empty((n_e, 4), np.int32)
+    pe = np.empty((n_e, 5), np.int32)
     width = 0
     for c in range(n_ctx):
         width = max(width, ctx_start[c + 1] - ctx_start[c])
@@ -1499,9 +1549,10 @@ def sampler_tables(ch, params, ctx_order):
         for i in range(n):
             e = lo + i
             pe[e, 0] = e_tok[e]
-            pe[e, 1] = e
-            pe[e, 2] = 0
-            pe[e, 3] = e_next[e]
+            pe[e, 1] = 0
+            pe[e, 2] = e_next[e]
+            pe[e, 3] = e_tok[e]
+            pe[e, 4] = e_next[e]
             p[i] = prob[e] * n / total if total > 0.0 else 1.0
             if p[i] < 1.0:
                 small[n_small] = i
@@ -1513,8 +1564,9 @@ def sampler_tables(ch, params, ctx_order):
             n_small -= 1
             i = small[n_small]
             g = large[n_large - 1]
-            pe[lo + i, 1] = lo + g
-            pe[lo + i, 2] = np.int32(min(p[i] * TWO31, TWO31 - 1.0))
+            pe[lo + i, 1] = np.int32(min(p[i] * TWO31, TWO31 - 1.0))
+            pe[lo + i, 3] = e_tok[lo + g]
+            pe[lo + i, 4] = e_next[lo + g]
             p[g] = (p[g] + p[i]) - 1.0
             if p[g] < 1.0:
                 n_large -= 1
@@ -1554,15 +1606,41 @@ LANES = 8  # documents sampled side by side, so that their memory reads overlap
 
 
 @njit(**NJIT_OPTIONS)
-def _draw_in(pc, pe, c, rng):
-    """A token from context c's own alias table, and the context after it."""
+def _bucket(pc, c, rng):
+    """A bucket of context c's alias table: its entry and the threshold test's value."""
     k = pc[c, 1] & 0xFFFFFFFF
     x = (np.float64(_rand53(rng)) * (1.0 / TWO53)) * k
     b = min(np.int64(x), k - 1)
-    e = pc[c, 0] + b
-    if np.int64((x - b) * TWO31) >= pe[e, 2]:
-        e = pe[e, 1]
-    return np.int64(pe[e, 0]), np.int64(pe[e, 3])
+    return pc[c, 0] + b, np.int64((x - b) * TWO31)
+
+
+@njit(**NJIT_OPTIONS)
+def _resolve(pe, e, test):
+    """Token and next context drawn from bucket e: its entry's, or its alias's (a select)."""
+    alias = np.int64(test >= pe[e, 1])
+    return np.int64(pe[e, 3 * alias]), np.int64(pe[e, 2 + 2 * alias])
+
+
+@njit(**NJIT_OPTIONS)
+def _draw_in(pc, pe, c, rng):
+    """A token from context c's own alias table, and the context after it."""
+    e, test = _bucket(pc, c, rng)
+    return _resolve(pe, e, test)
+
+
+@njit(**NJIT_OPTIONS)
+def _pick_bucket(pc, c, rng):
+    """The bucket a draw at context c reads (see :func:`_bucket`), or (-1, 0) when the draw
+    backs off (one uniform against ``q``).
+
+    Under the plain table every context keeps its draws (``q = 1``): that uniform is then
+    skipped rather than computed (the stream advances just the same)."""
+    q = pc[c, 3]
+    if q >= ALWAYS:
+        rng[0] += SALT
+    elif _rand53(rng) >= q:
+        return np.int64(-1), np.int64(0)
+    return _bucket(pc, c, rng)
 
 
 @njit(**NJIT_OPTIONS)
@@ -1598,54 +1676,59 @@ def _draw_packed(pc, pe, state, rng, n_vocab):
     """One token from p(. | state) with the packed tables, and the context after it.
 
     One uniform decides whether the draw stays in ``state``'s own alias table (with
-    probability ``q``, see :func:`sampler_tables`), a second picks the entry there;
+    probability ``q``, see :func:`sampler_tables`), a second picks the bucket there;
     otherwise :func:`_draw_below` draws a token outside the table, whose next context is
-    the one its lower-order entry gives. The draw at ``state`` is straight-line code (the alias step is a
-    select, not a branch): a loop or a mispredicted branch that waits on a cache miss
-    here would hold back the other lanes' reads. :func:`_lane_rounds` repeats this body
-    inline (measured: called, even inlined by numba, it ran 2-4 times slower; drawing
-    every lane first and finishing the backed-off ones after did not help).
+    the one its lower-order entry gives. :func:`_lane_rounds` runs the same steps for
+    several documents at once.
     """
-    if _rand53(rng) < pc[state, 3]:
-        k = pc[state, 1] & 0xFFFFFFFF
-        x = (np.float64(_rand53(rng)) * (1.0 / TWO53)) * k
-        b = min(np.int64(x), k - 1)
-        e = pc[state, 0] + b
-        alias = np.int64((x - b) * TWO31) >= pe[e, 2]
-        e += np.int64(alias) * (np.int64(pe[e, 1]) - e)
-        return np.int64(pe[e, 0]), np.int64(pe[e, 3])
+    e, test = _pick_bucket(pc, state, rng)
+    if e >= 0:
+        return _resolve(pe, e, test)
     return _draw_below(pc, pe, state, rng, n_vocab)
 
 
 @njit(**NJIT_OPTIONS)
-def _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dstart, n_done, rounds, n_rounds):
-    """Advance every lane by ``n_rounds`` tokens (the caller makes room: no allocation here,
-    which keeps the loop free of reference counting)."""
+def _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dstart, n_done, rounds, n_rounds,
+                 pick):
+    """Advance every lane by ``n_rounds`` tokens (the caller makes room and passes the scratch
+    ``pick``, int64[lanes, 3]: no allocation here, which keeps the loop free of reference
+    counting).
+
+    A round makes two passes over the lanes, so that each lane's table read was requested
+    (prefetched) a pass before it is needed: the first reads each lane's context, picks
+    the bucket of its draw (:func:`_pick_bucket`) and fetches it; when the draw backs off
+    it finishes it there (:func:`_draw_below`; ``pick[l] = (-1, token, next)``). The
+    second reads the bucket (:func:`_resolve`), emits the token and fetches the next
+    context. Each lane draws its uniforms in the same order as :func:`_draw_packed`.
+    """
     L = state.shape[0]
     one = np.empty(1, np.uint64)
     for r in range(rounds, rounds + n_rounds):
         for l in range(L):
             one[0] = lane_rng[l]
             c = state[l]
-            if _rand53(one) < pc[c, 3]:  # the body of _draw_packed
-                k = pc[c, 1] & 0xFFFFFFFF
-                x = (np.float64(_rand53(one)) * (1.0 / TWO53)) * k
-                b = min(np.int64(x), k - 1)
-                e = pc[c, 0] + b
-                alias = np.int64((x - b) * TWO31) >= pe[e, 2]
-                e += np.int64(alias) * (np.int64(pe[e, 1]) - e)
-                w = np.int64(pe[e, 0])
-                nxt = np.int64(pe[e, 3])
+            e, test = _pick_bucket(pc, c, one)
+            pick[l, 0] = e
+            pick[l, 1] = test
+            if e >= 0:
+                _prefetch_row(pe, e)
             else:
-                w, nxt = _draw_below(pc, pe, c, one, n_vocab)
+                pick[l, 1], pick[l, 2] = _draw_below(pc, pe, c, one, n_vocab)
             lane_rng[l] = one[0]
+        for l in range(L):
+            e = pick[l, 0]
+            if e >= 0:
+                w, nxt = _resolve(pe, e, pick[l, 1])
+            else:
+                w = pick[l, 1]
+                nxt = pick[l, 2]
             buf[r * L + l] = w
             if w == eos_dense:
                 n_done[l] += 1
                 dstart[l, n_done[l]] = r + 1
-                state[l] = bos_ctx
-            else:
-                state[l] = nxt
+                nxt = bos_ctx
+            state[l] = nxt
+            _prefetch_row(pc, nxt)
 
 
 @njit(**NJIT_OPTIONS)
@@ -1671,12 +1754,12 @@ def generate_fast(pc, pe, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, la
         lane_rng[l] = _mix64(rng[0] + SALT * np.uint64(l + 1))
     state = np.full(L, bos_ctx, np.int64)
     state[0] = state0
-    chunk = min(max(n_tokens // L // 4, 16), 4096)
     cap = max(n_tokens // L + 16, 64)
     buf = np.empty(cap * L, np.int64)  # round r of lane l at r * L + l
-    dcap = 2 * chunk + 2
+    dcap = 2 * 4096 + 2
     dstart = np.zeros((L, dcap), np.int64)  # round at which each lane's documents start
     n_done = np.zeros(L, np.int64)
+    pick = np.empty((L, 3), np.int64)
     rounds = 0
     k = 0  # first document not yet complete, in document order
     prefix = 0  # tokens of documents 0..k-1
@@ -1684,6 +1767,9 @@ def generate_fast(pc, pe, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, la
     last = -1  # the document cut at the budget
     need = 0
     while last < 0:
+        # rounds in the next step: half of what the documents still missing need, so that
+        # generation overshoots the budget by little
+        chunk = min(max((n_tokens - prefix) // L // 2, 16), 4096)
         if rounds + chunk > cap:
             grown = np.empty(2 * (rounds + chunk) * L, np.int64)
             grown[: rounds * L] = buf[: rounds * L]
@@ -1694,7 +1780,8 @@ def generate_fast(pc, pe, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, la
             more[:, :dcap] = dstart
             dstart = more
             dcap = 2 * dcap + chunk
-        _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dstart, n_done, rounds, chunk)
+        _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dstart, n_done, rounds, chunk,
+                     pick)
         rounds += chunk
         while True:
             l = k % L
@@ -1732,28 +1819,34 @@ def generate_fast(pc, pe, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, la
 
 @njit(**NJIT_OPTIONS)
 def join_tokens(dense, lex_buf, lex_off, sb, sa):
-    """UTF-8 bytes of dense tokens joined as text: a space where ``sa[prev] and sb[cur]``."""
-    total = 0
-    prev = -1
-    for i in range(dense.shape[0]):
+    """UTF-8 bytes of dense tokens joined as text: a space where ``sa[prev] and sb[cur]``.
+
+    ``lex_buf`` holds token ``w``'s bytes at ``lex_off[w]:lex_off[w + 1]`` followed by
+    ``JOIN_BLOCK`` spare bytes at the end. Each token is copied as one fixed block (the
+    next token overwrites the excess) and the space is written unconditionally, so the
+    loop has no branch that depends on the text (a length-dependent byte loop spent
+    most of its time on mispredicted loop exits).
+    """
+    n = dense.shape[0]
+    if n == 0:
+        return np.empty(0, np.uint8)
+    total = lex_off[dense[0] + 1] - lex_off[dense[0]]
+    for i in range(1, n):
         w = dense[i]
-        total += lex_off[w + 1] - lex_off[w]
-        if prev >= 0 and sa[prev] and sb[w]:
-            total += 1
-        prev = w
-    out = np.empty(total, np.uint8)
+        total += lex_off[w + 1] - lex_off[w] + np.int64(sa[dense[i - 1]] & sb[w])
+    out = np.empty(total + JOIN_BLOCK + 1, np.uint8)
     j = 0
-    prev = -1
-    for i in range(dense.shape[0]):
+    for i in range(n):
         w = dense[i]
-        if prev >= 0 and sa[prev] and sb[w]:
-            out[j] = 32
-            j += 1
-        for k in range(lex_off[w], lex_off[w + 1]):
-            out[j] = lex_buf[k]
-            j += 1
-        prev = w
-    return out
+        out[j] = 32
+        j += np.int64(i > 0 and sa[dense[i - 1]] & sb[w])
+        a = lex_off[w]
+        length = lex_off[w + 1] - a
+        _copy_block(out, j, lex_buf, a)
+        for k in range(JOIN_BLOCK, length):  # a long token: the rest byte by byte
+            out[j + k] = lex_buf[a + k]
+        j += length
+    return out[:total]
 
 
 @njit(**NJIT_OPTIONS)

@@ -32,10 +32,11 @@ for every continuation, the context that follows it, so decoding is pointer-chas
 without hashing. Sampling uses tables derived from the chain once per smoother: an
 alias table per context over its continuations' full smoothed probabilities, plus the
 probability that a draw stays among them (else it backs off, rejecting continuations
-the context already has), so one token costs one or two cache-line reads; documents
-are sampled several at a time so that those reads overlap. The draws are exact (up to
-31-bit alias thresholds). Greedy decoding stops adding up levels as soon as the leader
-is certain.
+the context already has), so one token costs two dependent reads (the context's row,
+then one entry row that holds its alias too); documents are sampled several at a time,
+each read fetched a step before it is needed, so that those reads overlap. The draws
+are exact (up to 31-bit alias thresholds). Greedy decoding stops adding up levels as
+soon as the leader is certain.
 
 Examples
 --------
@@ -502,12 +503,21 @@ class MarkovAccumulator:
         self._cache.clear()
 
     def _learn_words(self, batch: MarkovTokens, tokens: np.ndarray) -> None:
+        """Add the text and info of new tokens to the lexicon.
+
+        One decode of the tokens' bytes joined by newlines, not one per token (a decoding
+        error stays inside its token either way); token by token only when a token holds
+        a newline (never with the default tokeniser).
+        """
         raw = batch.buf.tobytes()
         ends = (batch.starts[tokens] + batch.lengths[tokens]).tolist()
-        for key, a, b, info in zip(batch.ids[tokens].tolist(), batch.starts[tokens].tolist(), ends,
-                                   batch.info[tokens].tolist()):
-            self.lexicon[key] = raw[a:b].decode("utf-8", "replace")
-            self.token_info[key] = info
+        pieces = [raw[a:b] for a, b in zip(batch.starts[tokens].tolist(), ends)]
+        texts = b"\n".join(pieces).decode("utf-8", "replace").split("\n")
+        if len(texts) != len(pieces):
+            texts = [p.decode("utf-8", "replace") for p in pieces]
+        keys = batch.ids[tokens].tolist()
+        self.lexicon.update(zip(keys, texts))
+        self.token_info.update(zip(keys, batch.info[tokens].tolist()))
 
     def merge(self, other: "MarkovAccumulator") -> "MarkovAccumulator":
         """Add ``other``'s counts into this model (in place) and return it."""
@@ -814,7 +824,7 @@ class MarkovAccumulator:
                 encoded = [t.encode("utf-8", "surrogatepass") for t in s["texts"].tolist()]
                 s["lex_off"] = np.zeros(len(encoded) + 1, np.int64)
                 np.cumsum([len(e) for e in encoded], out=s["lex_off"][1:])
-                s["lex_buf"] = np.frombuffer(b"".join(encoded), np.uint8)
+                s["lex_buf"] = np.frombuffer(b"".join(encoded) + bytes(K.JOIN_BLOCK), np.uint8)
             raw = K.join_tokens(dense, s["lex_buf"], s["lex_off"], s["sb"], s["sa"])
             return raw.tobytes().decode("utf-8", "surrogatepass")
         space = np.zeros(len(dense), bool)

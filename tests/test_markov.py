@@ -71,6 +71,37 @@ def test_tokens_match_oracle_on_any_text(texts):
     check_tokens([t.encode("utf-8", "replace").decode("utf-8") for t in texts])
 
 
+def test_tokens_grow_past_the_first_guess():
+    texts = ["word " * 30, "!?" * 150 + " end", "x"]  # the second has a token per byte
+    assert len(tokenize(texts).ids) > sum(map(len, texts)) // K.TOKEN_BYTES + 16
+    check_tokens(texts)
+
+
+def test_lexicon_keeps_each_tokens_text_and_info():
+    m = MarkovAccumulator(order=1)
+    m.partial_fit(TOKEN_TEXTS)
+    for text in TOKEN_TEXTS:
+        for token, key, info in naive.tokenize(text):
+            assert (m.lexicon[key], m.token_info[key]) == (token, info)
+
+
+def test_lexicon_keeps_a_newline_inside_a_custom_token():
+    from accum.markov import MarkovTokens
+
+    class Lines(MarkovAccumulator):
+        def tokenize(self, texts):  # one token per text, newlines and all
+            buf = np.frombuffer("".join(texts).encode(), np.uint8)
+            n = len(texts)
+            lengths = np.array([len(t.encode()) for t in texts], np.int32)
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+            return MarkovTokens(buf, np.arange(100, 100 + n, dtype=np.uint64), starts, lengths,
+                                np.full(n, K.K_WORD | 24, np.uint8), np.arange(n + 1, dtype=np.int64))
+
+    m = Lines(order=1)
+    m.partial_fit(["one\ntwo", "three"])
+    assert m.lexicon[100] == "one\ntwo" and m.lexicon[101] == "three"
+
+
 def test_words_share_the_classifier_ids():
     from accum.tokens import tokenize as classifier_tokenize
 
@@ -431,13 +462,56 @@ def test_generation_in_lanes_extends_with_the_budget_and_keeps_documents():
     assert with_prompt.startswith("And the earth")
 
 
-def test_kernel_join_equals_the_join_hook():
-    m = fitted(3)
+LONG_TOKENS = ["Supercalifragilisticexpialidocious, said the Überkalifragilistischexpialigetische?",
+               "The Überkalifragilistischexpialigetische: Supercalifragilisticexpialidocious!"]
+
+
+@pytest.mark.parametrize("texts", [TEXTS, LONG_TOKENS])  # tokens shorter and longer than a copied block
+def test_kernel_join_equals_the_join_hook(texts):
+    m = MarkovAccumulator(order=3)
+    m.partial_fit(texts)
     out, _ = m._generate(300, None, 3, 1.0, None, False, None, None, None, None, None, None)
     s = m._structure()
     space = np.zeros(len(out), bool)
     space[1:] = s["sa"][out[:-1]] & s["sb"][out[1:]]
     assert m._join(out) == MarkovAccumulator.join_tokens(m, s["texts"][out], space)
+
+
+def _draw_by_hand(pc, pe, c, rng, n_vocab):
+    """The packed draw written out: stay with probability q, pick a bucket, keep it or its alias."""
+    if K._rand53(rng) < pc[c, 3]:
+        k = pc[c, 1] & 0xFFFFFFFF
+        x = (float(K._rand53(rng)) * (1.0 / 2**53)) * k
+        b = min(int(x), k - 1)
+        e = pc[c, 0] + b
+        own = int((x - b) * 2**31) < pe[e, 1]
+        return (int(pe[e, 0]), int(pe[e, 2])) if own else (int(pe[e, 3]), int(pe[e, 4]))
+    return K._draw_below(pc, pe, c, rng, n_vocab)
+
+
+@pytest.mark.parametrize("method", ["kn", "mle"])
+def test_lanes_equal_documents_drawn_one_after_another(method):
+    m = fitted(3)
+    chain, params, _ = m._setup(None, None, method, None, None, None)
+    pc, pe = chain.sampler(params)
+    eos = m._structure()["eos"]
+    for seed, n in ((1, 7), (2, 300), (3, 2000)):
+        got = K.generate_fast(pc, pe, chain.bos_ctx, n, np.array([seed], np.uint64), params[4], eos,
+                              chain.bos_ctx, K.LANES)
+        # document i is drawn from lane i % LANES's own random stream, up to its end or the budget
+        lanes = [np.array([K._mix64(np.uint64((seed + int(K.SALT) * (l + 1)) % 2**64))], np.uint64)
+                 for l in range(K.LANES)]
+        want, made, doc = [], 0, 0
+        while made < n:
+            state = chain.bos_ctx
+            while made < n:
+                w, state = _draw_by_hand(pc, pe, state, lanes[doc % K.LANES], params[4])
+                want.append(w)
+                if w == eos:
+                    break
+                made += 1
+            doc += 1
+        assert got.tolist() == want
 
 
 def test_per_category_counts_are_sparse_and_exact():
