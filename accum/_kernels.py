@@ -766,6 +766,46 @@ def score_docs(grams, tok_bounds, keys, slots, log_prob, binary, out):
 
 
 @njit(**NJIT_OPTIONS)
+def score_ridge_docs(grams, tok_bounds, keys, slots, log_prob, ridge_weight, ridge_index, ridge_out, comp_out):
+    """The two parts of the ridge + complement score of each document.
+
+    Per document, over its distinct features: ``comp_out[doc] += log_prob[row]`` for
+    every feature seen in training (presence), and ``ridge_out[doc] += w * ridge_weight[j]``
+    for seen unigrams (``j = ridge_index[row] >= 0``), where ``w = log(1 + tf) /
+    ||log(1 + tf)||_2`` with the norm over all the document's features, seen or not (as
+    the accumulator weighs training pages).
+    """
+    n_cats = log_prob.shape[1]
+    for d in range(tok_bounds.shape[0] - 1):
+        page = grams[tok_bounds[d] : tok_bounds[d + 1]].ravel()
+        fids = np.sort(page[page != ZERO])
+        norm = 0.0
+        i = 0
+        while i < fids.shape[0]:  # runs of equal ids: the distinct features and their tf
+            j = i + 1
+            while j < fids.shape[0] and fids[j] == fids[i]:
+                j += 1
+            norm += np.log1p(j - i) ** 2
+            i = j
+        norm = np.sqrt(norm)
+        i = 0
+        while i < fids.shape[0]:
+            j = i + 1
+            while j < fids.shape[0] and fids[j] == fids[i]:
+                j += 1
+            r = table_lookup(keys, slots, fids[i])
+            if r >= 0:
+                for c in range(n_cats):
+                    comp_out[d, c] += log_prob[r, c]
+                u = ridge_index[r]
+                if u >= 0:
+                    w = np.log1p(j - i) / norm
+                    for c in range(n_cats):
+                        ridge_out[d, c] += w * ridge_weight[u, c]
+            i = j
+
+
+@njit(**NJIT_OPTIONS)
 def merge_rows(o_info, o_pairs, cat_map, keys, slots, row_info, row_total, pair_table, pairs, n_rows,
                n_pairs):
     """Add another accumulator's rows and pairs into this one; ``cat_map`` maps its

@@ -456,28 +456,25 @@ class RidgeComplementClassifier(LinearCountModel):
         rows = _kernels.lookup_rows(feats.feature.reshape(-1, 1), self.acc._keys, self.acc._slots)[:, 0]
         return batch, feats, rows
 
-    def _parts(self, feats, rows, n_docs):
-        """Ridge and complement scores, float64[n_docs, n_categories] each."""
-        seen = rows >= 0
-        doc, r = feats.doc[seen], rows[seen]
-        present = sp.csr_matrix((np.ones(len(r)), (doc, r)), shape=(n_docs, len(self.log_prob)))
-        index = self.ridge_index[r]
-        uni = index >= 0
-        weights = sp.csr_matrix((feats.weight[seen][uni], (doc[uni], index[uni])),
-                                shape=(n_docs, len(self.ridge_weight)))
-        return weights @ self.ridge_weight + self.ridge_intercept, present @ self.log_prob
+    def _scores(self, texts: Sequence[str]):
+        """Ridge (with intercepts) and complement scores, float64[n_texts, n_categories] each."""
+        batch = tokenize(texts, self.acc.settings.lowercase)
+        ridge = np.tile(self.ridge_intercept, (batch.n_docs, 1))
+        comp = np.zeros_like(ridge)
+        _kernels.score_ridge_docs(batch.ngrams(self.acc.settings.max_order), batch.bounds, self.acc._keys,
+                                  self.acc._slots, self.log_prob, self.ridge_weight, self.ridge_index, ridge, comp)
+        return ridge, comp
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """``z(ridge) + blend * z(complement)`` per category, float64[n_texts, n_categories]."""
-        _, feats, rows = self._features(texts)
-        ridge, comp = self._parts(feats, rows, len(texts))
+        ridge, comp = self._scores(texts)
         (m_r, s_r), (m_c, s_c) = _zscore_scale(ridge), _zscore_scale(comp)
         return (ridge - m_r) / s_r + self.blend * (comp - m_c) / s_c
 
     def explain(self, text: str, n_terms: int = 10) -> Explanation:
         """The log-odds of the top two categories: ridge intercepts plus one term per feature."""
         batch, feats, rows = self._features([text])
-        ridge, comp = self._parts(feats, rows, 1)
+        ridge, comp = self._scores([text])
         (m_r, s_r), (m_c, s_c) = _zscore_scale(ridge), _zscore_scale(comp)
         scores = ((ridge - m_r) / s_r + self.blend * (comp - m_c) / s_c)[0]
         if len(scores) == 1:

@@ -210,8 +210,7 @@ def test_ridge_part_equals_sklearn_ridge(newsgroups_sample, lam):
     pages = _oracle_page_vectors(acc, texts[::2], False)
     ridge = Ridge(alpha=lam, fit_intercept=True).fit(pages, targets)
     test = texts[1::2]
-    _, feats, rows = clf._features(test)
-    ours, comp = clf._parts(feats, rows, len(test))
+    ours, comp = clf._scores(test)
     theirs = ridge.predict(_oracle_page_vectors(acc, test, True))  # unseen unigrams carry nothing
     # the per-category sums come from the accumulator's weights (rounded to 2**-24 per page),
     # the Gram from vectors rounded to 2**-16: with 150 pages in 4,096 buckets the ridge is
@@ -229,8 +228,7 @@ def test_ridge_complement_blends_standardised_scores_and_explains_exactly(newsgr
     acc = _fit(texts[1:], labels[1:])
     clf = RidgeComplementClassifier(acc, lam=0.3, blend=0.7)
     page = texts[0] + " " + texts[0] + " zzqx unseenword"
-    _, feats, rows = clf._features([page])
-    ridge, comp = clf._parts(feats, rows, 1)
+    ridge, comp = clf._scores([page])
     scores = clf.decision_function([page])[0]
 
     def z(s):
