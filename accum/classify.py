@@ -311,10 +311,23 @@ class ComplementClassifier(LinearCountModel):
 
     def __init__(self, accumulator: Accumulator, alpha: float = 0.03):
         super().__init__(accumulator, alpha)
-        weights = accumulator.weights
-        complement = weights.sum(axis=1, keepdims=True) - weights + self.alpha
-        self.log_prob = -(np.log(complement) - np.log(complement.sum(axis=0)))
+        self.log_prob = complement_log_prob(accumulator.weights, self.alpha)
         self.log_prior = np.zeros(accumulator.n_categories)
+
+
+def complement_log_prob(weights: np.ndarray, alpha: float) -> np.ndarray:
+    """``-log((W[w] - W[w, c] + alpha) / sum_v (W[v] - W[v, c] + alpha))`` of dense
+    ``weights`` (float64[n_features, n_categories]), computed in place in ``weights``
+    (one array as large as the counts, not four)."""
+    total = weights.sum(axis=1, keepdims=True)
+    np.subtract(total, weights, out=weights)
+    del total
+    weights += alpha
+    log_norm = np.log(weights.sum(axis=0))
+    np.log(weights, out=weights)
+    weights -= log_norm
+    np.negative(weights, out=weights)
+    return weights
 
 
 @dataclass
@@ -424,14 +437,15 @@ class RidgeComplementClassifier(LinearCountModel):
                              "(made with --gram-bits 0 or before accum kept it): re-ingest into a new --store, "
                              "or use --model complement")
         self.lam, self.blend = float(lam), float(blend)
-        self.log_prob = ComplementClassifier(accumulator, alpha).log_prob
-        self.log_prior = np.zeros(accumulator.n_categories)
+        weights = accumulator.weights
         # per-category sums of the hashed unigram weights: B[k, c] = sum_{pages of c} h[k]
         uni = np.nonzero(accumulator.row_order == 1)[0]
         bucket, sign = _kernels.gram_buckets(accumulator.row_key[uni], bits)
         hashing = sp.csr_matrix((sign.astype(np.float64), (bucket, np.arange(len(uni)))),
                                 shape=(1 << bits, len(uni)))
-        sums = hashing @ accumulator.weights[uni]
+        sums = hashing @ weights[uni]
+        self.log_prob = complement_log_prob(weights, self.alpha)
+        self.log_prior = np.zeros(accumulator.n_categories)
         n = float(accumulator.n_documents)
         docs = accumulator.doc_counts.astype(np.float64)
         mean_h = sums.sum(axis=1) / n
