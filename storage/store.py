@@ -153,6 +153,15 @@ class Store:
                 "the store is unchanged"
             ) from exc
 
+    def calibration_stamp(self) -> str | None:
+        """A fingerprint of the calibrations kept (None when none): it changes whenever
+        ``accum calibrate`` keeps a new one (a running service reloads on it)."""
+        import hashlib
+
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(cat.meta.c.value).where(cat.meta.c.key == "calibration")).scalar()
+        return None if value is None else hashlib.sha256(value.encode()).hexdigest()[:16]
+
     def latest_snapshot(self) -> dict | None:
         """Catalog row of the newest snapshot, as a dict (None when there is none)."""
         with self.engine.connect() as conn:

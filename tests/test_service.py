@@ -221,6 +221,24 @@ def test_ingest_through_the_api_then_answers_equal_the_cli(server, store, posts,
     assert sat["overall"]["pages"] == 260  # the growth log went on through the API ingest
 
 
+def test_a_new_calibration_is_served_like_the_cli(server, store, tmp_path):
+    held_out = copy_posts(corpus_path("20news-bydate/20news-bydate-test"), tmp_path / "held", range(0, 6))
+    text = "the goalie stopped the puck, and the shuttle reached orbit"
+    before = classify(server, text=text)
+    accum_json("calibrate", held_out, "--label", "dir", "--store", store, "--pairs", "200")
+    deadline = time.monotonic() + 60
+    while True:  # no new snapshot: the service notices the calibration itself
+        r = server.client.post("/classify", json={"text": text, "multi_label": True})
+        if r.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert r.status_code == 200, r.text
+    served = r.json()
+    assert without_snapshot(served) == cli_classify(store, text, "--multi-label")
+    assert served["snapshot"] == before["snapshot"] and served["top"] != before["top"]  # the new temperature
+    assert "new calibration" in server.log()
+
+
 def test_generate_equals_the_cli(server, store):
     """After the API ingest above: the generator went along (as with accum ingest) and
     /generate answers as accum generate --json."""

@@ -6,8 +6,8 @@ attribute once and uses what it got to the end, so it always sees one whole mode
 
 Every request *pokes* the live model; at most every ``check_seconds`` a poke asks the
 catalog (on a background thread, never on the request's path) for the newest registered
-snapshot. When it changed, the same thread loads the new snapshot and builds its
-classifier, then swaps the reference with one assignment. A failed load is logged and
+snapshot and for the calibrations kept. When either changed, the same thread loads the
+snapshot and builds its classifier, then swaps the reference with one assignment. A failed load is logged and
 the old model keeps answering; the next check tries again. An ingest through the service
 (``POST /documents``) swaps synchronously before it answers, so a client reads its own
 writes.
@@ -36,6 +36,7 @@ class Served:
 
     snapshot: str | None  # catalog name of the snapshot (None: the store has none yet)
     snapshot_id: int | None
+    calibration: str | None  # Store.calibration_stamp() when loaded
     acc: object  # accum.accumulator.Accumulator
     clf: object | None  # the default classifier (None when the store has no categories)
     model: str | None  # None: the store's default model
@@ -125,11 +126,11 @@ class LiveModel:
 
     def load_now(self) -> Served:
         """Load the newest snapshot now (if newer than the one served) and switch to it."""
-        row = self.store.latest_snapshot()
+        row, stamp = self.store.latest_snapshot(), self.store.calibration_stamp()
         current = self._current
-        if current is not None and row is not None and current.snapshot_id == row["id"]:
+        if current is not None and row is not None and (current.snapshot_id, current.calibration) == (row["id"], stamp):
             return current
-        served = self._load(row)
+        served = self._load(row, stamp)
         self._swap(served)
         return self._current
 
@@ -155,12 +156,15 @@ class LiveModel:
 
     def _check(self) -> None:
         try:
-            row = self.store.latest_snapshot()
+            row, stamp = self.store.latest_snapshot(), self.store.calibration_stamp()
             current = self._current
-            if row is not None and (current is None or current.snapshot_id is None or row["id"] > current.snapshot_id):
+            newer = row is not None and (current is None or current.snapshot_id is None or row["id"] > current.snapshot_id)
+            recalibrated = current is not None and row is not None and stamp != current.calibration
+            if newer or recalibrated:
                 started = time.perf_counter()
-                self._swap(self._load(row))
-                log.info("switched to snapshot %s in %.2f s", row["name"], time.perf_counter() - started)
+                self._swap(self._load(row, stamp))
+                log.info("switched to snapshot %s%s in %.2f s", row["name"],
+                         " (new calibration)" if recalibrated and not newer else "", time.perf_counter() - started)
         except Exception:  # keep serving the old model; the next check tries again
             log.exception("could not load the newest snapshot; still answering from %s",
                           self._current.snapshot if self._current else None)
@@ -168,18 +172,18 @@ class LiveModel:
             self._last_check = time.monotonic()
             self._checking = False
 
-    def _load(self, row: dict | None) -> Served:
+    def _load(self, row: dict | None, stamp: str | None) -> Served:
         """Load a snapshot and build its default classifier (nothing is shared with the old one).
 
-        ``row`` is the catalog's newest snapshot, read *before* loading: loading reads that
-        one or a newer one, so the label is never ahead of the model (if it lags, the next
-        check loads again).
+        ``row`` is the catalog's newest snapshot and ``stamp`` its calibrations' stamp, both
+        read *before* loading: loading reads those or newer ones, so the labels are never
+        ahead of the model (if they lag, the next check loads again).
         """
         clf = self.opener(self.model, self.alpha)
         acc = clf.acc if clf is not None else self.store.load()
         return Served(
             snapshot=None if row is None else row["name"],
-            snapshot_id=None if row is None else row["id"],
+            snapshot_id=None if row is None else row["id"], calibration=stamp,
             acc=acc, clf=clf, model=self.model, alpha=self.alpha, opener=self.opener,
         )
 
