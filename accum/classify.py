@@ -2,8 +2,7 @@
 
 Every model here scores a page as ``prior[c] + sum_w x[w] * weight[w, c]`` over the
 features w it shares with training (features never seen carry no evidence), so the
-explanation of a decision is exact. Two models are built from the same accumulator (a
-third needs one more statistic):
+explanation of a decision is exact. Three models are built from the same accumulator:
 
 **"dm": the Dirichlet-multinomial posterior predictive** of each category.
 
@@ -332,7 +331,8 @@ def complement_log_prob(weights: np.ndarray, alpha: float) -> np.ndarray:
 
 @dataclass
 class PageFeatures:
-    """The distinct features of each page of a batch: what the count-based models read.
+    """The distinct features of each page of a batch, with where each first occurs: what
+    an explanation of :class:`RidgeComplementClassifier` lists.
 
     Attributes
     ----------
