@@ -28,7 +28,10 @@ Conventions
 """
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .config import NJIT_OPTIONS
 
@@ -377,7 +380,7 @@ def ngram_ids(ids, tok_bounds, max_order):
 
 #: Fixed-point scale of the document weights: integers keep sums and merges exact.
 WEIGHT_SCALE = float(1 << 24)
-#: Fixed-point scale of a page's hashed unigram vector in the Gram (see :func:`_gram_add`):
+#: Fixed-point scale of a page's hashed unigram vector in the Gram (see :mod:`accum._gram_kernels`):
 #: products of integers, so the Gram is a sum of exact integers and merges exactly.
 GRAM_SCALE = float(1 << 16)
 #: Multiplier of the Gram's multiply-shift hash of a feature id (see :func:`gram_bucket`).
@@ -406,42 +409,6 @@ def gram_buckets(fids, bits):
     for i in range(fids.shape[0]):
         buckets[i], signs[i] = gram_bucket(fids[i], bits)
     return buckets, signs
-
-
-@njit(**NJIT_OPTIONS)
-def gram_offset(i, n_buckets):
-    """Index in the packed upper triangle (row-major) of the Gram entry ``(i, i)``."""
-    return i * n_buckets - i * (i - 1) // 2
-
-
-@njit(**NJIT_OPTIONS)
-def _gram_add(gram, n_buckets, bucket, value, n):
-    """Add ``h hᵀ`` of one page to the packed upper triangle ``gram`` (int64), where
-    ``h`` has ``value[i]`` in bucket ``bucket[i]`` for ``i < n`` (buckets may repeat:
-    their values add up)."""
-    order = np.argsort(bucket[:n])
-    bucket, value = bucket[order], value[order]
-    m = 0
-    for i in range(n):  # combine repeated buckets
-        if m > 0 and bucket[m - 1] == bucket[i]:
-            value[m - 1] += value[i]
-        else:
-            bucket[m], value[m] = bucket[i], value[i]
-            m += 1
-    for i in range(m):
-        row = gram_offset(bucket[i], n_buckets) - bucket[i]
-        vi = value[i]
-        for j in range(i, m):
-            gram[row + bucket[j]] += vi * value[j]
-
-
-@njit(**NJIT_OPTIONS)
-def gram_unpack(gram, n_buckets, out):
-    """The full symmetric matrix ``out`` (float64[n, n]) of a packed upper triangle."""
-    for i in range(n_buckets):
-        base = gram_offset(i, n_buckets) - i
-        for j in range(i, n_buckets):
-            out[i, j] = out[j, i] = gram[base + j]
 
 
 @njit(**NJIT_OPTIONS)
@@ -484,7 +451,7 @@ def _log_growth(events, n_events, cat, pages, tokens, stats):
 def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_info, row_total,
                pair_table, pairs, n_rows, n_pairs, new_unigram_tok, doc_counts, token_counts,
                cat_stats, all_stats, prune_k, events, touched, track, cross_keys, cross_at,
-               gram, gram_bits, gram_scratch):
+               gram_bits, h_bucket, h_value, h_pages):
     """Count the n-grams of documents into their categories and log feature growth.
 
     Processes documents from ``first_doc`` on and stops before a document that could
@@ -539,13 +506,14 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         category and its page count including the current page (category -1 and the
         overall page count for row totals). Crossings let growth logs of pages counted
         elsewhere be replayed in order (see :func:`replay_crossings`).
-    gram : int64[n_buckets * (n_buckets + 1) // 2] or int64[0]
-        When not empty, the packed Gram of the pages' hashed unigram vectors (see
-        :func:`_gram_add`), ``n_buckets = 2 ** gram_bits``: each unigram adds
-        ``sign * round(GRAM_SCALE * log(1 + tf) / ||log(1 + tf)||_2)`` to its bucket
-        (:func:`gram_bucket`; the norm over all the page's features, as the weights).
-    gram_scratch : int64[2, max features of a document]
-        Scratch: buckets and values of the current page.
+    gram_bits : int
+        When > 0, each page's hashed unigram vector for the Gram is written out (the
+        caller adds it with :func:`accum._gram_kernels.gram_add_pages`): each unigram has
+        ``sign * round(GRAM_SCALE * log(1 + tf) / ||log(1 + tf)||_2)`` in its bucket
+        (:func:`gram_bucket` of ``2 ** gram_bits``; the norm over all the page's features,
+        as the weights), in ``h_bucket`` and ``h_value`` (int64[n_tokens]), page by page:
+        the k-th page processed by this call holds entries ``h_pages[k]`` to
+        ``h_pages[k + 1]`` (int64[n_docs + 1], ``h_pages[0]`` = 0).
 
     Returns
     -------
@@ -559,6 +527,8 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         Rows written to ``events``.
     n_cross : int
         Entries written to ``cross_keys`` and ``cross_at``.
+    n_gram_pages : int
+        Pages written to ``h_pages``.
     """
     n_docs = tok_bounds.shape[0] - 1
     max_order = grams.shape[1]
@@ -566,7 +536,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
     pairs_cap = min(pairs.shape[0], pair_table.shape[0] // 2)
     shift = pair_table_shift(pair_table)
     log_cross = track and cross_keys.shape[0] > 0
-    n_buckets = (1 << gram_bits) if gram.shape[0] > 0 else 0
+    n_gram_pages = 0
     n_new = 0
     n_events = 0
     n_cross = 0
@@ -576,7 +546,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         b = tok_bounds[d + 1]
         worst = (b - a) * max_order
         if n_rows + worst > rows_cap or n_pairs + worst > pairs_cap:
-            return d, n_rows, n_pairs, n_new, n_events, n_cross
+            return d, n_rows, n_pairs, n_new, n_events, n_cross, n_gram_pages
         c = doc_cats[d]
         salt = category_salt(c)
         n_touched = 0
@@ -636,20 +606,21 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         for i in range(n_touched):
             norm += np.log1p(pairs[touched[i], P_ID_TF] & 0xFFFFFFFF) ** 2
         norm = np.sqrt(norm)
-        n_uni = 0
+        n_uni = h_pages[n_gram_pages]
         for i in range(n_touched):
             p = touched[i]
             tf = pairs[p, P_ID_TF] & 0xFFFFFFFF
             pairs[p, P_WEIGHT] += np.int64(np.round(np.log1p(tf) / norm * WEIGHT_SCALE))
             pairs[p, P_ID_TF] -= tf
             row = pairs[p, P_KEY] >> 32
-            if n_buckets > 0 and row_info[row, 3] == 1:
+            if gram_bits > 0 and row_info[row, 3] == 1:
                 bucket, sign = gram_bucket(row_info[row, 0], gram_bits)
-                gram_scratch[0, n_uni] = bucket
-                gram_scratch[1, n_uni] = sign * np.int64(np.round(np.log1p(tf) / norm * GRAM_SCALE))
+                h_bucket[n_uni] = bucket
+                h_value[n_uni] = sign * np.int64(np.round(np.log1p(tf) / norm * GRAM_SCALE))
                 n_uni += 1
-        if n_uni > 0:
-            _gram_add(gram, n_buckets, gram_scratch[0], gram_scratch[1], n_uni)
+        if gram_bits > 0:
+            n_gram_pages += 1
+            h_pages[n_gram_pages] = n_uni
         doc_counts[c] += 1
         token_counts[c] += b - a
         all_docs += 1
@@ -659,7 +630,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
             n_events = _log_growth(events, n_events, c, doc_counts[c], token_counts[c], cat_stats[c])
         if is_checkpoint(all_docs):
             n_events = _log_growth(events, n_events, -1, all_docs, token_counts.sum(), all_stats)
-    return n_docs, n_rows, n_pairs, n_new, n_events, n_cross
+    return n_docs, n_rows, n_pairs, n_new, n_events, n_cross, n_gram_pages
 
 
 @njit(**NJIT_OPTIONS)
@@ -728,81 +699,139 @@ def replay_crossings(cross_keys, cross_cat, cross_bucket, keys, slots, pair_tabl
                 hist_all[k, 3, b] += 1
 
 
+@intrinsic
+def _prefetch(typingctx, arr, i):
+    """Start loading the cache line of ``arr[i]`` (a hint: it changes no result)."""
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]])
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0i8")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])  # read, keep, data
+        return context.get_dummy_value()
+
+    return types.void(arr, i), codegen
+
+
+#: How many features ahead the scoring loops prefetch table slots and rows: random reads
+#: into tables larger than the cache, so their misses overlap instead of queueing.
+AHEAD = 32
+
+
+@njit(**NJIT_OPTIONS)
+def _lookup_into(fids, keys, slots, rows):
+    """``rows[i]`` = row of ``fids[i]`` (-1 where unseen or 0), prefetching ahead."""
+    mask = np.uint64(keys.shape[0] - 1)
+    for i in range(fids.shape[0]):
+        if i + AHEAD < fids.shape[0]:
+            s = fids[i + AHEAD] & mask
+            _prefetch(keys, s)
+            _prefetch(slots, s)
+        rows[i] = table_lookup(keys, slots, fids[i]) if fids[i] != ZERO else -1
+
+
 @njit(**NJIT_OPTIONS)
 def lookup_rows(grams, keys, slots):
     """Row of every n-gram in ``grams`` (-1 where unseen or absent)."""
-    rows = np.full(grams.shape, -1, np.int64)
-    for t in range(grams.shape[0]):
-        for k in range(grams.shape[1]):
-            if grams[t, k] != ZERO:
-                rows[t, k] = table_lookup(keys, slots, grams[t, k])
+    rows = np.empty(grams.shape, np.int64)
+    _lookup_into(grams.ravel(), keys, slots, rows.ravel())
     return rows
 
 
 @njit(**NJIT_OPTIONS)
-def score_docs(grams, tok_bounds, keys, slots, log_prob, binary, out):
-    """Add ``log_prob[row]`` of the seen n-grams of each document to ``out[doc]``.
+def page_features(grams, tok_bounds):
+    """The distinct features of each document, in order of first occurrence.
 
-    ``log_prob`` is float64[n_rows, n_cats]; n-grams the table does not hold add nothing.
-    With ``binary``, a feature counts once per document however often it occurs.
+    Returns their ids (uint64[n]), occurrences in the document (int64[n]), whether each
+    is a unigram (bool[n]) and bounds (int64[n_docs + 1]: document d's features are
+    ``a:b = bounds[d]:bounds[d + 1]``). A per-document open-addressing set of feature
+    indices, twice the document's n-grams or more, finds repeats.
     """
     n_docs = tok_bounds.shape[0] - 1
-    n_cats = log_prob.shape[1]
-    last_doc = np.full(log_prob.shape[0] if binary else 0, -1, np.int64)
+    width = 1
     for d in range(n_docs):
+        width = max(width, (tok_bounds[d + 1] - tok_bounds[d]) * grams.shape[1])
+    table = np.empty(4 * width, np.int64)
+    fids = np.empty(grams.size, np.uint64)
+    tfs = np.empty(grams.size, np.int64)
+    unigram = np.empty(grams.size, np.bool_)
+    bounds = np.empty(n_docs + 1, np.int64)
+    n = 0
+    for d in range(n_docs):
+        bounds[d] = n
+        cap = 2
+        while cap < 2 * (tok_bounds[d + 1] - tok_bounds[d]) * grams.shape[1]:
+            cap *= 2
+        table[:cap] = -1
+        mask = np.uint64(cap - 1)
         for t in range(tok_bounds[d], tok_bounds[d + 1]):
             for k in range(grams.shape[1]):
                 fid = grams[t, k]
                 if fid == ZERO:
                     break
-                r = table_lookup(keys, slots, fid)
-                if r >= 0:
-                    if binary:
-                        if last_doc[r] == d:
-                            continue
-                        last_doc[r] = d
-                    for c in range(n_cats):
-                        out[d, c] += log_prob[r, c]
+                s = fid & mask
+                while table[s] >= 0 and fids[table[s]] != fid:
+                    s = (s + ONE) & mask
+                if table[s] < 0:
+                    table[s] = n
+                    fids[n] = fid
+                    tfs[n] = 0
+                    unigram[n] = k == 0
+                    n += 1
+                tfs[table[s]] += 1
+    bounds[n_docs] = n
+    return fids[:n], tfs[:n], unigram[:n], bounds
 
 
 @njit(**NJIT_OPTIONS)
-def score_ridge_docs(grams, tok_bounds, keys, slots, log_prob, ridge_weight, ridge_index, ridge_out, comp_out):
-    """The two parts of the ridge + complement score of each document.
+def score_docs(grams, tok_bounds, keys, slots, log_prob, binary, out, ridge_coef, ridge_out):
+    """Add the evidence of each document's features seen in training to its scores.
 
-    Per document, over its distinct features: ``comp_out[doc] += log_prob[row]`` for
-    every feature seen in training (presence), and ``ridge_out[doc] += w * ridge_weight[j]``
-    for seen unigrams (``j = ridge_index[row] >= 0``), where ``w = log(1 + tf) /
-    ||log(1 + tf)||_2`` with the norm over all the document's features, seen or not (as
-    the accumulator weighs training pages).
+    Per document, over its distinct features (tf: occurrences in the document):
+    ``out[doc] += log_prob[row]`` for each feature the table holds, once with ``binary``
+    (presence), else tf times. When ``ridge_coef`` (float64[2 ** bits, n_cats], the
+    ridge coefficients of the hashed unigram buckets) has rows, also ``ridge_out[doc] +=
+    sign * w * ridge_coef[bucket]`` for each seen unigram (:func:`gram_bucket`), where
+    ``w = log(1 + tf) / ||log(1 + tf)||_2`` with the norm over all the document's
+    features, seen or not (as the accumulator weighs training pages).
+
+    Three passes over the batch: its distinct features (:func:`page_features`), their
+    rows, then the scores; the last two prefetch ``AHEAD`` features ahead.
     """
+    fids, tfs, unigram, bounds = page_features(grams, tok_bounds)
+    rows = np.empty(fids.shape[0], np.int64)
+    _lookup_into(fids, keys, slots, rows)
     n_cats = log_prob.shape[1]
+    ridge = ridge_coef.shape[0] > 0
+    bits = 0
+    while (1 << bits) < ridge_coef.shape[0]:
+        bits += 1
+    log_tf = np.log1p(np.arange(tfs.max() + 1 if ridge and tfs.shape[0] else 0))  # of each tf, once
     for d in range(tok_bounds.shape[0] - 1):
-        page = grams[tok_bounds[d] : tok_bounds[d + 1]].ravel()
-        fids = np.sort(page[page != ZERO])
         norm = 0.0
-        i = 0
-        while i < fids.shape[0]:  # runs of equal ids: the distinct features and their tf
-            j = i + 1
-            while j < fids.shape[0] and fids[j] == fids[i]:
-                j += 1
-            norm += np.log1p(j - i) ** 2
-            i = j
-        norm = np.sqrt(norm)
-        i = 0
-        while i < fids.shape[0]:
-            j = i + 1
-            while j < fids.shape[0] and fids[j] == fids[i]:
-                j += 1
-            r = table_lookup(keys, slots, fids[i])
-            if r >= 0:
+        if ridge:
+            for i in range(bounds[d], bounds[d + 1]):
+                norm += log_tf[tfs[i]] ** 2
+            norm = np.sqrt(norm)
+        for i in range(bounds[d], bounds[d + 1]):
+            if i + AHEAD < rows.shape[0] and rows[i + AHEAD] >= 0:
+                ahead = log_prob[rows[i + AHEAD]]
+                for c in range(0, n_cats, 8):  # 8 float64 a cache line
+                    _prefetch(ahead, c)
+                _prefetch(ahead, n_cats - 1)
+            r = rows[i]
+            if r < 0:
+                continue
+            for _ in range(1 if binary else tfs[i]):  # a sum of log_prob rows, as the explanations
                 for c in range(n_cats):
-                    comp_out[d, c] += log_prob[r, c]
-                u = ridge_index[r]
-                if u >= 0:
-                    w = np.log1p(j - i) / norm
-                    for c in range(n_cats):
-                        ridge_out[d, c] += w * ridge_weight[u, c]
-            i = j
+                    out[d, c] += log_prob[r, c]
+            if ridge and unigram[i]:
+                bucket, sign = gram_bucket(fids[i], bits)
+                w = sign * log_tf[tfs[i]] / norm
+                for c in range(n_cats):
+                    ridge_out[d, c] += w * ridge_coef[bucket, c]
 
 
 @njit(**NJIT_OPTIONS)

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import _kernels
+from . import _gram_kernels, _kernels
 from .tokens import TokenBatch, tokenize
 
 _MIN_TABLE = 1 << 12
@@ -186,7 +186,7 @@ class Accumulator:
         if not n:
             raise ValueError("this accumulator keeps no Gram (gram_bits 0)")
         out = np.empty((n, n))
-        _kernels.gram_unpack(self._gram, n, out)
+        _gram_kernels.gram_unpack(self._gram, n, out)
         out /= _kernels.GRAM_SCALE**2
         return out
 
@@ -327,19 +327,24 @@ class Accumulator:
         if longest >= 1 << 32:  # a pair keeps its term frequency in a document in 32 bits
             raise ValueError(f"a page of {longest:,} tokens is too long (at most {(1 << 32) - 1:,})")
         touched = np.empty(longest * self.settings.max_order, np.int64)
-        gram_scratch = np.empty((2, longest if len(self._gram) else 0), np.int64)
+        bits = self.settings.gram_bits
+        n_h = len(batch.ids) if bits else 0  # each page's hashed unigram vector, for the Gram
+        h_bucket, h_value, h_pages = np.empty(n_h, np.int64), np.empty(n_h, np.int64), np.zeros(batch.n_docs + 1, np.int64)
         n_cross = 2 * grams.size if self.log_crossings else 0
         cross_keys, cross_at = np.empty(n_cross, np.uint64), np.empty((n_cross, 2), np.int64)
         doc = 0
         while doc < batch.n_docs:
-            doc, self.n_rows, self.n_pairs, n_new, n_events, n_cross = _kernels.accumulate(
+            doc, self.n_rows, self.n_pairs, n_new, n_events, n_cross, n_h = _kernels.accumulate(
                 grams, batch.ids, batch.bounds, cats, doc, self._keys, self._slots,
                 self._row_info, self._row_total, self._pair_table, self._pairs,
                 self.n_rows, self.n_pairs, new_tok,
                 self._doc_counts, self._token_counts, self._cat_stats, self._all_stats,
                 self.settings.prune_k, events, touched, self.track_growth,
-                cross_keys, cross_at, self._gram, self.settings.gram_bits, gram_scratch,
+                cross_keys, cross_at, bits, h_bucket, h_value, h_pages,
             )
+            if n_h:
+                _gram_kernels.gram_add_pages(self._gram, self.settings.n_gram_buckets, h_pages[: n_h + 1],
+                                             h_bucket, h_value)
             self._learn_words(batch, new_tok[:n_new])
             if n_events:
                 self._growth.append(events[:n_events].copy())

@@ -205,3 +205,22 @@ def test_merge_maps_categories_and_adds_pairs_exactly():
     reloaded.partial_fit(texts[:5], labels[:5])
     c.partial_fit(texts[:5], labels[:5])
     assert reloaded.canonical() == c.canonical() == naive.accumulate(texts + texts[:5], labels + labels[:5], 2)
+
+
+def test_gram_pages_added_by_tiles_equal_the_sum_of_outer_products():
+    from accum import _gram_kernels
+
+    rng = np.random.default_rng(5)
+    n_buckets = 1 << 11  # several tiles per side
+    sizes = rng.integers(0, 300, 40)  # empty pages too
+    bounds = np.r_[0, np.cumsum(sizes)]
+    bucket = rng.integers(0, n_buckets, bounds[-1])  # repeats add up
+    value = rng.integers(-(1 << 16), 1 << 16, bounds[-1])
+    h = np.zeros((len(sizes), n_buckets), np.int64)
+    for p in range(len(sizes)):
+        np.add.at(h[p], bucket[bounds[p]:bounds[p + 1]], value[bounds[p]:bounds[p + 1]])
+    gram = np.zeros(n_buckets * (n_buckets + 1) // 2, np.int64)
+    _gram_kernels.gram_add_pages(gram, n_buckets, bounds, bucket, value)
+    full = np.zeros((n_buckets, n_buckets))
+    _gram_kernels.gram_unpack(gram, n_buckets, full)
+    np.testing.assert_array_equal(full, (h.T @ h).astype(np.float64))

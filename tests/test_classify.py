@@ -256,3 +256,20 @@ def test_ridge_complement_refuses_bad_parameters(newsgroups_sample):
         RidgeComplementClassifier(acc, lam=0)
     with pytest.raises(ValueError, match="blend"):
         RidgeComplementClassifier(acc, blend=-1)
+
+
+@pytest.mark.parametrize("name", ["dm", "complement", "ridge-complement"])
+def test_scores_do_not_depend_on_how_texts_are_chunked(newsgroups_sample, name, monkeypatch):
+    from accum import classify
+
+    texts, labels = newsgroups_sample
+    acc = _fit(texts[::2], labels[::2])
+    clf = classify.make_model(acc, name)
+    test = texts[1::2] + ["", "zzqx unseenword"]
+    whole = clf.decision_function(test)
+    one_by_one = np.vstack([clf.decision_function([t]) for t in test])
+    monkeypatch.setattr(classify, "CHUNK_CHARS", 5000)  # a few pages a chunk
+    assert len(classify._chunk_ends(test)) > 10
+    np.testing.assert_array_equal(clf.decision_function(test), whole)
+    np.testing.assert_array_equal(one_by_one, whole)
+    assert clf.decision_function([]).shape == (0, acc.n_categories)

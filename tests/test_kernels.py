@@ -127,3 +127,37 @@ def test_pair_table_tells_apart_features_that_share_a_hash_or_a_tag():
     for (fid, c), p in row_cat.items():
         assert _kernels.pair_find(acc._pair_table, acc._pairs, np.uint64(fid), c) == p
     assert _kernels.pair_find(acc._pair_table, acc._pairs, np.uint64(base[0] ^ 4), 0) == -1
+
+
+# -- scoring: the distinct features of a page and their rows ------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 6), max_size=40), max_size=6), st.integers(1, 3))
+def test_page_features_are_the_distinct_ngrams_in_first_occurrence_order(docs, order):
+    """Few distinct token ids, so n-grams repeat within pages and across them."""
+    batch = crafted_batch([naive.token_id(f"w{i}") for doc in docs for i in doc], [len(doc) for doc in docs])
+    grams = batch.ngrams(order)
+    fids, tfs, unigram, bounds = _kernels.page_features(grams, batch.bounds)
+    for d in range(len(docs)):
+        page = grams[batch.bounds[d] : batch.bounds[d + 1]]
+        want: dict[int, list] = {}
+        for t, k in zip(*np.nonzero(page)):
+            want.setdefault(int(page[t, k]), [0, k == 0])[0] += 1
+        a, b = bounds[d], bounds[d + 1]
+        assert fids[a:b].tolist() == list(want)
+        assert tfs[a:b].tolist() == [n for n, _ in want.values()]
+        assert unigram[a:b].tolist() == [u for _, u in want.values()]
+    assert bounds[-1] == len(fids)
+
+
+def test_lookup_rows_finds_every_row_past_the_prefetch_distance(newsgroups_sample):
+    texts, labels = newsgroups_sample
+    acc = Accumulator()
+    acc.partial_fit(texts[:50], labels[:50])
+    grams = tokenize(texts[40:60]).ngrams(acc.settings.max_order)
+    assert grams.size > 10 * _kernels.AHEAD
+    rows = _kernels.lookup_rows(grams, acc._keys, acc._slots)
+    want = [_kernels.table_lookup(acc._keys, acc._slots, g) if g else -1 for g in grams.ravel()]
+    assert rows.ravel().tolist() == want
+    assert (rows >= 0).any() and (rows[grams != 0] == -1).any()  # seen and unseen n-grams
