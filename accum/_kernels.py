@@ -45,6 +45,22 @@ ONE = np.uint64(1)
 ZERO = np.uint64(0)
 
 
+@intrinsic
+def _prefetch(typingctx, arr, i):
+    """Start loading the cache line of ``arr[i]`` (a hint: it changes no result)."""
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]])
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0i8")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])  # read, keep, data
+        return context.get_dummy_value()
+
+    return types.void(arr, i), codegen
+
+
 @njit(**NJIT_OPTIONS)
 def mix64(h):
     """murmur3's 64-bit finaliser: every input bit affects every output bit."""
@@ -447,6 +463,11 @@ def _log_growth(events, n_events, cat, pages, tokens, stats):
     return n_events + 1
 
 
+#: How many tokens ahead the counting loop prefetches pair-table slots (random reads into
+#: a table larger than the cache: prefetched, their misses overlap).
+COUNT_AHEAD = 8
+
+
 @njit(**NJIT_OPTIONS)
 def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_info, row_total,
                pair_table, pairs, n_rows, n_pairs, new_unigram_tok, doc_counts, token_counts,
@@ -551,6 +572,12 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         salt = category_salt(c)
         n_touched = 0
         for t in range(a, b):
+            if t + COUNT_AHEAD < b:  # start loading the pair-table slots of a token ahead
+                for k in range(max_order):
+                    ahead = grams[t + COUNT_AHEAD, k]
+                    if ahead == ZERO:
+                        break
+                    _prefetch(pair_table, (ahead ^ salt) >> shift)
             for k in range(max_order):
                 fid = grams[t, k]
                 if fid == ZERO:
@@ -697,22 +724,6 @@ def replay_crossings(cross_keys, cross_cat, cross_bucket, keys, slots, pair_tabl
                 hist_cat[c, k, 3, b] += 1
             else:
                 hist_all[k, 3, b] += 1
-
-
-@intrinsic
-def _prefetch(typingctx, arr, i):
-    """Start loading the cache line of ``arr[i]`` (a hint: it changes no result)."""
-
-    def codegen(context, builder, sig, args):
-        ary = context.make_array(sig.args[0])(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]])
-        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                                            "llvm.prefetch.p0i8")
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])  # read, keep, data
-        return context.get_dummy_value()
-
-    return types.void(arr, i), codegen
 
 
 #: How many features ahead the scoring loops prefetch table slots and rows: random reads
