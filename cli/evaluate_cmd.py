@@ -53,7 +53,8 @@ def echo_report(report: dict) -> None:
         click.echo(f"answering only at confidence >= {ab['min_confidence']}: coverage {ab['coverage']:.3f}, "
                    f"accuracy {ab['accuracy_answered'] or 0:.4f}")
     for name, m in report.get("multi_label", {}).items():
-        click.echo(f"multi-label sets, {name.replace('_', '-')} pages ({m['pages']:,}): example F1 {m['example_f1']:.3f} "
+        click.echo(f"multi-label sets, {name.replace('_', '-')} pages ({m['pages']:,}): "
+                   f"example F1 {m['example_f1']:.3f} "
                    f"(precision {m['example_precision']:.3f}, recall {m['example_recall']:.3f}), micro-F1 "
                    f"{m['micro_f1']:.3f}, exact sets {m['subset_accuracy']:.3f}, {m['labels_per_page']:.2f} labels "
                    f"per page (true {m['true_labels_per_page']:.2f})")

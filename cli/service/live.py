@@ -158,7 +158,8 @@ class LiveModel:
         try:
             row, stamp = self.store.latest_snapshot(), self.store.calibration_stamp()
             current = self._current
-            newer = row is not None and (current is None or current.snapshot_id is None or row["id"] > current.snapshot_id)
+            newer = row is not None and (
+                current is None or current.snapshot_id is None or row["id"] > current.snapshot_id)
             recalibrated = current is not None and row is not None and stamp != current.calibration
             if newer or recalibrated:
                 started = time.perf_counter()

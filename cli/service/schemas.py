@@ -308,7 +308,8 @@ def request_models(max_batch: int, max_generate_tokens: int):
         top: int = Field(3, ge=1, le=MAX_TOP, description="Categories to return, best first.")
         explain: bool = Field(False, description="Add the exact explanation of the decision.")
         terms: int = Field(10, ge=1, le=MAX_TOP, description="Features listed by the explanation.")
-        model: ModelName | None = Field(None, description="ridge-complement, complement or dm (default: the one accum serve was given, else the store's).")
+        model: ModelName | None = Field(
+            None, description="ridge-complement, complement or dm (default: accum serve's --model, else the store's).")
         alpha: float | None = Field(
             None, gt=0, le=MAX_ALPHA, allow_inf_nan=False,
             description="Smoothing per feature (default: accum serve's --alpha, else the model's default).")
