@@ -457,15 +457,22 @@ CAT_MASK = np.uint64((1 << 20) - 1)
 
 
 @njit(**NJIT_OPTIONS)
-def _find_slot(table, key):
-    """Slot of ``key`` in ``table[:, 0]``, or of the empty slot where it would go."""
+def _probe(table, key, start):
+    """Slot of ``key`` in ``table[:, 0]``, or of the empty slot where it would go, probing
+    linearly from slot ``start`` (taken modulo the table's power-of-two size)."""
     mask = np.uint64(table.shape[0] - 1)
-    s = key & mask
+    s = start & mask
     while True:
         k = table[s, 0]
         if k == key or k == ZERO:
             return np.int64(s)
         s = (s + ONE) & mask
+
+
+@njit(**NJIT_OPTIONS)
+def _find_slot(table, key):
+    """Slot of ``key`` in the row table (its keys are hashes: probing starts at the key)."""
+    return _probe(table, key, key)
 
 
 @njit(**NJIT_OPTIONS)
@@ -489,13 +496,7 @@ def table_build(row_key, n_rows, table):
 @njit(**NJIT_OPTIONS)
 def _pair_slot(pairs, pk):
     """Slot of pair key ``pk`` in ``pairs[:, 0]`` (hashed: pair keys are not random)."""
-    mask = np.uint64(pairs.shape[0] - 1)
-    s = _mix64(pk) & mask
-    while True:
-        k = pairs[s, 0]
-        if k == pk or k == ZERO:
-            return np.int64(s)
-        s = (s + ONE) & mask
+    return _probe(pairs, pk, _mix64(pk))
 
 
 @njit(**NJIT_OPTIONS)
@@ -699,7 +700,6 @@ def count_ngrams(ids, info, tok_bounds, doc_cats, first_doc, order, abbrev, tabl
     first_key = np.zeros(R, np.int64)  # -1 when it starts a sentence (an opener row too), else 0
     token = np.zeros(R, np.uint64)
     mask = np.uint64(table.shape[0] - 1)
-    pmask = np.uint64(pairs.shape[0] - 1)
     n_new = 0
     for d in range(first_doc, n_docs):
         a = tok_bounds[d]
@@ -766,13 +766,8 @@ def count_ngrams(ids, info, tok_bounds, doc_cats, first_doc, order, abbrev, tabl
                 else:
                     key = keys[cur, k]
                     p = ctxs[cur, k]
-                s = key & mask
-                while True:
-                    kk = table[s, 0]
-                    if kk == key or kk == ZERO:
-                        break
-                    s = (s + ONE) & mask
-                if kk == ZERO:
+                s = _find_slot(table, key)
+                if table[s, 0] == ZERO:
                     table[s, 0] = key
                     table[s, 1] = np.uint64(n_rows)
                     row_key[n_rows] = key
@@ -789,13 +784,8 @@ def count_ngrams(ids, info, tok_bounds, doc_cats, first_doc, order, abbrev, tabl
                 row_count[row, 0] += 1
                 if multi and row_count[row, 1] != c:
                     pk = pair_key(row, c)
-                    q = _mix64(pk) & pmask
-                    while True:
-                        kk = pairs[q, 0]
-                        if kk == pk or kk == ZERO:
-                            break
-                        q = (q + ONE) & pmask
-                    if kk == ZERO:
+                    q = _pair_slot(pairs, pk)
+                    if pairs[q, 0] == ZERO:
                         pairs[q, 0] = pk
                         n_pairs += 1
                     pairs[q, 1] += ONE
