@@ -13,8 +13,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .calibration import (apply_confidence_map, confidence_reliability, fit_label_thresholds, label_set_scores,
-                          negative_log_likelihood, reliability, softmax)
+from .calibration import (apply_confidence_map, confidence_reliability, fit_confidence_map, fit_label_thresholds,
+                          fit_temperature, label_set_scores, negative_log_likelihood, reliability, softmax)
 from .classify import LinearCountModel
 from .pages import Record, Skipped
 
@@ -107,6 +107,35 @@ def fit_set_thresholds(clf: LinearCountModel, probs: np.ndarray, y: np.ndarray, 
         probs = np.vstack([probs, clf.predict_proba(pages)])
         truth += pair_truth
     return fit_label_thresholds(probs, membership(truth, len(clf.categories)))
+
+
+def calibrate(clf: LinearCountModel, scores: np.ndarray, y: np.ndarray, texts: list[str] = (),
+              pairs: int = 0, seed: int = 0) -> tuple[dict, dict, dict]:
+    """Fit ``clf``'s temperature, confidence map and label-set thresholds on held-out pages
+    (scores ``scores`` at temperature 1, categories ``y``, and ``texts`` when ``pairs``
+    two-topic pages are to join the thresholds' fit), and set them on ``clf``.
+
+    Returns the calibration record (temperature, page count, ECE and negative
+    log-likelihood before and after, the map's breakpoints, the thresholds by category)
+    and the reliability of the top probability before and of the confidence after.
+    """
+    clf.temperature = fit_temperature(scores, y)
+    probs = softmax(scores, clf.temperature)
+    correct = probs.argmax(axis=1) == y
+    clf.confidence_map = fit_confidence_map(probs.max(axis=1), correct)
+    clf.label_thresholds = fit_set_thresholds(clf, probs, y, list(texts), pairs, seed)
+    before = reliability(softmax(scores), y)
+    after = confidence_reliability(apply_confidence_map(probs.max(axis=1), clf.confidence_map), correct)
+    after["temperature"] = clf.temperature
+    record = {
+        "temperature": clf.temperature, "n": int(len(y)),
+        "ece_before": before["ece"], "ece_after": after["ece"],
+        "nll_before": negative_log_likelihood(scores, y, 1.0),
+        "nll_after": negative_log_likelihood(scores, y, clf.temperature),
+        "confidence_x": clf.confidence_map[0], "confidence_y": clf.confidence_map[1],
+        "label_thresholds": dict(zip(clf.categories, clf.label_thresholds.tolist())), "threshold_pairs": pairs,
+    }
+    return record, before, after
 
 
 def label_set_report(clf: LinearCountModel, probs: np.ndarray, y: np.ndarray, texts: list[str],

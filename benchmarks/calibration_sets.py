@@ -33,11 +33,10 @@ def _one_hot_sets(y: np.ndarray) -> list[set]:
     return [{int(c)} for c in y]
 
 
-def _accum_rows(fit_texts, fit_labels, held_texts, held_labels, test_texts, test_labels, pairs) -> list[dict]:
-    from accum.calibration import (apply_confidence_map, confidence_reliability, fit_confidence_map,
-                                   fit_temperature, label_set_scores, reliability, softmax)
+def _accum_rows(fit_texts, fit_labels, held_texts, held_labels, test_texts, test_labels, n_pairs) -> list[dict]:
+    from accum.calibration import apply_confidence_map, confidence_reliability, reliability, softmax
     from accum.classify import make_model
-    from accum.evaluate import fit_set_thresholds
+    from accum.evaluate import calibrate, label_set_report
     from benchmarks.classify_peers import count_pages
 
     acc = count_pages(fit_texts, fit_labels)
@@ -47,25 +46,19 @@ def _accum_rows(fit_texts, fit_labels, held_texts, held_labels, test_texts, test
         index = {c: i for i, c in enumerate(clf.categories)}
         y_held = np.array([index[c] for c in held_labels])
         y_test = np.array([index[c] for c in test_labels])
-        held_scores = clf.decision_function(held_texts)
-        clf.temperature = fit_temperature(held_scores, y_held)
-        held_probs = softmax(held_scores, clf.temperature)
-        clf.confidence_map = fit_confidence_map(held_probs.max(axis=1), held_probs.argmax(axis=1) == y_held)
-        clf.label_thresholds = fit_set_thresholds(clf, held_probs, y_held, held_texts, len(held_texts), SEED)
+        calibrate(clf, clf.decision_function(held_texts), y_held, held_texts, len(held_texts), SEED)
         scores = clf.decision_function(test_texts)
         probs = softmax(scores, clf.temperature)
         correct = probs.argmax(axis=1) == y_test
         confidence = apply_confidence_map(probs.max(axis=1), clf.confidence_map)
-        names = list(range(len(clf.categories)))
-        pair_probs = clf.predict_proba(pairs[0])
         rows.append({
             "system": f"accum {model}",
             "accuracy": float(correct.mean()),
             "ece_raw": reliability(softmax(scores), y_test)["ece"],
             "ece_temperature": reliability(probs, y_test)["ece"],
             "ece_confidence": confidence_reliability(confidence, correct)["ece"],
-            "single": label_set_scores(_one_hot_sets(y_test), [set(clf.label_set(p)) for p in probs], names),
-            "two_topic": label_set_scores(pairs[1], [set(clf.label_set(p)) for p in pair_probs], names),
+            # the same two-topic pages as the peers': drawn by seed, whatever the category order
+            **label_set_report(clf, probs, y_test, test_texts, n_pairs, SEED),
         })
     return rows
 
@@ -123,18 +116,11 @@ def run_split(split_file: Path) -> dict:
     test_labels = [split.test_labels[i] for i in keep]
     y_test = np.array([categories.index(c) for c in test_labels])
     pairs = two_topic_pages(test_texts, y_test, min(MAX_PAIRS, len(test_texts)), SEED)
-    # accum orders categories as it first meets them; the peers and the pairs use sorted names
     accum_rows = _accum_rows(fit_texts, fit_labels, held_texts, held_labels, test_texts, test_labels,
-                             _reindexed(pairs, categories, fit_labels))
+                             len(pairs[0]))
     return {"fold": split.name, "n_fit": len(fit), "n_held": len(held), "n_test": len(test_texts),
             "n_pairs": len(pairs[0]),
             "rows": accum_rows + _peer_rows(fit_texts, fit_labels, test_texts, test_labels, pairs, categories)}
-
-
-def _reindexed(pairs, categories: list[str], fit_labels: list[str]):
-    """The two-topic pages with their truth in accum's category order (first seen)."""
-    first_seen = list(dict.fromkeys(fit_labels))
-    return pairs[0], [{first_seen.index(categories[c]) for c in truth} for truth in pairs[1]]
 
 
 def summarise(folds: list[dict]) -> list[dict]:

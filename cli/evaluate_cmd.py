@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-import numpy as np
 
 from .common import (data_errors, emit_json, json_option, load_classifier, model_options, open_store, read_sources,
                      source_options, store_options)
@@ -87,9 +86,7 @@ def calibrate_command(sources, fmt, label, text_field, url_field, max_page_bytes
     temperature, confidence map and per-category multi-label thresholds are kept in the
     store and used by classify and evaluate for this model and alpha.
     """
-    from accum.calibration import (confidence_reliability, fit_confidence_map, fit_temperature,
-                                   negative_log_likelihood, reliability, softmax)
-    from accum.evaluate import fit_set_thresholds, score_labelled
+    from accum.evaluate import calibrate, score_labelled
     from accum.ingest import content_hash
 
     st = open_store(store, db)
@@ -99,24 +96,9 @@ def calibrate_command(sources, fmt, label, text_field, url_field, max_page_bytes
     texts: list[str] = []
     scores, y, skipped = score_labelled(records, clf, exclude=lambda text: content_hash(text) in trained,
                                         keep=texts if pairs else None)
-    temperature = fit_temperature(scores, y)
-    probs = softmax(scores, temperature)
-    correct = probs.argmax(axis=1) == y
-    mapping = fit_confidence_map(probs.max(axis=1), correct)
-    clf.temperature = temperature
-    thresholds = fit_set_thresholds(clf, probs, y, texts, pairs, seed)
-    before = reliability(softmax(scores), y)
-    after = confidence_reliability(np.interp(probs.max(axis=1), *mapping), correct)
-    after["temperature"] = temperature
-    record = {
-        "alpha": clf.alpha, "temperature": temperature, "n": int(len(y)),
-        "ece_before": before["ece"], "ece_after": after["ece"],
-        "nll_before": negative_log_likelihood(scores, y, 1.0),
-        "nll_after": negative_log_likelihood(scores, y, temperature),
-        "confidence_x": mapping[0], "confidence_y": mapping[1],
-        "label_thresholds": dict(zip(clf.categories, thresholds.tolist())), "threshold_pairs": pairs,
-        "snapshot": (st.latest_snapshot() or {}).get("name"), "skipped": dict(sorted(skipped.items())),
-    }
+    fitted, before, after = calibrate(clf, scores, y, texts, pairs, seed)
+    record = {"alpha": clf.alpha, **fitted, "snapshot": (st.latest_snapshot() or {}).get("name"),
+              "skipped": dict(sorted(skipped.items()))}
     st.set_calibration(clf.name, record)
     if plot_path:
         from accum.plots import reliability_figure
@@ -125,11 +107,12 @@ def calibrate_command(sources, fmt, label, text_field, url_field, max_page_bytes
     if as_json:
         emit_json({"model": clf.name} | {k: v for k, v in record.items() if not k.startswith("confidence_")})
         return
-    click.echo(f"model {clf.name} (alpha {clf.alpha}): temperature {temperature:.4g} fitted on {len(y):,} pages")
+    click.echo(f"model {clf.name} (alpha {clf.alpha}): temperature {clf.temperature:.4g} fitted on {len(y):,} pages")
     click.echo(f"  ECE of the top answer {record['ece_before']:.3f} -> {record['ece_after']:.3f} "
                f"(confidence map, in-sample; check it with accum evaluate on other pages)")
     click.echo(f"  NLL {record['nll_before']:.3f} -> {record['nll_after']:.3f} (temperature)")
-    click.echo(f"  multi-label thresholds per category: {np.min(thresholds):.3f} to {np.max(thresholds):.3f} "
+    click.echo(f"  multi-label thresholds per category: {clf.label_thresholds.min():.3f} to "
+               f"{clf.label_thresholds.max():.3f} "
                "(accum classify --multi-label; accum evaluate --pairs N scores them)")
     if skipped:
         click.echo("  skipped: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(skipped.items())))
