@@ -755,9 +755,10 @@ def lookup_rows(grams, keys, slots):
 def page_features(grams, tok_bounds):
     """The distinct features of each document, in order of first occurrence.
 
-    Returns their ids (uint64[n]), occurrences in the document (int64[n]), whether each
-    is a unigram (bool[n]) and bounds (int64[n_docs + 1]: document d's features are
-    ``a:b = bounds[d]:bounds[d + 1]``). A per-document open-addressing set of feature
+    Returns their ids (uint64[n]), occurrences in the document (int64[n]), where each
+    first occurs (int64[n]: ``t * max_order + k`` for the n-gram of order k + 1 ending at
+    token t, so a unigram's is a multiple of ``max_order``) and bounds (int64[n_docs + 1]:
+    document d's features are ``a:b = bounds[d]:bounds[d + 1]``). A per-document open-addressing set of feature
     indices, twice the document's n-grams or more, finds repeats.
     """
     n_docs = tok_bounds.shape[0] - 1
@@ -767,7 +768,7 @@ def page_features(grams, tok_bounds):
     table = np.empty(4 * width, np.int64)
     fids = np.empty(grams.size, np.uint64)
     tfs = np.empty(grams.size, np.int64)
-    unigram = np.empty(grams.size, np.bool_)
+    first = np.empty(grams.size, np.int64)
     bounds = np.empty(n_docs + 1, np.int64)
     n = 0
     for d in range(n_docs):
@@ -789,11 +790,11 @@ def page_features(grams, tok_bounds):
                     table[s] = n
                     fids[n] = fid
                     tfs[n] = 0
-                    unigram[n] = k == 0
+                    first[n] = t * grams.shape[1] + k
                     n += 1
                 tfs[table[s]] += 1
     bounds[n_docs] = n
-    return fids[:n], tfs[:n], unigram[:n], bounds
+    return fids[:n], tfs[:n], first[:n], bounds
 
 
 @njit(**NJIT_OPTIONS)
@@ -811,7 +812,7 @@ def score_docs(grams, tok_bounds, keys, slots, log_prob, binary, out, ridge_coef
     Three passes over the batch: its distinct features (:func:`page_features`), their
     rows, then the scores; the last two prefetch ``AHEAD`` features ahead.
     """
-    fids, tfs, unigram, bounds = page_features(grams, tok_bounds)
+    fids, tfs, first, bounds = page_features(grams, tok_bounds)
     rows = np.empty(fids.shape[0], np.int64)
     _lookup_into(fids, keys, slots, rows)
     n_cats = log_prob.shape[1]
@@ -838,7 +839,7 @@ def score_docs(grams, tok_bounds, keys, slots, log_prob, binary, out, ridge_coef
             for _ in range(1 if binary else tfs[i]):  # a sum of log_prob rows, as the explanations
                 for c in range(n_cats):
                     out[d, c] += log_prob[r, c]
-            if ridge and unigram[i]:
+            if ridge and first[i] % grams.shape[1] == 0:  # a unigram
                 bucket, sign = gram_bucket(fids[i], bits)
                 w = sign * log_tf[tfs[i]] / norm
                 for c in range(n_cats):

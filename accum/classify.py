@@ -356,51 +356,6 @@ def complement_log_prob(weights: np.ndarray, alpha: float) -> np.ndarray:
     return weights
 
 
-@dataclass
-class PageFeatures:
-    """The distinct features of each page of a batch, with where each first occurs: what
-    an explanation of :class:`RidgeComplementClassifier` lists.
-
-    Attributes
-    ----------
-    doc : int64[n]
-        The page of each (page, feature) pair, pairs sorted by page.
-    feature : uint64[n]
-        Feature id.
-    tf : int64[n]
-        Occurrences of the feature in the page.
-    first : int64[n, 2]
-        Token index and order - 1 of its first occurrence (to spell it out).
-    weight : float64[n]
-        ``log(1 + tf) / ||log(1 + tf)||_2`` over all the page's features (all orders), as
-        the accumulator weights training pages.
-    """
-
-    doc: np.ndarray
-    feature: np.ndarray
-    tf: np.ndarray
-    first: np.ndarray
-    weight: np.ndarray
-
-    @classmethod
-    def of(cls, grams: np.ndarray, bounds: np.ndarray) -> "PageFeatures":
-        """The features of pages from their n-gram ids (``TokenBatch.ngrams``) and bounds."""
-        parts = []
-        for d in range(len(bounds) - 1):
-            a = int(bounds[d])
-            page = grams[a : int(bounds[d + 1])]
-            t, k = np.nonzero(page)  # token-major: the first index of a feature is its first use
-            fid, first, tf = np.unique(page[t, k], return_index=True, return_counts=True)
-            log_tf = np.log1p(tf)
-            norm = np.sqrt(np.sum(log_tf**2))
-            parts.append((np.full(len(fid), d, np.int64), fid, tf.astype(np.int64),
-                          np.stack([t[first] + a, k[first]], axis=1), log_tf / norm if len(fid) else log_tf))
-        if not parts:
-            return cls(np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64),
-                       np.zeros((0, 2), np.int64), np.zeros(0))
-        return cls(*(np.concatenate(column) for column in zip(*parts)))
-
-
 def _zscore_scale(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-row mean and standard deviation over the categories (std 0 becomes inf: no vote)."""
     mean = scores.mean(axis=1, keepdims=True)
@@ -489,12 +444,6 @@ class RidgeComplementClassifier(LinearCountModel):
         #: a seen unigram's weight is ``sign * ridge_coef[bucket]`` (:func:`accum._kernels.gram_bucket`).
         self.ridge_coef = coef
 
-    def _features(self, texts: Sequence[str]):
-        batch = tokenize(texts, self.acc.settings.lowercase)
-        feats = PageFeatures.of(batch.ngrams(self.acc.settings.max_order), batch.bounds)
-        rows = _kernels.lookup_rows(feats.feature.reshape(-1, 1), self.acc._keys, self.acc._slots)[:, 0]
-        return batch, feats, rows
-
     def _scores(self, texts: Sequence[str]):
         """Ridge (with intercepts) and complement scores, float64[n_texts, n_categories] each."""
         ridge = np.tile(self.ridge_intercept, (len(texts), 1))
@@ -510,7 +459,11 @@ class RidgeComplementClassifier(LinearCountModel):
 
     def explain(self, text: str, n_terms: int = 10) -> Explanation:
         """The log-odds of the top two categories: ridge intercepts plus one term per feature."""
-        batch, feats, rows = self._features([text])
+        batch = tokenize([text], self.acc.settings.lowercase)
+        order = self.acc.settings.max_order
+        fids, tfs, first, _ = _kernels.page_features(batch.ngrams(order), batch.bounds)
+        rows = _kernels.lookup_rows(fids.reshape(-1, 1), self.acc._keys, self.acc._slots)[:, 0]
+        weight = np.log1p(tfs) / np.sqrt(np.sum(np.log1p(tfs) ** 2)) if len(tfs) else np.zeros(0)
         ridge, comp = self._scores([text])
         (m_r, s_r), (m_c, s_c) = _zscore_scale(ridge), _zscore_scale(comp)
         scores = ((ridge - m_r) / s_r + self.blend * (comp - m_c) / s_c)[0]
@@ -519,16 +472,16 @@ class RidgeComplementClassifier(LinearCountModel):
         else:
             win, second = np.argsort(-scores, kind="stable")[:2]
         s_r, s_c = float(s_r[0, 0]), float(s_c[0, 0])
-        bucket, sign = _kernels.gram_buckets(feats.feature, self.acc.settings.gram_bits)
+        bucket, sign = _kernels.gram_buckets(fids, self.acc.settings.gram_bits)
         items = []
         for i in np.nonzero(rows >= 0)[0]:
-            r, (t, k) = rows[i], feats.first[i]
+            r, (t, k) = rows[i], divmod(int(first[i]), order)
             term = self.blend * (self.log_prob[r, win] - self.log_prob[r, second]) / s_c
             if k == 0:  # a unigram
                 coef = self.ridge_coef[bucket[i]]
-                term += sign[i] * feats.weight[i] * (coef[win] - coef[second]) / s_r
+                term += sign[i] * weight[i] * (coef[win] - coef[second]) / s_r
             items.append({"feature": " ".join(batch.token_text(j) for j in range(t - k, t + 1)),
-                          "order": int(k) + 1, "count": int(feats.tf[i]), "contribution": float(term)})
+                          "order": k + 1, "count": int(tfs[i]), "contribution": float(term)})
         items.sort(key=lambda f: -abs(f["contribution"]))
         return Explanation(
             winner=self.categories[win],
@@ -538,7 +491,7 @@ class RidgeComplementClassifier(LinearCountModel):
             features=items[:n_terms],
             rest=float(sum(f["contribution"] for f in items[n_terms:])),
             n_features=len(items),
-            n_unseen=int(feats.tf[rows < 0].sum()),
+            n_unseen=int(tfs[rows < 0].sum()),
         )
 
 

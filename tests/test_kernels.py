@@ -138,16 +138,17 @@ def test_page_features_are_the_distinct_ngrams_in_first_occurrence_order(docs, o
     """Few distinct token ids, so n-grams repeat within pages and across them."""
     batch = crafted_batch([naive.token_id(f"w{i}") for doc in docs for i in doc], [len(doc) for doc in docs])
     grams = batch.ngrams(order)
-    fids, tfs, unigram, bounds = _kernels.page_features(grams, batch.bounds)
+    fids, tfs, first, bounds = _kernels.page_features(grams, batch.bounds)
     for d in range(len(docs)):
         page = grams[batch.bounds[d] : batch.bounds[d + 1]]
         want: dict[int, list] = {}
         for t, k in zip(*np.nonzero(page)):
-            want.setdefault(int(page[t, k]), [0, k == 0])[0] += 1
+            at = (int(batch.bounds[d]) + int(t)) * order + int(k)
+            want.setdefault(int(page[t, k]), [0, at])[0] += 1
         a, b = bounds[d], bounds[d + 1]
         assert fids[a:b].tolist() == list(want)
         assert tfs[a:b].tolist() == [n for n, _ in want.values()]
-        assert unigram[a:b].tolist() == [u for _, u in want.values()]
+        assert first[a:b].tolist() == [at for _, at in want.values()]
     assert bounds[-1] == len(fids)
 
 
