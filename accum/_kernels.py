@@ -28,11 +28,11 @@ Conventions
 """
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._prefetch import emit_prefetch
 from .config import NJIT_OPTIONS
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -51,11 +51,7 @@ def _prefetch(typingctx, arr, i):
 
     def codegen(context, builder, sig, args):
         ary = context.make_array(sig.args[0])(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]])
-        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                                            "llvm.prefetch.p0i8")
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])  # read, keep, data
+        emit_prefetch(builder, cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]]))
         return context.get_dummy_value()
 
     return types.void(arr, i), codegen

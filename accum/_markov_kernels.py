@@ -62,11 +62,11 @@ Speed notes
 """
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._prefetch import emit_prefetch
 from .config import NJIT_OPTIONS
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -114,14 +114,9 @@ def _prefetch_row(typingctx, arr, idx):
         aryty = signature.args[0]
         ary = context.make_array(aryty)(context, builder, args[0])
         last = builder.sub(cgutils.unpack_tuple(builder, ary.shape)[1], context.get_constant(types.intp, 1))
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                                            "llvm.prefetch.p0i8")
         for col in (context.get_constant(types.intp, 0), last):
-            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], col], wraparound=False)
-            builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
-                              ir.Constant(i32, 1)])
+            emit_prefetch(builder, cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], col],
+                                                            wraparound=False))
         return context.get_dummy_value()
 
     return sig, codegen

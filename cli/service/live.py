@@ -128,7 +128,8 @@ class LiveModel:
         """Load the newest snapshot now (if newer than the one served) and switch to it."""
         row, stamp = self.store.latest_snapshot(), self.store.calibration_stamp()
         current = self._current
-        if current is not None and row is not None and (current.snapshot_id, current.calibration) == (row["id"], stamp):
+        if current is not None and row is not None and (current.snapshot_id, current.calibration) == (
+                row["id"], stamp):
             return current
         served = self._load(row, stamp)
         self._swap(served)

@@ -1,0 +1,17 @@
+"""LLVM's prefetch hint, for the numba intrinsics of the kernel modules.
+
+A prefetch changes no result, only when a cache line arrives; so, unlike the kernels
+themselves, this code can be shared across kernel files even though numba's on-disk
+cache does not notice when it changes.
+"""
+
+from llvmlite import ir
+from numba.core import cgutils
+
+
+def emit_prefetch(builder, ptr) -> None:
+    """Emit ``llvm.prefetch`` of the cache line at ``ptr`` (read, keep in all cache levels, data)."""
+    i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                        "llvm.prefetch.p0i8")
+    builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
