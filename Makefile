@@ -25,7 +25,10 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/python -m pip install --quiet -e '.[test,bench]'
 	$(VENV)/bin/python benchmarks/ingest_speed.py
 	$(VENV)/bin/python benchmarks/classify_peers.py
-	$(VENV)/bin/python benchmarks/tracking_cost.py
+	$(VENV)/bin/python benchmarks/tracking_cost.py --runs 7
+	$(VENV)/bin/python benchmarks/markov_peers.py
+	$(VENV)/bin/python benchmarks/dask_speedup.py --runs 2
+	$(VENV)/bin/python benchmarks/service_load.py
 
 # Build the wheel and check that every subpackage is inside it (editable installs hide
 # a package missing from pyproject's list).
