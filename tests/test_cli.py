@@ -115,6 +115,21 @@ def test_webkb_ingests_from_the_raw_files(tmp_path):
     assert set(cats) == {"student", "faculty", "course", "project", "department", "staff", "other"}
 
 
+def test_a_store_without_the_gram_defaults_to_complement(tmp_path):
+    """--gram-bits 0: no Gram is kept, so the default model is complement and asking for
+    ridge-complement is a data error; the setting is fixed at the store's first ingest."""
+    cornell = corpus_path("webkb/course/cornell")
+    store = tmp_path / "s"
+    accum_json("ingest", cornell, "--default-label", "course", "--gram-bits", "0", "--store", store)
+    assert accum_json("info", "--store", store)["settings"]["gram_bits"] == 0
+    out = accum_json("classify", "homework due friday", "--store", store)
+    assert out["model"] == "complement"
+    proc = accum("classify", "homework", "--store", store, "--model", "ridge-complement", check=False)
+    assert proc.returncode == 1 and "--gram-bits 0" in proc.stderr
+    again = accum("ingest", cornell, "--default-label", "course", "--gram-bits", "12", "--store", store, check=False)
+    assert again.returncode == 2 and "gram-bits 0" in again.stderr
+
+
 def test_real_warc_samples_ingest(tmp_path):
     warcs = sorted(p for p in corpus_path("warc-samples").rglob("*") if p.is_file())
     summary = accum_json("ingest", *warcs, "--default-label", "web", "--store", tmp_path / "s")
