@@ -793,25 +793,140 @@ def page_features(grams, tok_bounds):
     return fids[:n], tfs[:n], first[:n], bounds
 
 
+#: Load factor of a :func:`linear_table` at most: most test features are unseen, and a
+#: miss probes on to an empty slot, which stays within a cache line or two at this load.
+LINEAR_LOAD = 0.6
+#: Header of a dense row among a :func:`linear_table`'s entries.
+DENSE = -1.0
+
+
 @njit(**NJIT_OPTIONS)
-def score_docs(grams, tok_bounds, keys, slots, log_prob, binary, out, ridge_coef, ridge_out):
+def linear_table(pairs, n_pairs, row_keys, n_cats, pair_delta, row_default, cap):
+    """A linear model's weights, laid out for scoring (see :func:`score_pages`).
+
+    A feature (row r) weighs ``category_term[c] + row_default[r] + delta`` in category c,
+    where ``delta`` is the pair's ``pair_delta`` if (r, c) was counted, else 0.
+
+    Returns ``table`` (uint64[2 * cap]: open addressing, slot s holds a feature id at
+    ``2s`` (0 = empty) and where its entries start at ``2s + 1``) and ``entries``
+    (float64): per row, in row order, a header (the number of its pairs, its
+    ``row_default``), then its pairs as (category, ``pair_delta``); a row counted in a
+    quarter of the categories or more is dense instead: header (``DENSE``,
+    ``row_default``), then ``n_cats`` deltas. Most rows have one pair (sparse: 32 bytes)
+    while the frequent features most pages contain are dense (their sums vectorise).
+    """
+    n_rows = row_keys.shape[0]
+    n_of = np.zeros(n_rows, np.int64)
+    for p in range(n_pairs):
+        n_of[pairs[p, P_KEY] >> 32] += 1
+    start = np.empty(n_rows + 1, np.int64)
+    start[0] = 0
+    for r in range(n_rows):
+        dense = 4 * n_of[r] >= n_cats
+        start[r + 1] = start[r] + 2 + (n_cats if dense else 2 * n_of[r])
+    entries = np.empty(start[n_rows], np.float64)
+    cursor = np.empty(n_rows, np.int64)
+    for r in range(n_rows):
+        e = start[r]
+        entries[e + 1] = row_default[r]
+        cursor[r] = e + 2
+        if 4 * n_of[r] >= n_cats:
+            entries[e] = DENSE
+            entries[e + 2 : e + 2 + n_cats] = 0.0
+        else:
+            entries[e] = n_of[r]
+    for p in range(n_pairs):
+        key = pairs[p, P_KEY]
+        r = key >> 32
+        c = key & 0xFFFFFFFF
+        if entries[start[r]] == DENSE:
+            entries[start[r] + 2 + c] = pair_delta[p]
+        else:
+            entries[cursor[r]] = np.float64(c)
+            entries[cursor[r] + 1] = pair_delta[p]
+            cursor[r] += 2
+    table = np.zeros(2 * cap, np.uint64)
+    mask = np.uint64(cap - 1)
+    for r in range(n_rows):
+        s = row_keys[r] & mask
+        while table[2 * s] != ZERO:
+            s = (s + ONE) & mask
+        table[2 * s] = row_keys[r]
+        table[2 * s + 1] = np.uint64(start[r])
+    return table, entries
+
+
+@njit(**NJIT_OPTIONS)
+def linear_find(table, fid):
+    """Where the entries of feature ``fid`` start in a :func:`linear_table`, or -1."""
+    mask = np.uint64(table.shape[0] // 2 - 1)
+    s = fid & mask
+    while True:
+        k = table[2 * s]
+        if k == fid:
+            return np.int64(table[2 * s + 1])
+        if k == ZERO:
+            return np.int64(-1)
+        s = (s + ONE) & mask
+
+
+@njit(**NJIT_OPTIONS)
+def linear_starts(fids, table):
+    """:func:`linear_find` of each feature id (int64[n]), prefetching ``AHEAD`` slots ahead."""
+    mask = np.uint64(table.shape[0] // 2 - 1)
+    starts = np.empty(fids.shape[0], np.int64)
+    for i in range(fids.shape[0]):
+        if i + AHEAD < fids.shape[0]:
+            _prefetch(table, 2 * (fids[i + AHEAD] & mask))
+        starts[i] = linear_find(table, fids[i])
+    return starts
+
+
+@njit(**NJIT_OPTIONS)
+def _add_row(entries, e, x, out):
+    """``out[c] += x * delta[c]`` for the deltas of the row whose entries start at ``e``;
+    returns its row default."""
+    if entries[e] == DENSE:
+        for c in range(out.shape[0]):
+            out[c] += x * entries[e + 2 + c]
+    else:
+        for j in range(e + 2, e + 2 + 2 * np.int64(entries[e]), 2):
+            out[np.int64(entries[j])] += x * entries[j + 1]
+    return entries[e + 1]
+
+
+@njit(**NJIT_OPTIONS)
+def linear_weights(starts, entries, category_term):
+    """The weight in every category of each feature found at ``starts`` (from
+    :func:`linear_starts`), float64[n, n_categories]; rows of unseen features are 0."""
+    out = np.zeros((starts.shape[0], category_term.shape[0]))
+    for i in range(starts.shape[0]):
+        if starts[i] >= 0:
+            default = _add_row(entries, starts[i], 1.0, out[i])
+            out[i] += category_term + default
+    return out
+
+
+@njit(**NJIT_OPTIONS)
+def score_pages(grams, tok_bounds, table, entries, category_term, binary, out, ridge_coef, ridge_out):
     """Add the evidence of each document's features seen in training to its scores.
 
-    Per document, over its distinct features (tf: occurrences in the document):
-    ``out[doc] += log_prob[row]`` for each feature the table holds, once with ``binary``
-    (presence), else tf times. When ``ridge_coef`` (float64[2 ** bits, n_cats], the
-    ridge coefficients of the hashed unigram buckets) has rows, also ``ridge_out[doc] +=
-    sign * w * ridge_coef[bucket]`` for each seen unigram (:func:`gram_bucket`), where
-    ``w = log(1 + tf) / ||log(1 + tf)||_2`` with the norm over all the document's
-    features, seen or not (as the accumulator weighs training pages).
+    Per document, over its distinct features (tf: occurrences in the document), each
+    feature the :func:`linear_table` holds adds ``x`` times its weights, ``x`` = 1 with
+    ``binary`` (presence), else tf: its pairs' deltas go to their categories, and its
+    row default and ``category_term`` (float64[n_categories]) to every category, summed
+    per page first. When ``ridge_coef`` (float64[2 ** bits, n_cats], the ridge
+    coefficients of the hashed unigram buckets) has rows, also ``ridge_out[doc] += sign *
+    w * ridge_coef[bucket]`` for each seen unigram (:func:`gram_bucket`), where ``w =
+    log(1 + tf) / ||log(1 + tf)||_2`` with the norm over all the document's features,
+    seen or not (as the accumulator weighs training pages).
 
-    Three passes over the batch: its distinct features (:func:`page_features`), their
-    rows, then the scores; the last two prefetch ``AHEAD`` features ahead.
+    Three passes over the batch: its distinct features (:func:`page_features`), where
+    their entries start, then the scores; the last two prefetch ``AHEAD`` features ahead.
     """
     fids, tfs, first, bounds = page_features(grams, tok_bounds)
-    rows = np.empty(fids.shape[0], np.int64)
-    _lookup_into(fids, keys, slots, rows)
-    n_cats = log_prob.shape[1]
+    starts = linear_starts(fids, table)
+    n_cats = category_term.shape[0]
     ridge = ridge_coef.shape[0] > 0
     bits = 0
     while (1 << bits) < ridge_coef.shape[0]:
@@ -823,23 +938,32 @@ def score_docs(grams, tok_bounds, keys, slots, log_prob, binary, out, ridge_coef
             for i in range(bounds[d], bounds[d + 1]):
                 norm += log_tf[tfs[i]] ** 2
             norm = np.sqrt(norm)
+        evidence = 0.0  # sum of x over the seen features
+        shared = 0.0  # sum of x times the row defaults
         for i in range(bounds[d], bounds[d + 1]):
-            if i + AHEAD < rows.shape[0] and rows[i + AHEAD] >= 0:
-                ahead = log_prob[rows[i + AHEAD]]
-                for c in range(0, n_cats, 8):  # 8 float64 a cache line
-                    _prefetch(ahead, c)
-                _prefetch(ahead, n_cats - 1)
-            r = rows[i]
-            if r < 0:
+            if i + AHEAD < starts.shape[0] and starts[i + AHEAD] >= 0:
+                ahead = starts[i + AHEAD]
+                for k in range(0, min(2 + n_cats, entries.shape[0] - ahead), 8):  # 8 float64 a cache line
+                    _prefetch(entries, ahead + k)
+            e = starts[i]
+            if e < 0:
                 continue
-            for _ in range(1 if binary else tfs[i]):  # a sum of log_prob rows, as the explanations
+            x = 1.0 if binary else np.float64(tfs[i])
+            evidence += x
+            shared += x * entries[e + 1]
+            if entries[e] == DENSE:
                 for c in range(n_cats):
-                    out[d, c] += log_prob[r, c]
+                    out[d, c] += x * entries[e + 2 + c]
+            else:
+                for j in range(e + 2, e + 2 + 2 * np.int64(entries[e]), 2):
+                    out[d, np.int64(entries[j])] += x * entries[j + 1]
             if ridge and first[i] % grams.shape[1] == 0:  # a unigram
                 bucket, sign = gram_bucket(fids[i], bits)
                 w = sign * log_tf[tfs[i]] / norm
                 for c in range(n_cats):
                     ridge_out[d, c] += w * ridge_coef[bucket, c]
+        for c in range(n_cats):
+            out[d, c] += evidence * category_term[c] + shared
 
 
 @njit(**NJIT_OPTIONS)

@@ -55,7 +55,6 @@ from typing import Sequence
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse as sp
 
 from . import _kernels
 from .accumulator import Accumulator
@@ -126,7 +125,7 @@ class Explanation:
         }
 
 
-#: Tells :func:`accum._kernels.score_docs` to score no ridge part.
+#: Tells :func:`accum._kernels.score_pages` to score no ridge part.
 _NO_RIDGE = np.zeros((0, 0))
 #: Characters of text tokenised and scored at a time: a chunk's arrays stay in cache and
 #: the allocator reuses them (fresh large arrays fault in every 4 KiB page: scoring the
@@ -145,11 +144,42 @@ def _chunk_ends(texts: Sequence[str]) -> list[int]:
     return ends if ends and ends[-1] == len(texts) else ends + [len(texts)]
 
 
+def _top_two(scores: np.ndarray) -> tuple[int, int]:
+    """Indices of the best and second-best score (the same one when there is one)."""
+    if len(scores) == 1:
+        return 0, 0
+    win, second = np.argsort(-scores, kind="stable")[:2]
+    return int(win), int(second)
+
+
+@dataclass(frozen=True)
+class _PageFeatures:
+    """The distinct features of one page, as an explanation needs them."""
+
+    batch: object  # the page's TokenBatch
+    order: int  # the accumulator's max_order
+    fids: np.ndarray  # feature ids, uint64[n], in order of first occurrence
+    tfs: np.ndarray  # occurrences in the page, int64[n]
+    first: np.ndarray  # where each first occurs: t * order + (n-gram order - 1)
+    seen: np.ndarray  # indices of the features seen in training
+    weights: np.ndarray  # their weights per category, float64[n_seen, n_categories]
+
+    def words(self, i: int) -> tuple[str, int]:
+        """The text of feature ``i`` and its n-gram order."""
+        t, k = divmod(int(self.first[i]), self.order)
+        return " ".join(self.batch.token_text(j) for j in range(t - k, t + 1)), k + 1
+
+
 class LinearCountModel:
     """Shared scoring, probabilities and explanations of the models over an accumulator.
 
-    Subclasses set ``log_prob`` (float64[n_features, n_categories]), ``log_prior``
-    (float64[n_categories]) and ``binary`` (count each feature once per page).
+    A feature w (one of the accumulator's rows) weighs ``category_term[c] +
+    row_default[w] + delta[w, c]`` in category c, where ``delta`` is non-zero only for
+    the (feature, category) pairs the accumulator counted, so the weights are as sparse
+    as the counts (:func:`accum._kernels.linear_table` lays them out for scoring); a page
+    scores ``log_prior[c]`` plus the weights of its features seen in training, once each
+    when ``binary``, else times their count. Subclasses compute the three parts from the
+    accumulator and call :meth:`_set_weights`, and set ``log_prior``.
     """
 
     name = ""
@@ -170,6 +200,30 @@ class LinearCountModel:
         self.acc = accumulator
         self.alpha = float(alpha)
 
+    def _set_weights(self, category_term: np.ndarray, row_default: np.ndarray, pair_delta: np.ndarray) -> None:
+        """Lay out the weights: ``category_term`` float64[n_categories], ``row_default``
+        float64[n_features] and ``pair_delta`` float64[n_pairs] (in the accumulator's pair
+        order, see :meth:`Accumulator.pairs <accum.accumulator.Accumulator.pairs>`)."""
+        acc = self.acc
+        cap = 1 << 4
+        while acc.n_rows > _kernels.LINEAR_LOAD * cap:
+            cap *= 2
+        self.category_term = np.asarray(category_term, np.float64)
+        self._table, self._entries = _kernels.linear_table(
+            acc._pairs, acc.n_pairs, np.ascontiguousarray(acc.row_key), acc.n_categories, pair_delta, row_default, cap)
+
+    @property
+    def log_prob(self) -> np.ndarray:
+        """The weight of every feature (row) in every category, float64[n_features,
+        n_categories]: dense, built on demand for inspection (scoring reads the sparse layout)."""
+        starts = _kernels.linear_starts(np.ascontiguousarray(self.acc.row_key), self._table)
+        return _kernels.linear_weights(starts, self._entries, self.category_term)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the model's own arrays (the accumulator it reads comes on top)."""
+        return int(self._table.nbytes + self._entries.nbytes)
+
     @property
     def categories(self) -> list[str]:
         return self.acc.categories
@@ -183,13 +237,13 @@ class LinearCountModel:
     def _score_into(self, texts: Sequence[str], out: np.ndarray, ridge_coef: np.ndarray = _NO_RIDGE,
                     ridge_out: np.ndarray = _NO_RIDGE) -> None:
         """Add the texts' evidence to ``out`` and their ridge part to ``ridge_out`` (see
-        :func:`accum._kernels.score_docs`), a chunk of texts at a time."""
+        :func:`accum._kernels.score_pages`), a chunk of texts at a time."""
         start = 0
         for stop in _chunk_ends(texts):
             batch = tokenize(texts[start:stop], self.acc.settings.lowercase)
-            _kernels.score_docs(batch.ngrams(self.acc.settings.max_order), batch.bounds, self.acc._keys,
-                                self.acc._slots, self.log_prob, self.binary, out[start:stop], ridge_coef,
-                                ridge_out[start:stop])
+            _kernels.score_pages(batch.ngrams(self.acc.settings.max_order), batch.bounds, self._table,
+                                 self._entries, self.category_term, self.binary, out[start:stop], ridge_coef,
+                                 ridge_out[start:stop])
             start = stop
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -234,45 +288,46 @@ class LinearCountModel:
                        for i in self.label_set(probs)] if multi_label else None,
         )
 
+    def _page_features(self, text: str) -> _PageFeatures:
+        """The distinct features of ``text`` and the weights of those seen in training."""
+        batch = tokenize([text], self.acc.settings.lowercase)
+        order = self.acc.settings.max_order
+        fids, tfs, first, _ = _kernels.page_features(batch.ngrams(order), batch.bounds)
+        starts = _kernels.linear_starts(fids, self._table)
+        seen = np.nonzero(starts >= 0)[0]
+        weights = _kernels.linear_weights(starts[seen], self._entries, self.category_term)
+        return _PageFeatures(batch, order, fids, tfs, first, seen, weights)
+
     def explain(self, text: str, n_terms: int = 10) -> Explanation:
         """Decompose the log-odds of the top category against the runner-up, per feature."""
-        batch = tokenize([text], self.acc.settings.lowercase)
-        grams = batch.ngrams(self.acc.settings.max_order)
-        rows = _kernels.lookup_rows(grams, self.acc._keys, self.acc._slots)
-        seen = rows >= 0
-        if self.binary:  # only the first occurrence of each feature counts
-            first = np.zeros_like(seen)
-            _, index = np.unique(rows[seen], return_index=True)
-            first[tuple(a[index] for a in np.nonzero(seen))] = True
-            seen = first
-        scores = self.log_prior + self.log_prob[rows[seen]].sum(axis=0)
-        if len(scores) == 1:
-            win, second = 0, 0
-        else:
-            win, second = np.argsort(-scores, kind="stable")[:2]
-        diff = self.log_prob[:, win] - self.log_prob[:, second]
-        terms: dict[int, list] = {}
-        for t, k in zip(*np.nonzero(seen)):
-            row = int(rows[t, k])
-            if row not in terms:
-                words = " ".join(batch.token_text(i) for i in range(t - k, t + 1))
-                terms[row] = [words, int(k) + 1, 0]
-            terms[row][2] += 1
-        items = [
-            {"feature": w, "order": o, "count": n, "contribution": float(n * diff[row])}
-            for row, (w, o, n) in terms.items()
-        ]
+        page = self._page_features(text)
+        scores = self.decision_function([text])[0]
+        win, second = _top_two(scores)
+        x = np.ones(len(page.seen)) if self.binary else page.tfs[page.seen].astype(np.float64)
+        terms = x * (page.weights[:, win] - page.weights[:, second])
+        return self._explanation(page, terms, scores, win, second, self.log_prior[win] - self.log_prior[second],
+                                 n_counted=int(x.sum()), n_terms=n_terms)
+
+    def _explanation(self, page: _PageFeatures, terms: np.ndarray, scores: np.ndarray, win: int, second: int,
+                     prior: float, n_counted: int, n_terms: int) -> Explanation:
+        """The :class:`Explanation` whose per-feature contributions are ``terms`` (one per
+        seen feature of ``page``)."""
+        items = []
+        for i, term in zip(page.seen, terms):
+            words, order = page.words(i)
+            items.append({"feature": words, "order": order, "count": int(page.tfs[i]), "contribution": float(term)})
         items.sort(key=lambda f: -abs(f["contribution"]))
-        shown = items[:n_terms]
+        unseen = np.ones(len(page.fids), bool)
+        unseen[page.seen] = False
         return Explanation(
             winner=self.categories[win],
             runner_up=self.categories[second],
             log_odds=float(scores[win] - scores[second]),
-            prior=float(self.log_prior[win] - self.log_prior[second]),
-            features=shown,
+            prior=float(prior),
+            features=items[:n_terms],
             rest=float(sum(f["contribution"] for f in items[n_terms:])),
-            n_features=int(seen.sum()),
-            n_unseen=int(((grams != 0) & ~seen).sum()),
+            n_features=n_counted,
+            n_unseen=int(page.tfs[unseen].sum()),
         )
 
 
@@ -310,13 +365,12 @@ class DirichletClassifier(LinearCountModel):
         if not beta >= 0:
             raise ValueError(f"beta must be >= 0, got {beta!r}")
         self.beta = float(beta)
-        counts = accumulator.counts
-        log_total = np.log(counts.sum(axis=0, dtype=np.float64) + self.alpha * counts.shape[0])
-        # most counts are 0: fill with the zero-count value, then take logs of the rest
-        self.log_prob = np.empty(counts.shape, np.float64)
-        self.log_prob[:] = np.log(self.alpha) - log_total
-        rows, cats = np.nonzero(counts)
-        self.log_prob[rows, cats] = np.log(counts[rows, cats] + self.alpha) - log_total[cats]
+        # log p(w | c) = log(alpha) - log_total[c], plus log((n + alpha) / alpha) where n > 0
+        _, cats, counts, _ = accumulator.pairs(ordered=False)
+        totals = np.bincount(cats, weights=counts, minlength=accumulator.n_categories)
+        log_total = np.log(totals + self.alpha * accumulator.n_rows)
+        self._set_weights(np.log(self.alpha) - log_total, np.zeros(accumulator.n_rows),
+                          np.log(counts + self.alpha) - np.log(self.alpha))
         docs = accumulator.doc_counts.astype(np.float64)
         self.log_prior = np.log(docs + self.beta) - np.log(docs.sum() + self.beta * len(docs))
 
@@ -337,23 +391,24 @@ class ComplementClassifier(LinearCountModel):
 
     def __init__(self, accumulator: Accumulator, alpha: float = 0.03):
         super().__init__(accumulator, alpha)
-        self.log_prob = complement_log_prob(accumulator.weights, self.alpha)
+        self._set_weights(*complement_weights(accumulator, accumulator.pairs(ordered=False), self.alpha))
         self.log_prior = np.zeros(accumulator.n_categories)
 
 
-def complement_log_prob(weights: np.ndarray, alpha: float) -> np.ndarray:
-    """``-log((W[w] - W[w, c] + alpha) / sum_v (W[v] - W[v, c] + alpha))`` of dense
-    ``weights`` (float64[n_features, n_categories]), computed in place in ``weights``
-    (one array as large as the counts, not four)."""
-    total = weights.sum(axis=1, keepdims=True)
-    np.subtract(total, weights, out=weights)
-    del total
-    weights += alpha
-    log_norm = np.log(weights.sum(axis=0))
-    np.log(weights, out=weights)
-    weights -= log_norm
-    np.negative(weights, out=weights)
-    return weights
+def complement_weights(accumulator: Accumulator, columns, alpha: float):
+    """Complement naive Bayes' ``-log((W[w] - W[w, c] + alpha) / sum_v (W[v] - W[v, c] + alpha))``
+    as the three sparse parts of :meth:`LinearCountModel._set_weights`, from the pair
+    ``columns`` (:meth:`Accumulator.pairs <accum.accumulator.Accumulator.pairs>`, in pair order): the normaliser per category, ``-log(W[w] +
+    alpha)`` per feature and, per pair, what its own category's weight takes away."""
+    rows, cats, _, weights = columns
+    scale = _kernels.WEIGHT_SCALE
+    # fixed-point integers summed in float64: exact below 2**53
+    row_total = np.bincount(rows, weights=weights, minlength=accumulator.n_rows)
+    cat_total = np.bincount(cats, weights=weights, minlength=accumulator.n_categories)
+    category_term = np.log((cat_total.sum() - cat_total) / scale + alpha * accumulator.n_rows)
+    row_default = -np.log(row_total / scale + alpha)
+    pair_delta = -np.log((row_total[rows] - weights) / scale + alpha) - row_default[rows]
+    return category_term, row_default, pair_delta
 
 
 def _zscore_scale(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -419,15 +474,16 @@ class RidgeComplementClassifier(LinearCountModel):
                              "(made with --gram-bits 0 or before accum kept it): re-ingest into a new --store, "
                              "or use --model complement")
         self.lam, self.blend = float(lam), float(blend)
-        weights = accumulator.weights
-        # per-category sums of the hashed unigram weights: B[k, c] = sum_{pages of c} h[k]
-        uni = np.nonzero(accumulator.row_order == 1)[0]
-        bucket, sign = _kernels.gram_buckets(accumulator.row_key[uni], bits)
-        hashing = sp.csr_matrix((sign.astype(np.float64), (bucket, np.arange(len(uni)))),
-                                shape=(1 << bits, len(uni)))
-        sums = hashing @ weights[uni]
-        self.log_prob = complement_log_prob(weights, self.alpha)
+        columns = accumulator.pairs(ordered=False)
+        self._set_weights(*complement_weights(accumulator, columns, self.alpha))
         self.log_prior = np.zeros(accumulator.n_categories)
+        # per-category sums of the hashed unigram weights: B[k, c] = sum_{pages of c} h[k]
+        rows, cats, _, weights = columns
+        n_cats = accumulator.n_categories
+        uni = accumulator.row_order[rows] == 1
+        bucket, sign = _kernels.gram_buckets(accumulator.row_key[rows[uni]], bits)
+        sums = np.bincount(bucket * n_cats + cats[uni], weights=sign * weights[uni] / _kernels.WEIGHT_SCALE,
+                           minlength=(1 << bits) * n_cats).reshape(1 << bits, n_cats)
         n = float(accumulator.n_documents)
         docs = accumulator.doc_counts.astype(np.float64)
         mean_h = sums.sum(axis=1) / n
@@ -442,7 +498,7 @@ class RidgeComplementClassifier(LinearCountModel):
         self.ridge_intercept = mean_y - mean_h @ coef
         #: Ridge coefficients of the hashed unigram buckets, float64[2 ** bits, n_categories]:
         #: a seen unigram's weight is ``sign * ridge_coef[bucket]`` (:func:`accum._kernels.gram_bucket`).
-        self.ridge_coef = coef
+        self.ridge_coef = np.ascontiguousarray(coef)
 
     def _scores(self, texts: Sequence[str]):
         """Ridge (with intercepts) and complement scores, float64[n_texts, n_categories] each."""
@@ -459,40 +515,22 @@ class RidgeComplementClassifier(LinearCountModel):
 
     def explain(self, text: str, n_terms: int = 10) -> Explanation:
         """The log-odds of the top two categories: ridge intercepts plus one term per feature."""
-        batch = tokenize([text], self.acc.settings.lowercase)
-        order = self.acc.settings.max_order
-        fids, tfs, first, _ = _kernels.page_features(batch.ngrams(order), batch.bounds)
-        rows = _kernels.lookup_rows(fids.reshape(-1, 1), self.acc._keys, self.acc._slots)[:, 0]
-        weight = np.log1p(tfs) / np.sqrt(np.sum(np.log1p(tfs) ** 2)) if len(tfs) else np.zeros(0)
+        page = self._page_features(text)
         ridge, comp = self._scores([text])
         (m_r, s_r), (m_c, s_c) = _zscore_scale(ridge), _zscore_scale(comp)
         scores = ((ridge - m_r) / s_r + self.blend * (comp - m_c) / s_c)[0]
-        if len(scores) == 1:
-            win, second = 0, 0
-        else:
-            win, second = np.argsort(-scores, kind="stable")[:2]
+        win, second = _top_two(scores)
         s_r, s_c = float(s_r[0, 0]), float(s_c[0, 0])
-        bucket, sign = _kernels.gram_buckets(fids, self.acc.settings.gram_bits)
-        items = []
-        for i in np.nonzero(rows >= 0)[0]:
-            r, (t, k) = rows[i], divmod(int(first[i]), order)
-            term = self.blend * (self.log_prob[r, win] - self.log_prob[r, second]) / s_c
-            if k == 0:  # a unigram
-                coef = self.ridge_coef[bucket[i]]
-                term += sign[i] * weight[i] * (coef[win] - coef[second]) / s_r
-            items.append({"feature": " ".join(batch.token_text(j) for j in range(t - k, t + 1)),
-                          "order": k + 1, "count": int(tfs[i]), "contribution": float(term)})
-        items.sort(key=lambda f: -abs(f["contribution"]))
-        return Explanation(
-            winner=self.categories[win],
-            runner_up=self.categories[second],
-            log_odds=float(scores[win] - scores[second]),
-            prior=float((self.ridge_intercept[win] - self.ridge_intercept[second]) / s_r),
-            features=items[:n_terms],
-            rest=float(sum(f["contribution"] for f in items[n_terms:])),
-            n_features=len(items),
-            n_unseen=int(tfs[rows < 0].sum()),
-        )
+        terms = self.blend * (page.weights[:, win] - page.weights[:, second]) / s_c
+        fids, tfs = page.fids[page.seen], page.tfs[page.seen]
+        unigram = page.first[page.seen] % page.order == 0
+        bucket, sign = _kernels.gram_buckets(fids[unigram], self.acc.settings.gram_bits)
+        log_tf = np.log1p(page.tfs)
+        weight = sign * np.log1p(tfs[unigram]) / np.sqrt(np.sum(log_tf**2))
+        coef = self.ridge_coef[bucket]
+        terms[unigram] += weight * (coef[:, win] - coef[:, second]) / s_r
+        prior = (self.ridge_intercept[win] - self.ridge_intercept[second]) / s_r
+        return self._explanation(page, terms, scores, win, second, prior, n_counted=len(page.seen), n_terms=n_terms)
 
 
 #: The models by name, with their default smoothing.
