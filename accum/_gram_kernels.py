@@ -77,3 +77,16 @@ def gram_unpack(gram, n_buckets, out):
         base = gram_offset(i, n_buckets) - i
         for j in range(i, n_buckets):
             out[i, j] = out[j, i] = gram[base + j]
+
+
+@njit(**NJIT_OPTIONS)
+def gram_centered_lower(gram, n_buckets, scale, mean, n_pages, lam, out):
+    """The lower triangle of ``gram / scale - n_pages * mean meanᵀ + lam * I`` into ``out``
+    (float[n, n] in Fortran order, as LAPACK reads it): column j of the lower triangle is
+    row j of the packed upper one, so both are read and written in order."""
+    for j in range(n_buckets):
+        base = gram_offset(j, n_buckets) - j
+        mj = n_pages * mean[j]
+        for i in range(j, n_buckets):
+            out[i, j] = gram[base + i] / scale - mj * mean[i]
+        out[j, j] += lam
