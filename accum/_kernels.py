@@ -462,6 +462,9 @@ def _log_growth(events, n_events, cat, pages, tokens, stats):
 #: How many tokens ahead the counting loop prefetches pair-table slots (random reads into
 #: a table larger than the cache: prefetched, their misses overlap).
 COUNT_AHEAD = 8
+#: How many tokens ahead it prefetches the pairs those slots point to (their slots have
+#: been loaded by then; the pair is a second random read, which confirms the match).
+PAIR_AHEAD = 4
 
 
 @njit(**NJIT_OPTIONS)
@@ -574,6 +577,15 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
                     if ahead == ZERO:
                         break
                     _prefetch(pair_table, (ahead ^ salt) >> shift)
+            if t + PAIR_AHEAD < b:  # and the pairs of a nearer token, whose slots have arrived
+                for k in range(max_order):
+                    ahead = grams[t + PAIR_AHEAD, k]
+                    if ahead == ZERO:
+                        break
+                    h = ahead ^ salt
+                    e = pair_table[h >> shift]
+                    if e != ZERO and (e >> S32) == (h >> S32):
+                        _prefetch(pairs, np.int64(e & LOW32) - 1)
             for k in range(max_order):
                 fid = grams[t, k]
                 if fid == ZERO:
