@@ -3,21 +3,16 @@
 The Gram is kept as its upper triangle, packed row by row, in int64 (fixed point, so
 sums and merges are exact). The counting kernel (:func:`accum._kernels.accumulate`)
 writes each page's vector h as (bucket, value) entries; :func:`gram_add_pages` adds a
-batch of pages at once, tile by tile, so that the part of the triangle being updated
-stays in the cache while every page of the batch adds to it (updating page by page
-touches a new cache line of a 64 MiB triangle for almost every entry).
+batch of pages at once, row by row of the Gram, so that the row being updated stays in
+the first-level cache while every page of the batch that has its bucket adds to it
+(updating page by page touches a new cache line of a 64 MiB triangle for almost every
+entry).
 """
 
 import numpy as np
 from numba import njit
 
 from .config import NJIT_OPTIONS
-
-#: Buckets per side of a tile: a 512 x 512 tile of int64 (2 MiB) stays in the last-level
-#: cache; smaller tiles spend more on the loops per page and tile than they save (measured:
-#: 500 pages of 150 buckets, 64: 85 ms, 256: 40 ms, 512: 34 ms, 1024: 50 ms; page by page 95 ms).
-TILE = 512
-
 
 @njit(**NJIT_OPTIONS)
 def gram_offset(i, n_buckets):
@@ -48,26 +43,37 @@ def gram_add_pages(gram, n_buckets, page_bounds, bucket, value):
     Page p's vector has ``value[i]`` in bucket ``bucket[i]`` for ``page_bounds[p] <= i <
     page_bounds[p + 1]`` (buckets may repeat: their values add up). Reorders ``bucket``
     and ``value`` within each page.
+
+    Each page's entries are sorted by bucket; then, for each bucket i in turn, every
+    entry of bucket i adds its value times each later entry of its page to row i, which
+    stays in the cache meanwhile (measured on 20 Newsgroups: 15 % faster than updating
+    512 x 512 tiles of the triangle, 4x faster than page by page).
     """
     n_pages = page_bounds.shape[0] - 1
-    n_tiles = (n_buckets + TILE - 1) // TILE
-    # per page, where each tile's buckets start among its sorted, combined entries
-    starts = np.empty((n_pages, n_tiles + 1), np.int64)
+    n_entries = page_bounds[n_pages]
+    page_end = np.empty(n_entries, np.int64)  # per entry, the end of its page's entries
+    first = np.zeros(n_buckets + 1, np.int64)  # where each bucket's entries start in ``order``
     for p in range(n_pages):
         end = _combine(bucket, value, page_bounds[p], page_bounds[p + 1])
-        i = page_bounds[p]
-        for t in range(n_tiles + 1):
-            while i < end and bucket[i] < t * TILE:
-                i += 1
-            starts[p, t] = i
-    for ti in range(n_tiles):
-        for tj in range(ti, n_tiles):
-            for p in range(n_pages):
-                for i in range(starts[p, ti], starts[p, ti + 1]):
-                    bi, vi = bucket[i], value[i]
-                    row = gram_offset(bi, n_buckets) - bi
-                    for j in range(i if tj == ti else starts[p, tj], starts[p, tj + 1]):
-                        gram[row + bucket[j]] += vi * value[j]
+        for e in range(page_bounds[p], end):
+            page_end[e] = end
+            first[bucket[e] + 1] += 1
+        page_end[end : page_bounds[p + 1]] = -1
+    for i in range(n_buckets):
+        first[i + 1] += first[i]
+    order = np.empty(first[n_buckets], np.int64)
+    cursor = first[:n_buckets].copy()
+    for e in range(n_entries):
+        if page_end[e] >= 0:
+            order[cursor[bucket[e]]] = e
+            cursor[bucket[e]] += 1
+    for i in range(n_buckets):
+        row = gram_offset(i, n_buckets) - i
+        for k in range(first[i], first[i + 1]):
+            e = order[k]
+            v = value[e]
+            for f in range(e, page_end[e]):
+                gram[row + bucket[f]] += v * value[f]
 
 
 @njit(**NJIT_OPTIONS)
