@@ -56,7 +56,10 @@ Speed notes
     in flight: so fetch well ahead (counting prefetches a token's table slots
     ``COUNT_RING - 1`` tokens before it counts them; one token ahead was 30 % slower)
     and keep a dependent chain short (sampling reads a context, then one entry row that
-    holds its alias too). The counting kernel tracks sentence starts incrementally:
+    holds its alias too; the plain table's rows hold the next context's entries, so one
+    read a token). Sampling 32 lanes took 10-13 ns a token on the Xeon where 8 took 28
+    (a plain-table step is mostly arithmetic then: an integer bucket pick instead of a
+    float one saved 2-3 ns). The counting kernel tracks sentence starts incrementally:
     calling ``_starts_sentence`` per token cost more than the hashing and probing
     together. Fresh memory is slow to touch: size outputs close to what they need.
 """
@@ -79,6 +82,8 @@ OPENER_SALT = np.uint64(0xA0761D6478BD642F)
 SM_1 = np.uint64(0xBF58476D1CE4E5B9)
 SM_2 = np.uint64(0x94D049BB133111EB)
 S33 = np.uint64(33)
+S32 = np.uint64(32)
+M32 = np.uint64(0xFFFFFFFF)
 ZERO = np.uint64(0)
 ONE = np.uint64(1)
 
@@ -1503,8 +1508,8 @@ def sampler_tables(ch, params, ctx_order):
             prob[e] = own + gamma * below
             kept += prob[e]
         q = kept / (1.0 - unk[c]) if hi > lo else 0.0
-        if hi - lo >= n_vocab:
-            q = 1.0  # it knows every token: only the unknown one lies outside (never drawn)
+        if hi - lo >= n_vocab or (gamma == 0.0 and hi > lo):
+            q = 1.0  # nothing backs off, or only the unknown token lies outside (never drawn)
         bloom = np.int64(0)
         for e in range(lo, hi):
             bloom |= np.int64(1) << _bloom_bit(e_tok[e])
@@ -1573,6 +1578,26 @@ def _rand53(rng):
 
 
 @njit(**NJIT_OPTIONS)
+def _rand64(rng):
+    """Uniform 64-bit integer from the SplitMix64 state ``rng[0]``."""
+    rng[0] += SALT
+    z = rng[0]
+    z = (z ^ (z >> np.uint64(30))) * SM_1
+    z = (z ^ (z >> np.uint64(27))) * SM_2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(**NJIT_OPTIONS)
+def _split_uniform(z, k):
+    """A bucket ``floor(u k)`` of ``k`` (< 2**32) and the next 31 bits of ``u k``'s fraction
+    (the alias test), for the 64-bit uniform ``z = u * 2**64``: integer arithmetic only
+    (the 64 x 32-bit product's high part from two 32 x 32-bit products)."""
+    k = np.uint64(k)
+    mid = (z >> S32) * k + (((z & M32) * k) >> S32)
+    return np.int64(mid >> S32), np.int64((mid & M32) >> ONE)
+
+
+@njit(**NJIT_OPTIONS)
 def _find_packed(pe, lo, hi, w):
     """Entry of token ``w`` among the packed entries ``lo:hi`` (sorted by token), or -1."""
     end = hi
@@ -1587,16 +1612,14 @@ def _find_packed(pe, lo, hi, w):
     return -1
 
 
-LANES = 8  # documents sampled side by side, so that their memory reads overlap
+LANES = 32  # documents sampled side by side, so that their memory reads overlap
 
 
 @njit(**NJIT_OPTIONS)
 def _bucket(pc, c, rng):
     """A bucket of context c's alias table: its entry and the threshold test's value."""
-    k = pc[c, 1] & 0xFFFFFFFF
-    x = (np.float64(_rand53(rng)) * (1.0 / TWO53)) * k
-    b = min(np.int64(x), k - 1)
-    return pc[c, 0] + b, np.int64((x - b) * TWO31)
+    b, test = _split_uniform(_rand64(rng), pc[c, 1] & 0xFFFFFFFF)
+    return pc[c, 0] + b, test
 
 
 @njit(**NJIT_OPTIONS)
@@ -1717,32 +1740,103 @@ def _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dsta
 
 
 @njit(**NJIT_OPTIONS)
-def generate_fast(pc, pe, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, lanes):
-    """Sample ``n_tokens`` tokens (document ends not counted) from the packed tables.
+def plain_tables(pc, pe, bos_ctx):
+    """Sampling rows for a chain whose draws never back off (the plain table).
 
-    Documents are independent runs from ``BOS`` to ``EOS``, so ``lanes`` of them are
-    sampled side by side, each lane with its own random stream, and their reads of the
-    tables overlap in memory. Document i is lane ``i % lanes``'s ``(i // lanes)``-th
-    (document 0 starts from ``state0``, the prompt's context); the output is documents
-    0, 1, 2, ... in that order, each followed by ``EOS``, the last one cut at the
-    budget. Which documents are kept does not depend on their content, so the text is
-    distributed exactly as one chain run document after document, and a longer budget
-    with the same seed extends the same text.
+    When every context keeps its draws (``q = 1``, see :func:`sampler_tables`), a draw
+    needs only the context's entries, and a lane's state can be those entries (first
+    and count) rather than the context: each bucket then holds, for its entry and its
+    alias, the token and the next context's entries, so that a token costs one read
+    of one 32-byte row instead of a context row and then a bucket row.
 
-    Returns int64[n_out] of dense tokens, ``EOS`` included where a document ended.
+    Returns
+    -------
+    fat : int32[n_entries, 8]
+        ``(threshold * 2**31, token, next first entry, next entries, alias token, alias
+        next first entry, alias next entries, 0)``.
+    ok : bool
+        False when some reachable context backs off or has no entries: use
+        :func:`generate_fast` then.
+    """
+    n_ctx = pc.shape[0]
+    n_e = pe.shape[0]
+    fat = np.zeros((n_e, 8), np.int32)
+    ok = n_ctx > 0 and 0 <= bos_ctx < n_ctx and (pc[bos_ctx, 1] & 0xFFFFFFFF) > 0
+    for c in range(n_ctx):
+        if (pc[c, 1] & 0xFFFFFFFF) > 0 and pc[c, 3] < ALWAYS:
+            ok = False
+    for e in range(n_e):
+        fat[e, 0] = pe[e, 1]
+        for j in range(2):
+            nxt = pe[e, 2 + 2 * j]
+            n = pc[nxt, 1] & 0xFFFFFFFF
+            if n == 0:
+                ok = False
+            fat[e, 1 + 3 * j] = pe[e, 3 * j]
+            fat[e, 2 + 3 * j] = pc[nxt, 0]
+            fat[e, 3 + 3 * j] = n
+    return fat, ok
+
+
+@njit(**NJIT_OPTIONS)
+def _plain_rounds(fat, eos_dense, first, count, lane_rng, buf, dstart, n_done, rounds, n_rounds, pick):
+    """:func:`_lane_rounds` for the rows of :func:`plain_tables`: a lane's state is its
+    context's first entry and entry count.
+
+    Pass one draws one uniform per lane, picks the bucket (integer arithmetic, see
+    :func:`_split_uniform`) and fetches its row; pass two resolves the bucket (a select,
+    no branch), records the token and the next state. A document's end is recorded
+    without a branch as well (the slot is overwritten until a document ends).
+    """
+    L = first.shape[0]
+    for r in range(rounds, rounds + n_rounds):
+        for l in range(L):
+            z = lane_rng[l] + SALT
+            lane_rng[l] = z
+            z = (z ^ (z >> np.uint64(30))) * SM_1
+            z = (z ^ (z >> np.uint64(27))) * SM_2
+            z ^= z >> np.uint64(31)
+            b, test = _split_uniform(z, count[l])
+            e = first[l] + b
+            pick[l, 0] = e
+            pick[l, 1] = test
+            _prefetch_row(fat, e)
+        for l in range(L):
+            e = pick[l, 0]
+            o = 1 + 3 * np.int64(pick[l, 1] >= fat[e, 0])
+            w = np.int64(fat[e, o])
+            buf[r * L + l] = w
+            first[l] = fat[e, o + 1]
+            count[l] = fat[e, o + 2]
+            dstart[l, n_done[l] + 1] = r + 1  # kept only when the document ended
+            n_done[l] += np.int64(w == eos_dense)
+
+
+@njit(**NJIT_OPTIONS)
+def _run_lanes(pc, pe, fat, plain, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, lanes):
+    """Run the lanes until documents 0..last hold ``n_tokens`` tokens (see :func:`generate_fast`).
+
+    ``plain`` picks the rounds: :func:`_plain_rounds` over ``fat`` (from
+    :func:`plain_tables`) or :func:`_lane_rounds` over ``pc`` and ``pe``. Returns ``buf``
+    (the token of round r of lane l at ``r * lanes + l``), ``dstart`` (the round at
+    which each lane's documents start), the last document, the steps taken from it, and
+    the steps in all.
     """
     L = lanes
-    if n_tokens <= 0:
-        return np.zeros(0, np.int64)
     lane_rng = np.empty(L, np.uint64)
     for l in range(L):
         lane_rng[l] = _mix64(rng[0] + SALT * np.uint64(l + 1))
     state = np.full(L, bos_ctx, np.int64)
     state[0] = state0
+    first = np.empty(L, np.int64)  # the plain rounds' states: each lane's context's entries
+    count = np.empty(L, np.int64)
+    for l in range(L):
+        first[l] = pc[state[l], 0]
+        count[l] = pc[state[l], 1] & 0xFFFFFFFF
     cap = max(n_tokens // L + 16, 64)
-    buf = np.empty(cap * L, np.int64)  # round r of lane l at r * L + l
-    dcap = 2 * 4096 + 2
-    dstart = np.zeros((L, dcap), np.int64)  # round at which each lane's documents start
+    buf = np.empty(cap * L, np.int64)
+    dcap = cap // 8 + 64  # documents per lane before growing (text has far fewer than one per 8 tokens)
+    dstart = np.zeros((L, dcap), np.int64)
     n_done = np.zeros(L, np.int64)
     pick = np.empty((L, 3), np.int64)
     rounds = 0
@@ -1765,8 +1859,11 @@ def generate_fast(pc, pe, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, la
             more[:, :dcap] = dstart
             dstart = more
             dcap = 2 * dcap + chunk
-        _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dstart, n_done, rounds, chunk,
-                     pick)
+        if plain:
+            _plain_rounds(fat, eos_dense, first, count, lane_rng, buf, dstart, n_done, rounds, chunk, pick)
+        else:
+            _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dstart, n_done, rounds, chunk,
+                         pick)
         rounds += chunk
         while True:
             l = k % L
@@ -1789,7 +1886,14 @@ def generate_fast(pc, pe, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, la
                     last = k
                     need = n_tokens - prefix
                 break
-    out = np.empty(prefix + k + need, np.int64)
+    return buf, dstart, last, need, prefix + k + need
+
+
+@njit(**NJIT_OPTIONS)
+def _lane_tokens(buf, dstart, last, need, n_out, lanes):
+    """Documents 0..last of the lanes' output, in order, as dense tokens."""
+    L = lanes
+    out = np.empty(n_out, np.int64)
     n = 0
     for d in range(last + 1):
         l = d % L
@@ -1800,6 +1904,108 @@ def generate_fast(pc, pe, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, la
             out[n] = buf[r * L + l]
             n += 1
     return out[:n]
+
+
+PACK_OFFSET = np.int64((1 << 40) - 1)  # token_pack: byte offset in bits 0-39, length in 40-61,
+PACK_LENGTH = np.int64((1 << 22) - 1)  # space before in bit 62, space after in bit 63 (as int64: < 0)
+
+
+@njit(**NJIT_OPTIONS)
+def _lane_text(buf, dstart, last, need, n_out, lanes, pack, lex_buf):
+    """Documents 0..last of the lanes' output joined as UTF-8 text (see :func:`join_tokens`):
+    ``pack`` maps what ``buf`` holds to its token's bytes in ``lex_buf`` and its spacing
+    (see :func:`token_pack`). Returns the bytes and the first token (-1 when none was
+    made)."""
+    L = lanes
+    steps = np.empty(n_out, np.int64)  # the packs in document order (one pass over buf)
+    n = 0
+    total = 0
+    prev_sa = np.int64(0)
+    for d in range(last + 1):
+        l = d % L
+        jd = d // L
+        a = dstart[l, jd]
+        b = dstart[l, jd + 1] if d < last else a + need
+        for r in range(a, b):
+            p = pack[buf[r * L + l]]
+            steps[n] = p
+            n += 1
+            total += ((p >> 40) & PACK_LENGTH) + (prev_sa & (p >> 62) & 1)
+            prev_sa = (p >> 63) & 1
+    first = np.int64(-1)
+    if n > 0:
+        first = buf[dstart[0, 0] * L]  # document 0 is lane 0's first
+    out = np.empty(total + JOIN_BLOCK + 1, np.uint8)
+    j = 0
+    prev_sa = np.int64(0)
+    for i in range(n):
+        p = steps[i]
+        out[j] = 32
+        j += prev_sa & (p >> 62) & 1
+        off = p & PACK_OFFSET
+        length = (p >> 40) & PACK_LENGTH
+        _copy_block(out, j, lex_buf, off)
+        for k in range(JOIN_BLOCK, length):  # a long token: the rest byte by byte
+            out[j + k] = lex_buf[off + k]
+        j += length
+        prev_sa = (p >> 63) & 1
+    return out[:total], first
+
+
+@njit(**NJIT_OPTIONS)
+def token_pack(lex_off, sb, sa):
+    """Each token's bytes and spacing in one int64 (see :data:`PACK_OFFSET`), for :func:`_lane_text`."""
+    n = lex_off.shape[0] - 1
+    out = np.empty(n, np.int64)
+    for w in range(n):
+        out[w] = lex_off[w] | ((lex_off[w + 1] - lex_off[w]) << 40) | (np.int64(sb[w]) << 62) \
+            | (np.int64(sa[w]) << 63)
+    return out
+
+
+@njit(**NJIT_OPTIONS)
+def generate_fast(pc, pe, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, lanes):
+    """Sample ``n_tokens`` tokens (document ends not counted) from the packed tables.
+
+    Documents are independent runs from ``BOS`` to ``EOS``, so ``lanes`` of them are
+    sampled side by side, each lane with its own random stream, and their reads of the
+    tables overlap in memory. Document i is lane ``i % lanes``'s ``(i // lanes)``-th
+    (document 0 starts from ``state0``, the prompt's context); the output is documents
+    0, 1, 2, ... in that order, each followed by ``EOS``, the last one cut at the
+    budget. Which documents are kept does not depend on their content, so the text is
+    distributed exactly as one chain run document after document, and a longer budget
+    with the same seed extends the same text.
+
+    Returns int64[n_out] of dense tokens, ``EOS`` included where a document ended.
+    """
+    if n_tokens <= 0:
+        return np.zeros(0, np.int64)
+    buf, dstart, last, need, n_out = _run_lanes(pc, pe, np.zeros((1, 8), np.int32), False, state0, n_tokens, rng,
+                                                n_vocab, eos_dense, bos_ctx, lanes)
+    return _lane_tokens(buf, dstart, last, need, n_out, lanes)
+
+
+@njit(**NJIT_OPTIONS)
+def generate_plain(pc, fat, state0, n_tokens, rng, eos_dense, bos_ctx, lanes):
+    """:func:`generate_fast` with the rows of :func:`plain_tables` (one uniform and one
+    row read a token)."""
+    if n_tokens <= 0:
+        return np.zeros(0, np.int64)
+    buf, dstart, last, need, n_out = _run_lanes(pc, np.zeros((1, 5), np.int32), fat, True, state0, n_tokens, rng,
+                                                0, eos_dense, bos_ctx, lanes)
+    return _lane_tokens(buf, dstart, last, need, n_out, lanes)
+
+
+@njit(**NJIT_OPTIONS)
+def generate_text(pc, pe, fat, plain, pack, lex_buf, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, lanes):
+    """:func:`generate_fast` (or :func:`generate_plain` when ``plain``) straight to text:
+    the UTF-8 bytes of :func:`join_tokens` and the first token (-1 when no token was
+    made). ``pack`` comes from :func:`token_pack`."""
+    if n_tokens <= 0:
+        return np.zeros(0, np.uint8), np.int64(-1)
+    buf, dstart, last, need, n_out = _run_lanes(pc, pe, fat, plain, state0, n_tokens, rng, n_vocab, eos_dense,
+                                                bos_ctx, lanes)
+    return _lane_text(buf, dstart, last, need, n_out, lanes, pack, lex_buf)
 
 
 @njit(**NJIT_OPTIONS)

@@ -33,10 +33,12 @@ without hashing. Sampling uses tables derived from the chain once per smoother: 
 alias table per context over its continuations' full smoothed probabilities, plus the
 probability that a draw stays among them (else it backs off, rejecting continuations
 the context already has), so one token costs two dependent reads (the context's row,
-then one entry row that holds its alias too); documents are sampled several at a time,
-each read fetched a step before it is needed, so that those reads overlap. The draws
-are exact (up to 31-bit alias thresholds). Greedy decoding stops adding up levels as
-soon as the leader is certain.
+then one entry row that holds its alias too). The plain table never backs off, so its
+rows hold, beside each token, the next context's entries: one read a token. Documents
+are sampled 32 at a time, each read fetched a step before it is needed, so that those
+reads overlap, and the text is written by the same kernel. The draws are exact (up to
+31-bit alias thresholds). Greedy decoding stops adding up levels as soon as the
+leader is certain.
 
 Examples
 --------
@@ -73,6 +75,7 @@ METHODS = {"dirichlet": K.DIRICHLET, "kn": K.KNESER_NEY, "mle": K.MLE}
 _MIN_TABLE = 1 << 12
 _MAX_SENTENCE_TOKENS = 256
 _NO_RANK = np.zeros(0, np.int64)
+_NO_FAT = np.zeros((1, 8), np.int32)  # the plain rows, when a call does not use them
 
 #: Words after which a terminal mark does not end a sentence (a hook: override on a subclass).
 ABBREVIATIONS = frozenset(
@@ -175,6 +178,15 @@ class _Chain:
         key = ("sampler",) + tuple(float(x) for x in params[:4])
         if key not in self._ranks:
             self._ranks[key] = K.sampler_tables(self.ch, params, self.ctx_order)
+        return self._ranks[key]
+
+    def plain(self, params: tuple) -> np.ndarray | None:
+        """Rows for sampling the plain table with one read a token (``plain_tables``), or
+        None when this chain's draws can back off."""
+        key = ("plain",) + tuple(float(x) for x in params[:4])
+        if key not in self._ranks:
+            fat, ok = K.plain_tables(*self.sampler(params), self.bos_ctx)
+            self._ranks[key] = fat if ok else None
         return self._ranks[key]
 
     def rank(self, method: str) -> np.ndarray:
@@ -813,6 +825,20 @@ class MarkovAccumulator:
 
     # -- generation ----------------------------------------------------------------------
 
+    def _lexicon_bytes(self) -> dict:
+        """The structure with every token's UTF-8 bytes (``lex_buf``, ``lex_off``) and, for
+        the kernels that write text, each token's bytes and spacing in one int64
+        (``tok_pack``; None when a token is too long for it)."""
+        s = self._structure()
+        if "lex_buf" not in s:
+            encoded = [t.encode("utf-8", "surrogatepass") for t in s["texts"].tolist()]
+            s["lex_off"] = np.zeros(len(encoded) + 1, np.int64)
+            np.cumsum([len(e) for e in encoded], out=s["lex_off"][1:])
+            s["lex_buf"] = np.frombuffer(b"".join(encoded) + bytes(K.JOIN_BLOCK), np.uint8)
+            fits = max(map(len, encoded)) <= K.PACK_LENGTH and s["lex_off"][-1] <= K.PACK_OFFSET
+            s["tok_pack"] = K.token_pack(s["lex_off"], s["sb"], s["sa"]) if fits else None
+        return s
+
     def _join(self, dense: np.ndarray) -> str:
         s = self._structure()
         dense = np.asarray(dense, np.int64)
@@ -820,13 +846,9 @@ class MarkovAccumulator:
             return ""
         if type(self).join_tokens is MarkovAccumulator.join_tokens:
             # the default hook, in one kernel pass over the tokens' UTF-8 bytes
-            if "lex_buf" not in s:
-                encoded = [t.encode("utf-8", "surrogatepass") for t in s["texts"].tolist()]
-                s["lex_off"] = np.zeros(len(encoded) + 1, np.int64)
-                np.cumsum([len(e) for e in encoded], out=s["lex_off"][1:])
-                s["lex_buf"] = np.frombuffer(b"".join(encoded) + bytes(K.JOIN_BLOCK), np.uint8)
+            s = self._lexicon_bytes()
             raw = K.join_tokens(dense, s["lex_buf"], s["lex_off"], s["sb"], s["sa"])
-            return raw.tobytes().decode("utf-8", "surrogatepass")
+            return str(raw, "utf-8", "surrogatepass")
         space = np.zeros(len(dense), bool)
         space[1:] = s["sa"][dense[:-1]] & s["sb"][dense[1:]]
         return self.join_tokens(s["texts"][dense], space)
@@ -857,17 +879,22 @@ class MarkovAccumulator:
         include_prompt : bool
             Start the returned text with the prompt.
         """
+        fused = type(self).join_tokens is MarkovAccumulator.join_tokens
         out, prompt_dense = self._generate(n_tokens, prompt, seed, temperature, top_k, greedy, category,
-                                           order, method, discount, alpha, alpha_per_type)
-        text = self._join(out).strip("\n")
+                                           order, method, discount, alpha, alpha_per_type, text=fused)
+        if isinstance(out, tuple):  # written as text by the kernel
+            text, first = out
+        else:
+            text, first = self._join(out), (int(out[0]) if len(out) else -1)
+        text = text.strip("\n")
         if include_prompt and prompt:
             s = self._structure()
-            if not len(out) or not text:
+            if first < 0 or not text:
                 gap = ""
-            elif out[0] == s["eos"]:
+            elif first == s["eos"]:
                 gap = "\n"  # the prompt ended a document
             else:
-                gap = " " if (len(prompt_dense) == 0 or s["sa"][prompt_dense[-1]]) and s["sb"][out[0]] else ""
+                gap = " " if (len(prompt_dense) == 0 or s["sa"][prompt_dense[-1]]) and s["sb"][first] else ""
             text = prompt.rstrip() + gap + text
         return text
 
@@ -885,7 +912,10 @@ class MarkovAccumulator:
         return self._structure()["vocab"][out]
 
     def _generate(self, n_tokens, prompt, seed, temperature, top_k, greedy, category, order, method,
-                  discount, alpha, alpha_per_type) -> tuple[np.ndarray, np.ndarray]:
+                  discount, alpha, alpha_per_type, text: bool = False) -> tuple:
+        """Dense tokens and the prompt's dense tokens; with ``text``, plain sampling may give
+        ``(text, first dense token or -1)`` in place of the tokens (the default join, written
+        by the sampling kernel)."""
         chain, params, method = self._setup(category, order, method, discount, alpha, alpha_per_type)
         if isinstance(n_tokens, bool) or not isinstance(n_tokens, (int, np.integer)) or n_tokens < 0:
             raise ValueError(f"n_tokens must be a non-negative integer, got {n_tokens!r}")
@@ -894,8 +924,18 @@ class MarkovAccumulator:
         eos = self._structure()["eos"]
         if mode == 0 and max(len(chain.ch[4]), len(chain.ch[0]), int(params[4]) + 1) < 2**31 - 1:
             pc, pe = chain.sampler(params)
-            return K.generate_fast(pc, pe, state, int(n_tokens), _seed_state(seed), params[4], eos,
-                                   chain.bos_ctx, K.LANES), prompt_dense
+            fat = chain.plain(params) if method == "mle" else None
+            plain = fat is not None
+            fat = fat if plain else _NO_FAT
+            tok_pack = self._lexicon_bytes()["tok_pack"] if text else None
+            args = (state, int(n_tokens), _seed_state(seed))
+            if tok_pack is not None:
+                raw, first = K.generate_text(pc, pe, fat, plain, tok_pack, self._structure()["lex_buf"], *args,
+                                             params[4], eos, chain.bos_ctx, K.LANES)
+                return (str(raw, "utf-8", "surrogatepass"), int(first)), prompt_dense
+            if plain:
+                return K.generate_plain(pc, fat, *args, eos, chain.bos_ctx, K.LANES), prompt_dense
+            return K.generate_fast(pc, pe, *args, params[4], eos, chain.bos_ctx, K.LANES), prompt_dense
         rank = chain.rank(method) if mode == 1 else _NO_RANK
         out = K.generate(chain.ch, params, state, int(n_tokens), _seed_state(seed), mode, temperature,
                          top_k, rank, self._structure()["eos"], chain.bos_ctx)

@@ -44,6 +44,7 @@ From the repository root::
 
     .venv/bin/python benchmarks/markov_peers.py                 # writes results/markov_peers.md
     .venv/bin/python benchmarks/markov_peers.py --quick --no-write
+    .venv/bin/python benchmarks/markov_peers.py --corpora kjv --speed-only   # the KJV speed rows only
 """
 
 from __future__ import annotations
@@ -447,8 +448,16 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="KJV and one book, shorter runs, orders up to 8")
     parser.add_argument("--no-write", action="store_true", help="print the report instead of writing it")
     parser.add_argument("--max-order", type=int, default=16, help="highest order of the recall curve")
+    parser.add_argument("--corpora", help="comma-separated subset of kjv," + ",".join(BOOKS))
+    parser.add_argument("--speed-only", action="store_true",
+                        help="only the build and generation table (no kernel costs, perplexity, recall, samples)")
     args = parser.parse_args(argv)
     corpora = ["kjv", "pg11"] if args.quick else ["kjv", *BOOKS]
+    if args.corpora:
+        corpora = args.corpora.split(",")
+        unknown = set(corpora) - {"kjv", *BOOKS}
+        if unknown:
+            parser.error(f"unknown corpora {sorted(unknown)}")
     gen_words = 300_000 if args.quick else GEN_WORDS
     max_order = min(args.max_order, 8) if args.quick else args.max_order
     recommended = 4
@@ -458,6 +467,9 @@ def main(argv=None) -> None:
     parts = [report_header("accum's n-gram generator against markovify and NLTK", package_versions(VERSIONS))]
     print("speed ...", file=sys.stderr)
     speed_md, _ = speed_section(corpora, gen_words)
+    if args.speed_only:
+        print(speed_md)
+        return
     kernels = kernel_costs()
     parts += ["## Build, generation speed and memory\n", speed_md,
               f"\nSeconds are wall-clock on a shared 2-core machine (best read as upper bounds); "

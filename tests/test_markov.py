@@ -477,16 +477,38 @@ def test_kernel_join_equals_the_join_hook(texts):
     assert m._join(out) == MarkovAccumulator.join_tokens(m, s["texts"][out], space)
 
 
+def _bucket_by_hand(rng, k):
+    """Bucket floor(u k) of a 64-bit uniform u and the next 31 bits of u k, with Python integers."""
+    prod = int(K._rand64(rng)) * int(k)
+    return prod >> 64, (prod >> 33) & (2**31 - 1)
+
+
 def _draw_by_hand(pc, pe, c, rng, n_vocab):
     """The packed draw written out: stay with probability q, pick a bucket, keep it or its alias."""
     if K._rand53(rng) < pc[c, 3]:
-        k = pc[c, 1] & 0xFFFFFFFF
-        x = (float(K._rand53(rng)) * (1.0 / 2**53)) * k
-        b = min(int(x), k - 1)
+        b, test = _bucket_by_hand(rng, pc[c, 1] & 0xFFFFFFFF)
         e = pc[c, 0] + b
-        own = int((x - b) * 2**31) < pe[e, 1]
+        own = test < pe[e, 1]
         return (int(pe[e, 0]), int(pe[e, 2])) if own else (int(pe[e, 3]), int(pe[e, 4]))
     return K._draw_below(pc, pe, c, rng, n_vocab)
+
+
+def _lanes_by_hand(seed, n, eos, draw):
+    """Documents drawn one after another, document i from lane i % LANES's own random stream,
+    each up to its end or the budget of n tokens (document ends not counted)."""
+    lanes = [np.array([K._mix64(np.uint64((seed + int(K.SALT) * (l + 1)) % 2**64))], np.uint64)
+             for l in range(K.LANES)]
+    want, made, doc = [], 0, 0
+    while made < n:
+        state = None
+        while made < n:
+            w, state = draw(state, lanes[doc % K.LANES])
+            want.append(w)
+            if w == eos:
+                break
+            made += 1
+        doc += 1
+    return want
 
 
 @pytest.mark.parametrize("method", ["kn", "mle"])
@@ -498,20 +520,56 @@ def test_lanes_equal_documents_drawn_one_after_another(method):
     for seed, n in ((1, 7), (2, 300), (3, 2000)):
         got = K.generate_fast(pc, pe, chain.bos_ctx, n, np.array([seed], np.uint64), params[4], eos,
                               chain.bos_ctx, K.LANES)
-        # document i is drawn from lane i % LANES's own random stream, up to its end or the budget
-        lanes = [np.array([K._mix64(np.uint64((seed + int(K.SALT) * (l + 1)) % 2**64))], np.uint64)
-                 for l in range(K.LANES)]
-        want, made, doc = [], 0, 0
-        while made < n:
-            state = chain.bos_ctx
-            while made < n:
-                w, state = _draw_by_hand(pc, pe, state, lanes[doc % K.LANES], params[4])
-                want.append(w)
-                if w == eos:
-                    break
-                made += 1
-            doc += 1
+        want = _lanes_by_hand(seed, n, eos, lambda state, rng: _draw_by_hand(
+            pc, pe, chain.bos_ctx if state is None else state, rng, params[4]))
         assert got.tolist() == want
+
+
+def test_plain_rows_sample_the_plain_table_in_lanes():
+    m = fitted(3)
+    chain, params, _ = m._setup(None, None, "mle", None, None, None)
+    pc, pe = chain.sampler(params)
+    fat = chain.plain(params)
+    assert fat is not None and chain.plain(m._setup(None, None, "kn", None, None, None)[1]) is None
+    eos = m._structure()["eos"]
+
+    def draw(state, rng):  # state: the context's (first entry, entries); a bucket's row holds the next one's
+        first, count = (pc[chain.bos_ctx, 0], pc[chain.bos_ctx, 1] & 0xFFFFFFFF) if state is None else state
+        b, test = _bucket_by_hand(rng, count)
+        row = fat[first + b]
+        o = 1 if test < row[0] else 4
+        return int(row[o]), (row[o + 1], row[o + 2])
+
+    for seed, n in ((1, 7), (2, 300), (3, 2000)):
+        got = K.generate_plain(pc, fat, chain.bos_ctx, n, np.array([seed], np.uint64), eos, chain.bos_ctx, K.LANES)
+        assert got.tolist() == _lanes_by_hand(seed, n, eos, draw)
+    # the same tokens as the general rows (the plain table's draws never back off)
+    for c in range(len(pc)):
+        for e in range(pc[c, 0], pc[c, 0] + (pc[c, 1] & 0xFFFFFFFF)):
+            for j in (0, 1):
+                nxt = pe[e, 2 + 2 * j]
+                assert (fat[e, 1 + 3 * j], fat[e, 2 + 3 * j], fat[e, 3 + 3 * j]) == \
+                    (pe[e, 3 * j], pc[nxt, 0], pc[nxt, 1] & 0xFFFFFFFF)
+
+
+@pytest.mark.parametrize("method", ["kn", "mle"])
+@pytest.mark.parametrize("prompt", [None, "And the earth", "The end!"])
+def test_text_written_by_the_sampling_kernel_equals_joined_tokens(method, prompt):
+    m = MarkovAccumulator(order=3)
+    m.partial_fit(TEXTS + LONG_TOKENS)
+    for seed, n in ((1, 0), (2, 1), (3, 50), (4, 700)):
+        text = m.generate(n, prompt=prompt, seed=seed, method=method)
+        assert isinstance(m._generate(n, prompt, seed, 1.0, None, False, None, None, method, None, None, None,
+                                      text=True)[0], tuple)
+        out, prompt_dense = m._generate(n, prompt, seed, 1.0, None, False, None, None, method, None, None, None)
+        s = m._structure()
+        joined = m._join(out).strip("\n")
+        if prompt:
+            first = out[0] if len(out) else -1
+            gap = "" if first < 0 or not joined else "\n" if first == s["eos"] else \
+                " " if s["sa"][prompt_dense[-1]] and s["sb"][first] else ""
+            joined = prompt.rstrip() + gap + joined
+        assert text == joined, (seed, n)
 
 
 def test_per_category_counts_are_sparse_and_exact():
