@@ -96,3 +96,22 @@ def gram_centered_lower(gram, n_buckets, scale, mean, n_pages, lam, out):
         for i in range(j, n_buckets):
             out[i, j] = gram[base + i] / scale - mj * mean[i]
         out[j, j] += lam
+
+
+@njit(**NJIT_OPTIONS)
+def gram_nonzero(gram):
+    """Positions (uint32) and values of the non-zero entries of a packed Gram, without
+    a full-size temporary."""
+    n = 0
+    for i in range(gram.shape[0]):
+        if gram[i] != 0:
+            n += 1
+    index = np.empty(n, np.uint32)
+    value = np.empty(n, np.int64)
+    n = 0
+    for i in range(gram.shape[0]):
+        if gram[i] != 0:
+            index[n] = i
+            value[n] = gram[i]
+            n += 1
+    return index, value

@@ -9,8 +9,9 @@ Conventions
 - Token ids are 64-bit hashes of the token's UTF-8 bytes (FNV-1a, then a murmur3 final
   mix). Feature ids: a unigram's id is its token id; an n-gram's id (n >= 2) mixes the
   ids of its tokens in order with a per-order salt. The id 0 is reserved for "empty".
-- The feature table is open addressing with linear probing: ``keys[cap]`` (0 = empty slot)
-  and ``slots[cap]`` (the dense row of that key). ``cap`` is a power of two.
+- The feature table is open addressing with linear probing: ``slots[cap]`` (uint32) holds
+  a row + 1 (0 = empty slot), confirmed by the row's feature id in ``row_info``: 4 bytes a
+  slot. ``cap`` is a power of two.
 - Rows are dense: ``row_info[r]`` holds the feature id, the id of the feature without its
   last token (0 for unigrams), the last token id and the order, and ``row_total[r]`` its
   count summed over categories.
@@ -196,24 +197,38 @@ def tokenize(buf, doc_bounds):
 
 
 @njit(**NJIT_OPTIONS)
-def _find_slot(keys, key):
-    """Slot of ``key`` in the table, or of the empty slot where it would go."""
-    mask = np.uint64(keys.shape[0] - 1)
+def join_tokens(buf, starts, lengths, tokens):
+    """The bytes of the given tokens of ``buf``, separated by single spaces (uint8[n])."""
+    size = len(tokens) - 1
+    for t in tokens:
+        size += lengths[t]
+    out = np.empty(max(size, 0), np.uint8)
+    i = 0
+    for k, t in enumerate(tokens):
+        if k:
+            out[i] = 32
+            i += 1
+        out[i : i + lengths[t]] = buf[starts[t] : starts[t] + lengths[t]]
+        i += lengths[t]
+    return out
+
+
+@njit(**NJIT_OPTIONS)
+def _find_slot(slots, row_info, key):
+    """Slot of feature ``key`` in the feature table, or of the empty slot where it would go."""
+    mask = np.uint64(slots.shape[0] - 1)
     s = key & mask
     while True:
-        k = keys[s]
-        if k == key or k == ZERO:
+        r = slots[s]
+        if r == 0 or row_info[r - 1, 0] == key:
             return np.int64(s)
         s = (s + ONE) & mask
 
 
 @njit(**NJIT_OPTIONS)
-def table_lookup(keys, slots, key):
-    """Row of ``key``, or -1 when the table does not hold it."""
-    s = _find_slot(keys, key)
-    if keys[s] == ZERO:
-        return np.int64(-1)
-    return np.int64(slots[s])
+def table_lookup(slots, row_info, key):
+    """Row of feature ``key``, or -1 when the table does not hold it."""
+    return np.int64(slots[_find_slot(slots, row_info, key)]) - 1
 
 
 #: Columns of ``pairs`` (see module notes): the pair's row and category as
@@ -468,7 +483,7 @@ PAIR_AHEAD = 4
 
 
 @njit(**NJIT_OPTIONS)
-def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_info, row_total,
+def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row_total,
                pair_table, pairs, n_rows, n_pairs, new_unigram_tok, doc_counts, token_counts,
                cat_stats, all_stats, prune_k, events, touched, track, cross_keys, cross_at,
                gram_bits, h_bucket, h_value, h_pages):
@@ -487,7 +502,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
         Category column of each document.
     first_doc : int
         First document to process.
-    keys, slots : uint64[cap], int64[cap]
+    slots : uint32[cap]
         The feature table (see module notes); updated in place.
     row_info : uint64[rows_cap, 4]
         Per row: feature id, prefix id (0 for unigrams), last token id, order.
@@ -552,7 +567,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
     """
     n_docs = tok_bounds.shape[0] - 1
     max_order = grams.shape[1]
-    rows_cap = min(row_info.shape[0], keys.shape[0] // 2)
+    rows_cap = min(row_info.shape[0], slots.shape[0] // 2)
     pairs_cap = min(pairs.shape[0], pair_table.shape[0] // 2)
     shift = pair_table_shift(pair_table)
     log_cross = track and cross_keys.shape[0] > 0
@@ -598,10 +613,9 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
                 if p >= 0:
                     r = pairs[p, P_KEY] >> 32
                 else:
-                    s = _find_slot(keys, fid)
-                    if keys[s] == ZERO:
-                        keys[s] = fid
-                        slots[s] = n_rows
+                    s = _find_slot(slots, row_info, fid)
+                    if slots[s] == 0:
+                        slots[s] = n_rows + 1
                         row_info[n_rows, 0] = fid
                         row_info[n_rows, 1] = grams[t - 1, k - 1] if k > 0 else ZERO
                         row_info[n_rows, 2] = ids[t]
@@ -610,7 +624,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, keys, slots, row_inf
                             new_unigram_tok[n_new] = t
                             n_new += 1
                         n_rows += 1
-                    r = slots[s]
+                    r = np.int64(slots[s]) - 1
                     p = n_pairs
                     _pair_add(pair_table, pairs, p, ps, h, id_low, r, c)
                     n_pairs += 1
@@ -686,7 +700,7 @@ def count_stats(pairs, n_pairs, row_total, row_order, prune_k, cat_stats, all_st
 
 
 @njit(**NJIT_OPTIONS)
-def replay_crossings(cross_keys, cross_cat, cross_bucket, keys, slots, pair_table, pairs, row_order,
+def replay_crossings(cross_keys, cross_cat, cross_bucket, slots, row_info, pair_table, pairs, row_order,
                      running_pair, running_all, prune_k, hist_cat, hist_all):
     """Replay crossings (see :func:`accumulate`) in stream order on top of earlier counts.
 
@@ -697,8 +711,8 @@ def replay_crossings(cross_keys, cross_cat, cross_bucket, keys, slots, pair_tabl
         were counted.
     cross_bucket : int64[n]
         Index of the first growth-log checkpoint at or after the crossing's page.
-    keys, slots, pair_table, pairs, row_order : the merged feature and pair tables, pairs,
-        and the order of each row.
+    slots, row_info, pair_table, pairs, row_order : the merged feature table, rows, pair
+        table, pairs, and the order of each row.
     running_pair, running_all : uint8[n_pairs], uint8[n_rows]
         Counts of each pair and row before the replayed pages, capped at ``prune_k``;
         updated in place.
@@ -707,7 +721,7 @@ def replay_crossings(cross_keys, cross_cat, cross_bucket, keys, slots, pair_tabl
         in a bucket; their cumulative sums give the features counted at least that often.
     """
     for i in range(cross_keys.shape[0]):
-        r = table_lookup(keys, slots, cross_keys[i])
+        r = table_lookup(slots, row_info, cross_keys[i])
         c = cross_cat[i]
         if c >= 0:
             p = pair_find(pair_table, pairs, cross_keys[i], c)
@@ -740,22 +754,16 @@ AHEAD = 32
 
 
 @njit(**NJIT_OPTIONS)
-def _lookup_into(fids, keys, slots, rows):
-    """``rows[i]`` = row of ``fids[i]`` (-1 where unseen or 0), prefetching ahead."""
-    mask = np.uint64(keys.shape[0] - 1)
+def lookup_rows(grams, slots, row_info):
+    """Row of every n-gram in ``grams`` (-1 where unseen or absent), prefetching the
+    table slots ``AHEAD`` n-grams ahead."""
+    rows = np.empty(grams.shape, np.int64)
+    fids, out = grams.ravel(), rows.ravel()
+    mask = np.uint64(slots.shape[0] - 1)
     for i in range(fids.shape[0]):
         if i + AHEAD < fids.shape[0]:
-            s = fids[i + AHEAD] & mask
-            _prefetch(keys, s)
-            _prefetch(slots, s)
-        rows[i] = table_lookup(keys, slots, fids[i]) if fids[i] != ZERO else -1
-
-
-@njit(**NJIT_OPTIONS)
-def lookup_rows(grams, keys, slots):
-    """Row of every n-gram in ``grams`` (-1 where unseen or absent)."""
-    rows = np.empty(grams.shape, np.int64)
-    _lookup_into(grams.ravel(), keys, slots, rows.ravel())
+            _prefetch(slots, fids[i + AHEAD] & mask)
+        out[i] = table_lookup(slots, row_info, fids[i]) if fids[i] != ZERO else -1
     return rows
 
 
@@ -869,6 +877,43 @@ def linear_table(pairs, n_pairs, row_keys, n_cats, pair_delta, row_default, cap)
 
 
 @njit(**NJIT_OPTIONS)
+def complement_parts(pairs, n_pairs, n_rows, n_cats, alpha):
+    """Complement naive Bayes' weights ``-log((W[w] - W[w, c] + alpha) / sum_v (W[v] -
+    W[v, c] + alpha))`` over the pairs' document weights W, as the three parts a
+    :func:`linear_table` takes: per category the normaliser, per row ``-log(W[w] +
+    alpha)`` and per pair what its own category's weight takes away from that."""
+    row_total = np.zeros(n_rows)  # fixed-point integers summed in float64: exact below 2**53
+    cat_total = np.zeros(n_cats)
+    for p in range(n_pairs):
+        key = pairs[p, P_KEY]
+        w = np.float64(pairs[p, P_WEIGHT])
+        row_total[key >> 32] += w
+        cat_total[key & 0xFFFFFFFF] += w
+    category_term = np.log((cat_total.sum() - cat_total) / WEIGHT_SCALE + alpha * n_rows)
+    row_default = -np.log(row_total / WEIGHT_SCALE + alpha)
+    pair_delta = np.empty(n_pairs)
+    for p in range(n_pairs):
+        r = pairs[p, P_KEY] >> 32
+        pair_delta[p] = -np.log((row_total[r] - pairs[p, P_WEIGHT]) / WEIGHT_SCALE + alpha) - row_default[r]
+    return category_term, row_default, pair_delta
+
+
+@njit(**NJIT_OPTIONS)
+def unigram_bucket_sums(pairs, n_pairs, row_info, bits, n_cats):
+    """Per Gram bucket and category, the sum of ``sign * W[w, c]`` over the unigrams w
+    hashed to the bucket (:func:`gram_bucket`), float64[2 ** bits, n_cats]: the sums of
+    the training pages' hashed vectors per category."""
+    sums = np.zeros((1 << bits, n_cats))
+    for p in range(n_pairs):
+        key = pairs[p, P_KEY]
+        r = key >> 32
+        if row_info[r, 3] == 1:
+            bucket, sign = gram_bucket(row_info[r, 0], bits)
+            sums[bucket, key & 0xFFFFFFFF] += sign * (pairs[p, P_WEIGHT] / WEIGHT_SCALE)
+    return sums
+
+
+@njit(**NJIT_OPTIONS)
 def linear_find(table, fid):
     """Where the entries of feature ``fid`` start in a :func:`linear_table`, or -1."""
     mask = np.uint64(table.shape[0] // 2 - 1)
@@ -979,8 +1024,7 @@ def score_pages(grams, tok_bounds, table, entries, category_term, binary, out, r
 
 
 @njit(**NJIT_OPTIONS)
-def merge_rows(o_info, o_pairs, cat_map, keys, slots, row_info, row_total, pair_table, pairs, n_rows,
-               n_pairs):
+def merge_rows(o_info, o_pairs, cat_map, slots, row_info, row_total, pair_table, pairs, n_rows, n_pairs):
     """Add another accumulator's rows and pairs into this one; ``cat_map`` maps its
     categories to ours.
 
@@ -992,14 +1036,13 @@ def merge_rows(o_info, o_pairs, cat_map, keys, slots, row_info, row_total, pair_
     row_map = np.empty(o_info.shape[0], np.int64)
     for r in range(o_info.shape[0]):
         key = o_info[r, 0]
-        s = _find_slot(keys, key)
-        if keys[s] == ZERO:
-            keys[s] = key
-            slots[s] = n_rows
+        s = _find_slot(slots, row_info, key)
+        if slots[s] == 0:
+            slots[s] = n_rows + 1
             for j in range(4):
                 row_info[n_rows, j] = o_info[r, j]
             n_rows += 1
-        row_map[r] = slots[s]
+        row_map[r] = np.int64(slots[s]) - 1
     for q in range(o_pairs.shape[0]):
         key = o_pairs[q, P_KEY]
         row = row_map[key >> 32]
@@ -1019,9 +1062,7 @@ def merge_rows(o_info, o_pairs, cat_map, keys, slots, row_info, row_total, pair_
 
 
 @njit(**NJIT_OPTIONS)
-def table_build(row_info, n_rows, keys, slots):
-    """Fill an empty table (``keys`` all 0) with rows ``0..n_rows-1`` of ``row_info``."""
+def table_build(row_info, n_rows, slots):
+    """Fill an empty feature table (``slots`` all 0) with rows ``0..n_rows-1`` of ``row_info``."""
     for r in range(n_rows):
-        s = _find_slot(keys, row_info[r, 0])
-        keys[s] = row_info[r, 0]
-        slots[s] = r
+        slots[_find_slot(slots, row_info, row_info[r, 0])] = r + 1

@@ -115,8 +115,7 @@ class Accumulator:
         self.lexicon: dict[int, str] = {}
         self.n_rows = 0
         order = self.settings.max_order
-        self._keys = np.zeros(_MIN_TABLE, np.uint64)
-        self._slots = np.zeros(_MIN_TABLE, np.int64)
+        self._slots = np.zeros(_MIN_TABLE, np.uint32)  # the feature table (see accum._kernels)
         self._row_info = np.zeros((_MIN_TABLE // 2, 4), np.uint64)
         self._row_total = np.zeros(_MIN_TABLE // 2, np.int64)
         # Counts are sparse: one row (row and category, count, weight, scratch) per pair
@@ -225,7 +224,7 @@ class Accumulator:
         return int(
             self.n_rows * (self._row_info.itemsize * 4 + self._row_total.itemsize)
             + self.n_pairs * self._pairs.itemsize * 4
-            + self._keys.nbytes + self._slots.nbytes + self._pair_table.nbytes + self._gram.nbytes
+            + self._slots.nbytes + self._pair_table.nbytes + self._gram.nbytes
             + sum(len(s) + 8 for s in self.lexicon.values())
         )
 
@@ -261,7 +260,7 @@ class Accumulator:
     def rows_of(self, feature_ids: np.ndarray) -> np.ndarray:
         """Row of each feature id (-1 when unseen)."""
         ids = np.asarray(feature_ids, np.uint64).reshape(-1, 1)
-        return _kernels.lookup_rows(ids, self._keys, self._slots)[:, 0]
+        return _kernels.lookup_rows(ids, self._slots, self._row_info)[:, 0]
 
     def feature_text(self, row: int) -> str:
         """The words of the feature in ``row`` ("new york" for a bigram)."""
@@ -336,7 +335,7 @@ class Accumulator:
         doc = 0
         while doc < batch.n_docs:
             doc, self.n_rows, self.n_pairs, n_new, n_events, n_cross, n_h = _kernels.accumulate(
-                grams, batch.ids, batch.bounds, cats, doc, self._keys, self._slots,
+                grams, batch.ids, batch.bounds, cats, doc, self._slots,
                 self._row_info, self._row_total, self._pair_table, self._pairs,
                 self.n_rows, self.n_pairs, new_tok,
                 self._doc_counts, self._token_counts, self._cat_stats, self._all_stats,
@@ -356,13 +355,11 @@ class Accumulator:
                 self._reserve(self.n_rows + need, self.n_pairs + need)
 
     def _learn_words(self, batch: TokenBatch, tokens: np.ndarray) -> None:
-        """Record the text of tokens whose ids are new to the lexicon."""
-        raw = batch.buf.tobytes()
-        ids = batch.ids[tokens].tolist()
-        starts = batch.starts[tokens].tolist()
-        ends = (batch.starts[tokens] + batch.lengths[tokens]).tolist()
-        for key, a, b in zip(ids, starts, ends):
-            self.lexicon[key] = raw[a:b].decode("utf-8", "replace")
+        """Record the text of tokens whose ids are new to the lexicon (decoded at once: a
+        token holds no space, so they are joined with spaces and split again)."""
+        if len(tokens):
+            joined = _kernels.join_tokens(batch.buf, batch.starts, batch.lengths, tokens)
+            self.lexicon.update(zip(batch.ids[tokens].tolist(), joined.tobytes().decode("utf-8", "replace").split(" ")))
 
     def merge(self, other: "Accumulator") -> "Accumulator":
         """Add ``other``'s counts into this accumulator (in place) and return it.
@@ -375,7 +372,7 @@ class Accumulator:
         cats = np.array([self.category_index(c) for c in other.categories], np.int64)
         self._reserve(self.n_rows + other.n_rows, self.n_pairs + other.n_pairs)
         self.n_rows, self.n_pairs = _kernels.merge_rows(
-            other._row_info[: other.n_rows], other._pairs[: other.n_pairs], cats, self._keys, self._slots,
+            other._row_info[: other.n_rows], other._pairs[: other.n_pairs], cats, self._slots,
             self._row_info, self._row_total, self._pair_table, self._pairs, self.n_rows, self.n_pairs,
         )
         np.add.at(self._doc_counts, cats, other.doc_counts)
@@ -414,10 +411,9 @@ class Accumulator:
                 new = np.zeros((size,) + old.shape[1:], old.dtype)
                 new[: self.n_rows] = old[: self.n_rows]
                 setattr(self, name, new)
-        if 2 * rows > len(self._keys):
-            self._keys = np.zeros(_table_size(len(self._keys), rows), np.uint64)
-            self._slots = np.zeros(len(self._keys), np.int64)
-            _kernels.table_build(self._row_info, self.n_rows, self._keys, self._slots)
+        if 2 * rows > len(self._slots):
+            self._slots = np.zeros(_table_size(len(self._slots), rows), np.uint32)
+            _kernels.table_build(self._row_info, self.n_rows, self._slots)
         if pairs > len(self._pairs):
             new = np.zeros((max(pairs, 2 * len(self._pairs)), 4), np.int64)
             new[: self.n_pairs] = self._pairs[: self.n_pairs]
@@ -430,7 +426,9 @@ class Accumulator:
     # -- exchange ------------------------------------------------------------------------
 
     def to_arrays(self) -> dict:
-        """The state as plain arrays and lists (what a snapshot stores).
+        """The state as plain arrays and lists (what a snapshot stores). Some arrays are
+        views of the accumulator's own (not copied, to keep a snapshot's memory small):
+        read or copy them before adding more pages.
 
         Counts are sparse: ``count_value[i]`` is the count of row ``count_row[i]`` in
         category ``count_category[i]``, for every non-zero count, and ``count_weight[i]``
@@ -445,7 +443,7 @@ class Accumulator:
             "categories": list(self.categories),
             "doc_counts": self.doc_counts.copy(),
             "token_counts": self.token_counts.copy(),
-            "row_info": self._row_info[: self.n_rows].copy(),
+            "row_info": self._row_info[: self.n_rows],
             "count_row": rows,
             "count_category": cats,
             "count_value": values,
@@ -457,10 +455,10 @@ class Accumulator:
 
     def _gram_arrays(self) -> dict:
         """The Gram for :meth:`to_arrays`: sparse (12 bytes per non-zero) or whole (8 per entry)."""
-        nonzero = np.flatnonzero(self._gram)
-        if 12 * len(nonzero) >= 8 * len(self._gram):
-            return {"gram_value": self._gram.copy()}
-        return {"gram_index": nonzero.astype(np.uint32), "gram_value": self._gram[nonzero]}
+        if 12 * np.count_nonzero(self._gram) >= 8 * len(self._gram):
+            return {"gram_value": self._gram}
+        index, value = _gram_kernels.gram_nonzero(self._gram)
+        return {"gram_index": index, "gram_value": value}
 
     @classmethod
     def from_arrays(cls, state: dict) -> "Accumulator":
@@ -485,7 +483,7 @@ class Accumulator:
         acc._pairs[:n_pairs, _kernels.P_WEIGHT] = np.asarray(state["count_weight"])[kept]
         acc.n_pairs = n_pairs
         np.add.at(acc._row_total, rows, values)
-        _kernels.table_build(acc._row_info, n, acc._keys, acc._slots)
+        _kernels.table_build(acc._row_info, n, acc._slots)
         _kernels.pair_table_build(acc._pairs, n_pairs, acc._row_info, acc._pair_table)
         acc.lexicon = dict(zip(np.asarray(state["lexicon_keys"]).tolist(), state["lexicon_text"]))
         if "gram_index" in state:

@@ -50,6 +50,7 @@ categories is the prior term plus one term per feature, and the terms add up to 
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -58,7 +59,7 @@ import scipy.linalg.blas
 import scipy.linalg.lapack
 
 from . import _gram_kernels, _kernels
-from .accumulator import Accumulator
+from .accumulator import Accumulator, Settings
 from .calibration import apply_confidence_map, softmax
 from .tokens import tokenize
 
@@ -181,10 +182,17 @@ class LinearCountModel:
     scores ``log_prior[c]`` plus the weights of its features seen in training, once each
     when ``binary``, else times their count. Subclasses compute the three parts from the
     accumulator and call :meth:`_set_weights`, and set ``log_prior``.
+
+    A model keeps no reference to its accumulator: :meth:`to_arrays` and
+    :func:`model_from_arrays` save and restore it whole (``accum.storage`` keeps one per
+    snapshot, so that classifying does not load the counts).
     """
 
     name = ""
     binary = False
+    #: Parameters and arrays that :meth:`to_arrays` saves (subclasses add theirs).
+    _PARAMS: tuple[str, ...] = ("alpha",)
+    _ARRAYS: tuple[str, ...] = ("category_term", "log_prior", "_table", "_entries")
     #: Divides the scores before the softmax; fitted by :func:`accum.calibration.fit_temperature`.
     temperature = 1.0
     #: Isotonic map of the top probability to a confidence (:mod:`accum.calibration`).
@@ -198,36 +206,40 @@ class LinearCountModel:
             raise ValueError(f"alpha must be > 0, got {alpha!r}")
         if accumulator.n_categories == 0:
             raise ValueError("the accumulator has no categories yet: ingest labelled pages first")
-        self.acc = accumulator
         self.alpha = float(alpha)
+        self.settings = accumulator.settings
+        self.categories = list(accumulator.categories)
 
-    def _set_weights(self, category_term: np.ndarray, row_default: np.ndarray, pair_delta: np.ndarray) -> None:
+    def _set_weights(self, accumulator: Accumulator, category_term: np.ndarray, row_default: np.ndarray,
+                     pair_delta: np.ndarray) -> None:
         """Lay out the weights: ``category_term`` float64[n_categories], ``row_default``
         float64[n_features] and ``pair_delta`` float64[n_pairs] (in the accumulator's pair
         order, see :meth:`Accumulator.pairs <accum.accumulator.Accumulator.pairs>`)."""
-        acc = self.acc
         cap = 1 << 4
-        while acc.n_rows > _kernels.LINEAR_LOAD * cap:
+        while accumulator.n_rows > _kernels.LINEAR_LOAD * cap:
             cap *= 2
         self.category_term = np.asarray(category_term, np.float64)
         self._table, self._entries = _kernels.linear_table(
-            acc._pairs, acc.n_pairs, np.ascontiguousarray(acc.row_key), acc.n_categories, pair_delta, row_default, cap)
+            accumulator._pairs, accumulator.n_pairs, np.ascontiguousarray(accumulator.row_key),
+            accumulator.n_categories, pair_delta, row_default, cap)
 
-    @property
-    def log_prob(self) -> np.ndarray:
-        """The weight of every feature (row) in every category, float64[n_features,
-        n_categories]: dense, built on demand for inspection (scoring reads the sparse layout)."""
-        starts = _kernels.linear_starts(np.ascontiguousarray(self.acc.row_key), self._table)
+    def feature_weights(self, feature_ids: np.ndarray) -> np.ndarray:
+        """The weight of each feature (ids, e.g. ``Accumulator.row_key``) in every category,
+        float64[n, n_categories]; 0 for features never seen (they carry no evidence)."""
+        starts = _kernels.linear_starts(np.ascontiguousarray(feature_ids, np.uint64), self._table)
         return _kernels.linear_weights(starts, self._entries, self.category_term)
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the model's own arrays (the accumulator it reads comes on top)."""
-        return int(self._table.nbytes + self._entries.nbytes)
+        """Bytes of the model's arrays."""
+        return int(sum(getattr(self, name).nbytes for name in self._ARRAYS))
 
-    @property
-    def categories(self) -> list[str]:
-        return self.acc.categories
+    def to_arrays(self) -> dict:
+        """The model as plain values and arrays (views: the model never changes them);
+        :func:`model_from_arrays` restores it."""
+        return {"model": self.name, "categories": list(self.categories), "settings": self.settings.to_dict(),
+                **{name: getattr(self, name) for name in self._PARAMS},
+                **{name.lstrip("_"): getattr(self, name) for name in self._ARRAYS}}
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Score of each category (the log posterior for "dm"), float64[n_texts, n_categories]."""
@@ -241,8 +253,8 @@ class LinearCountModel:
         :func:`accum._kernels.score_pages`), a chunk of texts at a time."""
         start = 0
         for stop in _chunk_ends(texts):
-            batch = tokenize(texts[start:stop], self.acc.settings.lowercase)
-            _kernels.score_pages(batch.ngrams(self.acc.settings.max_order), batch.bounds, self._table,
+            batch = tokenize(texts[start:stop], self.settings.lowercase)
+            _kernels.score_pages(batch.ngrams(self.settings.max_order), batch.bounds, self._table,
                                  self._entries, self.category_term, self.binary, out[start:stop], ridge_coef,
                                  ridge_out[start:stop])
             start = stop
@@ -291,8 +303,8 @@ class LinearCountModel:
 
     def _page_features(self, text: str) -> _PageFeatures:
         """The distinct features of ``text`` and the weights of those seen in training."""
-        batch = tokenize([text], self.acc.settings.lowercase)
-        order = self.acc.settings.max_order
+        batch = tokenize([text], self.settings.lowercase)
+        order = self.settings.max_order
         fids, tfs, first, _ = _kernels.page_features(batch.ngrams(order), batch.bounds)
         starts = _kernels.linear_starts(fids, self._table)
         seen = np.nonzero(starts >= 0)[0]
@@ -360,6 +372,7 @@ class DirichletClassifier(LinearCountModel):
     """
 
     name = "dm"
+    _PARAMS = ("alpha", "beta")
 
     def __init__(self, accumulator: Accumulator, alpha: float = 0.01, beta: float = 1.0):
         super().__init__(accumulator, alpha)
@@ -367,10 +380,12 @@ class DirichletClassifier(LinearCountModel):
             raise ValueError(f"beta must be >= 0, got {beta!r}")
         self.beta = float(beta)
         # log p(w | c) = log(alpha) - log_total[c], plus log((n + alpha) / alpha) where n > 0
-        _, cats, counts, _ = accumulator.pairs(ordered=False)
-        totals = np.bincount(cats, weights=counts, minlength=accumulator.n_categories)
+        pairs = accumulator._pairs[: accumulator.n_pairs]
+        counts = pairs[:, _kernels.P_COUNT]
+        totals = np.bincount(pairs[:, _kernels.P_KEY] & 0xFFFFFFFF, weights=counts,
+                             minlength=accumulator.n_categories)
         log_total = np.log(totals + self.alpha * accumulator.n_rows)
-        self._set_weights(np.log(self.alpha) - log_total, np.zeros(accumulator.n_rows),
+        self._set_weights(accumulator, np.log(self.alpha) - log_total, np.zeros(accumulator.n_rows),
                           np.log(counts + self.alpha) - np.log(self.alpha))
         docs = accumulator.doc_counts.astype(np.float64)
         self.log_prior = np.log(docs + self.beta) - np.log(docs.sum() + self.beta * len(docs))
@@ -392,24 +407,15 @@ class ComplementClassifier(LinearCountModel):
 
     def __init__(self, accumulator: Accumulator, alpha: float = 0.03):
         super().__init__(accumulator, alpha)
-        self._set_weights(*complement_weights(accumulator, accumulator.pairs(ordered=False), self.alpha))
+        self._set_weights(accumulator, *complement_weights(accumulator, self.alpha))
         self.log_prior = np.zeros(accumulator.n_categories)
 
 
-def complement_weights(accumulator: Accumulator, columns, alpha: float):
-    """Complement naive Bayes' ``-log((W[w] - W[w, c] + alpha) / sum_v (W[v] - W[v, c] + alpha))``
-    as the three sparse parts of :meth:`LinearCountModel._set_weights`, from the pair
-    ``columns`` (:meth:`Accumulator.pairs <accum.accumulator.Accumulator.pairs>`, in pair order): the normaliser per category, ``-log(W[w] +
-    alpha)`` per feature and, per pair, what its own category's weight takes away."""
-    rows, cats, _, weights = columns
-    scale = _kernels.WEIGHT_SCALE
-    # fixed-point integers summed in float64: exact below 2**53
-    row_total = np.bincount(rows, weights=weights, minlength=accumulator.n_rows)
-    cat_total = np.bincount(cats, weights=weights, minlength=accumulator.n_categories)
-    category_term = np.log((cat_total.sum() - cat_total) / scale + alpha * accumulator.n_rows)
-    row_default = -np.log(row_total / scale + alpha)
-    pair_delta = -np.log((row_total[rows] - weights) / scale + alpha) - row_default[rows]
-    return category_term, row_default, pair_delta
+def complement_weights(accumulator: Accumulator, alpha: float):
+    """Complement naive Bayes' weights as the three parts :meth:`LinearCountModel._set_weights`
+    takes (see :func:`accum._kernels.complement_parts`)."""
+    return _kernels.complement_parts(accumulator._pairs, accumulator.n_pairs, accumulator.n_rows,
+                                     accumulator.n_categories, alpha)
 
 
 #: Refinement steps of :func:`_solve_centred_gram` at most, and the relative change
@@ -499,6 +505,8 @@ class RidgeComplementClassifier(LinearCountModel):
 
     name = "ridge-complement"
     binary = True
+    _PARAMS = ("alpha", "lam", "blend")
+    _ARRAYS = LinearCountModel._ARRAYS + ("ridge_coef", "ridge_intercept")
 
     def __init__(self, accumulator: Accumulator, lam: float = 0.3, blend: float = 0.7, alpha: float = 0.03):
         super().__init__(accumulator, alpha)
@@ -512,16 +520,11 @@ class RidgeComplementClassifier(LinearCountModel):
                              "(made with --gram-bits 0 or before accum kept it): re-ingest into a new --store, "
                              "or use --model complement")
         self.lam, self.blend = float(lam), float(blend)
-        columns = accumulator.pairs(ordered=False)
-        self._set_weights(*complement_weights(accumulator, columns, self.alpha))
+        self._set_weights(accumulator, *complement_weights(accumulator, self.alpha))
         self.log_prior = np.zeros(accumulator.n_categories)
         # per-category sums of the hashed unigram weights: B[k, c] = sum_{pages of c} h[k]
-        rows, cats, _, weights = columns
-        n_cats = accumulator.n_categories
-        uni = accumulator.row_order[rows] == 1
-        bucket, sign = _kernels.gram_buckets(accumulator.row_key[rows[uni]], bits)
-        sums = np.bincount(bucket * n_cats + cats[uni], weights=sign * weights[uni] / _kernels.WEIGHT_SCALE,
-                           minlength=(1 << bits) * n_cats).reshape(1 << bits, n_cats)
+        sums = _kernels.unigram_bucket_sums(accumulator._pairs, accumulator.n_pairs, accumulator._row_info, bits,
+                                            accumulator.n_categories)
         n = float(accumulator.n_documents)
         docs = accumulator.doc_counts.astype(np.float64)
         mean_h = sums.sum(axis=1) / n
@@ -557,7 +560,7 @@ class RidgeComplementClassifier(LinearCountModel):
         terms = self.blend * (page.weights[:, win] - page.weights[:, second]) / s_c
         fids, tfs = page.fids[page.seen], page.tfs[page.seen]
         unigram = page.first[page.seen] % page.order == 0
-        bucket, sign = _kernels.gram_buckets(fids[unigram], self.acc.settings.gram_bits)
+        bucket, sign = _kernels.gram_buckets(fids[unigram], self.settings.gram_bits)
         log_tf = np.log1p(page.tfs)
         weight = sign * np.log1p(tfs[unigram]) / np.sqrt(np.sum(log_tf**2))
         coef = self.ridge_coef[bucket]
@@ -572,16 +575,39 @@ MODELS = {"dm": DirichletClassifier, "complement": ComplementClassifier,
 DEFAULT_MODEL = "ridge-complement"
 
 
-def default_model(accumulator: Accumulator) -> str:
+def model_from_arrays(state: dict) -> LinearCountModel:
+    """The model saved by :meth:`LinearCountModel.to_arrays` (arrays may be read-only views)."""
+    cls = MODELS.get(state.get("model"))
+    if cls is None:
+        raise ValueError(f"not a saved model: model {state.get('model')!r}")
+    clf = cls.__new__(cls)
+    clf.categories = list(state["categories"])
+    clf.settings = Settings.from_dict(state["settings"])
+    for name in cls._PARAMS:
+        setattr(clf, name, float(state[name]))
+    for name in cls._ARRAYS:
+        setattr(clf, name, np.asarray(state[name.lstrip("_")]))
+    return clf
+
+
+def default_model(settings: Settings) -> str:
     """The model to use when none is named: :data:`DEFAULT_MODEL`, or "complement" for
-    an accumulator without the Gram it needs."""
-    return DEFAULT_MODEL if accumulator.settings.gram_bits else "complement"
+    accumulators with these settings, which keep no Gram."""
+    return DEFAULT_MODEL if settings.gram_bits else "complement"
+
+
+def model_parameters(name: str, alpha: float | None = None) -> dict:
+    """The parameters :func:`make_model` gives model ``name`` (``alpha`` None: its default)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    signature = inspect.signature(MODELS[name].__init__).parameters
+    params = {key: float(p.default) for key, p in signature.items() if key in MODELS[name]._PARAMS}
+    return {**params, "alpha": float(alpha)} if alpha is not None else params
 
 
 def make_model(accumulator: Accumulator, name: str | None = None, alpha: float | None = None) -> LinearCountModel:
     """The model ``name`` over ``accumulator`` (None: :func:`default_model`; ``alpha`` None:
     the model's default smoothing)."""
-    name = default_model(accumulator) if name is None else name
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    return MODELS[name](accumulator) if alpha is None else MODELS[name](accumulator, alpha=alpha)
+    name = default_model(accumulator.settings) if name is None else name
+    params = model_parameters(name, alpha)  # checks the name
+    return MODELS[name](accumulator, **params)

@@ -131,7 +131,7 @@ def apply_partial(acc: Accumulator, markov, partial: Partial) -> np.ndarray:
     grown_pair[:base_pairs] = running_pair
     grown_all = np.zeros(n_rows, np.uint8)
     grown_all[:base_rows] = running_all
-    _kernels.replay_crossings(partial.cross_keys, cross_cat, bucket, acc._keys, acc._slots, acc._pair_table,
+    _kernels.replay_crossings(partial.cross_keys, cross_cat, bucket, acc._slots, acc._row_info, acc._pair_table,
                               acc._pairs, acc._row_info[:n_rows, 3].astype(np.int64), grown_pair, grown_all, k,
                               hist_cat, hist_all)
     at_least_cat = _at_least(base_stats)[..., None] + np.cumsum(hist_cat, axis=-1)

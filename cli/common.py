@@ -71,13 +71,10 @@ def load_classifier(store: str, db: str | None, model: str, alpha: float | None)
     """The classifier ``model`` over the newest snapshot of a store."""
     import numpy as np
 
-    from accum.classify import make_model
-
     st = open_store(store, db)
-    acc = st.load()
-    if acc.n_categories == 0:
+    clf = st.classifier(model, alpha)
+    if clf is None:
         raise click.ClickException(f"the store at {store} has no categories yet: run accum ingest first")
-    clf = make_model(acc, model, alpha)
     fitted = st.calibration(clf.name)
     if fitted is not None and fitted["alpha"] == clf.alpha:
         clf.temperature = fitted["temperature"]

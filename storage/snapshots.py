@@ -15,6 +15,11 @@ which the accumulator copies whole anyway and zstd makes about 40 % smaller. A s
 written into ``<name>.tmp``, fsynced and renamed into place, so a reader never sees a
 partial one; the catalog registers it only after the rename. A write that fails (full
 disk, read-only directory) removes its ``.tmp`` directory before the error propagates.
+
+A snapshot directory may also hold classifiers built from it (:func:`write_model`):
+``model-<name>-<parameters digest>/``, one Arrow IPC file per array plus ``model.json``,
+written the same way, so that classifying memory-maps a model instead of loading the
+counts and deriving it again. They are a cache: deleting them loses nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import pyarrow as pa
 from accum.accumulator import Accumulator
 
 FORMAT = 3  # 3: generic state tables per model (classifier, markov)
+#: Version of the saved classifiers' layout (:func:`write_model`); others are rebuilt.
+MODEL_FORMAT = 1
 TABLES = ("row", "count", "lexicon", "gram")
 OPTIONAL_TABLES = ("gram",)
 COMPRESSED_TABLES = {"gram": "zstd"}
@@ -126,9 +133,46 @@ def read_state(directory: Path, model: str) -> dict:
     return state
 
 
+def write_model(state: dict, path: Path) -> None:
+    """Write a classifier's ``to_arrays()`` state to the directory ``path`` atomically:
+    its arrays as single-column Arrow IPC files, everything else in ``model.json``."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        meta = {"format": MODEL_FORMAT, "arrays": []}
+        for key, value in state.items():
+            if isinstance(value, np.ndarray):
+                _write_ipc(pa.table({key: pa.array(value.ravel())}), tmp / f"{key}.arrow")
+                meta["arrays"].append([key, list(value.shape)])
+            else:
+                meta[key] = value
+        (tmp / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+        _fsync(tmp)
+        shutil.rmtree(path, ignore_errors=True)  # one of another format (a reader that has it mapped keeps it)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_model(path: Path) -> dict:
+    """The state :func:`write_model` wrote (arrays memory-mapped, read-only); raises
+    FileNotFoundError when there is none and ValueError when it has another format."""
+    path = Path(path)
+    meta = json.loads((path / "model.json").read_text(encoding="utf-8"))
+    if meta.pop("format", None) != MODEL_FORMAT:
+        raise ValueError(f"{path}: a saved model of another format")
+    for key, shape in meta.pop("arrays"):
+        column = _read_ipc(path / f"{key}.arrow").column(key).combine_chunks()
+        meta[key] = column.to_numpy(zero_copy_only=True).reshape(shape)
+    return meta
+
+
 def snapshot_bytes(path: Path) -> int:
-    """Bytes on disk of a snapshot directory."""
-    return sum(f.stat().st_size for f in Path(path).iterdir())
+    """Bytes on disk of a snapshot directory (its saved classifiers not included)."""
+    return sum(f.stat().st_size for f in Path(path).iterdir() if f.is_file())
 
 
 def _write_ipc(table: pa.Table, path: Path, compression: str | None = None) -> None:

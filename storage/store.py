@@ -39,7 +39,7 @@ from accum.accumulator import Accumulator, Settings
 from accum.ingest import DocumentRow, IngestSummary
 
 from . import catalog as cat
-from .snapshots import read_markov, read_snapshot, snapshot_bytes, write_snapshot
+from .snapshots import read_markov, read_model, read_snapshot, snapshot_bytes, write_model, write_snapshot
 
 KEEP_SNAPSHOTS = 2
 #: Longest URL the catalog keeps, in UTF-8 bytes (longer ones are cut; see :func:`catalog_url`).
@@ -174,6 +174,48 @@ class Store:
         """The classifier's accumulator of the newest snapshot (empty, with ``settings``, when none)."""
         acc = self._read_latest(read_snapshot)
         return Accumulator(self.settings() or settings) if acc is None else acc
+
+    def classifier(self, model: str | None = None, alpha: float | None = None):
+        """The classifier ``model`` (None: the default for the store's settings) with
+        smoothing ``alpha`` (None: the model's default) over the newest snapshot; None when
+        the store has no categories yet.
+
+        The first call for a snapshot and model builds it from the counts and saves it
+        in the snapshot's directory (see :func:`~accum.storage.snapshots.write_model`);
+        later calls memory-map the saved one. A store that cannot be written (read-only,
+        full) builds the model each time instead.
+        """
+        import hashlib
+
+        from accum.classify import default_model, make_model, model_from_arrays, model_parameters
+
+        settings = self.settings()
+        if settings is None:
+            return None
+        name = default_model(settings) if model is None else model
+        params = model_parameters(name, alpha)
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+
+        def open_model(snapshot: Path):
+            saved = snapshot / f"model-{name}-{digest}"
+            try:
+                state = read_model(saved)
+                if all(state.get(k) == v for k, v in params.items()):
+                    return model_from_arrays(state)
+            except (FileNotFoundError, ValueError):
+                pass
+            acc = read_snapshot(snapshot)
+            if acc.n_categories == 0:
+                return None
+            clf = make_model(acc, name, alpha)
+            del acc
+            try:
+                write_model(clf.to_arrays(), saved)
+            except OSError:  # a read-only or full store: the model is rebuilt next time
+                pass
+            return clf
+
+        return self._read_latest(open_model)
 
     def load_markov(self, settings: Settings | None = None):
         """The generator (:class:`~accum.markov.MarkovAccumulator`) of the newest snapshot;

@@ -14,7 +14,7 @@ from accum.tokens import tokenize
 def feature_matrix(acc, texts):
     """Documents x features count matrix over the accumulator's rows (unseen dropped)."""
     batch = tokenize(texts)
-    rows = _kernels.lookup_rows(batch.ngrams(acc.settings.max_order), acc._keys, acc._slots)
+    rows = _kernels.lookup_rows(batch.ngrams(acc.settings.max_order), acc._slots, acc._row_info)
     doc_of_token = np.repeat(np.arange(len(texts)), np.diff(batch.bounds))
     docs = np.repeat(doc_of_token, rows.shape[1]).reshape(rows.shape)
     seen = rows >= 0
@@ -32,7 +32,7 @@ def test_scores_equal_multinomialnb_on_identical_counts(newsgroups_sample, alpha
     nb = MultinomialNB(alpha=alpha).fit(feature_matrix(acc, train), [acc.categories.index(c) for c in labels[::2]])
     np.testing.assert_array_equal(np.asarray(nb.feature_count_.T, np.int64), acc.counts)
     clf = DirichletClassifier(acc, alpha=alpha, beta=0.0)
-    np.testing.assert_allclose(clf.log_prob, nb.feature_log_prob_.T, rtol=1e-12)
+    np.testing.assert_allclose(clf.feature_weights(acc.row_key), nb.feature_log_prob_.T, rtol=1e-12)
     ours = clf.decision_function(test)
     theirs = nb.predict_joint_log_proba(feature_matrix(acc, test))
     np.testing.assert_allclose(ours, theirs, rtol=1e-9)
@@ -107,7 +107,7 @@ def test_complement_equals_complementnb_on_identical_weights(newsgroups_sample):
     nb = ComplementNB(alpha=0.03)
     nb.fit(sp.csr_matrix(acc.weights.T), np.arange(acc.n_categories))  # one row per class: same sums
     clf = ComplementClassifier(acc, alpha=0.03)
-    np.testing.assert_allclose(clf.log_prob, nb.feature_log_prob_.T, rtol=1e-12)
+    np.testing.assert_allclose(clf.feature_weights(acc.row_key), nb.feature_log_prob_.T, rtol=1e-12)
     test = feature_matrix(acc, texts[1::2])
     test.data[:] = 1  # a page's features count once
     np.testing.assert_allclose(clf.decision_function(texts[1::2]), test @ nb.feature_log_prob_.T, rtol=1e-9)
@@ -184,7 +184,7 @@ def test_gram_bits_zero_keeps_no_gram_and_old_settings_mean_none():
 
     acc = Accumulator(Settings(gram_bits=0))
     acc.partial_fit(["a cat", "a dog"], ["c", "d"])
-    assert len(acc._gram) == 0 and default_model(acc) == "complement"
+    assert len(acc._gram) == 0 and default_model(acc.settings) == "complement"
     with pytest.raises(ValueError, match="keeps no Gram"):
         acc.gram
     with pytest.raises(ValueError, match="needs the Gram"):
@@ -273,3 +273,21 @@ def test_scores_do_not_depend_on_how_texts_are_chunked(newsgroups_sample, name, 
     np.testing.assert_array_equal(clf.decision_function(test), whole)
     np.testing.assert_array_equal(one_by_one, whole)
     assert clf.decision_function([]).shape == (0, acc.n_categories)
+
+
+@pytest.mark.parametrize("name", ["dm", "complement", "ridge-complement"])
+def test_a_model_saved_as_arrays_scores_and_explains_the_same(newsgroups_sample, name):
+    from accum.classify import make_model, model_from_arrays
+
+    texts, labels = newsgroups_sample
+    acc = _fit(texts[::2], labels[::2])
+    clf = make_model(acc, name)
+    state = clf.to_arrays()
+    assert {"model", "categories", "settings", "alpha", "table", "entries"} <= set(state)
+    again = model_from_arrays({k: v.copy() if isinstance(v, np.ndarray) else v for k, v in state.items()})
+    assert type(again) is type(clf) and again.categories == acc.categories and again.settings == acc.settings
+    np.testing.assert_array_equal(again.decision_function(texts[1::2]), clf.decision_function(texts[1::2]))
+    assert again.explain(texts[1]).to_dict() == clf.explain(texts[1]).to_dict()
+    assert again.nbytes == clf.nbytes > 0
+    with pytest.raises(ValueError, match="not a saved model"):
+        model_from_arrays({**state, "model": "svm"})

@@ -158,7 +158,7 @@ def test_lookup_rows_finds_every_row_past_the_prefetch_distance(newsgroups_sampl
     acc.partial_fit(texts[:50], labels[:50])
     grams = tokenize(texts[40:60]).ngrams(acc.settings.max_order)
     assert grams.size > 10 * _kernels.AHEAD
-    rows = _kernels.lookup_rows(grams, acc._keys, acc._slots)
-    want = [_kernels.table_lookup(acc._keys, acc._slots, g) if g else -1 for g in grams.ravel()]
+    rows = _kernels.lookup_rows(grams, acc._slots, acc._row_info)
+    want = [_kernels.table_lookup(acc._slots, acc._row_info, g) if g else -1 for g in grams.ravel()]
     assert rows.ravel().tolist() == want
     assert (rows >= 0).any() and (rows[grams != 0] == -1).any()  # seen and unseen n-grams

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 import sqlalchemy as sa
 
@@ -243,3 +245,38 @@ def test_growth_log_is_persisted_and_continues_across_runs(tmp_path, db_url, new
     want_first = [row[1:] for row in naive.growth_log(texts, labels, 2, 5) if row[0] == 0]
     assert growth_as_events(reopened.growth(first)) == want_first
     assert {r["run_id"] for r in reopened.growth()} == {1, 2}
+
+
+@pytest.mark.parametrize("model", [None, "complement", "dm"])
+def test_classifier_is_saved_with_its_snapshot_and_read_back_equal(tmp_path, newsgroups_sample, model):
+    from accum.classify import make_model
+
+    texts, labels = newsgroups_sample
+    store = Store(tmp_path / "s", create=True)
+    acc, _ = run_ingest(store, pages(zip(texts[::2], labels[::2])))
+    built = store.classifier(model)
+    saved = list((tmp_path / "s" / "snapshots").glob("*/model-*"))
+    assert len(saved) == 1 and (saved[0] / "model.json").exists()
+    again = store.classifier(model)  # memory-mapped from the saved arrays
+    assert not again._entries.flags.writeable and built._entries.flags.writeable
+    want = make_model(acc, model).decision_function(texts[1::2])
+    assert np.array_equal(again.decision_function(texts[1::2]), want)
+    assert np.array_equal(built.decision_function(texts[1::2]), want)
+    assert again.explain(texts[1]).to_dict() == built.explain(texts[1]).to_dict()
+    assert store.classifier(model, alpha=0.5).alpha == 0.5  # other parameters: another saved model
+    assert len(list((tmp_path / "s" / "snapshots").glob("*/model-*"))) == 2
+    assert Store(tmp_path / "empty", create=True).classifier(model) is None
+
+
+def test_a_saved_classifier_of_another_format_is_rebuilt(tmp_path, newsgroups_sample):
+    texts, labels = newsgroups_sample
+    store = Store(tmp_path / "s", create=True)
+    run_ingest(store, pages(zip(texts, labels)))
+    first = store.classifier("complement")
+    (saved,) = (tmp_path / "s" / "snapshots").glob("*/model-*")
+    meta = json.loads((saved / "model.json").read_text())
+    (saved / "model.json").write_text(json.dumps({**meta, "format": -1}))
+    again = store.classifier("complement")
+    assert again._entries.flags.writeable  # built again, not read
+    assert np.array_equal(again.decision_function(texts[:20]), first.decision_function(texts[:20]))
+    assert json.loads((saved / "model.json").read_text())["format"] == meta["format"]  # and saved anew

@@ -37,7 +37,7 @@ class Served:
     snapshot: str | None  # catalog name of the snapshot (None: the store has none yet)
     snapshot_id: int | None
     calibration: str | None  # Store.calibration_stamp() when loaded
-    acc: object  # accum.accumulator.Accumulator
+    load_accumulator: object  # () -> the store's accumulator, loaded when first needed
     clf: object | None  # the default classifier (None when the store has no categories)
     model: str | None  # None: the store's default model
     alpha: float | None
@@ -49,7 +49,12 @@ class Served:
 
     @property
     def n_categories(self) -> int:
-        return self.acc.n_categories
+        return len(self.clf.categories) if self.clf is not None else 0
+
+    def accumulator(self):
+        """The counts (for saturation answers): loaded at the first request that needs
+        them, then kept with this snapshot; classifying never loads them."""
+        return self.cached(("accumulator",), self.load_accumulator)
 
     def classifier(self, model: str | None, alpha: float | None):
         """The classifier for a request: the default one, or another (model, alpha) opened
@@ -182,11 +187,10 @@ class LiveModel:
         ahead of the model (if they lag, the next check loads again).
         """
         clf = self.opener(self.model, self.alpha)
-        acc = clf.acc if clf is not None else self.store.load()
         return Served(
             snapshot=None if row is None else row["name"],
             snapshot_id=None if row is None else row["id"], calibration=stamp,
-            acc=acc, clf=clf, model=self.model, alpha=self.alpha, opener=self.opener,
+            load_accumulator=self.store.load, clf=clf, model=self.model, alpha=self.alpha, opener=self.opener,
         )
 
     def _swap(self, served: Served) -> None:
