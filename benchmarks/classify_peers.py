@@ -49,8 +49,9 @@ accuracy; macro-F1 (over the classes of the test set); train seconds (text to a 
 ready to predict: tokenising, counting, fitting; a CV search is reported separately as
 tune seconds); predict seconds and pages per second; train MB/s (UTF-8 bytes of the
 training texts / train seconds); peak RSS Δ (peak resident memory above the process's
-RSS before training, over training and prediction); model bytes (accum:
-``Accumulator.nbytes``; scikit-learn and River: pickled size; fastText: saved ``.bin``;
+RSS before training, over training and prediction); model bytes (accum: the
+classifier's arrays, as a snapshot saves them, ``LinearCountModel.nbytes``; scikit-learn
+and River: pickled size; fastText: saved ``.bin``;
 Vowpal Wabbit: saved model). The tables add accum's default minus each system's
 accuracy in points and accum's train speed over each system's.
 
@@ -295,17 +296,23 @@ def merged(parts, settings):
     return total
 
 
-def run_accum(split: Split, clock: Clock, max_order: int = 2, model: str | None = None) -> Outcome:
-    """accum with the model's default alpha (model None: accum's default)."""
+#: Settings of the count-only models' accumulators: no Gram (only ridge-complement reads it).
+NO_GRAM = 0
+
+
+def run_accum(split: Split, clock: Clock, max_order: int = 2, model: str | None = None, gram_bits: int = 12) -> Outcome:
+    """accum with the model's default alpha (model None: accum's default). Model bytes
+    are the classifier's, as a snapshot saves it; the counts it came from are in params."""
     from accum.accumulator import Settings
     from accum.classify import make_model
 
     with clock("train"):
-        acc = count_pages(split.train_texts, split.train_labels, Settings(max_order=max_order))
+        acc = count_pages(split.train_texts, split.train_labels, Settings(max_order=max_order, gram_bits=gram_bits))
         clf = make_model(acc, model)
     with clock("predict"):
         predictions = clf.predict(split.test_texts)
-    return Outcome(predictions, lambda: acc.nbytes, {"model": clf.name, "alpha": clf.alpha})
+    return Outcome(predictions, lambda: clf.nbytes,
+                   {"model": clf.name, "alpha": clf.alpha, "counts_bytes": acc.nbytes})
 
 
 def run_accum_cv(split: Split, clock: Clock, model: str = "complement") -> Outcome:
@@ -313,7 +320,7 @@ def run_accum_cv(split: Split, clock: Clock, model: str = "complement") -> Outco
     from accum.accumulator import Settings
     from accum.classify import make_model
 
-    settings = Settings()
+    settings = Settings(gram_bits=NO_GRAM)
     folds = fold_ids(len(split.train_texts))
     members = [[i for i, f in enumerate(folds) if f == k] for k in range(CV_FOLDS)]
     with clock("train"):
@@ -333,15 +340,16 @@ def run_accum_cv(split: Split, clock: Clock, model: str = "complement") -> Outco
         clf = make_model(acc, model, best)
     with clock("predict"):
         predictions = clf.predict(split.test_texts)
-    return Outcome(predictions, lambda: acc.nbytes, {"alpha": best})
+    return Outcome(predictions, lambda: clf.nbytes, {"alpha": best, "counts_bytes": acc.nbytes})
 
 
 def run_accum_best_on_test(split: Split, clock: Clock, model: str = "complement") -> Outcome:
     """accum with the grid's alpha that scores best *on the test pages* (optimistic)."""
+    from accum.accumulator import Settings
     from accum.classify import make_model
 
     with clock("train"):
-        acc = count_pages(split.train_texts, split.train_labels)
+        acc = count_pages(split.train_texts, split.train_labels, Settings(gram_bits=NO_GRAM))
     trials = []
     for alpha in ALPHA_GRID:
         trial = Clock()
@@ -349,12 +357,13 @@ def run_accum_best_on_test(split: Split, clock: Clock, model: str = "complement"
             clf = make_model(acc, model, alpha)
         with trial("predict"):
             predictions = clf.predict(split.test_texts)
-        trials.append((accuracy(split.test_labels, predictions), alpha, predictions, trial))
+        trials.append((accuracy(split.test_labels, predictions), alpha, predictions, trial, clf.nbytes))
         del clf
-    score, alpha, predictions, trial = max(trials, key=lambda t: t[0])
+    score, alpha, predictions, trial, model_bytes = max(trials, key=lambda t: t[0])
     clock.add(trial)
     by_alpha = {t[1]: round(t[0], 4) for t in trials}
-    return Outcome(predictions, lambda: acc.nbytes, {"alpha": alpha, "test_accuracy_by_alpha": by_alpha})
+    return Outcome(predictions, lambda: model_bytes,
+                   {"alpha": alpha, "test_accuracy_by_alpha": by_alpha, "counts_bytes": acc.nbytes})
 
 
 # -- scikit-learn --------------------------------------------------------------------------
@@ -493,8 +502,9 @@ class System:
 
 SYSTEMS = (
     System("accum", "**accum** (default: ridge + complement)", run_accum),
-    System("accum-complement", "accum, complement NB (default α)", run_accum, {"model": "complement"}),
-    System("accum-dm", "accum, Dirichlet-multinomial (default α)", run_accum, {"model": "dm"}),
+    System("accum-complement", "accum, complement NB (default α, no Gram)", run_accum,
+           {"model": "complement", "gram_bits": NO_GRAM}),
+    System("accum-dm", "accum, Dirichlet-multinomial (default α, no Gram)", run_accum, {"model": "dm", "gram_bits": NO_GRAM}),
     System("accum-unigram", "accum, unigrams only (max_order=1)", run_accum, {"max_order": 1}),
     System("accum-cv", "accum complement, α by 3-fold CV on train", run_accum_cv),
     System("accum-best", "accum complement (best α on test, optimistic)", run_accum_best_on_test),
@@ -703,10 +713,13 @@ Notes:
   and α 0.03 (chosen once by 3-fold CV on training pages of both corpora).
 - Peak RSS Δ: peak resident memory above the process's RSS before training, over
   training and prediction, each system and split in a fresh spawned process ({method}).
-  Model MB: accum `Accumulator.nbytes` (the counts; the classifier's derived
-  log-probability matrix, 8 bytes per feature and class, comes on top at predict time);
+  Model MB: accum the classifier's arrays as a snapshot saves them (sparse weights:
+  a table slot per feature, a header per feature and an entry per counted (feature,
+  category) pair; the ridge part's 4,096 x categories coefficients); the counts it is
+  derived from, which stay additive, are in the JSON dump (`counts_bytes`).
   scikit-learn and River pickled; fastText the saved .bin (dominated by its 2 M hash
-  buckets × 100 dims); Vowpal Wabbit the saved model.
+  buckets × 100 dims); Vowpal Wabbit the saved model. "no Gram": the count-only models'
+  accumulators keep no Gram (`--gram-bits 0`), which only ridge-complement reads.
 - fastText and Vowpal Wabbit get lowercased, pre-tokenised text (they split on spaces
   only); the pre-processing is in their times. Vowpal Wabbit uses `-b {bits}` (the
   default 18 bits collide on these vocabularies). Training order is shuffled once
