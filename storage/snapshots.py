@@ -11,7 +11,9 @@ per category) goes to JSON in the schema metadata of the rows table. The classif
 model is ``classifier``, the generator's ``markov``.
 
 Arrow IPC files are uncompressed so that readers memory-map them, except the Gram's,
-which the accumulator copies whole anyway and zstd makes about 40 % smaller. A snapshot is
+which the accumulator copies whole anyway and LZ4 makes about 30 % smaller (20
+Newsgroups: 67 -> 48 MB, written in 0.2 s and read in 0.03 s; zstd made it 41 MB but
+took 0.43 s and 0.16 s). A snapshot is
 written into ``<name>.tmp``, fsynced and renamed into place, so a reader never sees a
 partial one; the catalog registers it only after the rename. A write that fails (full
 disk, read-only directory) removes its ``.tmp`` directory before the error propagates.
@@ -39,7 +41,7 @@ FORMAT = 3  # 3: generic state tables per model (classifier, markov)
 MODEL_FORMAT = 1
 TABLES = ("row", "count", "lexicon", "gram")
 OPTIONAL_TABLES = ("gram",)
-COMPRESSED_TABLES = {"gram": "zstd"}
+COMPRESSED_TABLES = {"gram": "lz4"}
 
 
 def write_snapshot(models: dict, directory: Path, name: str) -> Path:
