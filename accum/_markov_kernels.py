@@ -823,23 +823,35 @@ def merge_rows(o_key, o_prefix, o_last, o_order, o_total, o_cat, table, row_key,
                row_last, row_order, row_count, n_rows):
     """Add another model's rows and totals; returns our row of each of its rows, and the
     rows in use. A new row takes its first category from ``o_cat`` (already mapped to
-    ours). The caller reserves room for every incoming row."""
-    where = np.empty(o_key.shape[0], np.int64)
-    for r in range(o_key.shape[0]):
-        s = _find_slot(table, o_key[r])
-        if table[s, 0] == ZERO:
-            table[s, 0] = o_key[r]
-            table[s, 1] = np.uint64(n_rows)
-            row_key[n_rows] = o_key[r]
-            row_prefix[n_rows] = o_prefix[r]
-            row_last[n_rows] = o_last[r]
-            row_order[n_rows] = o_order[r]
-            row_count[n_rows, 0] = 0
-            row_count[n_rows, 1] = o_cat[r]
-            n_rows += 1
-        row = np.int64(table[s, 1])
-        row_count[row, 0] += o_total[r]
-        where[r] = row
+    ours); new rows keep their order. The caller reserves room for every incoming row.
+
+    By blocks of ``COUNT_BLOCK`` rows, as :func:`count_ngrams`: the table slots of a
+    block fetched, then its rows found (or added) and their counts fetched, then added.
+    """
+    n = o_key.shape[0]
+    where = np.empty(n, np.int64)
+    mask = np.uint64(table.shape[0] - 1)
+    for a in range(0, n, COUNT_BLOCK):
+        b = min(a + COUNT_BLOCK, n)
+        for r in range(a, b):
+            _prefetch_row(table, np.int64(o_key[r] & mask))
+        for r in range(a, b):
+            s = _find_slot(table, o_key[r])
+            if table[s, 0] == ZERO:
+                table[s, 0] = o_key[r]
+                table[s, 1] = np.uint64(n_rows)
+                row_key[n_rows] = o_key[r]
+                row_prefix[n_rows] = o_prefix[r]
+                row_last[n_rows] = o_last[r]
+                row_order[n_rows] = o_order[r]
+                row_count[n_rows, 0] = 0
+                row_count[n_rows, 1] = o_cat[r]
+                n_rows += 1
+            row = np.int64(table[s, 1])
+            where[r] = row
+            _prefetch_row(row_count, row)
+        for r in range(a, b):
+            row_count[where[r], 0] += o_total[r]
     return where, n_rows
 
 

@@ -62,6 +62,8 @@ The cat sat.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -70,6 +72,14 @@ import numpy as np
 from . import _markov_kernels as K
 
 DEFAULT_ORDER = 4
+#: Threads for building from a large batch (``partial_fit``): with two, a second thread
+#: tokenises the batch chunk by chunk while the first counts the chunks already made, in
+#: order (so the same rows, counts and lexicon as one thread). ``ACCUM_MARKOV_THREADS=1``
+#: keeps one thread; more than two are not used.
+THREADS = min(2, int(os.environ.get("ACCUM_MARKOV_THREADS") or 0)
+              or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+PARALLEL_MIN_CHARS = 1 << 20  # smaller batches are built by one thread
+PIPELINE_CHUNKS = 8  # a large batch is tokenised in this many chunks, each counted as soon as it is ready
 DEFAULT_LABEL = "default"
 METHODS = {"dirichlet": K.DIRICHLET, "kn": K.KNESER_NEY, "mle": K.MLE}
 _MIN_TABLE = 1 << 12
@@ -500,7 +510,28 @@ class MarkovAccumulator:
             raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
         if type(self).prepare is not MarkovAccumulator.prepare:
             texts = [self.prepare(t) for t in texts]
+        if THREADS > 1 and type(self).tokenize is MarkovAccumulator.tokenize and len(texts) > 1:
+            ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
+            if ends[-1] >= PARALLEL_MIN_CHARS:
+                self._add_pipelined(texts, labels, ends)
+                return
         self.add_tokens(self.tokenize(texts), labels)
+
+    def _add_pipelined(self, texts: list, labels, ends: np.ndarray) -> None:
+        """:meth:`partial_fit` with a second thread that tokenises the batch chunk by chunk
+        ahead of the counting: the chunks are counted in order, so the rows, counts and
+        lexicon are those of one call on the whole batch."""
+        n_chunks = PIPELINE_CHUNKS
+        cuts = np.searchsorted(ends, ends[-1] * np.arange(1, n_chunks) // n_chunks, side="right")
+        cuts = np.unique(np.concatenate([[0], cuts, [len(texts)]]))
+        # room for the whole batch up front (tokens: about one per 4 characters of text)
+        positions = int(ends[-1]) // 4 + len(texts)
+        self._reserve(self.n_rows + min(positions * (self.order + 1) // 2, 1 << 23),
+                      self.n_rows + min(int(0.35 * positions * self.order) + 1024, 1 << 23))
+        with ThreadPoolExecutor(1) as pool:
+            parts = [(a, b, pool.submit(tokenize, texts[a:b])) for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist())]
+            for a, b, batch in parts:
+                self.add_tokens(batch.result(), None if labels is None else labels[a:b])
 
     def add_tokens(self, batch: MarkovTokens, labels: Sequence[str] | None = None) -> None:
         """Add already tokenised documents (see :meth:`tokenize`), all to ``"default"``
@@ -592,10 +623,10 @@ class MarkovAccumulator:
         self.n_pairs = K.pairs_add(self._pairs, rows[other_cat], ocats[other_cat], values[other_cat], self.n_pairs)
         np.add.at(self.doc_counts, cats, other.doc_counts)
         np.add.at(self.token_counts, cats, other.token_counts)
-        for key, text in other.lexicon.items():
-            if key not in self.lexicon:
-                self.lexicon[key] = text
-                self.token_info[key] = other.token_info[key]
+        lexicon = self.lexicon
+        new = [key for key in other.lexicon if key not in lexicon]  # in the other model's order
+        lexicon.update((key, other.lexicon[key]) for key in new)
+        self.token_info.update((key, other.token_info[key]) for key in new)
         self._cache.clear()
         return self
 

@@ -572,6 +572,31 @@ def test_text_written_by_the_sampling_kernel_equals_joined_tokens(method, prompt
         assert text == joined, (seed, n)
 
 
+@pytest.mark.parametrize("labelled", [False, True])
+def test_a_batch_built_in_two_threads_equals_one_thread(monkeypatch, labelled):
+    import accum.markov as M
+
+    texts = [f"{t} (copy {i})" if i % 3 else t for i in range(40) for t in TEXTS]
+    labels = [LABELS[i % len(LABELS)] for i in range(len(texts))] if labelled else None
+    models = []
+    for threads in (1, 2):
+        monkeypatch.setattr(M, "THREADS", threads)
+        monkeypatch.setattr(M, "PARALLEL_MIN_CHARS", 100)
+        monkeypatch.setattr(M, "PIPELINE_CHUNKS", 5)
+        m = MarkovAccumulator(order=4)
+        m.partial_fit(TEXTS[:2], None if labels is None else LABELS[:2])  # rows before the batch
+        m.partial_fit(texts, labels)
+        models.append(m)
+    one, two = models
+    for name in ("row_key", "row_prefix", "row_last", "row_order"):
+        assert np.array_equal(getattr(one, name), getattr(two, name)), name
+    assert np.array_equal(one._row_count[: one.n_rows], two._row_count[: two.n_rows])
+    assert one.canonical() == two.canonical() and one.categories == two.categories
+    assert list(one.lexicon.items()) == list(two.lexicon.items()) and one.token_info == two.token_info
+    assert np.array_equal(one.doc_counts, two.doc_counts) and np.array_equal(one.token_counts, two.token_counts)
+    assert one.generate(300, seed=1) == two.generate(300, seed=1)
+
+
 def test_per_category_counts_are_sparse_and_exact():
     m = fitted(3)
     dense = np.zeros((m.n_rows, m.n_categories), np.int64)
