@@ -485,7 +485,7 @@ PAIR_AHEAD = 4
 @njit(**NJIT_OPTIONS)
 def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row_total,
                pair_table, pairs, n_rows, n_pairs, new_unigram_tok, doc_counts, token_counts,
-               cat_stats, all_stats, prune_k, events, touched, track, cross_keys, cross_at,
+               cat_stats, all_stats, prune_k, events, touched, touched_unigram, track, cross_keys, cross_at,
                gram_bits, h_bucket, h_value, h_pages):
     """Count the n-grams of documents into their categories and log feature growth.
 
@@ -533,6 +533,9 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
         or all pages, reach a checkpoint (:func:`is_checkpoint`).
     touched : int64[max features of a document]
         Scratch: the pairs of the current document.
+    touched_unigram : uint64[as ``touched``]
+        Scratch: the feature id of each of them that is a unigram, else 0 (so that the
+        Gram's pass needs no random read of the rows).
     track : bool
         Keep the growth statistics and log (False only to measure what they cost).
     cross_keys : uint64[n_tokens * max_order * 2] or uint64[0]
@@ -649,6 +652,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
                 id_tf = pairs[p, P_ID_TF]
                 if id_tf & 0xFFFFFFFF == 0:  # a document has one category: one pair per row
                     touched[n_touched] = p
+                    touched_unigram[n_touched] = fid if k == 0 else ZERO
                     n_touched += 1
                 pairs[p, P_ID_TF] = id_tf + 1
         norm = 0.0
@@ -661,9 +665,8 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
             tf = pairs[p, P_ID_TF] & 0xFFFFFFFF
             pairs[p, P_WEIGHT] += np.int64(np.round(np.log1p(tf) / norm * WEIGHT_SCALE))
             pairs[p, P_ID_TF] -= tf
-            row = pairs[p, P_KEY] >> 32
-            if gram_bits > 0 and row_info[row, 3] == 1:
-                bucket, sign = gram_bucket(row_info[row, 0], gram_bits)
+            if gram_bits > 0 and touched_unigram[i] != ZERO:
+                bucket, sign = gram_bucket(touched_unigram[i], gram_bits)
                 h_bucket[n_uni] = bucket
                 h_value[n_uni] = sign * np.int64(np.round(np.log1p(tf) / norm * GRAM_SCALE))
                 n_uni += 1

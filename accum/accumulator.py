@@ -326,6 +326,7 @@ class Accumulator:
         if longest >= 1 << 32:  # a pair keeps its term frequency in a document in 32 bits
             raise ValueError(f"a page of {longest:,} tokens is too long (at most {(1 << 32) - 1:,})")
         touched = np.empty(longest * self.settings.max_order, np.int64)
+        touched_unigram = np.empty(len(touched), np.uint64)
         bits = self.settings.gram_bits
         n_h = len(batch.ids) if bits else 0  # each page's hashed unigram vector, for the Gram
         h_bucket, h_value = np.empty(n_h, np.int64), np.empty(n_h, np.int64)
@@ -339,7 +340,7 @@ class Accumulator:
                 self._row_info, self._row_total, self._pair_table, self._pairs,
                 self.n_rows, self.n_pairs, new_tok,
                 self._doc_counts, self._token_counts, self._cat_stats, self._all_stats,
-                self.settings.prune_k, events, touched, self.track_growth,
+                self.settings.prune_k, events, touched, touched_unigram, self.track_growth,
                 cross_keys, cross_at, bits, h_bucket, h_value, h_pages,
             )
             if n_h:
