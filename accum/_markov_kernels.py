@@ -1819,29 +1819,31 @@ def plain_tables(pc, pe, bos_ctx):
 @njit(**NJIT_OPTIONS)
 def _plain_rounds(fat, eos_dense, first, count, lane_rng, buf, dstart, n_done, rounds, n_rounds, pick):
     """:func:`_lane_rounds` for the rows of :func:`plain_tables`: a lane's state is its
-    context's first entry and entry count.
+    context's first entry and entry count; ``pick`` (int64[3, lanes]) is scratch.
 
-    Pass one draws one uniform per lane, picks the bucket (integer arithmetic, see
-    :func:`_split_uniform`) and fetches its row; pass two resolves the bucket (a select,
-    no branch), records the token and the next state. A document's end is recorded
+    Each lane draws one uniform and picks its bucket (integer arithmetic, see
+    :func:`_split_uniform`); the buckets' rows are fetched; then each bucket is resolved
+    (a select, no branch) to the token and the next state. A document's end is recorded
     without a branch as well (the slot is overwritten until a document ends).
     """
     L = first.shape[0]
+    bucket = pick[0]
+    test = pick[1]
     for r in range(rounds, rounds + n_rounds):
-        for l in range(L):
+        for l in range(L):  # arithmetic only (no memory but the lanes' own arrays)
             z = lane_rng[l] + SALT
             lane_rng[l] = z
             z = (z ^ (z >> np.uint64(30))) * SM_1
             z = (z ^ (z >> np.uint64(27))) * SM_2
             z ^= z >> np.uint64(31)
-            b, test = _split_uniform(z, count[l])
-            e = first[l] + b
-            pick[l, 0] = e
-            pick[l, 1] = test
-            _prefetch_row(fat, e)
+            b, t = _split_uniform(z, count[l])
+            bucket[l] = first[l] + b
+            test[l] = t
         for l in range(L):
-            e = pick[l, 0]
-            o = 1 + 3 * np.int64(pick[l, 1] >= fat[e, 0])
+            _prefetch_row(fat, bucket[l])
+        for l in range(L):
+            e = bucket[l]
+            o = 1 + 3 * np.int64(test[l] >= fat[e, 0])
             w = np.int64(fat[e, o])
             buf[r * L + l] = w
             first[l] = fat[e, o + 1]
@@ -1871,12 +1873,13 @@ def _run_lanes(pc, pe, fat, plain, state0, n_tokens, rng, n_vocab, eos_dense, bo
     for l in range(L):
         first[l] = pc[state[l], 0]
         count[l] = pc[state[l], 1] & 0xFFFFFFFF
-    cap = max(n_tokens // L + 16, 64)
+    cap = max(n_tokens // L * 5 // 4 + 64, 64)  # rounds: the lanes run a little past n_tokens / L (growing copies)
     buf = np.empty(cap * L, np.int64)
     dcap = cap // 8 + 64  # documents per lane before growing (text has far fewer than one per 8 tokens)
     dstart = np.zeros((L, dcap), np.int64)
     n_done = np.zeros(L, np.int64)
-    pick = np.empty((L, 3), np.int64)
+    pick = np.empty((L, 3), np.int64)  # scratch of the general rounds
+    pick_plain = np.empty((3, L), np.int64)  # and of the plain ones
     rounds = 0
     k = 0  # first document not yet complete, in document order
     prefix = 0  # tokens of documents 0..k-1
@@ -1898,7 +1901,7 @@ def _run_lanes(pc, pe, fat, plain, state0, n_tokens, rng, n_vocab, eos_dense, bo
             dstart = more
             dcap = 2 * dcap + chunk
         if plain:
-            _plain_rounds(fat, eos_dense, first, count, lane_rng, buf, dstart, n_done, rounds, chunk, pick)
+            _plain_rounds(fat, eos_dense, first, count, lane_rng, buf, dstart, n_done, rounds, chunk, pick_plain)
         else:
             _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dstart, n_done, rounds, chunk,
                          pick)
@@ -1949,15 +1952,36 @@ PACK_LENGTH = np.int64((1 << 22) - 1)  # space before in bit 62, space after in 
 
 
 @njit(**NJIT_OPTIONS)
-def _lane_text(buf, dstart, last, need, n_out, lanes, pack, lex_buf):
+def _lane_text(buf, dstart, last, need, n_out, lanes, pack, lex_buf, max_len):
     """Documents 0..last of the lanes' output joined as UTF-8 text (see :func:`join_tokens`):
     ``pack`` maps what ``buf`` holds to its token's bytes in ``lex_buf`` and its spacing
-    (see :func:`token_pack`). Returns the bytes and the first token (-1 when none was
-    made)."""
+    (see :func:`token_pack`); ``max_len`` bounds a token's bytes. Returns the bytes and
+    the first token (-1 when none was made).
+
+    One pass into room for ``n_out`` tokens of ``max_len`` bytes and a space each (not
+    touched beyond what is written), or, when tokens can be long, a first pass that
+    measures the text.
+    """
     L = lanes
-    steps = np.empty(n_out, np.int64)  # the packs in document order (one pass over buf)
-    n = 0
-    total = 0
+    first = np.int64(-1)
+    if n_out > 0:
+        first = buf[dstart[0, 0] * L]  # document 0 is lane 0's first
+    exact = max_len > 64
+    total = n_out * (max_len + 1)
+    if exact:
+        total = 0
+        prev_sa = np.int64(0)
+        for d in range(last + 1):
+            l = d % L
+            jd = d // L
+            a = dstart[l, jd]
+            b = dstart[l, jd + 1] if d < last else a + need
+            for r in range(a, b):
+                p = pack[buf[r * L + l]]
+                total += ((p >> 40) & PACK_LENGTH) + (prev_sa & (p >> 62) & 1)
+                prev_sa = (p >> 63) & 1
+    out = np.empty(total + JOIN_BLOCK + 1, np.uint8)
+    j = 0
     prev_sa = np.int64(0)
     for d in range(last + 1):
         l = d % L
@@ -1966,28 +1990,16 @@ def _lane_text(buf, dstart, last, need, n_out, lanes, pack, lex_buf):
         b = dstart[l, jd + 1] if d < last else a + need
         for r in range(a, b):
             p = pack[buf[r * L + l]]
-            steps[n] = p
-            n += 1
-            total += ((p >> 40) & PACK_LENGTH) + (prev_sa & (p >> 62) & 1)
+            out[j] = 32
+            j += prev_sa & (p >> 62) & 1
+            off = p & PACK_OFFSET
+            length = (p >> 40) & PACK_LENGTH
+            _copy_block(out, j, lex_buf, off)
+            for k in range(JOIN_BLOCK, length):  # a long token: the rest byte by byte
+                out[j + k] = lex_buf[off + k]
+            j += length
             prev_sa = (p >> 63) & 1
-    first = np.int64(-1)
-    if n > 0:
-        first = buf[dstart[0, 0] * L]  # document 0 is lane 0's first
-    out = np.empty(total + JOIN_BLOCK + 1, np.uint8)
-    j = 0
-    prev_sa = np.int64(0)
-    for i in range(n):
-        p = steps[i]
-        out[j] = 32
-        j += prev_sa & (p >> 62) & 1
-        off = p & PACK_OFFSET
-        length = (p >> 40) & PACK_LENGTH
-        _copy_block(out, j, lex_buf, off)
-        for k in range(JOIN_BLOCK, length):  # a long token: the rest byte by byte
-            out[j + k] = lex_buf[off + k]
-        j += length
-        prev_sa = (p >> 63) & 1
-    return out[:total], first
+    return out[:j], first
 
 
 @njit(**NJIT_OPTIONS)
@@ -2035,15 +2047,16 @@ def generate_plain(pc, fat, state0, n_tokens, rng, eos_dense, bos_ctx, lanes):
 
 
 @njit(**NJIT_OPTIONS)
-def generate_text(pc, pe, fat, plain, pack, lex_buf, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, lanes):
+def generate_text(pc, pe, fat, plain, pack, lex_buf, max_len, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx,
+                  lanes):
     """:func:`generate_fast` (or :func:`generate_plain` when ``plain``) straight to text:
     the UTF-8 bytes of :func:`join_tokens` and the first token (-1 when no token was
-    made). ``pack`` comes from :func:`token_pack`."""
+    made). ``pack`` comes from :func:`token_pack`; ``max_len`` is the longest token's bytes."""
     if n_tokens <= 0:
         return np.zeros(0, np.uint8), np.int64(-1)
     buf, dstart, last, need, n_out = _run_lanes(pc, pe, fat, plain, state0, n_tokens, rng, n_vocab, eos_dense,
                                                 bos_ctx, lanes)
-    return _lane_text(buf, dstart, last, need, n_out, lanes, pack, lex_buf)
+    return _lane_text(buf, dstart, last, need, n_out, lanes, pack, lex_buf, max_len)
 
 
 @njit(**NJIT_OPTIONS)

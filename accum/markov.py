@@ -909,7 +909,8 @@ class MarkovAccumulator:
             s["lex_off"] = np.zeros(len(encoded) + 1, np.int64)
             np.cumsum([len(e) for e in encoded], out=s["lex_off"][1:])
             s["lex_buf"] = np.frombuffer(b"".join(encoded) + bytes(K.JOIN_BLOCK), np.uint8)
-            fits = max(map(len, encoded)) <= K.PACK_LENGTH and s["lex_off"][-1] <= K.PACK_OFFSET
+            s["max_len"] = max(map(len, encoded))
+            fits = s["max_len"] <= K.PACK_LENGTH and s["lex_off"][-1] <= K.PACK_OFFSET
             s["tok_pack"] = K.token_pack(s["lex_off"], s["sb"], s["sa"]) if fits else None
         return s
 
@@ -1004,7 +1005,8 @@ class MarkovAccumulator:
             tok_pack = self._lexicon_bytes()["tok_pack"] if text else None
             args = (state, int(n_tokens), _seed_state(seed))
             if tok_pack is not None:
-                raw, first = K.generate_text(pc, pe, fat, plain, tok_pack, self._structure()["lex_buf"], *args,
+                s = self._structure()
+                raw, first = K.generate_text(pc, pe, fat, plain, tok_pack, s["lex_buf"], s["max_len"], *args,
                                              params[4], eos, chain.bos_ctx, K.LANES)
                 return (str(raw, "utf-8", "surrogatepass"), int(first)), prompt_dense
             if plain:

@@ -554,9 +554,11 @@ def test_plain_rows_sample_the_plain_table_in_lanes():
 
 @pytest.mark.parametrize("method", ["kn", "mle"])
 @pytest.mark.parametrize("prompt", [None, "And the earth", "The end!"])
-def test_text_written_by_the_sampling_kernel_equals_joined_tokens(method, prompt):
+@pytest.mark.parametrize("longest", [40, 200])  # room for every token at its longest, or measured first
+def test_text_written_by_the_sampling_kernel_equals_joined_tokens(method, prompt, longest):
     m = MarkovAccumulator(order=3)
-    m.partial_fit(TEXTS + LONG_TOKENS)
+    m.partial_fit(TEXTS + LONG_TOKENS + ["And the " + "long" * (longest // 4) + " word."])
+    assert m._lexicon_bytes()["max_len"] == longest
     for seed, n in ((1, 0), (2, 1), (3, 50), (4, 700)):
         text = m.generate(n, prompt=prompt, seed=seed, method=method)
         assert isinstance(m._generate(n, prompt, seed, 1.0, None, False, None, None, method, None, None, None,
