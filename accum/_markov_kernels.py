@@ -1465,7 +1465,7 @@ def _outside(pc, pe, d, w):
 
 
 @njit(**NJIT_OPTIONS)
-def sampler_tables(ch, params, ctx_order):
+def sampler_tables(ch, params, ctx_order, pc, pe):
     """Packed tables for sampling the smoothed distribution with O(1) work per token.
 
     Each context h gets an alias table over its own entries weighted by their full
@@ -1478,8 +1478,12 @@ def sampler_tables(ch, params, ctx_order):
     emits it). For Kneser-Ney and Dirichlet ``q(h)`` is close to one, so most draws
     finish in one table; the plain table has ``q = 1``.
 
-    Returns
-    -------
+    The caller allocates the outputs (with numpy, whose large arrays are backed by huge
+    pages where the system allows, which spares the random reads of sampling most TLB
+    misses; arrays made inside a kernel are not).
+
+    Fills
+    -----
     pc : int64[n_ctx, 4]
         ``(first entry, entries | (parent context + 1) << 32, bloom, q * 2**53)``: the
         bloom word has bit :func:`_bloom_bit` of each of the context's tokens set, so
@@ -1516,7 +1520,6 @@ def sampler_tables(ch, params, ctx_order):
         n_per[depth[c]] += 1
     prob = np.empty(n_e, np.float64)
     unk = np.empty(n_ctx, np.float64)
-    pc = np.empty((n_ctx, 4), np.int64)
     for i in range(n_ctx):
         c = by_order[i]
         lo = ctx_start[c]
@@ -1556,7 +1559,6 @@ def sampler_tables(ch, params, ctx_order):
         pc[c, 2] = bloom
         pc[c, 3] = np.int64(min(q, 1.0) * TWO53)
     # alias tables
-    pe = np.empty((n_e, 5), np.int32)
     width = 0
     for c in range(n_ctx):
         width = max(width, ctx_start[c + 1] - ctx_start[c])
@@ -1778,7 +1780,7 @@ def _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dsta
 
 
 @njit(**NJIT_OPTIONS)
-def plain_tables(pc, pe, bos_ctx):
+def plain_tables(pc, pe, bos_ctx, fat):
     """Sampling rows for a chain whose draws never back off (the plain table).
 
     When every context keeps its draws (``q = 1``, see :func:`sampler_tables`), a draw
@@ -1787,18 +1789,14 @@ def plain_tables(pc, pe, bos_ctx):
     alias, the token and the next context's entries, so that a token costs one read
     of one 32-byte row instead of a context row and then a bucket row.
 
-    Returns
-    -------
-    fat : int32[n_entries, 8]
-        ``(threshold * 2**31, token, next first entry, next entries, alias token, alias
-        next first entry, alias next entries, 0)``.
-    ok : bool
-        False when some reachable context backs off or has no entries: use
-        :func:`generate_fast` then.
+    Fills ``fat`` (int32[n_entries, 8], allocated by the caller as in
+    :func:`sampler_tables`) with ``(threshold * 2**31, token, next first entry, next
+    entries, alias token, alias next first entry, alias next entries, 0)`` and returns
+    False when some reachable context backs off or has no entries (use
+    :func:`generate_fast` then).
     """
     n_ctx = pc.shape[0]
     n_e = pe.shape[0]
-    fat = np.zeros((n_e, 8), np.int32)
     ok = n_ctx > 0 and 0 <= bos_ctx < n_ctx and (pc[bos_ctx, 1] & 0xFFFFFFFF) > 0
     for c in range(n_ctx):
         if (pc[c, 1] & 0xFFFFFFFF) > 0 and pc[c, 3] < ALWAYS:
@@ -1813,7 +1811,8 @@ def plain_tables(pc, pe, bos_ctx):
             fat[e, 1 + 3 * j] = pe[e, 3 * j]
             fat[e, 2 + 3 * j] = pc[nxt, 0]
             fat[e, 3 + 3 * j] = n
-    return fat, ok
+        fat[e, 7] = 0
+    return ok
 
 
 @njit(**NJIT_OPTIONS)

@@ -209,7 +209,11 @@ class _Chain:
         """Packed contexts and alias-table entries for plain sampling (cached per method)."""
         key = ("sampler",) + tuple(float(x) for x in params[:4])
         if key not in self._ranks:
-            self._ranks[key] = K.sampler_tables(self.ch, params, self.ctx_order)
+            # allocated here, by numpy (huge pages where allowed), and filled by the kernel
+            pc = np.empty((len(self.ch[0]) - 1, 4), np.int64)
+            pe = np.empty((len(self.ch[4]), 5), np.int32)
+            K.sampler_tables(self.ch, params, self.ctx_order, pc, pe)
+            self._ranks[key] = (pc, pe)
         return self._ranks[key]
 
     def plain(self, params: tuple) -> np.ndarray | None:
@@ -217,8 +221,9 @@ class _Chain:
         None when this chain's draws can back off."""
         key = ("plain",) + tuple(float(x) for x in params[:4])
         if key not in self._ranks:
-            fat, ok = K.plain_tables(*self.sampler(params), self.bos_ctx)
-            self._ranks[key] = fat if ok else None
+            pc, pe = self.sampler(params)
+            fat = np.empty((len(pe), 8), np.int32)
+            self._ranks[key] = fat if K.plain_tables(pc, pe, self.bos_ctx, fat) else None
         return self._ranks[key]
 
     def rank(self, method: str) -> np.ndarray:

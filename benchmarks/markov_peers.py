@@ -75,7 +75,7 @@ VERSIONS = ("accum", "numpy", "numba", "markovify", "nltk")
 BOOKS = {"pg1342": "Pride and Prejudice", "pg2701": "Moby Dick", "pg11": "Alice in Wonderland"}
 SAMPLE_SEED = 2026
 GEN_WORDS = 1_000_000  # words of output per generation measurement (300,000 with --quick)
-BUILD_REPEATS = 3  # builds per engine and corpus: the table shows the best, the first run apart
+BUILD_REPEATS = 5  # builds per engine and corpus: the table shows the best, the first run apart
 
 
 # -- corpora ------------------------------------------------------------------------------
@@ -118,6 +118,7 @@ def warm() -> None:
 
 
 def accum_speed(name: str, order: int, gen_words: int) -> dict:
+    import accum.markov as accum_markov
     from accum.markov import MarkovAccumulator
 
     warm()
@@ -125,18 +126,30 @@ def accum_speed(name: str, order: int, gen_words: int) -> dict:
     model = MarkovAccumulator(order=order)
     with measure() as build:
         model.partial_fit(train)
-    best = build.seconds
+    best, best_cpu = build.seconds, build.cpu_seconds
+    threads = accum_markov.THREADS
     for _ in range(BUILD_REPEATS - 1):  # warm timings: the best of a few builds in this process
+        again = MarkovAccumulator(order=order)
+        t0, c0 = time.perf_counter(), time.process_time()
+        again.partial_fit(train)
+        wall = time.perf_counter() - t0
+        if wall < best:
+            best, best_cpu = wall, time.process_time() - c0
+        del again
+    one = float("inf")  # and with one thread
+    accum_markov.THREADS = 1
+    for _ in range(BUILD_REPEATS):
         again = MarkovAccumulator(order=order)
         t0 = time.perf_counter()
         again.partial_fit(train)
-        best = min(best, time.perf_counter() - t0)
+        one = min(one, time.perf_counter() - t0)
         del again
+    accum_markov.THREADS = threads
     with measure() as compile_:
         model.generate(1, seed=0)  # chain and Kneser-Ney tables
         model.generate(1, seed=0, method="mle")  # the plain table's tables
-    out = {"build": build, "build_best": best, "compile": compile_, "train_tokens": model.n_tokens,
-           "rows": model.n_rows}
+    out = {"build": build, "build_best": best, "build_best_cpu": best_cpu, "build_one_thread": one,
+           "threads": threads, "compile": compile_, "train_tokens": model.n_tokens, "rows": model.n_rows}
     for method in ("kn", "mle"):
         seconds = 0.0
         words = calls = 0
@@ -293,8 +306,10 @@ def speed_section(corpora, gen_words: int) -> tuple[str, dict]:
             m_plain = m["gen_plain"]["words"] / m["gen_plain"]["seconds"]
             rows.append([
                 title(name), f"{order} / {state}", f"{a['train_tokens']:,}",
-                f"{fmt(a['build_best'])} / {fmt(m['build_best'])}",
-                f"**{m['build_best'] / a['build_best']:.0f}×** ({m['build'].seconds / a['build'].seconds:.0f}×)",
+                f"{fmt(a['build_best'], 3)} ({fmt(a['build_best_cpu'], 3)} CPU) · {fmt(a['build_one_thread'], 3)} / "
+                f"{fmt(m['build_best'])}",
+                f"**{m['build_best'] / a['build_best']:.0f}×** ({m['build_best'] / a['build_one_thread']:.0f}×; "
+                f"{m['build'].seconds / a['build'].seconds:.0f}×)",
                 f"{fmt(a['compile'].seconds)} / {fmt(m['compile'].seconds)}",
                 f"{(m['build_best'] + m['compile'].seconds) / (a['build_best'] + a['compile'].seconds):.0f}×",
                 f"{fmt(kn_words / 1e6)} M / {fmt(mle_words / 1e6)} M",
@@ -302,8 +317,10 @@ def speed_section(corpora, gen_words: int) -> tuple[str, dict]:
                 f"{kn_words / m_words:.0f}× / **{mle_words / m_words:.0f}×** ({mle_words / m_plain:.0f}×)",
                 f"{a['build'].peak_rss_delta / 1e6:.0f} / {m['build'].peak_rss_delta / 1e6:.0f}",
             ])
+    threads = raw[corpora[0], 3][0]["threads"] if raw else 1
     headers = ["corpus", "order / markovify state", "training tokens (accum)",
-               f"build s accum / markovify (best of {BUILD_REPEATS})", "build speed-up (first run)",
+               f"build s accum, {threads} threads (CPU s) · 1 thread / markovify (best of {BUILD_REPEATS})",
+               f"build speed-up, {threads} threads (1 thread; first run)",
                "compile s accum / markovify (first call)", "build + compile speed-up",
                "accum words/s KN / plain table", "markovify words/s compiled / uncompiled",
                "generation speed-up KN / plain table (plain vs uncompiled)", "build peak MB accum / markovify"]
@@ -474,8 +491,14 @@ def main(argv=None) -> None:
     parts += ["## Build, generation speed and memory\n", speed_md,
               f"\nSeconds are wall-clock on a shared 2-core machine (best read as upper bounds); "
               f"the speed-ups divide markovify's time by accum's. Build: the best of "
-              f"{BUILD_REPEATS} builds in one process (warm; in parentheses the speed-up of the "
-              f"first build of each process, the one whose peak memory is shown). Generation: both engines write "
+              f"{BUILD_REPEATS} builds in one process (warm; the speed-up of the first build of each "
+              f"process, the one whose peak memory is shown, last in parentheses). accum builds a batch of "
+              f"1 MB of text or more with two threads where two cores are free (one tokenises chunks of "
+              f"the batch while the other counts the chunks already tokenised, in order: the same model "
+              f"as one thread); the CPU seconds of that build (both threads) are beside its wall "
+              f"seconds, and the best of {BUILD_REPEATS} builds with one thread "
+              f"(`ACCUM_MARKOV_THREADS=1`) after them, with its speed-up in parentheses. markovify uses one "
+              f"thread. Generation (one thread for both): both engines write "
               f"{gen_words:,} or more words of text per measurement, and words/s counts the "
               f"whitespace-separated words of that text for both (a mark sticks to its word); accum "
               f"samples either interpolated Kneser-Ney or the plain table (`method=\"mle\"`: the "
