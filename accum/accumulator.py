@@ -21,6 +21,10 @@ from . import _gram_kernels, _kernels
 from .tokens import TokenBatch, tokenize
 
 _MIN_TABLE = 1 << 12
+#: Pages' Gram vectors wait until they hold this many entries, then are added to the
+#: Gram together: each addition streams the 64 MiB triangle once, so fewer, larger ones
+#: are cheaper (20 Newsgroups: 37 additions 1.10 s, 10 additions 0.78 s).
+GRAM_BATCH_ENTRIES = 1 << 20
 #: Names of the per-order growth statistics, in kernel order.
 GROWTH_FIELDS = ("distinct", "singletons", "doubletons", "at_least_k")
 
@@ -128,7 +132,8 @@ class Accumulator:
         self._cat_stats = np.zeros((4, order, 4), np.int64)
         self._all_stats = np.zeros((order, 4), np.int64)
         n_buckets = self.settings.n_gram_buckets
-        self._gram = np.zeros(n_buckets * (n_buckets + 1) // 2, np.int64)
+        self._gram = np.zeros(n_buckets * (n_buckets + 1) // 2, np.int64)  # see _packed_gram()
+        self._gram_pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (page bounds, buckets, values)
         self._growth: list[np.ndarray] = []  # growth-log rows not yet taken
         self._crossings: list[tuple[np.ndarray, np.ndarray]] = []  # not yet taken
 
@@ -185,7 +190,7 @@ class Accumulator:
         if not n:
             raise ValueError("this accumulator keeps no Gram (gram_bits 0)")
         out = np.empty((n, n))
-        _gram_kernels.gram_unpack(self._gram, n, out)
+        _gram_kernels.gram_unpack(self._packed_gram(), n, out)
         out /= _kernels.GRAM_SCALE**2
         return out
 
@@ -344,8 +349,10 @@ class Accumulator:
                 cross_keys, cross_at, bits, h_bucket, h_value, h_pages,
             )
             if n_h:
-                _gram_kernels.gram_add_pages(self._gram, self.settings.n_gram_buckets, h_pages[: n_h + 1],
-                                             h_bucket, h_value)
+                end = h_pages[n_h]
+                self._gram_pending.append((h_pages[: n_h + 1].copy(), h_bucket[:end].copy(), h_value[:end].copy()))
+                if sum(len(b) for _, b, _ in self._gram_pending) >= GRAM_BATCH_ENTRIES:
+                    self._packed_gram()
             self._learn_words(batch, new_tok[:n_new])
             if n_events:
                 self._growth.append(events[:n_events].copy())
@@ -354,6 +361,19 @@ class Accumulator:
             if doc < batch.n_docs:
                 need = int(batch.bounds[doc + 1] - batch.bounds[doc]) * self.settings.max_order
                 self._reserve(self.n_rows + need, self.n_pairs + need)
+
+    def _packed_gram(self) -> np.ndarray:
+        """The Gram's packed triangle (int64), with the pages' vectors still waiting
+        (see :data:`GRAM_BATCH_ENTRIES`) added first."""
+        if self._gram_pending:
+            bounds = [np.zeros(1, np.int64)]
+            for pages, _, _ in self._gram_pending:
+                bounds.append(pages[1:] + bounds[-1][-1])
+            _gram_kernels.gram_add_pages(self._gram, self.settings.n_gram_buckets, np.concatenate(bounds),
+                                         np.concatenate([b for _, b, _ in self._gram_pending]),
+                                         np.concatenate([v for _, _, v in self._gram_pending]))
+            self._gram_pending = []
+        return self._gram
 
     def _learn_words(self, batch: TokenBatch, tokens: np.ndarray) -> None:
         """Record the text of tokens whose ids are new to the lexicon (decoded at once: a
@@ -378,7 +398,7 @@ class Accumulator:
         )
         np.add.at(self._doc_counts, cats, other.doc_counts)
         np.add.at(self._token_counts, cats, other.token_counts)
-        self._gram += other._gram
+        self._packed_gram()[:] += other._packed_gram()
         for key, text in other.lexicon.items():
             self.lexicon.setdefault(key, text)
         self._recompute_stats()
@@ -456,9 +476,10 @@ class Accumulator:
 
     def _gram_arrays(self) -> dict:
         """The Gram for :meth:`to_arrays`: sparse (12 bytes per non-zero) or whole (8 per entry)."""
-        if 12 * np.count_nonzero(self._gram) >= 8 * len(self._gram):
-            return {"gram_value": self._gram}
-        index, value = _gram_kernels.gram_nonzero(self._gram)
+        gram = self._packed_gram()
+        if 12 * np.count_nonzero(gram) >= 8 * len(gram):
+            return {"gram_value": gram}
+        index, value = _gram_kernels.gram_nonzero(gram)
         return {"gram_index": index, "gram_value": value}
 
     @classmethod

@@ -434,7 +434,7 @@ def _solve_centred_gram(accumulator: Accumulator, mean: np.ndarray, lam: float, 
     """
     n_buckets = accumulator.settings.n_gram_buckets
     system = np.zeros((n_buckets, n_buckets), order="F")
-    _gram_kernels.gram_centered_lower(accumulator._gram, n_buckets, _kernels.GRAM_SCALE**2, mean,
+    _gram_kernels.gram_centered_lower(accumulator._packed_gram(), n_buckets, _kernels.GRAM_SCALE**2, mean,
                                       float(accumulator.n_documents), lam, system)
     factor, info = scipy.linalg.lapack.spotrf(system.astype(np.float32, order="F"), lower=1, overwrite_a=1,
                                               clean=0)
