@@ -61,7 +61,7 @@ import scipy.linalg.lapack
 from . import _gram_kernels, _kernels
 from .accumulator import Accumulator, Settings
 from .calibration import apply_confidence_map, softmax
-from .tokens import tokenize
+from .tokens import TokenBatch, tokenize
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def _top_two(scores: np.ndarray) -> tuple[int, int]:
 class _PageFeatures:
     """The distinct features of one page, as an explanation needs them."""
 
-    batch: object  # the page's TokenBatch
+    batch: TokenBatch  # the page's tokens
     order: int  # the accumulator's max_order
     fids: np.ndarray  # feature ids, uint64[n], in order of first occurrence
     tfs: np.ndarray  # occurrences in the page, int64[n]
