@@ -33,8 +33,9 @@ without hashing. Sampling uses tables derived from the chain once per smoother: 
 alias table per context over its continuations' full smoothed probabilities, plus the
 probability that a draw stays among them (else it backs off, rejecting continuations
 the context already has), so one token costs two dependent reads (the context's row,
-then one entry row that holds its alias too). The plain table never backs off, so its
-rows hold, beside each token, the next context's entries: one read a token. Documents
+then one entry row that holds its alias too). The plain table never backs off, so a
+context's block holds its alias table and the token that leads into it, and each bucket
+where the next block is: mostly one cache line a token. Documents
 are sampled 32 at a time, each read fetched a step before it is needed, so that those
 reads overlap, and the text is written by the same kernel. The draws are exact (up to
 31-bit alias thresholds). Greedy decoding stops adding up levels as soon as the
@@ -85,7 +86,7 @@ METHODS = {"dirichlet": K.DIRICHLET, "kn": K.KNESER_NEY, "mle": K.MLE}
 _MIN_TABLE = 1 << 12
 _MAX_SENTENCE_TOKENS = 256
 _NO_RANK = np.zeros(0, np.int64)
-_NO_FAT = np.zeros((1, 8), np.int32)  # the plain rows, when a call does not use them
+_NO_BLOCKS = (np.zeros(1, np.int32), np.zeros(1, np.int64))  # the plain blocks, when a call does not use them
 
 #: Words after which a terminal mark does not end a sentence (a hook: override on a subclass).
 ABBREVIATIONS = frozenset(
@@ -216,14 +217,22 @@ class _Chain:
             self._ranks[key] = (pc, pe)
         return self._ranks[key]
 
-    def plain(self, params: tuple) -> np.ndarray | None:
-        """Rows for sampling the plain table with one read a token (``plain_tables``), or
-        None when this chain's draws can back off."""
+    def plain(self, params: tuple, eos: int) -> tuple | None:
+        """Blocks for sampling the plain table with mostly one cache line a token
+        (``plain_tables``) and where each context's block is, or None when this chain's
+        draws can back off."""
         key = ("plain",) + tuple(float(x) for x in params[:4])
         if key not in self._ranks:
             pc, pe = self.sampler(params)
-            fat = np.empty((len(pe), 8), np.int32)
-            self._ranks[key] = fat if K.plain_tables(pc, pe, self.bos_ctx, fat) else None
+            off, size = K.plain_layout(pc)
+            blocks = None
+            if size < 2**31 - K.PLAIN_LINE:
+                raw = np.zeros(size + K.PLAIN_LINE, np.int32)  # numpy: huge pages where allowed
+                shift = (-raw.ctypes.data // 4) % K.PLAIN_LINE  # blocks laid out from a cache line's start
+                blk = raw[shift : shift + size]
+                if K.plain_tables(pc, pe, self.bos_ctx, eos, off, blk):
+                    blocks = (blk, off)
+            self._ranks[key] = blocks
         return self._ranks[key]
 
     def rank(self, method: str) -> np.ndarray:
@@ -1004,18 +1013,18 @@ class MarkovAccumulator:
         eos = self._structure()["eos"]
         if mode == 0 and max(len(chain.ch[4]), len(chain.ch[0]), int(params[4]) + 1) < 2**31 - 1:
             pc, pe = chain.sampler(params)
-            fat = chain.plain(params) if method == "mle" else None
-            plain = fat is not None
-            fat = fat if plain else _NO_FAT
+            blocks = chain.plain(params, eos) if method == "mle" else None
+            plain = blocks is not None
+            blk, off = blocks if plain else _NO_BLOCKS
             tok_pack = self._lexicon_bytes()["tok_pack"] if text else None
             args = (state, int(n_tokens), _seed_state(seed))
             if tok_pack is not None:
                 s = self._structure()
-                raw, first = K.generate_text(pc, pe, fat, plain, tok_pack, s["lex_buf"], s["max_len"], *args,
+                raw, first = K.generate_text(pc, pe, blk, off, plain, tok_pack, s["lex_buf"], s["max_len"], *args,
                                              params[4], eos, chain.bos_ctx, K.LANES)
                 return (str(raw, "utf-8", "surrogatepass"), int(first)), prompt_dense
             if plain:
-                return K.generate_plain(pc, fat, *args, eos, chain.bos_ctx, K.LANES), prompt_dense
+                return K.generate_plain(pc, blk, off, *args, eos, chain.bos_ctx, K.LANES), prompt_dense
             return K.generate_fast(pc, pe, *args, params[4], eos, chain.bos_ctx, K.LANES), prompt_dense
         rank = chain.rank(method) if mode == 1 else _NO_RANK
         out = K.generate(chain.ch, params, state, int(n_tokens), _seed_state(seed), mode, temperature,

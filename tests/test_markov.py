@@ -525,31 +525,34 @@ def test_lanes_equal_documents_drawn_one_after_another(method):
         assert got.tolist() == want
 
 
-def test_plain_rows_sample_the_plain_table_in_lanes():
+def test_plain_blocks_sample_the_plain_table_in_lanes():
     m = fitted(3)
     chain, params, _ = m._setup(None, None, "mle", None, None, None)
     pc, pe = chain.sampler(params)
-    fat = chain.plain(params)
-    assert fat is not None and chain.plain(m._setup(None, None, "kn", None, None, None)[1]) is None
     eos = m._structure()["eos"]
+    blk, off = chain.plain(params, eos)
+    assert chain.plain(m._setup(None, None, "kn", None, None, None)[1], eos) is None  # Kneser-Ney backs off
 
-    def draw(state, rng):  # state: the context's (first entry, entries); a bucket's row holds the next one's
-        first, count = (pc[chain.bos_ctx, 0], pc[chain.bos_ctx, 1] & 0xFFFFFFFF) if state is None else state
-        b, test = _bucket_by_hand(rng, count)
-        row = fat[first + b]
-        o = 1 if test < row[0] else 4
-        return int(row[o]), (row[o + 1], row[o + 2])
+    def draw(state, rng):  # state: where the context's block is; a bucket names the next block
+        s = off[chain.bos_ctx] if state is None else state
+        b, test = _bucket_by_hand(rng, blk[s])
+        e = s + 2 + 3 * b
+        nxt = int(blk[e + 1] if test < blk[e] else blk[e + 2])
+        return int(blk[nxt + 1]), nxt  # the token that leads into the next block
 
     for seed, n in ((1, 7), (2, 300), (3, 2000)):
-        got = K.generate_plain(pc, fat, chain.bos_ctx, n, np.array([seed], np.uint64), eos, chain.bos_ctx, K.LANES)
+        got = K.generate_plain(pc, blk, off, chain.bos_ctx, n, np.array([seed], np.uint64), eos, chain.bos_ctx,
+                               K.LANES)
         assert got.tolist() == _lanes_by_hand(seed, n, eos, draw)
-    # the same tokens as the general rows (the plain table's draws never back off)
+    # the general rows' draws: each block holds its context's thresholds and next contexts, and
+    # the token a bucket emits leads into its next block
     for c in range(len(pc)):
-        for e in range(pc[c, 0], pc[c, 0] + (pc[c, 1] & 0xFFFFFFFF)):
-            for j in (0, 1):
-                nxt = pe[e, 2 + 2 * j]
-                assert (fat[e, 1 + 3 * j], fat[e, 2 + 3 * j], fat[e, 3 + 3 * j]) == \
-                    (pe[e, 3 * j], pc[nxt, 0], pc[nxt, 1] & 0xFFFFFFFF)
+        o, n = off[c], pc[c, 1] & 0xFFFFFFFF
+        assert blk[o] == n and (2 + 3 * n > K.PLAIN_LINE or o // K.PLAIN_LINE == (o + 2 + 3 * n - 1) // K.PLAIN_LINE)
+        for i in range(n):
+            e = pc[c, 0] + i
+            assert (blk[o + 2 + 3 * i], blk[o + 3 + 3 * i], blk[o + 4 + 3 * i]) == (pe[e, 1], off[pe[e, 2]], off[pe[e, 4]])
+            assert (blk[off[pe[e, 2]] + 1], blk[off[pe[e, 4]] + 1]) == (pe[e, 0], pe[e, 3])
 
 
 @pytest.mark.parametrize("method", ["kn", "mle"])
