@@ -99,6 +99,31 @@ def gram_centered_lower(gram, n_buckets, scale, mean, n_pages, lam, out):
 
 
 @njit(**NJIT_OPTIONS)
+def gram_centered_columns(gram, n_buckets, scale, mean, n_pages, lam, first, out):
+    """Columns ``first`` to ``first + w`` of ``gram / scale - n_pages * mean meanᵀ + lam *
+    I`` into ``out`` (float64[n, w]), both triangles: a block of the whole matrix, for
+    products without unpacking it all. Row i above the block is a stretch of packed row
+    i; below it, entry (i, j) is packed row j's entry i, and the w rows j of the block
+    are read side by side as i grows, a cache line each."""
+    width = out.shape[1]
+    base = np.empty(width, np.int64)  # where packed row j starts, minus j
+    for c in range(width):
+        base[c] = gram_offset(first + c, n_buckets) - (first + c)
+    for i in range(n_buckets):
+        scaled = n_pages * mean[i]
+        row = gram_offset(i, n_buckets) - i
+        for c in range(width):
+            j = first + c
+            if i <= j:
+                value = gram[row + j]
+            else:
+                value = gram[base[c] + i]
+            out[i, c] = value / scale - scaled * mean[j]
+        if first <= i < first + width:
+            out[i, i - first] += lam
+
+
+@njit(**NJIT_OPTIONS)
 def gram_nonzero(gram):
     """Positions (uint32) and values of the non-zero entries of a packed Gram, without
     a full-size temporary."""
