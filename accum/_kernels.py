@@ -859,6 +859,8 @@ def linear_table(pairs, n_pairs, row_keys, n_cats, pair_delta, row_default, cap)
         else:
             entries[e] = n_of[r]
     for p in range(n_pairs):
+        if p + AHEAD < n_pairs:  # pairs come in counting order: their rows' entries are scattered
+            _prefetch(cursor, pairs[p + AHEAD, P_KEY] >> 32)
         key = pairs[p, P_KEY]
         r = key >> 32
         c = key & 0xFFFFFFFF
@@ -871,6 +873,8 @@ def linear_table(pairs, n_pairs, row_keys, n_cats, pair_delta, row_default, cap)
     table = np.zeros(2 * cap, np.uint64)
     mask = np.uint64(cap - 1)
     for r in range(n_rows):
+        if r + AHEAD < n_rows:
+            _prefetch(table, 2 * (row_keys[r + AHEAD] & mask))
         s = row_keys[r] & mask
         while table[2 * s] != ZERO:
             s = (s + ONE) & mask
