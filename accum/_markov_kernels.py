@@ -58,12 +58,17 @@ Speed notes
     counts: 30 % faster than a ring that fetched slots 7 tokens ahead and read each count
     as the row was found; one token ahead was 30 % slower still)
     and keep a dependent chain short (sampling reads a context, then one entry row that
-    holds its alias too; the plain table's rows hold the next context's entries, so one
-    read a token). Sampling 32 lanes took 10-13 ns a token on the Xeon where 8 took 28
-    (a plain-table step is mostly arithmetic then: an integer bucket pick instead of a
-    float one saved 2-3 ns). The counting kernel tracks sentence starts incrementally:
-    calling ``_starts_sentence`` per token cost more than the hashing and probing
-    together. Fresh memory is slow to touch: size outputs close to what they need.
+    holds its alias too; the plain table's blocks hold a context's alias table and the
+    token that leads in, so mostly one cache line a token). Sampling 32 lanes took 10-13
+    ns a token on the Xeon where 8 took 28 (a plain-table step is mostly arithmetic then:
+    an integer bucket pick instead of a float one saved 2-3 ns). On that machine (a VM)
+    a random read beyond the 2 MB L2 costs 6-10 ns even with many in flight, so hashing
+    every n-gram into a 32-64 MB table stays the floor of counting; a smaller table at a
+    higher load (5/8) measured slower, per-order regions of the table too. The counting
+    kernel tracks sentence starts incrementally: calling ``_starts_sentence`` per token
+    cost more than the hashing and probing together. Fresh memory is slow to touch: size
+    outputs close to what they need. Arrays that are read at random are allocated by
+    numpy (huge pages where the system allows), not inside kernels.
 """
 
 import numpy as np
