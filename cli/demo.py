@@ -29,7 +29,6 @@ EXAMPLES = (
 def demo_command(corpus, store, quiet):
     """Ingest 20 Newsgroups train, evaluate on test, classify a few texts with explanations."""
     from accum.accumulator import Settings
-    from accum.classify import make_model
     from accum.evaluate import evaluate
     from accum.storage import Store
 
@@ -40,11 +39,11 @@ def demo_command(corpus, store, quiet):
     with progress_bar("ingest train", quiet) as bar:
         s = ingest_into(st, train, {"sources": [where], "demo": True}, settings,
                         progress=lambda record: bar.update(1))
-    acc = st.load()
+    info = st.info()
     click.echo(f"ingested {s['pages_added']:,} new pages ({s['duplicates']:,} already in {store}), "
-               f"{acc.n_documents:,} documents, {acc.n_rows:,} distinct unigram+bigram features, "
+               f"{info['documents']:,} documents, {info['distinct_features']:,} distinct unigram+bigram features, "
                f"{s['mb_per_s']:.1f} MB/s")
-    clf = make_model(acc)
+    clf = st.classifier()  # built once and saved with the snapshot, so accum classify afterwards is quick
     click.echo(f"\nevaluation on the test split (model {clf.name}, alpha {clf.alpha}):")
     echo_report(evaluate(test, clf))
     click.echo("\na few classifications:")
