@@ -280,3 +280,48 @@ def test_a_saved_classifier_of_another_format_is_rebuilt(tmp_path, newsgroups_sa
     assert again._entries.flags.writeable  # built again, not read
     assert np.array_equal(again.decision_function(texts[:20]), first.decision_function(texts[:20]))
     assert json.loads((saved / "model.json").read_text())["format"] == meta["format"]  # and saved anew
+
+
+def test_reading_ahead_in_a_thread_changes_nothing(tmp_path, newsgroups_sample):
+    texts, labels = newsgroups_sample
+    records = pages(zip(texts, labels)) + [Skipped("bad.html", "malformed", "x", 3)]
+    results = []
+    for threaded in (False, True):
+        store = Store(tmp_path / f"s{threaded}", create=True)
+        with store.writer({"sources": ["test"]}, Settings()) as writer:
+            summary = ingest(records, writer.acc, writer, batch_pages=37, read_ahead_thread=threaded)
+        results.append((writer.acc.canonical(), summary.pages_added, dict(summary.skipped)))
+    assert results[0] == results[1] and results[0][1] == len(texts)
+
+
+def test_read_ahead_keeps_order_raises_in_order_and_stops_its_reader():
+    from accum.ingest import READ_AHEAD_CHUNK, read_ahead
+
+    n = 10 * READ_AHEAD_CHUNK + 3
+    assert list(read_ahead(iter(range(n)))) == list(range(n))
+
+    def failing():
+        yield from range(n)
+        raise OSError("disk gone")
+
+    seen = []
+    with pytest.raises(OSError, match="disk gone"):
+        for x in read_ahead(failing()):
+            seen.append(x)
+    assert seen == list(range(n))  # every record before the error first
+
+    closed = []
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(True)
+
+    for x in read_ahead(endless()):
+        if x == 5:
+            break
+    assert closed == [True]  # the reader stopped and closed its source
