@@ -1755,8 +1755,24 @@ def _draw_packed(pc, pe, state, rng, n_vocab):
 
 
 @njit(**NJIT_OPTIONS)
-def _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dstart, n_done, rounds, n_rounds,
-                 pick):
+def _end_document(docs, cur, l, r):
+    """Lane ``l``'s document ends with the token of round ``r - 1``: the next document
+    (the next index, whatever lane) starts on that lane at round ``r``.
+
+    ``docs`` is int64[3, cap]: each document's lane, first round and end round (one past
+    its ``EOS``), in order of their start; ``cur`` holds each lane's current document and,
+    at ``cur[lanes]``, the documents started.
+    """
+    docs[2, cur[l]] = r
+    d = cur[cur.shape[0] - 1]
+    docs[0, d] = l
+    docs[1, d] = r
+    cur[l] = d
+    cur[cur.shape[0] - 1] = d + 1
+
+
+@njit(**NJIT_OPTIONS)
+def _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, docs, cur, rounds, n_rounds, pick):
     """Advance every lane by ``n_rounds`` tokens (the caller makes room and passes the scratch
     ``pick``, int64[lanes, 3]: no allocation here, which keeps the loop free of reference
     counting).
@@ -1791,8 +1807,7 @@ def _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dsta
                 nxt = pick[l, 2]
             buf[r * L + l] = w
             if w == eos_dense:
-                n_done[l] += 1
-                dstart[l, n_done[l]] = r + 1
+                _end_document(docs, cur, l, r + 1)
                 nxt = bos_ctx
             state[l] = nxt
             _prefetch_row(pc, nxt)
@@ -1873,7 +1888,7 @@ def plain_tables(pc, pe, bos_ctx, eos_dense, off, blk):
 
 
 @njit(**NJIT_OPTIONS)
-def _plain_rounds(blk, eos_dense, state, lane_rng, buf, dstart, n_done, rounds, n_rounds, pick):
+def _plain_rounds(blk, eos_dense, state, lane_rng, buf, docs, cur, rounds, n_rounds, pick):
     """:func:`_lane_rounds` for the blocks of :func:`plain_tables`: a lane's state is
     where its context's block is; ``pick`` (int64[3, lanes]) is scratch.
 
@@ -1881,9 +1896,7 @@ def _plain_rounds(blk, eos_dense, state, lane_rng, buf, dstart, n_done, rounds, 
     last step emitted, recorded now, and the entries; it draws one uniform and picks
     its bucket (integer arithmetic, see :func:`_split_uniform`); the buckets are
     fetched; then each is resolved (a select, no branch) to the next block, which is
-    fetched. A document's end is recorded without a branch as well (the slot is
-    overwritten until a document ends). The tokens of the call's last round are read
-    at its end.
+    fetched. The tokens of the call's last round are read at its end.
     """
     L = state.shape[0]
     bucket = pick[0]
@@ -1894,8 +1907,8 @@ def _plain_rounds(blk, eos_dense, state, lane_rng, buf, dstart, n_done, rounds, 
             if r > rounds:  # the previous step's token
                 w = np.int64(blk[s + 1])
                 buf[(r - 1) * L + l] = w
-                dstart[l, n_done[l] + 1] = r  # kept only when the document ended
-                n_done[l] += np.int64(w == eos_dense)
+                if w == eos_dense:
+                    _end_document(docs, cur, l, r)
             z = lane_rng[l] + SALT
             lane_rng[l] = z
             z = (z ^ (z >> np.uint64(30))) * SM_1
@@ -1915,8 +1928,8 @@ def _plain_rounds(blk, eos_dense, state, lane_rng, buf, dstart, n_done, rounds, 
     for l in range(L):
         w = np.int64(blk[state[l] + 1])
         buf[(r - 1) * L + l] = w
-        dstart[l, n_done[l] + 1] = r
-        n_done[l] += np.int64(w == eos_dense)
+        if w == eos_dense:
+            _end_document(docs, cur, l, r)
 
 
 @njit(**NJIT_OPTIONS)
@@ -1925,9 +1938,9 @@ def _run_lanes(pc, pe, blk, off, plain, state0, n_tokens, rng, n_vocab, eos_dens
 
     ``plain`` picks the rounds: :func:`_plain_rounds` over ``blk`` and ``off`` (from
     :func:`plain_tables`) or :func:`_lane_rounds` over ``pc`` and ``pe``. Returns ``buf``
-    (the token of round r of lane l at ``r * lanes + l``), ``dstart`` (the round at
-    which each lane's documents start), the last document, the steps taken from it, and
-    the steps in all.
+    (the token of round r of lane l at ``r * lanes + l``), ``docs`` (each document's
+    lane, first and end round, see :func:`_end_document`), the last document, the steps
+    taken from it, and the steps in all.
     """
     L = lanes
     lane_rng = np.empty(L, np.uint64)
@@ -1935,15 +1948,19 @@ def _run_lanes(pc, pe, blk, off, plain, state0, n_tokens, rng, n_vocab, eos_dens
         lane_rng[l] = _mix64(rng[0] + SALT * np.uint64(l + 1))
     state = np.full(L, bos_ctx, np.int64)
     state[0] = state0
-    where = np.empty(L, np.int64)  # the plain rounds' states: each lane's context's block
-    if plain:
+    if plain:  # the plain rounds' states: where each lane's context's block is
         for l in range(L):
-            where[l] = off[state[l]]
-    cap = max(n_tokens // L * 5 // 4 + 64, 64)  # rounds: the lanes run a little past n_tokens / L (growing copies)
+            state[l] = off[state[l]]
+    cap = max(n_tokens // L * 9 // 8 + 64, 64)  # rounds: the lanes run a little past n_tokens / L
     buf = np.empty(cap * L, np.int64)
-    dcap = cap // 8 + 64  # documents per lane before growing (text has far fewer than one per 8 tokens)
-    dstart = np.zeros((L, dcap), np.int64)
-    n_done = np.zeros(L, np.int64)
+    dcap = cap * L // 16 + 2 * L  # documents (text has far fewer than one per 16 tokens; grown when short)
+    docs = np.empty((3, dcap), np.int64)
+    cur = np.empty(L + 1, np.int64)
+    for l in range(L):  # documents 0..L-1 start on lanes 0..L-1
+        docs[0, l] = l
+        docs[1, l] = 0
+        cur[l] = l
+    cur[L] = L
     pick = np.empty((L, 3), np.int64)  # scratch of the general rounds
     pick_plain = np.empty((3, L), np.int64)  # and of the plain ones
     rounds = 0
@@ -1961,22 +1978,19 @@ def _run_lanes(pc, pe, blk, off, plain, state0, n_tokens, rng, n_vocab, eos_dens
             grown[: rounds * L] = buf[: rounds * L]
             buf = grown
             cap = 2 * (rounds + chunk)
-        if n_done.max() + chunk + 1 >= dcap:
-            more = np.zeros((L, 2 * dcap + chunk), np.int64)
-            more[:, :dcap] = dstart
-            dstart = more
-            dcap = 2 * dcap + chunk
+        if cur[L] + chunk * L >= dcap:  # room for a document a token
+            dcap = 2 * (cur[L] + chunk * L)
+            more = np.empty((3, dcap), np.int64)
+            more[:, : cur[L]] = docs[:, : cur[L]]
+            docs = more
         if plain:
-            _plain_rounds(blk, eos_dense, where, lane_rng, buf, dstart, n_done, rounds, chunk, pick_plain)
+            _plain_rounds(blk, eos_dense, state, lane_rng, buf, docs, cur, rounds, chunk, pick_plain)
         else:
-            _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, dstart, n_done, rounds, chunk,
-                         pick)
+            _lane_rounds(pc, pe, n_vocab, eos_dense, bos_ctx, state, lane_rng, buf, docs, cur, rounds, chunk, pick)
         rounds += chunk
         while True:
-            l = k % L
-            j = k // L
-            if j < n_done[l]:
-                length = dstart[l, j + 1] - dstart[l, j] - 1
+            if cur[docs[0, k]] != k:  # complete
+                length = docs[2, k] - docs[1, k] - 1
                 if prefix + length >= n_tokens:
                     last = k
                     need = n_tokens - prefix
@@ -1989,24 +2003,23 @@ def _run_lanes(pc, pe, blk, off, plain, state0, n_tokens, rng, n_vocab, eos_dens
                     need = 0
                     break
             else:
-                if prefix + rounds - dstart[l, j] >= n_tokens:
+                if prefix + rounds - docs[1, k] >= n_tokens:
                     last = k
                     need = n_tokens - prefix
                 break
-    return buf, dstart, last, need, prefix + k + need
+    return buf, docs, last, need, prefix + k + need
 
 
 @njit(**NJIT_OPTIONS)
-def _lane_tokens(buf, dstart, last, need, n_out, lanes):
+def _lane_tokens(buf, docs, last, need, n_out, lanes):
     """Documents 0..last of the lanes' output, in order, as dense tokens."""
     L = lanes
     out = np.empty(n_out, np.int64)
     n = 0
     for d in range(last + 1):
-        l = d % L
-        j = d // L
-        a = dstart[l, j]
-        b = dstart[l, j + 1] if d < last else a + need
+        l = docs[0, d]
+        a = docs[1, d]
+        b = docs[2, d] if d < last else a + need
         for r in range(a, b):
             out[n] = buf[r * L + l]
             n += 1
@@ -2018,7 +2031,7 @@ PACK_LENGTH = np.int64((1 << 22) - 1)  # space before in bit 62, space after in 
 
 
 @njit(**NJIT_OPTIONS)
-def _lane_text(buf, dstart, last, need, n_out, lanes, pack, lex_buf, max_len):
+def _lane_text(buf, docs, last, need, n_out, lanes, pack, lex_buf, max_len):
     """Documents 0..last of the lanes' output joined as UTF-8 text (see :func:`join_tokens`):
     ``pack`` maps what ``buf`` holds to its token's bytes in ``lex_buf`` and its spacing
     (see :func:`token_pack`); ``max_len`` bounds a token's bytes. Returns the bytes and
@@ -2031,17 +2044,16 @@ def _lane_text(buf, dstart, last, need, n_out, lanes, pack, lex_buf, max_len):
     L = lanes
     first = np.int64(-1)
     if n_out > 0:
-        first = buf[dstart[0, 0] * L]  # document 0 is lane 0's first
+        first = buf[0]  # document 0 starts lane 0 at round 0
     exact = max_len > 64
     total = n_out * (max_len + 1)
     if exact:
         total = 0
         prev_sa = np.int64(0)
         for d in range(last + 1):
-            l = d % L
-            jd = d // L
-            a = dstart[l, jd]
-            b = dstart[l, jd + 1] if d < last else a + need
+            l = docs[0, d]
+            a = docs[1, d]
+            b = docs[2, d] if d < last else a + need
             for r in range(a, b):
                 p = pack[buf[r * L + l]]
                 total += ((p >> 40) & PACK_LENGTH) + (prev_sa & (p >> 62) & 1)
@@ -2050,10 +2062,9 @@ def _lane_text(buf, dstart, last, need, n_out, lanes, pack, lex_buf, max_len):
     j = 0
     prev_sa = np.int64(0)
     for d in range(last + 1):
-        l = d % L
-        jd = d // L
-        a = dstart[l, jd]
-        b = dstart[l, jd + 1] if d < last else a + need
+        l = docs[0, d]
+        a = docs[1, d]
+        b = docs[2, d] if d < last else a + need
         for r in range(a, b):
             p = pack[buf[r * L + l]]
             out[j] = 32
@@ -2085,20 +2096,25 @@ def generate_fast(pc, pe, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, la
 
     Documents are independent runs from ``BOS`` to ``EOS``, so ``lanes`` of them are
     sampled side by side, each lane with its own random stream, and their reads of the
-    tables overlap in memory. Document i is lane ``i % lanes``'s ``(i // lanes)``-th
-    (document 0 starts from ``state0``, the prompt's context); the output is documents
-    0, 1, 2, ... in that order, each followed by ``EOS``, the last one cut at the
-    budget. Which documents are kept does not depend on their content, so the text is
-    distributed exactly as one chain run document after document, and a longer budget
-    with the same seed extends the same text.
+    tables overlap in memory. Documents are numbered as they start: lanes 0..L-1 start
+    documents 0..L-1 (document 0 from ``state0``, the prompt's context), and a lane that
+    ends one starts the next number (lanes that end one at the same step in lane
+    order), so no lane waits for another. The output is documents 0, 1, 2, ... in that
+    order, each followed by ``EOS``, the last one cut at the budget. A document's
+    tokens come from uniforms its lane draws after the document got its number, so the
+    documents are independent draws whatever their numbers, and the text is distributed
+    exactly as one chain run document after document; a longer budget with the same
+    seed extends the same text. (Lanes that each kept a fixed share of the documents
+    ran 15-30 % more steps than they kept: the others waited for the lane with the
+    longest document.)
 
     Returns int64[n_out] of dense tokens, ``EOS`` included where a document ended.
     """
     if n_tokens <= 0:
         return np.zeros(0, np.int64)
-    buf, dstart, last, need, n_out = _run_lanes(pc, pe, np.zeros(1, np.int32), np.zeros(1, np.int64), False, state0,
+    buf, docs, last, need, n_out = _run_lanes(pc, pe, np.zeros(1, np.int32), np.zeros(1, np.int64), False, state0,
                                                 n_tokens, rng, n_vocab, eos_dense, bos_ctx, lanes)
-    return _lane_tokens(buf, dstart, last, need, n_out, lanes)
+    return _lane_tokens(buf, docs, last, need, n_out, lanes)
 
 
 @njit(**NJIT_OPTIONS)
@@ -2107,9 +2123,9 @@ def generate_plain(pc, blk, off, state0, n_tokens, rng, eos_dense, bos_ctx, lane
     mostly one cache line a token)."""
     if n_tokens <= 0:
         return np.zeros(0, np.int64)
-    buf, dstart, last, need, n_out = _run_lanes(pc, np.zeros((1, 5), np.int32), blk, off, True, state0, n_tokens,
+    buf, docs, last, need, n_out = _run_lanes(pc, np.zeros((1, 5), np.int32), blk, off, True, state0, n_tokens,
                                                 rng, 0, eos_dense, bos_ctx, lanes)
-    return _lane_tokens(buf, dstart, last, need, n_out, lanes)
+    return _lane_tokens(buf, docs, last, need, n_out, lanes)
 
 
 @njit(**NJIT_OPTIONS)
@@ -2120,9 +2136,9 @@ def generate_text(pc, pe, blk, off, plain, pack, lex_buf, max_len, state0, n_tok
     made). ``pack`` comes from :func:`token_pack`; ``max_len`` is the longest token's bytes."""
     if n_tokens <= 0:
         return np.zeros(0, np.uint8), np.int64(-1)
-    buf, dstart, last, need, n_out = _run_lanes(pc, pe, blk, off, plain, state0, n_tokens, rng, n_vocab, eos_dense,
+    buf, docs, last, need, n_out = _run_lanes(pc, pe, blk, off, plain, state0, n_tokens, rng, n_vocab, eos_dense,
                                                 bos_ctx, lanes)
-    return _lane_text(buf, dstart, last, need, n_out, lanes, pack, lex_buf, max_len)
+    return _lane_text(buf, docs, last, need, n_out, lanes, pack, lex_buf, max_len)
 
 
 @njit(**NJIT_OPTIONS)

@@ -494,20 +494,43 @@ def _draw_by_hand(pc, pe, c, rng, n_vocab):
 
 
 def _lanes_by_hand(seed, n, eos, draw):
-    """Documents drawn one after another, document i from lane i % LANES's own random stream,
-    each up to its end or the budget of n tokens (document ends not counted)."""
+    """Lanes run in step, each on its own random stream: documents numbered as they start (lanes
+    0..L-1 start documents 0..L-1, a lane that ends one starts the next number, lanes ending one
+    at the same step in lane order); then documents 0, 1, ... in order, cut at n tokens
+    (document ends not counted)."""
+    L = K.LANES
     lanes = [np.array([K._mix64(np.uint64((seed + int(K.SALT) * (l + 1)) % 2**64))], np.uint64)
-             for l in range(K.LANES)]
-    want, made, doc = [], 0, 0
-    while made < n:
-        state = None
-        while made < n:
-            w, state = draw(state, lanes[doc % K.LANES])
-            want.append(w)
+             for l in range(L)]
+    states, current = [None] * L, list(range(L))
+    docs = [[] for _ in range(L)]
+    done = set()
+
+    def enough():  # documents 0..k complete and holding n tokens, or document k already holding the rest
+        made = 0
+        for d in range(len(docs)):
+            tokens = [w for w in docs[d] if w != eos]
+            if made + len(tokens) >= n:
+                return True
+            if d not in done:
+                return False
+            made += len(tokens)
+        return False
+
+    while not enough():
+        for l in range(L):
+            w, states[l] = draw(states[l], lanes[l])
+            docs[current[l]].append(w)
             if w == eos:
-                break
-            made += 1
-        doc += 1
+                done.add(current[l])
+                states[l], current[l] = None, len(docs)
+                docs.append([])
+    want, made = [], 0
+    for d in docs:
+        for w in d:
+            if made == n:
+                return want
+            want.append(w)
+            made += w != eos
     return want
 
 
