@@ -1671,7 +1671,8 @@ def _find_packed(pe, lo, hi, w):
     return -1
 
 
-LANES = 32  # documents sampled side by side, so that their memory reads overlap
+LANES = 64  # documents sampled side by side, so that their memory reads overlap (64 measured a little
+# faster than 32 once lanes took documents as they freed up; 128 no better)
 
 
 @njit(**NJIT_OPTIONS)

@@ -36,7 +36,7 @@ the context already has), so one token costs two dependent reads (the context's 
 then one entry row that holds its alias too). The plain table never backs off, so a
 context's block holds its alias table and the token that leads into it, and each bucket
 where the next block is: mostly one cache line a token. Documents
-are sampled 32 at a time, each read fetched a step before it is needed, so that those
+are sampled 64 at a time, each read fetched a step before it is needed, so that those
 reads overlap, and the text is written by the same kernel. The draws are exact (up to
 31-bit alias thresholds). Greedy decoding stops adding up levels as soon as the
 leader is certain.
