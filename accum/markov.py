@@ -524,7 +524,8 @@ class MarkovAccumulator:
             raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
         if type(self).prepare is not MarkovAccumulator.prepare:
             texts = [self.prepare(t) for t in texts]
-        if THREADS > 1 and type(self).tokenize is MarkovAccumulator.tokenize and len(texts) > 1:
+        if THREADS > 1 and type(self).tokenize is MarkovAccumulator.tokenize and len(texts) > 1 \
+                and all(isinstance(t, str) for t in texts):  # (else the error comes before any counting)
             ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
             if ends[-1] >= PARALLEL_MIN_CHARS:
                 self._add_pipelined(texts, labels, ends)
@@ -535,6 +536,9 @@ class MarkovAccumulator:
         """:meth:`partial_fit` with a second thread that tokenises the batch chunk by chunk
         ahead of the counting: the chunks are counted in order, so the rows, counts and
         lexicon are those of one call on the whole batch."""
+        if labels is not None:  # every label checked (and new categories added, in order) before any counting
+            for label in dict.fromkeys(labels):
+                self.category_index(label)
         n_chunks = PIPELINE_CHUNKS
         cuts = np.searchsorted(ends, ends[-1] * np.arange(1, n_chunks) // n_chunks, side="right")
         cuts = np.unique(np.concatenate([[0], cuts, [len(texts)]]))

@@ -623,6 +623,13 @@ def test_a_batch_built_in_two_threads_equals_one_thread(monkeypatch, labelled):
     assert list(one.lexicon.items()) == list(two.lexicon.items()) and one.token_info == two.token_info
     assert np.array_equal(one.doc_counts, two.doc_counts) and np.array_equal(one.token_counts, two.token_counts)
     assert one.generate(300, seed=1) == two.generate(300, seed=1)
+    # a bad label or text anywhere in the batch fails before anything is counted, as with one thread
+    for bad_texts, bad_labels, error in ((texts, LABELS[:1] * (len(texts) - 1) + [""], ValueError),
+                                         (texts[:-1] + [b"bytes"], None, TypeError)):
+        rows = two.n_rows
+        with pytest.raises(error):
+            two.partial_fit(bad_texts, bad_labels)
+        assert two.n_rows == rows and two.canonical() == one.canonical()
 
 
 def test_per_category_counts_are_sparse_and_exact():
