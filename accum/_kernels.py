@@ -197,8 +197,9 @@ def tokenize(buf, doc_bounds):
 
 
 @njit(**NJIT_OPTIONS)
-def join_tokens(buf, starts, lengths, tokens):
-    """The bytes of the given tokens of ``buf``, separated by single spaces (uint8[n])."""
+def gather_tokens(buf, starts, lengths, tokens, sep):
+    """The bytes of the given tokens of ``buf`` (indices into ``starts``/``lengths``), one
+    byte ``sep`` between two (uint8[n]): a batch's new words decoded with one call."""
     size = len(tokens) - 1
     for t in tokens:
         size += lengths[t]
@@ -206,7 +207,7 @@ def join_tokens(buf, starts, lengths, tokens):
     i = 0
     for k, t in enumerate(tokens):
         if k:
-            out[i] = 32
+            out[i] = sep
             i += 1
         out[i : i + lengths[t]] = buf[starts[t] : starts[t] + lengths[t]]
         i += lengths[t]

@@ -418,26 +418,6 @@ def tokenize(buf, doc_bounds):
 
 
 @njit(**NJIT_OPTIONS)
-def gather_tokens(buf, starts, lengths, tokens):
-    """The bytes of the given tokens (indices into ``starts``/``lengths``), joined by newlines."""
-    n = tokens.shape[0]
-    total = n - 1 if n > 0 else 0
-    for i in range(n):
-        total += lengths[tokens[i]]
-    out = np.empty(total, np.uint8)
-    j = 0
-    for i in range(n):
-        if i > 0:
-            out[j] = 10
-            j += 1
-        a = starts[tokens[i]]
-        for k in range(lengths[tokens[i]]):
-            out[j + k] = buf[a + k]
-        j += lengths[tokens[i]]
-    return out
-
-
-@njit(**NJIT_OPTIONS)
 def _in_sorted(values, x):
     """True when ``x`` is in the sorted array ``values``."""
     lo = 0

@@ -379,7 +379,7 @@ class Accumulator:
         """Record the text of tokens whose ids are new to the lexicon (decoded at once: a
         token holds no space, so they are joined with spaces and split again)."""
         if len(tokens):
-            joined = _kernels.join_tokens(batch.buf, batch.starts, batch.lengths, tokens)
+            joined = _kernels.gather_tokens(batch.buf, batch.starts, batch.lengths, tokens, ord(" "))
             self.lexicon.update(zip(batch.ids[tokens].tolist(), joined.tobytes().decode("utf-8", "replace").split(" ")))
 
     def merge(self, other: "Accumulator") -> "Accumulator":

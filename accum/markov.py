@@ -70,6 +70,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import _kernels
 from . import _markov_kernels as K
 
 DEFAULT_ORDER = 4
@@ -610,7 +611,8 @@ class MarkovAccumulator:
         """
         if len(tokens) == 0:
             return
-        texts = str(K.gather_tokens(batch.buf, batch.starts, batch.lengths, tokens), "utf-8", "replace").split("\n")
+        texts = str(_kernels.gather_tokens(batch.buf, batch.starts, batch.lengths, tokens, ord("\n")), "utf-8",
+                    "replace").split("\n")
         if len(texts) != len(tokens):
             raw = batch.buf.tobytes()
             texts = [raw[a : a + n].decode("utf-8", "replace")
