@@ -132,6 +132,49 @@ def _decode_at(buf, i, end):
     return cp, n
 
 
+#: Whether each ASCII byte is part of a token (letters and digits; see :func:`_is_separator`).
+_ASCII_WORD = np.array([48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122 for b in range(128)])
+
+
+@njit(**NJIT_OPTIONS)
+def _tokenize_doc(buf, i, end, ids, starts, lengths, n):
+    """Write the tokens of ``buf[i:end]`` (ids, byte offsets, byte lengths) from index
+    ``n`` on; returns the index after the last (see :func:`tokenize`)."""
+    in_token = False
+    h = FNV_OFFSET
+    start = i
+    while i < end:
+        b = buf[i]
+        if b < 0x80:  # most bytes: one table look-up
+            word = _ASCII_WORD[b]
+            width = 1
+        else:
+            cp, width = _decode_at(buf, i, end)
+            word = not _is_separator(cp)
+        if word:
+            if not in_token:
+                in_token = True
+                h = FNV_OFFSET
+                start = i
+            for k in range(width):
+                h = (h ^ np.uint64(buf[i + k])) * FNV_PRIME
+        elif in_token:
+            h = mix64(h)
+            ids[n] = h if h != ZERO else ONE
+            starts[n] = start
+            lengths[n] = i - start
+            n += 1
+            in_token = False
+        i += width
+    if in_token:
+        h = mix64(h)
+        ids[n] = h if h != ZERO else ONE
+        starts[n] = start
+        lengths[n] = end - start
+        n += 1
+    return n
+
+
 @njit(**NJIT_OPTIONS)
 def tokenize(buf, doc_bounds):
     """Split UTF-8 documents into tokens and hash each one.
@@ -163,35 +206,7 @@ def tokenize(buf, doc_bounds):
     n = 0
     for d in range(n_docs):
         tok_bounds[d] = n
-        end = doc_bounds[d + 1]
-        i = doc_bounds[d]
-        in_token = False
-        h = FNV_OFFSET
-        start = i
-        while i < end:
-            cp, width = _decode_at(buf, i, end)
-            if _is_separator(cp):
-                if in_token:
-                    h = mix64(h)
-                    ids[n] = h if h != ZERO else ONE
-                    starts[n] = start
-                    lengths[n] = i - start
-                    n += 1
-                    in_token = False
-            else:
-                if not in_token:
-                    in_token = True
-                    h = FNV_OFFSET
-                    start = i
-                for k in range(width):
-                    h = (h ^ np.uint64(buf[i + k])) * FNV_PRIME
-            i += width
-        if in_token:
-            h = mix64(h)
-            ids[n] = h if h != ZERO else ONE
-            starts[n] = start
-            lengths[n] = end - start
-            n += 1
+        n = _tokenize_doc(buf, doc_bounds[d], doc_bounds[d + 1], ids, starts, lengths, n)
     tok_bounds[n_docs] = n
     return ids[:n].copy(), starts[:n].copy(), lengths[:n].copy(), tok_bounds
 
@@ -388,6 +403,15 @@ def pairs_dense(pairs, n_pairs, column, scale, out):
 
 
 @njit(**NJIT_OPTIONS)
+def _doc_ngrams(ids, a, b, grams):
+    """Rows ``a..b-1`` of :func:`ngram_ids` for the document whose tokens are ``ids[a:b]``."""
+    for t in range(a, b):
+        grams[t, 0] = ids[t]
+        for k in range(2, grams.shape[1] + 1):
+            grams[t, k - 1] = ngram_id(grams[t - 1, k - 2], ids[t], k) if t - a + 1 >= k else ZERO
+
+
+@njit(**NJIT_OPTIONS)
 def ngram_ids(ids, tok_bounds, max_order):
     """Feature ids of the n-grams ending at each token.
 
@@ -395,14 +419,9 @@ def ngram_ids(ids, tok_bounds, max_order):
     whose last token is ``t``, or 0 where that k-gram would start before the document.
     The prefix of the k-gram at ``[t, k - 1]`` is the (k-1)-gram at ``[t - 1, k - 2]``.
     """
-    n_docs = tok_bounds.shape[0] - 1
-    grams = np.zeros((ids.shape[0], max_order), np.uint64)
-    for d in range(n_docs):
-        a = tok_bounds[d]
-        for t in range(a, tok_bounds[d + 1]):
-            grams[t, 0] = ids[t]
-            for k in range(2, min(max_order, t - a + 1) + 1):
-                grams[t, k - 1] = ngram_id(grams[t - 1, k - 2], ids[t], k)
+    grams = np.empty((ids.shape[0], max_order), np.uint64)
+    for d in range(tok_bounds.shape[0] - 1):
+        _doc_ngrams(ids, tok_bounds[d], tok_bounds[d + 1], grams)
     return grams
 
 
@@ -772,6 +791,34 @@ def lookup_rows(grams, slots, row_info):
 
 
 @njit(**NJIT_OPTIONS)
+def _doc_features(grams, a, b, table, fids, tfs, first, n):
+    """Write the distinct features of the document whose n-grams are ``grams[a:b]`` from
+    index ``n`` on (see :func:`page_features`); returns the index after the last.
+    ``table`` (int64) is scratch: at least twice the document's n-grams."""
+    cap = 2
+    while cap < 2 * (b - a) * grams.shape[1]:
+        cap *= 2
+    table[:cap] = -1
+    mask = np.uint64(cap - 1)
+    for t in range(a, b):
+        for k in range(grams.shape[1]):
+            fid = grams[t, k]
+            if fid == ZERO:
+                break
+            s = fid & mask
+            while table[s] >= 0 and fids[table[s]] != fid:
+                s = (s + ONE) & mask
+            if table[s] < 0:
+                table[s] = n
+                fids[n] = fid
+                tfs[n] = 0
+                first[n] = t * grams.shape[1] + k
+                n += 1
+            tfs[table[s]] += 1
+    return n
+
+
+@njit(**NJIT_OPTIONS)
 def page_features(grams, tok_bounds):
     """The distinct features of each document, in order of first occurrence.
 
@@ -793,26 +840,7 @@ def page_features(grams, tok_bounds):
     n = 0
     for d in range(n_docs):
         bounds[d] = n
-        cap = 2
-        while cap < 2 * (tok_bounds[d + 1] - tok_bounds[d]) * grams.shape[1]:
-            cap *= 2
-        table[:cap] = -1
-        mask = np.uint64(cap - 1)
-        for t in range(tok_bounds[d], tok_bounds[d + 1]):
-            for k in range(grams.shape[1]):
-                fid = grams[t, k]
-                if fid == ZERO:
-                    break
-                s = fid & mask
-                while table[s] >= 0 and fids[table[s]] != fid:
-                    s = (s + ONE) & mask
-                if table[s] < 0:
-                    table[s] = n
-                    fids[n] = fid
-                    tfs[n] = 0
-                    first[n] = t * grams.shape[1] + k
-                    n += 1
-                tfs[table[s]] += 1
+        n = _doc_features(grams, tok_bounds[d], tok_bounds[d + 1], table, fids, tfs, first, n)
     bounds[n_docs] = n
     return fids[:n], tfs[:n], first[:n], bounds
 
@@ -826,7 +854,7 @@ DENSE = -1.0
 
 @njit(**NJIT_OPTIONS)
 def linear_table(pairs, n_pairs, row_keys, n_cats, pair_delta, row_default, cap):
-    """A linear model's weights, laid out for scoring (see :func:`score_pages`).
+    """A linear model's weights, laid out for scoring (see :func:`score_texts`).
 
     A feature (row r) weighs ``category_term[c] + row_default[r] + delta`` in category c,
     where ``delta`` is the pair's ``pair_delta`` if (r, c) was counted, else 0.
@@ -936,14 +964,23 @@ def linear_find(table, fid):
 
 
 @njit(**NJIT_OPTIONS)
-def linear_starts(fids, table):
-    """:func:`linear_find` of each feature id (int64[n]), prefetching ``AHEAD`` slots ahead."""
+def _find_starts(fids, a, b, table, starts):
+    """``starts[i]`` = :func:`linear_find` of ``fids[i]`` for ``a <= i < b``, each slot
+    prefetched ``AHEAD`` features before it is read."""
     mask = np.uint64(table.shape[0] // 2 - 1)
-    starts = np.empty(fids.shape[0], np.int64)
-    for i in range(fids.shape[0]):
-        if i + AHEAD < fids.shape[0]:
+    for i in range(a, min(a + AHEAD, b)):
+        _prefetch(table, 2 * (fids[i] & mask))
+    for i in range(a, b):
+        if i + AHEAD < b:
             _prefetch(table, 2 * (fids[i + AHEAD] & mask))
         starts[i] = linear_find(table, fids[i])
+
+
+@njit(**NJIT_OPTIONS)
+def linear_starts(fids, table):
+    """:func:`linear_find` of each feature id (int64[n])."""
+    starts = np.empty(fids.shape[0], np.int64)
+    _find_starts(fids, 0, fids.shape[0], table, starts)
     return starts
 
 
@@ -973,63 +1010,99 @@ def linear_weights(starts, entries, category_term):
 
 
 @njit(**NJIT_OPTIONS)
-def score_pages(grams, tok_bounds, table, entries, category_term, binary, out, ridge_coef, ridge_out):
+def _score_doc(fids, tfs, first, starts, a, b, order, entries, category_term, binary, out, ridge_coef, bits,
+               log_tf, ridge_out):
+    """Add the evidence of one document's distinct features ``a..b-1`` (from
+    :func:`_doc_features`, found at ``starts`` by :func:`_find_starts`) to its scores
+    ``out`` and ridge part ``ridge_out`` (rows: see :func:`score_texts`)."""
+    n_cats = category_term.shape[0]
+    ridge = ridge_coef.shape[0] > 0
+    norm = 0.0
+    if ridge:
+        for i in range(a, b):
+            norm += log_tf[tfs[i]] ** 2
+        norm = np.sqrt(norm)
+    evidence = 0.0  # sum of x over the seen features
+    shared = 0.0  # sum of x times the row defaults
+    for i in range(a, b):
+        if i + AHEAD < b and starts[i + AHEAD] >= 0:
+            ahead = starts[i + AHEAD]
+            for k in range(0, min(2 + n_cats, entries.shape[0] - ahead), 8):  # 8 float64 a cache line
+                _prefetch(entries, ahead + k)
+        e = starts[i]
+        if e < 0:
+            continue
+        x = 1.0 if binary else np.float64(tfs[i])
+        evidence += x
+        shared += x * entries[e + 1]
+        if entries[e] == DENSE:
+            for c in range(n_cats):
+                out[c] += x * entries[e + 2 + c]
+        else:
+            for j in range(e + 2, e + 2 + 2 * np.int64(entries[e]), 2):
+                out[np.int64(entries[j])] += x * entries[j + 1]
+        if ridge and first[i] % order == 0:  # a unigram
+            bucket, sign = gram_bucket(fids[i], bits)
+            w = sign * log_tf[tfs[i]] / norm
+            for c in range(n_cats):
+                ridge_out[c] += w * ridge_coef[bucket, c]
+    for c in range(n_cats):
+        out[c] += evidence * category_term[c] + shared
+
+
+@njit(**NJIT_OPTIONS)
+def score_texts(buf, doc_bounds, max_order, table, entries, category_term, binary, out, ridge_coef, ridge_out):
     """Add the evidence of each document's features seen in training to its scores.
 
-    Per document, over its distinct features (tf: occurrences in the document), each
-    feature the :func:`linear_table` holds adds ``x`` times its weights, ``x`` = 1 with
-    ``binary`` (presence), else tf: its pairs' deltas go to their categories, and its
-    row default and ``category_term`` (float64[n_categories]) to every category, summed
-    per page first. When ``ridge_coef`` (float64[2 ** bits, n_cats], the ridge
-    coefficients of the hashed unigram buckets) has rows, also ``ridge_out[doc] += sign *
-    w * ridge_coef[bucket]`` for each seen unigram (:func:`gram_bucket`), where ``w =
-    log(1 + tf) / ||log(1 + tf)||_2`` with the norm over all the document's features,
-    seen or not (as the accumulator weighs training pages).
+    Document d is ``buf[doc_bounds[d]:doc_bounds[d + 1]]`` (UTF-8). Per document, over
+    its distinct features (tf: occurrences in the document), each feature the
+    :func:`linear_table` holds adds ``x`` times its weights, ``x`` = 1 with ``binary``
+    (presence), else tf: its pairs' deltas go to their categories, and its row default
+    and ``category_term`` (float64[n_categories]) to every category, summed per page
+    first. When ``ridge_coef`` (float64[2 ** bits, n_cats], the ridge coefficients of
+    the hashed unigram buckets) has rows, also ``ridge_out[doc] += sign * w *
+    ridge_coef[bucket]`` for each seen unigram (:func:`gram_bucket`), where ``w = log(1 +
+    tf) / ||log(1 + tf)||_2`` with the norm over all the document's features, seen or not
+    (as the accumulator weighs training pages).
 
-    Three passes over the batch: its distinct features (:func:`page_features`), where
-    their entries start, then the scores; the last two prefetch ``AHEAD`` features ahead.
+    One document at a time, through tokens, n-gram ids, distinct features, their table
+    slots and the sums (:func:`_tokenize_doc`, :func:`_doc_ngrams`, :func:`_doc_features`,
+    :func:`_find_starts`, :func:`_score_doc`), in scratch arrays sized for the longest
+    document so far: they stay in cache, and a batch allocates almost nothing.
     """
-    fids, tfs, first, bounds = page_features(grams, tok_bounds)
-    starts = linear_starts(fids, table)
-    n_cats = category_term.shape[0]
     ridge = ridge_coef.shape[0] > 0
     bits = 0
     while (1 << bits) < ridge_coef.shape[0]:
         bits += 1
-    log_tf = np.log1p(np.arange(tfs.max() + 1 if ridge and tfs.shape[0] else 0))  # of each tf, once
-    for d in range(tok_bounds.shape[0] - 1):
-        norm = 0.0
-        if ridge:
-            for i in range(bounds[d], bounds[d + 1]):
-                norm += log_tf[tfs[i]] ** 2
-            norm = np.sqrt(norm)
-        evidence = 0.0  # sum of x over the seen features
-        shared = 0.0  # sum of x times the row defaults
-        for i in range(bounds[d], bounds[d + 1]):
-            if i + AHEAD < starts.shape[0] and starts[i + AHEAD] >= 0:
-                ahead = starts[i + AHEAD]
-                for k in range(0, min(2 + n_cats, entries.shape[0] - ahead), 8):  # 8 float64 a cache line
-                    _prefetch(entries, ahead + k)
-            e = starts[i]
-            if e < 0:
-                continue
-            x = 1.0 if binary else np.float64(tfs[i])
-            evidence += x
-            shared += x * entries[e + 1]
-            if entries[e] == DENSE:
-                for c in range(n_cats):
-                    out[d, c] += x * entries[e + 2 + c]
-            else:
-                for j in range(e + 2, e + 2 + 2 * np.int64(entries[e]), 2):
-                    out[d, np.int64(entries[j])] += x * entries[j + 1]
-            if ridge and first[i] % grams.shape[1] == 0:  # a unigram
-                bucket, sign = gram_bucket(fids[i], bits)
-                w = sign * log_tf[tfs[i]] / norm
-                for c in range(n_cats):
-                    ridge_out[d, c] += w * ridge_coef[bucket, c]
-        for c in range(n_cats):
-            out[d, c] += evidence * category_term[c] + shared
-
+    no_ridge = np.empty(0)
+    cap = 0  # tokens the scratch arrays hold
+    ids = np.empty(0, np.uint64)
+    tok_starts = np.empty(0, np.int64)
+    lengths = np.empty(0, np.int32)
+    grams = np.empty((0, max_order), np.uint64)
+    seen = np.empty(0, np.int64)
+    fids = np.empty(0, np.uint64)
+    tfs = np.empty(0, np.int64)
+    first = np.empty(0, np.int64)
+    starts = np.empty(0, np.int64)
+    log_tf = np.empty(0)
+    for d in range(doc_bounds.shape[0] - 1):
+        most = (doc_bounds[d + 1] - doc_bounds[d]) // 2 + 1  # tokens of the document at most
+        if most > cap:
+            cap = max(most, 2 * cap)
+            ids, tok_starts, lengths = np.empty(cap, np.uint64), np.empty(cap, np.int64), np.empty(cap, np.int32)
+            grams = np.empty((cap, max_order), np.uint64)
+            seen = np.empty(4 * cap * max_order, np.int64)
+            fids, tfs = np.empty(cap * max_order, np.uint64), np.empty(cap * max_order, np.int64)
+            first, starts = np.empty(cap * max_order, np.int64), np.empty(cap * max_order, np.int64)
+            if ridge:
+                log_tf = np.log1p(np.arange(cap + 1))
+        n_tokens = _tokenize_doc(buf, doc_bounds[d], doc_bounds[d + 1], ids, tok_starts, lengths, 0)
+        _doc_ngrams(ids, 0, n_tokens, grams)
+        n = _doc_features(grams, 0, n_tokens, seen, fids, tfs, first, 0)
+        _find_starts(fids, 0, n, table, starts)
+        _score_doc(fids, tfs, first, starts, 0, n, max_order, entries, category_term, binary, out[d], ridge_coef,
+                   bits, log_tf, ridge_out[d] if ridge else no_ridge)
 
 @njit(**NJIT_OPTIONS)
 def merge_rows(o_info, o_pairs, cat_map, slots, row_info, row_total, pair_table, pairs, n_rows, n_pairs):

@@ -60,7 +60,7 @@ import scipy.linalg.lapack
 from . import _gram_kernels, _kernels
 from .accumulator import Accumulator, Settings
 from .calibration import apply_confidence_map, softmax
-from .tokens import TokenBatch, tokenize
+from .tokens import TokenBatch, encode, tokenize
 
 
 @dataclass(frozen=True)
@@ -126,11 +126,10 @@ class Explanation:
         }
 
 
-#: Tells :func:`accum._kernels.score_pages` to score no ridge part.
+#: Tells :func:`accum._kernels.score_texts` to score no ridge part.
 _NO_RIDGE = np.zeros((0, 0))
-#: Characters of text tokenised and scored at a time: a chunk's arrays stay in cache and
-#: the allocator reuses them (fresh large arrays fault in every 4 KiB page: scoring the
-#: 14 MB 20 Newsgroups test split at once spent a third of its time in page faults).
+#: Characters of text encoded and scored at a time: the encoded copy of a large batch
+#: stays small (the kernel itself works one document at a time in reused scratch).
 CHUNK_CHARS = 1 << 18
 
 
@@ -249,13 +248,12 @@ class LinearCountModel:
     def _score_into(self, texts: Sequence[str], out: np.ndarray, ridge_coef: np.ndarray = _NO_RIDGE,
                     ridge_out: np.ndarray = _NO_RIDGE) -> None:
         """Add the texts' evidence to ``out`` and their ridge part to ``ridge_out`` (see
-        :func:`accum._kernels.score_pages`), a chunk of texts at a time."""
+        :func:`accum._kernels.score_texts`), a chunk of texts at a time."""
         start = 0
         for stop in _chunk_ends(texts):
-            batch = tokenize(texts[start:stop], self.settings.lowercase)
-            _kernels.score_pages(batch.ngrams(self.settings.max_order), batch.bounds, self._table,
-                                 self._entries, self.category_term, self.binary, out[start:stop], ridge_coef,
-                                 ridge_out[start:stop])
+            buf, bounds = encode(texts[start:stop], self.settings.lowercase)
+            _kernels.score_texts(buf, bounds, self.settings.max_order, self._table, self._entries,
+                                 self.category_term, self.binary, out[start:stop], ridge_coef, ridge_out[start:stop])
             start = stop
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

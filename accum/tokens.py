@@ -54,6 +54,17 @@ class TokenBatch:
         return _kernels.ngram_ids(self.ids, self.bounds, max_order)
 
 
+def encode(texts: Sequence[str], lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The texts' UTF-8 bytes, concatenated (uint8[n_bytes]; case folded with
+    ``lowercase``), and where each starts (int64[n_texts + 1]), as the kernels read them."""
+    if isinstance(texts, str):
+        raise TypeError("expected a sequence of texts, not one str; wrap it in a list")
+    encoded = [(t.lower() if lowercase else t).encode("utf-8", "surrogatepass") for t in texts]
+    bounds = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum([len(e) for e in encoded], out=bounds[1:])
+    return np.frombuffer(b"".join(encoded), np.uint8), bounds
+
+
 def tokenize(texts: Sequence[str], lowercase: bool = True) -> TokenBatch:
     """Tokenise documents into a :class:`TokenBatch`.
 
@@ -65,11 +76,6 @@ def tokenize(texts: Sequence[str], lowercase: bool = True) -> TokenBatch:
     >>> bool(batch.ids[0] == batch.ids[2])
     True
     """
-    if isinstance(texts, str):
-        raise TypeError("tokenize() takes a sequence of texts, not one str; wrap it in a list")
-    encoded = [(t.lower() if lowercase else t).encode("utf-8", "surrogatepass") for t in texts]
-    bounds = np.zeros(len(encoded) + 1, np.int64)
-    np.cumsum([len(e) for e in encoded], out=bounds[1:])
-    buf = np.frombuffer(b"".join(encoded), np.uint8)
+    buf, bounds = encode(texts, lowercase)
     ids, starts, lengths, tok_bounds = _kernels.tokenize(buf, bounds)
     return TokenBatch(buf, ids, starts, lengths, tok_bounds)
