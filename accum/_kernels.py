@@ -790,11 +790,18 @@ def lookup_rows(grams, slots, row_info):
     return rows
 
 
+#: An empty :func:`linear_table`: nothing to prefetch.
+NO_TABLE = np.zeros(0, np.uint64)
+
+
 @njit(**NJIT_OPTIONS)
-def _doc_features(grams, a, b, table, fids, tfs, first, n):
+def _doc_features(grams, a, b, table, fids, tfs, first, n, model_table):
     """Write the distinct features of the document whose n-grams are ``grams[a:b]`` from
     index ``n`` on (see :func:`page_features`); returns the index after the last.
-    ``table`` (int64) is scratch: at least twice the document's n-grams."""
+    ``table`` (int64) is scratch: at least twice the document's n-grams. Each new
+    feature's slot in ``model_table`` (a :func:`linear_table`, when not empty) starts
+    loading meanwhile."""
+    model_mask = np.uint64(model_table.shape[0] // 2 - 1)
     cap = 2
     while cap < 2 * (b - a) * grams.shape[1]:
         cap *= 2
@@ -809,6 +816,8 @@ def _doc_features(grams, a, b, table, fids, tfs, first, n):
             while table[s] >= 0 and fids[table[s]] != fid:
                 s = (s + ONE) & mask
             if table[s] < 0:
+                if model_table.shape[0]:
+                    _prefetch(model_table, 2 * (fid & model_mask))
                 table[s] = n
                 fids[n] = fid
                 tfs[n] = 0
@@ -840,7 +849,7 @@ def page_features(grams, tok_bounds):
     n = 0
     for d in range(n_docs):
         bounds[d] = n
-        n = _doc_features(grams, tok_bounds[d], tok_bounds[d + 1], table, fids, tfs, first, n)
+        n = _doc_features(grams, tok_bounds[d], tok_bounds[d + 1], table, fids, tfs, first, n, NO_TABLE)
     bounds[n_docs] = n
     return fids[:n], tfs[:n], first[:n], bounds
 
@@ -964,9 +973,10 @@ def linear_find(table, fid):
 
 
 @njit(**NJIT_OPTIONS)
-def _find_starts(fids, a, b, table, starts):
+def _find_starts(fids, a, b, table, starts, entries):
     """``starts[i]`` = :func:`linear_find` of ``fids[i]`` for ``a <= i < b``, each slot
-    prefetched ``AHEAD`` features before it is read."""
+    prefetched ``AHEAD`` features before it is read; the first cache line of each row
+    found in ``entries`` (when not empty) starts loading too."""
     mask = np.uint64(table.shape[0] // 2 - 1)
     for i in range(a, min(a + AHEAD, b)):
         _prefetch(table, 2 * (fids[i] & mask))
@@ -974,13 +984,15 @@ def _find_starts(fids, a, b, table, starts):
         if i + AHEAD < b:
             _prefetch(table, 2 * (fids[i + AHEAD] & mask))
         starts[i] = linear_find(table, fids[i])
+        if starts[i] >= 0 and entries.shape[0]:
+            _prefetch(entries, starts[i])
 
 
 @njit(**NJIT_OPTIONS)
 def linear_starts(fids, table):
     """:func:`linear_find` of each feature id (int64[n])."""
     starts = np.empty(fids.shape[0], np.int64)
-    _find_starts(fids, 0, fids.shape[0], table, starts)
+    _find_starts(fids, 0, fids.shape[0], table, starts, np.empty(0))
     return starts
 
 
@@ -1024,7 +1036,10 @@ def _score_doc(fids, tfs, first, starts, a, b, order, entries, category_term, bi
         norm = np.sqrt(norm)
     evidence = 0.0  # sum of x over the seen features
     shared = 0.0  # sum of x times the row defaults
+    token = first[a] - first[a] % order if b > a else 0  # first[token] of the token of feature i
     for i in range(a, b):
+        while first[i] >= token + order:  # first[] grows: no division per feature
+            token += order
         if i + AHEAD < b and starts[i + AHEAD] >= 0:
             ahead = starts[i + AHEAD]
             for k in range(0, min(2 + n_cats, entries.shape[0] - ahead), 8):  # 8 float64 a cache line
@@ -1041,7 +1056,7 @@ def _score_doc(fids, tfs, first, starts, a, b, order, entries, category_term, bi
         else:
             for j in range(e + 2, e + 2 + 2 * np.int64(entries[e]), 2):
                 out[np.int64(entries[j])] += x * entries[j + 1]
-        if ridge and first[i] % order == 0:  # a unigram
+        if ridge and first[i] == token:  # a unigram
             bucket, sign = gram_bucket(fids[i], bits)
             w = sign * log_tf[tfs[i]] / norm
             for c in range(n_cats):
@@ -1099,8 +1114,8 @@ def score_texts(buf, doc_bounds, max_order, table, entries, category_term, binar
                 log_tf = np.log1p(np.arange(cap + 1))
         n_tokens = _tokenize_doc(buf, doc_bounds[d], doc_bounds[d + 1], ids, tok_starts, lengths, 0)
         _doc_ngrams(ids, 0, n_tokens, grams)
-        n = _doc_features(grams, 0, n_tokens, seen, fids, tfs, first, 0)
-        _find_starts(fids, 0, n, table, starts)
+        n = _doc_features(grams, 0, n_tokens, seen, fids, tfs, first, 0, table)
+        _find_starts(fids, 0, n, table, starts, entries)
         _score_doc(fids, tfs, first, starts, 0, n, max_order, entries, category_term, binary, out[d], ridge_coef,
                    bits, log_tf, ridge_out[d] if ridge else no_ridge)
 
