@@ -569,7 +569,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
         caller adds it with :func:`accum._gram_kernels.gram_add_pages`): each unigram has
         ``sign * round(GRAM_SCALE * log(1 + tf) / ||log(1 + tf)||_2)`` in its bucket
         (:func:`gram_bucket` of ``2 ** gram_bits``; the norm over all the page's features,
-        as the weights), in ``h_bucket`` and ``h_value`` (int64[n_tokens]), page by page:
+        as the weights), in ``h_bucket`` (uint16) and ``h_value`` (int32[n_tokens]), page by page:
         the k-th page processed by this call holds entries ``h_pages[k]`` to
         ``h_pages[k + 1]`` (int64[n_docs + 1], ``h_pages[0]`` = 0).
 

@@ -334,7 +334,7 @@ class Accumulator:
         touched_unigram = np.empty(len(touched), np.uint64)
         bits = self.settings.gram_bits
         n_h = len(batch.ids) if bits else 0  # each page's hashed unigram vector, for the Gram
-        h_bucket, h_value = np.empty(n_h, np.int64), np.empty(n_h, np.int64)
+        h_bucket, h_value = np.empty(n_h, np.uint16), np.empty(n_h, np.int32)  # compact: see gram_add_pages
         h_pages = np.zeros(batch.n_docs + 1, np.int64)
         n_cross = 2 * grams.size if self.log_crossings else 0
         cross_keys, cross_at = np.empty(n_cross, np.uint64), np.empty((n_cross, 2), np.int64)

@@ -220,7 +220,7 @@ def test_gram_pages_added_by_tiles_equal_the_sum_of_outer_products():
     for p in range(len(sizes)):
         np.add.at(h[p], bucket[bounds[p]:bounds[p + 1]], value[bounds[p]:bounds[p + 1]])
     gram = np.zeros(n_buckets * (n_buckets + 1) // 2, np.int64)
-    _gram_kernels.gram_add_pages(gram, n_buckets, bounds, bucket, value)
+    _gram_kernels.gram_add_pages(gram, n_buckets, bounds, bucket.astype(np.uint16), value.astype(np.int32))
     full = np.zeros((n_buckets, n_buckets))
     _gram_kernels.gram_unpack(gram, n_buckets, full)
     np.testing.assert_array_equal(full, (h.T @ h).astype(np.float64))
