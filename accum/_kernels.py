@@ -500,6 +500,8 @@ COUNT_AHEAD = 8
 #: How many tokens ahead it prefetches the pairs those slots point to (their slots have
 #: been loaded by then; the pair is a second random read, which confirms the match).
 PAIR_AHEAD = 4
+#: How many tokens ahead it prefetches the row totals of those pairs' rows.
+ROW_AHEAD = 2
 
 
 @njit(**NJIT_OPTIONS)
@@ -624,6 +626,17 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
                     e = pair_table[h >> shift]
                     if e != ZERO and (e >> S32) == (h >> S32):
                         _prefetch(pairs, np.int64(e & LOW32) - 1)
+                    elif e == ZERO:  # no pair: the feature table will be read
+                        _prefetch(slots, ahead & np.uint64(slots.shape[0] - 1))
+            if t + ROW_AHEAD < b:  # and the row totals of a nearer one, whose pairs have arrived
+                for k in range(max_order):
+                    ahead = grams[t + ROW_AHEAD, k]
+                    if ahead == ZERO:
+                        break
+                    h = ahead ^ salt
+                    e = pair_table[h >> shift]
+                    if e != ZERO and (e >> S32) == (h >> S32):
+                        _prefetch(row_total, pairs[np.int64(e & LOW32) - 1, P_KEY] >> 32)
             for k in range(max_order):
                 fid = grams[t, k]
                 if fid == ZERO:
