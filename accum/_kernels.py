@@ -502,6 +502,8 @@ COUNT_AHEAD = 8
 PAIR_AHEAD = 4
 #: How many tokens ahead it prefetches the row totals of those pairs' rows.
 ROW_AHEAD = 2
+#: Term frequencies below this take ``log(1 + tf)`` from a table instead of computing it.
+LOG1P_SMALL = 256
 
 
 @njit(**NJIT_OPTIONS)
@@ -601,6 +603,8 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
     n_events = 0
     n_cross = 0
     all_docs = doc_counts.sum()
+    log1p_small = np.log1p(np.arange(LOG1P_SMALL).astype(np.float64))
+    touched_log = np.empty(touched.shape[0])  # log(1 + tf) of each touched pair
     for d in range(first_doc, n_docs):
         a = tok_bounds[d]
         b = tok_bounds[d + 1]
@@ -690,18 +694,20 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
                 pairs[p, P_ID_TF] = id_tf + 1
         norm = 0.0
         for i in range(n_touched):
-            norm += np.log1p(pairs[touched[i], P_ID_TF] & 0xFFFFFFFF) ** 2
+            p = touched[i]
+            tf = pairs[p, P_ID_TF] & 0xFFFFFFFF
+            pairs[p, P_ID_TF] -= tf
+            log_tf = log1p_small[tf] if tf < LOG1P_SMALL else np.log1p(tf)
+            touched_log[i] = log_tf
+            norm += log_tf**2
         norm = np.sqrt(norm)
         n_uni = h_pages[n_gram_pages]
         for i in range(n_touched):
-            p = touched[i]
-            tf = pairs[p, P_ID_TF] & 0xFFFFFFFF
-            pairs[p, P_WEIGHT] += np.int64(np.round(np.log1p(tf) / norm * WEIGHT_SCALE))
-            pairs[p, P_ID_TF] -= tf
+            pairs[touched[i], P_WEIGHT] += np.int64(np.round(touched_log[i] / norm * WEIGHT_SCALE))
             if gram_bits > 0 and touched_unigram[i] != ZERO:
                 bucket, sign = gram_bucket(touched_unigram[i], gram_bits)
                 h_bucket[n_uni] = bucket
-                h_value[n_uni] = sign * np.int64(np.round(np.log1p(tf) / norm * GRAM_SCALE))
+                h_value[n_uni] = sign * np.int64(np.round(touched_log[i] / norm * GRAM_SCALE))
                 n_uni += 1
         if gram_bits > 0:
             n_gram_pages += 1
