@@ -132,46 +132,47 @@ def _decode_at(buf, i, end):
     return cp, n
 
 
-#: Whether each ASCII byte is part of a token (letters and digits; see :func:`_is_separator`).
-_ASCII_WORD = np.array([48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122 for b in range(128)])
+#: Class of each byte: 0 an ASCII separator, 1 an ASCII letter or digit (part of a
+#: token), 2 not ASCII (decoded, then :func:`_is_separator` decides).
+_BYTE_CLASS = np.array([1 if (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122) else 0 if b < 128 else 2
+                        for b in range(256)], np.uint8)
 
 
 @njit(**NJIT_OPTIONS)
 def _tokenize_doc(buf, i, end, ids, starts, lengths, n):
     """Write the tokens of ``buf[i:end]`` (ids, byte offsets, byte lengths) from index
-    ``n`` on; returns the index after the last (see :func:`tokenize`)."""
-    in_token = False
-    h = FNV_OFFSET
-    start = i
+    ``n`` on; returns the index after the last (see :func:`tokenize`). Two tight loops,
+    over separators then over a token's bytes, each byte one table look-up unless it is
+    not ASCII."""
     while i < end:
-        b = buf[i]
-        if b < 0x80:  # most bytes: one table look-up
-            word = _ASCII_WORD[b]
-            width = 1
-        else:
-            cp, width = _decode_at(buf, i, end)
-            word = not _is_separator(cp)
-        if word:
-            if not in_token:
-                in_token = True
-                h = FNV_OFFSET
-                start = i
-            for k in range(width):
-                h = (h ^ np.uint64(buf[i + k])) * FNV_PRIME
-        elif in_token:
+        while i < end and _BYTE_CLASS[buf[i]] == 0:
+            i += 1
+        start = i
+        h = FNV_OFFSET
+        skip = 0  # bytes of a non-ASCII separator that ended the token
+        while i < end:
+            b = buf[i]
+            kind = _BYTE_CLASS[b]
+            if kind == 1:
+                h = (h ^ np.uint64(b)) * FNV_PRIME
+                i += 1
+            elif kind == 0:
+                break
+            else:
+                cp, width = _decode_at(buf, i, end)
+                if _is_separator(cp):
+                    skip = width
+                    break
+                for k in range(width):
+                    h = (h ^ np.uint64(buf[i + k])) * FNV_PRIME
+                i += width
+        if i > start:
             h = mix64(h)
             ids[n] = h if h != ZERO else ONE
             starts[n] = start
             lengths[n] = i - start
             n += 1
-            in_token = False
-        i += width
-    if in_token:
-        h = mix64(h)
-        ids[n] = h if h != ZERO else ONE
-        starts[n] = start
-        lengths[n] = end - start
-        n += 1
+        i += skip
     return n
 
 
