@@ -298,6 +298,23 @@ def _pair_probe(pair_table, shift, pairs, h, id_low, cat):
         s = (s + ONE) & mask
 
 
+#: :func:`_pair_ahead` when the hash's home slot is empty.
+NO_PAIR = -1
+
+
+@njit(**NJIT_OPTIONS)
+def _pair_ahead(pair_table, shift, h):
+    """A guess of :func:`_pair_probe` for prefetching, from the hash's home slot only: the
+    pair its entry points to when the tags match, ``NO_PAIR`` when the slot is empty, -2
+    otherwise."""
+    e = pair_table[h >> shift]
+    if e == ZERO:
+        return NO_PAIR
+    if (e >> S32) == (h >> S32):
+        return np.int64(e & LOW32) - 1
+    return -2
+
+
 @njit(**NJIT_OPTIONS)
 def _pair_add(pair_table, pairs, n_pairs, slot, h, id_low, row, cat):
     """Add pair ``n_pairs`` of (row, category) with a zero count at the empty ``slot``
@@ -627,21 +644,19 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
                     ahead = grams[t + PAIR_AHEAD, k]
                     if ahead == ZERO:
                         break
-                    h = ahead ^ salt
-                    e = pair_table[h >> shift]
-                    if e != ZERO and (e >> S32) == (h >> S32):
-                        _prefetch(pairs, np.int64(e & LOW32) - 1)
-                    elif e == ZERO:  # no pair: the feature table will be read
+                    p = _pair_ahead(pair_table, shift, ahead ^ salt)
+                    if p >= 0:
+                        _prefetch(pairs, p)
+                    elif p == NO_PAIR:  # the feature table will be read
                         _prefetch(slots, ahead & np.uint64(slots.shape[0] - 1))
             if t + ROW_AHEAD < b:  # and the row totals of a nearer one, whose pairs have arrived
                 for k in range(max_order):
                     ahead = grams[t + ROW_AHEAD, k]
                     if ahead == ZERO:
                         break
-                    h = ahead ^ salt
-                    e = pair_table[h >> shift]
-                    if e != ZERO and (e >> S32) == (h >> S32):
-                        _prefetch(row_total, pairs[np.int64(e & LOW32) - 1, P_KEY] >> 32)
+                    p = _pair_ahead(pair_table, shift, ahead ^ salt)
+                    if p >= 0:
+                        _prefetch(row_total, pairs[p, P_KEY] >> 32)
             for k in range(max_order):
                 fid = grams[t, k]
                 if fid == ZERO:

@@ -858,6 +858,21 @@ def merge_rows(o_key, o_prefix, o_last, o_order, o_total, o_cat, table, row_key,
 
 
 @njit(**NJIT_OPTIONS)
+def _by_order(order, max_order):
+    """Indices sorted by ``order`` (int, 0 to ``max_order``), stably: a counting sort."""
+    n_per = np.zeros(max_order + 2, np.int64)
+    for i in range(order.shape[0]):
+        n_per[order[i] + 1] += 1
+    for k in range(1, max_order + 2):
+        n_per[k] += n_per[k - 1]
+    by_order = np.empty(order.shape[0], np.int64)
+    for i in range(order.shape[0]):
+        by_order[n_per[order[i]]] = i
+        n_per[order[i]] += 1
+    return by_order
+
+
+@njit(**NJIT_OPTIONS)
 def derive_rows(row_key, row_prefix, row_last, row_order, table, max_order):
     """Prefix row, suffix row and "starts with BOS" of every row.
 
@@ -877,16 +892,7 @@ def derive_rows(row_key, row_prefix, row_last, row_order, table, max_order):
     suffix_row = np.full(n, -1, np.int64)
     bos_initial = np.zeros(n, np.bool_)
     bad = 0
-    # rows by increasing order (counting sort), so a prefix is done before its extensions
-    n_per = np.zeros(max_order + 2, np.int64)
-    for r in range(n):
-        n_per[row_order[r] + 1] += 1
-    for k in range(1, max_order + 2):
-        n_per[k] += n_per[k - 1]
-    by_order = np.empty(n, np.int64)
-    for r in range(n):
-        by_order[n_per[row_order[r]]] = r
-        n_per[row_order[r]] += 1
+    by_order = _by_order(row_order, max_order)  # so a prefix is done before its extensions
     for i in range(n):
         r = by_order[i]
         k = row_order[r]
@@ -1508,15 +1514,7 @@ def sampler_tables(ch, params, ctx_order, pc, pe):
     for c in range(n_ctx):
         depth[c] = ctx_order[c] if ctx_parent[c] < 0 or ctx_order[c] > 0 else 1
         max_k = max(max_k, depth[c])
-    n_per = np.zeros(max_k + 2, np.int64)
-    for c in range(n_ctx):
-        n_per[depth[c] + 1] += 1
-    for k in range(1, max_k + 2):
-        n_per[k] += n_per[k - 1]
-    by_order = np.empty(n_ctx, np.int64)
-    for c in range(n_ctx):
-        by_order[n_per[depth[c]]] = c
-        n_per[depth[c]] += 1
+    by_order = _by_order(depth, max_k)
     prob = np.empty(n_e, np.float64)
     unk = np.empty(n_ctx, np.float64)
     for i in range(n_ctx):

@@ -56,8 +56,8 @@ With a constant Dirichlet prior ``a = 1``: the root gives "sat" ``(1 + 1/7) / (1
 >>> Fraction(p["sat"]).limit_denominator(1000), round(sum(p.values()), 12)
 (Fraction(85, 231), 1.0)
 >>> print(m.generate(8, seed=0, method="mle"))
-The cat ran.
 The cat sat.
+The cat ran.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ import numpy as np
 
 from . import _kernels
 from . import _markov_kernels as K
+from .tokens import TokenBatch
 
 DEFAULT_ORDER = 4
 #: Threads for building from a large batch (``partial_fit``): with two, a second thread
@@ -97,44 +98,17 @@ ABBREVIATIONS = frozenset(
 
 
 @dataclass(frozen=True)
-class MarkovTokens:
-    """Generation tokens of a batch of documents.
+class MarkovTokens(TokenBatch):
+    """Generation tokens of a batch of documents: a :class:`~accum.tokens.TokenBatch`
+    whose ids are the generator's (see :mod:`accum._markov_kernels`), plus
 
     Attributes
     ----------
-    buf : uint8[n_bytes]
-        The documents' UTF-8 bytes, concatenated.
-    ids : uint64[n_tokens]
-        Token ids (see :mod:`accum._markov_kernels`).
-    starts, lengths : int64[n_tokens], int32[n_tokens]
-        Where each token's bytes are in ``buf``.
     info : uint8[n_tokens]
         Kind and spacing of each token: ``kind | space_before << 3 | space_after << 4``.
-    bounds : int64[n_docs + 1]
-        Document d owns tokens ``bounds[d]:bounds[d + 1]``.
     """
 
-    buf: np.ndarray
-    ids: np.ndarray
-    starts: np.ndarray
-    lengths: np.ndarray
     info: np.ndarray
-    bounds: np.ndarray
-
-    @property
-    def n_docs(self) -> int:
-        return len(self.bounds) - 1
-
-    def token_text(self, i: int) -> str:
-        a = int(self.starts[i])
-        return bytes(self.buf[a : a + int(self.lengths[i])]).decode("utf-8", "replace")
-
-    def doc_tokens(self, d: int) -> list[str]:
-        """The token strings of document ``d``."""
-        return [self.token_text(i) for i in range(self.bounds[d], self.bounds[d + 1])]
-
-    def doc_lengths(self) -> np.ndarray:
-        return np.diff(self.bounds)
 
 
 def tokenize(texts: Sequence[str]) -> MarkovTokens:
@@ -152,7 +126,7 @@ def tokenize(texts: Sequence[str]) -> MarkovTokens:
         raise TypeError("tokenize() takes a sequence of texts, not one str; wrap it in a list")
     buf, bounds = _utf8(texts)
     ids, starts, lengths, info, tok_bounds = K.tokenize(buf, bounds)
-    return MarkovTokens(buf, ids, starts, lengths, info, tok_bounds)
+    return MarkovTokens(buf, ids, starts, lengths, tok_bounds, info)
 
 
 def _utf8(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -45,6 +45,10 @@ class TokenBatch:
         a = int(self.starts[i])
         return bytes(self.buf[a : a + int(self.lengths[i])]).decode("utf-8", "replace")
 
+    def doc_tokens(self, d: int) -> list[str]:
+        """The token strings of document ``d``."""
+        return [self.token_text(i) for i in range(self.bounds[d], self.bounds[d + 1])]
+
     def doc_lengths(self) -> np.ndarray:
         """Tokens per document, int64[n_docs]."""
         return np.diff(self.bounds)

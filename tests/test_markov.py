@@ -95,7 +95,7 @@ def test_lexicon_keeps_a_newline_inside_a_custom_token():
             lengths = np.array([len(t.encode()) for t in texts], np.int32)
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
             return MarkovTokens(buf, np.arange(100, 100 + n, dtype=np.uint64), starts, lengths,
-                                np.full(n, K.K_WORD | 24, np.uint8), np.arange(n + 1, dtype=np.int64))
+                                np.arange(n + 1, dtype=np.int64), np.full(n, K.K_WORD | 24, np.uint8))
 
     m = Lines(order=1)
     m.partial_fit(["one\ntwo", "three"])

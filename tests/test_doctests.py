@@ -1,0 +1,20 @@
+"""The examples in the docstrings run and show what they print."""
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import accum
+
+
+def _modules_with_examples() -> list[str]:
+    names = [accum.__name__] + [m.name for m in pkgutil.walk_packages(accum.__path__, "accum.")]
+    return [name for name in names if ">>>" in (importlib.util.find_spec(name).loader.get_source(name) or "")]
+
+
+@pytest.mark.parametrize("name", _modules_with_examples())
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
