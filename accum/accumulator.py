@@ -21,6 +21,11 @@ from . import _gram_kernels, _kernels
 from .tokens import TokenBatch, tokenize
 
 _MIN_TABLE = 1 << 12
+#: Tables smaller than this grow 4x at a time, larger ones 2x: a table is rebuilt (every
+#: entry re-inserted) when it grows, and counting probes longer near half full, so the
+#: small ones skip steps (20 Newsgroups counts in 0.76 s instead of 0.86-0.94), while a
+#: large table overshoots by at most half this many slots.
+_FAST_GROWTH_SLOTS = 1 << 22
 #: Pages' Gram vectors wait until they hold this many entries, then are added to the
 #: Gram together: each addition streams the 64 MiB triangle once, so fewer, larger ones
 #: are cheaper (20 Newsgroups: 37 additions 1.10 s, 10 additions 0.78 s).
@@ -425,8 +430,9 @@ class Accumulator:
         if rows > _kernels.PAIR_LIMIT or pairs > _kernels.PAIR_LIMIT:
             raise ValueError(f"an accumulator holds at most {_kernels.PAIR_LIMIT:,} features and as many "
                              "non-zero counts")
+        # the arrays grow 4x: their unused end is never touched, so it takes no memory
         if rows > len(self._row_info):
-            size = max(rows, 2 * len(self._row_info))
+            size = max(rows, 4 * len(self._row_info))
             for name in ("_row_info", "_row_total"):
                 old = getattr(self, name)
                 new = np.zeros((size,) + old.shape[1:], old.dtype)
@@ -436,7 +442,7 @@ class Accumulator:
             self._slots = np.zeros(_table_size(len(self._slots), rows), np.uint32)
             _kernels.table_build(self._row_info, self.n_rows, self._slots)
         if pairs > len(self._pairs):
-            new = np.zeros((max(pairs, 2 * len(self._pairs)), 4), np.int64)
+            new = np.zeros((max(pairs, 4 * len(self._pairs)), 4), np.int64)
             new[: self.n_pairs] = self._pairs[: self.n_pairs]
             self._pairs = new
         if 2 * pairs > len(self._pair_table):
@@ -552,7 +558,8 @@ def checkpoints(limit: int) -> np.ndarray:
 
 
 def _table_size(cap: int, entries: int) -> int:
-    """The least power of two from ``cap`` up that holds ``entries`` at most half full."""
+    """The size from ``cap`` up, growing 4x below :data:`_FAST_GROWTH_SLOTS` and 2x from
+    there, that holds ``entries`` at most half full."""
     while 2 * entries > cap:
-        cap *= 2
+        cap *= 4 if cap < _FAST_GROWTH_SLOTS else 2
     return cap

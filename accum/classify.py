@@ -544,8 +544,6 @@ class RidgeComplementClassifier(LinearCountModel):
                              "(made with --gram-bits 0 or before accum kept it): re-ingest into a new --store, "
                              "or use --model complement")
         self.lam, self.blend = float(lam), float(blend)
-        self._set_weights(accumulator, *complement_weights(accumulator, self.alpha))
-        self.log_prior = np.zeros(accumulator.n_categories)
         # per-category sums of the hashed unigram weights: B[k, c] = sum_{pages of c} h[k]
         sums = _kernels.unigram_bucket_sums(accumulator._pairs, accumulator.n_pairs, accumulator._row_info, bits,
                                             accumulator.n_categories)
@@ -559,6 +557,10 @@ class RidgeComplementClassifier(LinearCountModel):
         #: Ridge coefficients of the hashed unigram buckets, float64[2 ** bits, n_categories]:
         #: a seen unigram's weight is ``sign * ridge_coef[bucket]`` (:func:`accum._kernels.gram_bucket`).
         self.ridge_coef = np.ascontiguousarray(coef)
+        # the complement part after the solve: its layout's temporaries and the system's
+        # never take memory at the same time
+        self._set_weights(accumulator, *complement_weights(accumulator, self.alpha))
+        self.log_prior = np.zeros(accumulator.n_categories)
 
     def _scores(self, texts: Sequence[str]):
         """Ridge (with intercepts) and complement scores, float64[n_texts, n_categories] each."""
