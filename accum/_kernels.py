@@ -912,37 +912,37 @@ def linear_table(pairs, n_pairs, row_keys, n_cats, pair_delta, row_default, cap)
     while the frequent features most pages contain are dense (their sums vectorise).
     """
     n_rows = row_keys.shape[0]
-    n_of = np.zeros(n_rows, np.int64)
+    start = np.zeros(n_rows, np.int64)  # pairs per row, then where each row's entries start
     for p in range(n_pairs):
-        n_of[pairs[p, P_KEY] >> 32] += 1
-    start = np.empty(n_rows + 1, np.int64)
-    start[0] = 0
+        start[pairs[p, P_KEY] >> 32] += 1
+    size = 0
     for r in range(n_rows):
-        dense = 4 * n_of[r] >= n_cats
-        start[r + 1] = start[r] + 2 + (n_cats if dense else 2 * n_of[r])
-    entries = np.empty(start[n_rows], np.float64)
-    cursor = np.empty(n_rows, np.int64)
-    for r in range(n_rows):
+        n_of = start[r]
+        start[r] = size
+        size += 2 + (n_cats if 4 * n_of >= n_cats else 2 * n_of)
+    entries = np.empty(size, np.float64)
+    for r in range(n_rows):  # headers; a sparse row's count grows as its pairs are placed
         e = start[r]
+        end = start[r + 1] if r + 1 < n_rows else size
         entries[e + 1] = row_default[r]
-        cursor[r] = e + 2
-        if 4 * n_of[r] >= n_cats:
+        if end - e - 2 == n_cats:  # dense (a sparse row that long would be dense: 4 * pairs >= n_cats)
             entries[e] = DENSE
-            entries[e + 2 : e + 2 + n_cats] = 0.0
+            entries[e + 2 : end] = 0.0
         else:
-            entries[e] = n_of[r]
+            entries[e] = 0.0
     for p in range(n_pairs):
         if p + AHEAD < n_pairs:  # pairs come in counting order: their rows' entries are scattered
-            _prefetch(cursor, pairs[p + AHEAD, P_KEY] >> 32)
+            _prefetch(start, pairs[p + AHEAD, P_KEY] >> 32)
         key = pairs[p, P_KEY]
-        r = key >> 32
+        e = start[key >> 32]
         c = key & 0xFFFFFFFF
-        if entries[start[r]] == DENSE:
-            entries[start[r] + 2 + c] = pair_delta[p]
+        if entries[e] == DENSE:
+            entries[e + 2 + c] = pair_delta[p]
         else:
-            entries[cursor[r]] = np.float64(c)
-            entries[cursor[r] + 1] = pair_delta[p]
-            cursor[r] += 2
+            j = e + 2 + 2 * np.int64(entries[e])
+            entries[j] = np.float64(c)
+            entries[j + 1] = pair_delta[p]
+            entries[e] += 1.0
     table = np.zeros(2 * cap, np.uint64)
     mask = np.uint64(cap - 1)
     for r in range(n_rows):
