@@ -937,6 +937,8 @@ def linear_table(pairs, n_pairs, row_keys, n_cats, pair_delta, row_default, cap)
     for p in range(n_pairs):
         if p + AHEAD < n_pairs:  # pairs come in counting order: their rows' entries are scattered
             _prefetch(start, pairs[p + AHEAD, P_KEY] >> 32)
+        if p + AHEAD // 2 < n_pairs:  # and the header of a nearer one, whose start has arrived
+            _prefetch(entries, start[pairs[p + AHEAD // 2, P_KEY] >> 32])
         key = pairs[p, P_KEY]
         e = start[key >> 32]
         c = key & 0xFFFFFFFF
