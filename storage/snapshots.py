@@ -1,13 +1,13 @@
 """Accumulator snapshots on disk: a directory of Arrow IPC files, written atomically.
 
 A model's state (``to_arrays()`` of :class:`~accum.accumulator.Accumulator` or
-:class:`~accum.markov.MarkovAccumulator`) is stored as three tables by key prefix:
-``row_*`` arrays in ``<model>-rows.arrow`` (one row per feature or n-gram; 2-D arrays as
-one column per field), ``count_*`` in ``<model>-counts.arrow`` (the non-zero counts,
+:class:`~accum.markov.MarkovAccumulator`) is stored as four tables by key prefix:
+``row_*`` arrays in ``<model>-row.arrow`` (one row per feature or n-gram; 2-D arrays as
+one column per field), ``count_*`` in ``<model>-count.arrow`` (the non-zero counts,
 sparse, since most n-grams occur in one category), ``lexicon_*`` in
 ``<model>-lexicon.arrow``, ``gram_*`` (the classifier's Gram) in ``<model>-gram.arrow``
 (absent from snapshots made before it); every other entry (settings, categories, documents and tokens
-per category) goes to JSON in the schema metadata of the rows table. The classifier's
+per category) goes to JSON in the schema metadata of the row table. The classifier's
 model is ``classifier``, the generator's ``markov``.
 
 Arrow IPC files are uncompressed so that readers memory-map them, except the Gram's,
