@@ -427,6 +427,17 @@ def test_free_recall_reports_copying():
 
 
 @pytest.mark.parametrize("method", ["kn", "dirichlet", "mle"])
+def test_whole_distribution_equals_each_tokens_probability_bit_for_bit(method):
+    m = fitted(4)
+    for category in (None, "law"):
+        for prompt in (None, "the", "And the earth", "zebra", "Then Mr."):
+            chain, params, _ = m._setup(category, None, method, None, None, None)
+            state, _ = m._prompt_state(chain, params, prompt)
+            each = [K._prob(chain.ch, params, state, w)[0] for w in range(params[4] + 1)]
+            assert K.distribution(chain.ch, params, state).tolist() == each, (method, category, prompt)
+
+
+@pytest.mark.parametrize("method", ["kn", "dirichlet", "mle"])
 def test_packed_sampler_draws_the_smoothed_distribution(method):
     m = fitted(3)
     rng = np.array([12345], np.uint64)
