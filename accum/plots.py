@@ -41,9 +41,14 @@ def saturation_figure(curves: dict, summaries: dict, bands: dict | None, path) -
     names = [None] + sorted(n for n in curves if n is not None) if None in curves else sorted(curves)
     ncols = min(4, len(names))
     nrows = math.ceil(len(names) / ncols)
-    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows + 4.2), layout="constrained")
+    width, height = 4.2 * max(ncols, 2), 3.2 * nrows + 5.0  # two panels wide at least: room for the titles
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(nrows + 1, ncols, height_ratios=[1] * nrows + [1.3])
+    # margins in inches, fixed: constrained layout measured every tick label and took
+    # most of the drawing time (20 Newsgroups: 5.8 of 9.4 s)
+    grid = fig.add_gridspec(nrows + 1, ncols, height_ratios=[1] * nrows + [1.3], left=0.75 / width,
+                            right=1 - 0.25 / width, top=1 - 1.35 / height, bottom=1.9 / height,
+                            hspace=0.75, wspace=0.35)
     first = curves[names[0]]
     fig.suptitle(f"Growth of distinct {_order_name(first.order)} features as pages accumulate", fontsize=14)
     for i, name in enumerate(names):
@@ -85,6 +90,7 @@ def _growth_panel(ax, curve: Curve, summary: dict | None, band: dict | None, leg
         ax.plot(fx[-1:], fy[-1:], "o", color="C3", ms=3.5, mfc="none")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.minorticks_off()  # small multiples: decades suffice, and minor ticks are most of the drawing time
     title = label
     if summary:
         sat = summary.get("saturated_at_pages")
@@ -118,7 +124,7 @@ def _rate_panel(ax, curves: dict, names: list) -> None:
     ax.set_ylabel("new features per page")
     ax.set_title("New distinct features per page (rate between log-spaced checkpoints)", fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=7, ncol=max(1, math.ceil(len(names) / 8)), loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.legend(fontsize=7, ncol=min(6, len(names) + 1), loc="upper center", bbox_to_anchor=(0.5, -0.22))
 
 
 def _forecast_line(curve: Curve, summary: dict | None):
