@@ -261,7 +261,7 @@ def summarize(curve: Curve, occurrences: int | None = None, threshold: float = 1
 def final_states(acc, order: int) -> dict[str | None, tuple[dict, int]]:
     """Current growth numbers of every category (and None: all pages) at ``order``, each
     with its n-gram occurrences N (for Good-Turing), from an
-    :class:`~accum.accumulator.Accumulator`."""
+    :class:`~accum.accumulator.Accumulator` or its :class:`~accum.accumulator.Counts`."""
     cat_stats, all_stats = acc.growth_stats()
     rows, cats, counts, _ = acc.pairs(ordered=False)
     mine = acc.row_order[rows] == order

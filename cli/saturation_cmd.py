@@ -25,8 +25,8 @@ def saturation_command(category, order, threshold, plot_path, shuffles, seed, st
     from accum import saturation as sat
 
     st = open_store(store, db)
-    acc = st.load()
-    if acc.n_categories == 0:
+    acc = st.load_counts()
+    if acc is None or acc.n_categories == 0:
         raise click.ClickException(f"the store at {store} is empty: run accum ingest first")
     if order > acc.settings.max_order:
         raise click.BadParameter(f"this store counts n-grams up to order {acc.settings.max_order}", param_hint="--order")

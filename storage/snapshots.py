@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from accum.accumulator import Accumulator
+from accum.accumulator import Accumulator, Counts
 
 FORMAT = 3  # 3: generic state tables per model (classifier, markov)
 #: Version of the saved classifiers' layout (:func:`write_model`); others are rebuilt.
@@ -71,6 +71,11 @@ def write_snapshot(models: dict, directory: Path, name: str) -> Path:
 def read_snapshot(path: Path) -> Accumulator:
     """The classifier's accumulator of a snapshot."""
     return Accumulator.from_arrays(read_state(Path(path), "classifier"))
+
+
+def read_counts(path: Path) -> Counts:
+    """The classifier's counts of a snapshot, without its lexicon and Gram (see :class:`Counts`)."""
+    return Counts.from_arrays(read_state(Path(path), "classifier", ("row", "count")))
 
 
 def read_markov(path: Path):
@@ -121,8 +126,9 @@ def _split_tables(state: dict) -> tuple[dict, dict[str, dict]]:
     return meta, columns
 
 
-def read_state(directory: Path, model: str) -> dict:
-    """The state written by :func:`write_state` (arrays memory-mapped where possible)."""
+def read_state(directory: Path, model: str, tables: tuple[str, ...] = TABLES) -> dict:
+    """The state written by :func:`write_state` (arrays memory-mapped where possible), its
+    metadata and the columns of ``tables``."""
     if (directory / "rows.arrow").exists():  # formats 1 and 2 had one model, no prefix
         raise ValueError(
             f"{directory}: snapshot of an older format; this accum reads format {FORMAT}: "
@@ -136,7 +142,7 @@ def read_state(directory: Path, model: str) -> dict:
             "re-ingest the sources into a new --store"
         )
     state = dict(meta)
-    for table in TABLES:
+    for table in tables:
         path = directory / f"{model}-{table}.arrow"
         if table in OPTIONAL_TABLES and not path.exists():
             continue

@@ -35,11 +35,11 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from accum.accumulator import Accumulator, Settings
+from accum.accumulator import Accumulator, Counts, Settings
 from accum.ingest import DocumentRow, IngestSummary
 
 from . import catalog as cat
-from .snapshots import read_markov, read_model, read_snapshot, snapshot_bytes, write_model, write_snapshot
+from .snapshots import read_counts, read_markov, read_model, read_snapshot, snapshot_bytes, write_model, write_snapshot
 
 KEEP_SNAPSHOTS = 2
 #: Longest URL the catalog keeps, in UTF-8 bytes (longer ones are cut; see :func:`catalog_url`).
@@ -175,6 +175,12 @@ class Store:
         acc = self._read_latest(read_snapshot)
         return Accumulator(self.settings() or settings) if acc is None else acc
 
+    def load_counts(self) -> Counts | None:
+        """The classifier's counts of the newest snapshot, without the tables, Gram and
+        lexicon a whole accumulator builds (see :class:`~accum.accumulator.Counts`); None
+        when there is no snapshot yet."""
+        return self._read_latest(read_counts)
+
     def classifier(self, model: str | None = None, alpha: float | None = None):
         """The classifier ``model`` (None: the default for the store's settings) with
         smoothing ``alpha`` (None: the model's default) over the newest snapshot; None when
@@ -262,8 +268,10 @@ class Store:
         }
 
     def categories(self) -> list[dict]:
-        """Each category with its documents and tokens (from the newest snapshot)."""
-        acc = self.load()
+        """Each category with its documents, tokens and distinct features (from the newest snapshot)."""
+        acc = self.load_counts()
+        if acc is None:
+            return []
         features = np.bincount(acc.pairs(ordered=False)[1], minlength=acc.n_categories)
         return [
             {"name": name, "documents": int(d), "tokens": int(t), "features": int(f)}

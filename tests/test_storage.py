@@ -42,6 +42,25 @@ def test_ingest_persists_and_reopens(tmp_path, db_url, newsgroups_sample):
     assert info["runs"][0]["summary"]["pages_added"] == len(texts)
 
 
+def test_counts_read_alone_equal_the_accumulators(tmp_path, newsgroups_sample):
+    texts, labels = newsgroups_sample
+    store = Store(tmp_path / "s", create=True)
+    assert store.load_counts() is None and store.categories() == []
+    acc, _ = run_ingest(store, pages(zip(texts, labels)), Settings(max_order=3), batch_pages=64)
+    counts = Store(tmp_path / "s").load_counts()
+    assert counts.settings == acc.settings and counts.categories == acc.categories
+    assert counts.doc_counts.tolist() == acc.doc_counts.tolist()
+    assert counts.token_counts.tolist() == acc.token_counts.tolist()
+    assert (counts.n_documents, counts.n_tokens) == (acc.n_documents, acc.n_tokens)
+    assert counts.row_order.tolist() == acc.row_order.tolist()
+    for mine, theirs in zip(counts.pairs(), acc.pairs()):
+        assert mine.tolist() == theirs.tolist()
+    for mine, theirs in zip(counts.growth_stats(), acc.growth_stats()):
+        assert mine.tolist() == theirs.tolist()
+    features = {c["name"]: c["features"] for c in Store(tmp_path / "s").categories()}
+    assert features == {name: int((acc.counts[:, i] != 0).sum()) for i, name in enumerate(acc.categories)}
+
+
 def test_reingesting_changes_nothing(tmp_path, db_url, newsgroups_sample):
     texts, labels = newsgroups_sample
     store = Store(tmp_path / "s", db=db_url, create=True)
