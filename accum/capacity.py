@@ -60,10 +60,19 @@ def compressed_bits(data: bytes) -> int:
     return 8 * len(zlib.compress(data, 9))
 
 
+def count_bits(values: np.ndarray) -> int:
+    """Bits of non-negative counts after zlib at level 6, each count in the narrowest
+    unsigned type that holds them: an upper bound on their information. (20 Newsgroups'
+    1.9 M counts: 0.64 MB in 0.18 s; as int64 at level 9, 0.73 MB in 2.5 s.)"""
+    values = np.asarray(values)
+    narrow = np.min_scalar_type(int(values.max())) if len(values) else np.uint8
+    return 8 * len(zlib.compress(np.ascontiguousarray(values, narrow).tobytes(), 6))
+
+
 def store_accounting(acc, markov=None) -> dict:
     """Measured: pages, tokens, parameters and bytes of a store's models."""
     state = acc.to_arrays()
-    counts = np.ascontiguousarray(state["count_value"], np.int64)
+    counts = state["count_value"]
     out = {
         "pages": acc.n_documents,
         "tokens": acc.n_tokens,
@@ -73,17 +82,16 @@ def store_accounting(acc, markov=None) -> dict:
             "parameters_by_order": {int(k): int(v) for k, v in zip(*np.unique(
                 acc.row_order[state["count_row"]], return_counts=True))},
             "bytes": acc.nbytes,
-            "count_bits_compressed": compressed_bits(counts.tobytes()),
+            "count_bits_compressed": count_bits(counts),
         },
     }
     if markov is not None and markov.n_rows:
-        m = markov.to_arrays()
-        values = np.ascontiguousarray(m["count_value"], np.int64)
+        values = markov.to_arrays()["count_value"]
         out["generator"] = {
             "order": markov.order,
             "parameters": int(len(values)),
             "by_order": markov.parameters(),
-            "count_bits_compressed": compressed_bits(values.tobytes()),
+            "count_bits_compressed": count_bits(values),
         }
     return out
 
@@ -197,7 +205,8 @@ def markdown_report(result: dict, store_name: str) -> str:
         f"{pb['compressed_bits_per_page'] / 8:,.0f} bytes compressed (zlib -9).",
         f"- Classifier: {c['features']:,} distinct features, {c['parameters']:,} parameters (non-zero counts; "
         + ", ".join(f"order {k}: {v:,}" for k, v in c["parameters_by_order"].items())
-        + f"), {c['bytes']:,} bytes in memory, counts compress to {c['count_bits_compressed'] / 8:,.0f} bytes.",
+        + f"), {c['bytes']:,} bytes in memory, counts compress to {c['count_bits_compressed'] / 8:,.0f} bytes "
+        "(zlib -6, each in the narrowest unsigned integer type that holds them).",
     ]
     if "generator" in m:
         g = m["generator"]
