@@ -905,39 +905,73 @@ def derive_rows(row_key, row_prefix, row_last, row_order, table, max_order):
         The n-gram starts with ``BOS`` (so it has no left extension).
     bad : int
         Rows whose prefix or suffix is missing (0 for a consistent model).
+
+    Rows go by order, in blocks of ``COUNT_BLOCK`` rows of one order, each read of the
+    table or of a row fetched a pass before it is needed (KJV at order 8, 4.6 M rows:
+    0.53 -> 0.28 s against one row at a time).
     """
     n = row_key.shape[0]
     prefix_row = np.full(n, -1, np.int64)
     suffix_row = np.full(n, -1, np.int64)
     bos_initial = np.zeros(n, np.bool_)
-    bad = 0
+    mask = np.uint64(table.shape[0] - 1)
+    sp = np.empty(COUNT_BLOCK, np.int64)  # per row of a block: its prefix's suffix row
+    keys = np.empty(COUNT_BLOCK, np.uint64)  # and its own suffix's key
     by_order = _by_order(row_order, max_order)  # so a prefix is done before its extensions
-    for i in range(n):
-        r = by_order[i]
-        k = row_order[r]
+    bad = 0
+    a = 0
+    while a < n:
+        # a block of rows of one order: independent of each other, their prefixes and
+        # suffixes (of lower orders) done; each random read is fetched a pass ahead
+        k = row_order[by_order[a]]
+        b = a + 1
+        while b < n and b - a < COUNT_BLOCK and row_order[by_order[b]] == k:
+            b += 1
         if k == 0:
-            prefix_row[r] = -3
-            continue
-        if k == 1:
-            continue
-        p = row_prefix[r]
-        if k == 2:
-            suffix_row[r] = table_lookup(table, row_last[r])
-            if p == BOS_ID:
-                prefix_row[r] = -2
-                bos_initial[r] = True
-            else:
-                prefix_row[r] = table_lookup(table, p)
-        else:
-            pr = table_lookup(table, p)
-            prefix_row[r] = pr
-            if pr >= 0:
-                bos_initial[r] = bos_initial[pr]
-                sp = suffix_row[pr]
-                if sp >= 0:
-                    suffix_row[r] = table_lookup(table, ngram_id(row_key[sp], row_last[r], k - 1))
-        if prefix_row[r] == -1 or suffix_row[r] < 0:
-            bad += 1
+            for i in range(a, b):
+                prefix_row[by_order[i]] = -3
+        elif k >= 2:
+            for i in range(a, b):
+                r = by_order[i]
+                _prefetch_row(table, np.int64(row_prefix[r] & mask))
+                if k == 2:
+                    _prefetch_row(table, np.int64(row_last[r] & mask))
+            for i in range(a, b):
+                r = by_order[i]
+                p = row_prefix[r]
+                if k == 2:
+                    suffix_row[r] = table_lookup(table, row_last[r])
+                    if p == BOS_ID:
+                        prefix_row[r] = -2
+                        bos_initial[r] = True
+                    else:
+                        prefix_row[r] = table_lookup(table, p)
+                else:
+                    prefix_row[r] = table_lookup(table, p)
+                    if prefix_row[r] >= 0:
+                        _prefetch_word(suffix_row, prefix_row[r])
+            if k >= 3:
+                for i in range(a, b):
+                    r = by_order[i]
+                    pr = prefix_row[r]
+                    sp[i - a] = -1
+                    if pr >= 0:
+                        bos_initial[r] = bos_initial[pr]
+                        sp[i - a] = suffix_row[pr]
+                        if sp[i - a] >= 0:
+                            _prefetch_word(row_key, sp[i - a])
+                for i in range(a, b):
+                    if sp[i - a] >= 0:
+                        keys[i - a] = ngram_id(row_key[sp[i - a]], row_last[by_order[i]], k - 1)
+                        _prefetch_row(table, np.int64(keys[i - a] & mask))
+                for i in range(a, b):
+                    if sp[i - a] >= 0:
+                        suffix_row[by_order[i]] = table_lookup(table, keys[i - a])
+            for i in range(a, b):
+                r = by_order[i]
+                if prefix_row[r] == -1 or suffix_row[r] < 0:
+                    bad += 1
+        a = b
     return prefix_row, suffix_row, bos_initial, bad
 
 
