@@ -388,7 +388,7 @@ Store: 20 Newsgroups train, 11,314 posts (unigrams + bigrams){
     f', built by accum ingest in {build_seconds:.1f} s' if build_seconds else ''}; after the runs
 {info['documents']:,} documents, {info['distinct_features']:,} features, snapshot {info['served_snapshot']}.
 Requests: `POST /classify` with `{{"text": <a 20 Newsgroups test post>, "top": 3}}` (posts drawn at random,
-seeded), the default model (complement). Server: `accum serve --workers {args.workers} --no-access-log`, ready
+seeded), the store's default model ({info['model']}). Server: `accum serve --workers {args.workers} --no-access-log`, ready
 (snapshot loaded, kernels warm) {server.ready_seconds:.2f} s after it started. Client: one Python process,
 asyncio streams (keep-alive HTTP/1.1; httpx.AsyncClient collapses at these concurrencies, encode/httpx#3215),
 on the same {machine['nproc']} cores as the server. Each run lasts {args.seconds:g} s after a
