@@ -376,9 +376,9 @@ def _saturation_summaries(store, served, order: int, category: str | None, thres
     """Curves and summaries, computed as ``accum saturation`` does (cached per snapshot)."""
     from accum import saturation as sat
 
-    if served.n_categories == 0:
+    acc = served.counts() if served.n_categories else None
+    if acc is None:
         raise HTTPException(409, "the store is empty: POST /documents or accum ingest first")
-    acc = served.accumulator()
     if order > acc.settings.max_order:
         raise unprocessable(("query", "order"), f"this store counts n-grams up to order {acc.settings.max_order}")
     if category is not None and category not in acc.categories:

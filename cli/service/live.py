@@ -37,7 +37,7 @@ class Served:
     snapshot: str | None  # catalog name of the snapshot (None: the store has none yet)
     snapshot_id: int | None
     calibration: str | None  # Store.calibration_stamp() when loaded
-    load_accumulator: object  # () -> the store's accumulator, loaded when first needed
+    load_counts: object  # () -> the store's counts (Store.load_counts), loaded when first needed
     clf: object | None  # the default classifier (None when the store has no categories)
     model: str | None  # None: the store's default model
     alpha: float | None
@@ -51,10 +51,11 @@ class Served:
     def n_categories(self) -> int:
         return len(self.clf.categories) if self.clf is not None else 0
 
-    def accumulator(self):
-        """The counts (for saturation answers): loaded at the first request that needs
-        them, then kept with this snapshot; classifying never loads them."""
-        return self.cached(("accumulator",), self.load_accumulator)
+    def counts(self):
+        """The counts (for saturation answers; :class:`~accum.accumulator.Counts`, not a
+        whole accumulator: 20 Newsgroups 110 MB instead of 450): loaded at the first
+        request that needs them, then kept with this snapshot; classifying never loads them."""
+        return self.cached(("counts",), self.load_counts)
 
     def classifier(self, model: str | None, alpha: float | None):
         """The classifier for a request: the default one, or another (model, alpha) opened
@@ -190,7 +191,7 @@ class LiveModel:
         return Served(
             snapshot=None if row is None else row["name"],
             snapshot_id=None if row is None else row["id"], calibration=stamp,
-            load_accumulator=self.store.load, clf=clf, model=self.model, alpha=self.alpha, opener=self.opener,
+            load_counts=self.store.load_counts, clf=clf, model=self.model, alpha=self.alpha, opener=self.opener,
         )
 
     def _swap(self, served: Served) -> None:
