@@ -313,6 +313,28 @@ def test_limits_timeout_and_writes_off(store, tmp_path):
 # -- a snapshot switch while requests run ------------------------------------------------------
 
 
+def test_an_empty_store_answers_409_until_its_first_pages(tmp_path):
+    from accum.storage import Store
+
+    Store(tmp_path / "empty", create=True)
+    srv = Server(tmp_path / "empty", tmp_path / "serve.log")
+    try:
+        for path in ("/saturation", "/saturation.png"):
+            r = srv.client.get(path)
+            assert r.status_code == 409 and "empty" in r.json()["detail"], path
+        r = srv.client.post("/documents", headers={"Authorization": f"Bearer {TOKEN}"},
+                            json=[{"url": f"u{i}", "label": "sci.space" if i % 2 else "rec.autos",
+                                   "text": f"orbit launch {i} engine wheel"} for i in range(20)])
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 30
+        while (r := srv.client.get("/saturation")).status_code == 409 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the service switches to the new snapshot
+        assert r.status_code == 200
+        assert {c["category"] for c in r.json()["categories"]} == {"sci.space", "rec.autos"}
+    finally:
+        srv.stop()
+
+
 def test_snapshot_switch_under_load(server, store, posts, test_texts):
     text = test_texts[3]
     first = server.client.get("/healthz").json()["snapshot"]
