@@ -87,7 +87,24 @@ class Settings:
         return cls(**{"gram_bits": 0, **values})
 
 
-class Accumulator:
+class CategoryTotals:
+    """``n_categories``, ``n_documents`` and ``n_tokens`` of a class with ``categories``,
+    ``doc_counts`` and ``token_counts`` (pages and tokens per category)."""
+
+    @property
+    def n_categories(self) -> int:
+        return len(self.categories)
+
+    @property
+    def n_documents(self) -> int:
+        return int(self.doc_counts.sum())
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.token_counts.sum())
+
+
+class Accumulator(CategoryTotals):
     """Per-category counts of unigram and n-gram features, plus documents and tokens.
 
     Parameters
@@ -143,10 +160,6 @@ class Accumulator:
         self._crossings: list[tuple[np.ndarray, np.ndarray]] = []  # not yet taken
 
     # -- views ---------------------------------------------------------------------------
-
-    @property
-    def n_categories(self) -> int:
-        return len(self.categories)
 
     @property
     def counts(self) -> np.ndarray:
@@ -218,14 +231,6 @@ class Accumulator:
     def row_order(self) -> np.ndarray:
         """n-gram order of each row, int64[n_features]."""
         return self._row_info[: self.n_rows, 3].astype(np.int64)
-
-    @property
-    def n_documents(self) -> int:
-        return int(self.doc_counts.sum())
-
-    @property
-    def n_tokens(self) -> int:
-        return int(self.token_counts.sum())
 
     @property
     def nbytes(self) -> int:
@@ -574,7 +579,7 @@ def _nonzero_counts(state: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 
 @dataclass(frozen=True)
-class Counts:
+class Counts(CategoryTotals):
     """The counts of an :meth:`Accumulator.to_arrays` state as plain arrays, without the
     accumulator's tables, Gram or lexicon: what reporting needs (categories, growth
     statistics), read in a fraction of the time and memory of a whole accumulator
@@ -599,18 +604,6 @@ class Counts:
         return cls(Settings.from_dict(state["settings"]), list(state["categories"]),
                    np.asarray(state["doc_counts"], np.int64), np.asarray(state["token_counts"], np.int64),
                    np.asarray(state["row_info"])[:, 3].astype(np.int64), rows, cats, values, weights)
-
-    @property
-    def n_categories(self) -> int:
-        return len(self.categories)
-
-    @property
-    def n_documents(self) -> int:
-        return int(self.doc_counts.sum())
-
-    @property
-    def n_tokens(self) -> int:
-        return int(self.token_counts.sum())
 
     def pairs(self, ordered: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """As :meth:`Accumulator.pairs`: by row, then category, whatever ``ordered``, as

@@ -72,6 +72,7 @@ import numpy as np
 
 from . import _kernels
 from . import _markov_kernels as K
+from .accumulator import CategoryTotals
 from .tokens import TokenBatch
 
 DEFAULT_ORDER = 4
@@ -271,7 +272,7 @@ def _seed_state(seed) -> np.ndarray:
     return np.array([int(seed) % 2**64], np.uint64)
 
 
-class MarkovAccumulator:
+class MarkovAccumulator(CategoryTotals):
     """Per-category n-gram counts for generation, smoothing and verbatim recall.
 
     Parameters
@@ -366,18 +367,6 @@ class MarkovAccumulator:
         return self._cat_index[category]
 
     # -- views ---------------------------------------------------------------------------
-
-    @property
-    def n_categories(self) -> int:
-        return len(self.categories)
-
-    @property
-    def n_documents(self) -> int:
-        return int(self.doc_counts.sum())
-
-    @property
-    def n_tokens(self) -> int:
-        return int(self.token_counts.sum())
 
     @property
     def counts(self) -> np.ndarray:
