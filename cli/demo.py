@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -20,8 +19,9 @@ EXAMPLES = (
 
 @click.command("demo")
 @click.option("--corpus", type=click.Path(file_okay=False), default=None, envvar="ACCUM_CORPORA",
-              help="Folder laid out like ../shared/data (env ACCUM_CORPORA); without it, "
-                   "20 Newsgroups comes from scikit-learn's fetch_20newsgroups.")
+              help="Folder laid out like ../shared/data (env ACCUM_CORPORA); default: ../shared/data "
+                   "beside the working directory or beside accum's checkout when it holds 20 Newsgroups, "
+                   "else 20 Newsgroups comes from scikit-learn's fetch_20newsgroups.")
 @click.option("--store", default="accum-demo-store", show_default=True, type=click.Path(file_okay=False),
               help="Store the demo builds (re-running reuses it: nothing is counted twice).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -59,6 +59,7 @@ def _twenty_newsgroups(corpus):
     """Train and test records, from the corpus folder or scikit-learn's downloader."""
     from accum.sources import open_source
 
+    corpus = corpus or _shared_corpora()
     if corpus:
         root = Path(corpus) / "20news-bydate"
         if not (root / "20news-bydate-train").is_dir():
@@ -69,6 +70,17 @@ def _twenty_newsgroups(corpus):
         return (open_source(root / "20news-bydate-train", "dir", "dir"),
                 open_source(root / "20news-bydate-test", "dir", "dir"), str(root))
     return _fetched("train"), _fetched("test"), "scikit-learn fetch_20newsgroups"
+
+
+def _shared_corpora() -> Path | None:
+    """``../shared/data`` beside the working directory, else beside this checkout (an
+    editable install), when it holds 20 Newsgroups; None otherwise."""
+    checkout = Path(__file__).resolve().parents[1]
+    for base in (Path.cwd(), checkout):
+        shared = base.parent / "shared" / "data"
+        if (shared / "20news-bydate" / "20news-bydate-train").is_dir():
+            return shared
+    return None
 
 
 def _fetched(subset):

@@ -79,6 +79,7 @@ class Store:
         #: Why this store can only be read (None: it can be written).
         self.read_only: str | None = None
         if create:
+            _check_new_store_place(self.path)
             try:
                 (self.path / "snapshots").mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -569,6 +570,46 @@ def catalog_url(url: str) -> str:
     if len(data) <= MAX_URL_BYTES:
         return url
     return data[:MAX_URL_BYTES].decode("utf-8", "ignore") + "…"
+
+
+#: What a store directory may hold before its first ingest has committed (an ingest that
+#: failed early leaves these behind; anything else means the directory is not ours).
+FRESH_STORE_ENTRIES = frozenset({"snapshots", ".write-lock", STORE_ID_FILE, "catalog.sqlite",
+                                 "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal"})
+
+
+def is_store_dir(path: Path) -> bool:
+    """Whether ``path`` is a store directory (it holds a catalog or a store id)."""
+    return (path / "catalog.sqlite").is_file() or (path / STORE_ID_FILE).is_file()
+
+
+def _check_new_store_place(path: Path) -> None:
+    """Refuse to make a store inside another store (the outer one prunes its snapshot
+    directories and would delete it) or in a directory that holds files of its own (its
+    files would be mixed with the store's, and a later clean-up could remove them).
+
+    Raises
+    ------
+    StoreError
+        Naming the enclosing store or the directory's unexpected entries.
+    """
+    resolved = path.resolve()
+    for parent in resolved.parents:
+        if is_store_dir(parent):
+            raise StoreError(
+                f"{path} is inside the accum store at {parent}: a store cannot live inside another "
+                "(the outer store manages its own directories and may delete it); choose a --store "
+                "outside it"
+            )
+    if not resolved.is_dir() or is_store_dir(resolved):
+        return
+    foreign = sorted(e.name for e in resolved.iterdir() if e.name not in FRESH_STORE_ENTRIES)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise StoreError(
+            f"{path} is a directory that is not an accum store and is not empty (it holds {shown}); "
+            "give --store a new or empty directory"
+        )
 
 
 def _snapshot_names(snap_dir: Path) -> list[str]:

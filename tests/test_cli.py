@@ -216,10 +216,59 @@ def test_help_is_instant_and_lists_commands():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
-def test_demo_runs_on_the_shared_corpora(tmp_path):
-    out = accum("demo", "--corpus", corpus_path(), "--store", tmp_path / "demo").stdout
-    assert "accuracy 0.8" in out
-    assert "why rec.sport.hockey" in out
+def test_demo_finds_the_shared_corpora_without_a_setting(tmp_path):
+    """As a user runs it: no ACCUM_CORPORA, the corpora in ../shared/data beside the working directory."""
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "data").symlink_to(corpus_path())
+    (tmp_path / "work").mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "ACCUM_CORPORA"}
+    proc = subprocess.run([*ACCUM, "demo", "--quiet", "--store", "demo"], cwd=tmp_path / "work", env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert f"from {tmp_path / 'shared' / 'data' / '20news-bydate'}" in proc.stdout
+    assert "accuracy 0.8" in proc.stdout
+    assert "why rec.sport.hockey" in proc.stdout
+
+
+def test_demo_downloads_20_newsgroups_without_local_corpora(tmp_path):
+    """The download path, through scikit-learn's fetcher, from a mirror on 127.0.0.1 (this
+    machine has no internet): a tarball laid out like the published one, with a few posts
+    per group, so only the URL and its checksum differ from the real download."""
+    import hashlib
+    import tarfile
+
+    root = corpus_path("20news-bydate")
+    archive = tmp_path / "mirror" / "20news-bydate.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        for split, per_group in (("20news-bydate-train", 12), ("20news-bydate-test", 4)):
+            for group in sorted(p for p in (root / split).iterdir() if p.is_dir()):
+                for post in sorted(group.iterdir())[:per_group]:
+                    tar.add(post, arcname=f"{split}/{group.name}/{post.name}")
+    checksum = hashlib.sha256(archive.read_bytes()).hexdigest()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"],
+                              cwd=archive.parent, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = int(server.stdout.readline().split(" port ")[1].split()[0])
+        code = (
+            "import sklearn.datasets._twenty_newsgroups as t, accum.cli.demo as d\n"
+            f"t.ARCHIVE = t.RemoteFileMetadata('20news-bydate.tar.gz', "
+            f"'http://127.0.0.1:{port}/20news-bydate.tar.gz', '{checksum}')\n"
+            "d._shared_corpora = lambda: None  # as on a machine without ../shared/data\n"
+            "from accum.cli.main import cli\n"
+            "cli(['demo', '--quiet', '--store', 'demo'])\n"
+        )
+        env = {k: v for k, v in os.environ.items() if k != "ACCUM_CORPORA"} | {
+            "SCIKIT_LEARN_DATA": str(tmp_path / "sklearn-data")}
+        proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=600)
+    finally:
+        server.terminate()
+        server.wait()
+    assert proc.returncode == 0, proc.stderr
+    assert "20 Newsgroups (bydate split) from scikit-learn fetch_20newsgroups" in proc.stdout
+    assert "ingested 240 new pages" in proc.stdout
+    assert "evaluation on the test split" in proc.stdout
 
 
 def test_saturation_figure_on_20newsgroups(news_store, tmp_path):

@@ -344,3 +344,24 @@ def test_read_ahead_keeps_order_raises_in_order_and_stops_its_reader():
         if x == 5:
             break
     assert closed == [True]  # the reader stopped and closed its source
+
+
+def test_a_store_is_never_made_inside_another_or_in_a_foreign_directory(tmp_path, newsgroups_sample):
+    texts, labels = newsgroups_sample
+    outer = Store(tmp_path / "outer", create=True)
+    run_ingest(outer, pages(zip(texts[:20], labels[:20])))
+    snapshot = outer.latest_snapshot()["name"]
+    for inside in (tmp_path / "outer" / "snapshots" / snapshot / "inner", tmp_path / "outer" / "x" / "y"):
+        with pytest.raises(StoreError, match="inside the accum store at"):
+            Store(inside, create=True)
+        assert not inside.exists()
+    foreign = tmp_path / "papers"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("mine")
+    with pytest.raises(StoreError, match="not an accum store and is not empty .*thesis.tex"):
+        Store(foreign, create=True)
+    assert sorted(p.name for p in foreign.iterdir()) == ["thesis.tex"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert Store(empty, create=True).latest_snapshot() is None  # an empty directory becomes a store
+    assert Store(tmp_path / "outer", create=True).latest_snapshot()["name"] == snapshot  # reopening is fine
