@@ -182,15 +182,18 @@ class Store:
         when there is no snapshot yet."""
         return self._read_latest(read_counts)
 
-    def classifier(self, model: str | None = None, alpha: float | None = None):
+    def classifier(self, model: str | None = None, alpha: float | None = None, save: bool = True):
         """The classifier ``model`` (None: the default for the store's settings) with
         smoothing ``alpha`` (None: the model's default) over the newest snapshot; None when
         the store has no categories yet.
 
-        The first call for a snapshot and model builds it from the counts and saves it
-        in the snapshot's directory (see :func:`~accum.storage.snapshots.write_model`);
-        later calls memory-map the saved one. A store that cannot be written (read-only,
-        full) builds the model each time instead.
+        The first call for a snapshot and model builds it from the counts and, with
+        ``save``, saves it in the snapshot's directory (see
+        :func:`~accum.storage.snapshots.write_model`); later calls memory-map the saved
+        one. A store that cannot be written (read-only, full) builds the model each time
+        instead. ``save=False`` still memory-maps a saved model but never writes one: a
+        reader that answers untrusted requests (``accum serve``) must not turn them into
+        files, since every set of parameters is another model as large as the counts.
         """
         import hashlib
 
@@ -216,6 +219,8 @@ class Store:
                 return None
             clf = make_model(acc, name, alpha)
             del acc
+            if not save:
+                return clf
             try:
                 write_model(clf.to_arrays(), saved)
             except OSError:  # a read-only or full store: the model is rebuilt next time
