@@ -18,6 +18,7 @@ SKIP_REASONS = (
     "malformed",  # a record the format's parser rejected (bad WARC, bad JSON line, ...)
     "truncated",  # input that ends early (truncated gzip, cut-off WARC)
     "unreadable",  # an OS error while reading the file
+    "outside-root",  # a file reached through a symbolic link that leaves the directory given
     "no-label",  # the label spec gave no label for this page
     "unknown-label",  # evaluation only: a label the store has never seen
     "in-training",  # calibration only: a page the model was trained on

@@ -113,19 +113,22 @@ def source_options(func):
         click.option("--url-field", default="url", show_default=True, help="JSONL/Parquet URL field."),
         click.option("--max-page-bytes", default=5 * 2**20, show_default=True, type=click.IntRange(min=1),
                      help="Skip pages larger than this (counted as too-large)."),
+        click.option("--follow-links", is_flag=True,
+                     help="Directories: also read files that symbolic links lead to outside the directory "
+                          "given (by default they are skipped as outside-root)."),
     ]
     for opt in reversed(opts):
         func = opt(func)
     return func
 
 
-def read_sources(sources, fmt, label, text_field, url_field, max_page_bytes):
+def read_sources(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links=False):
     """Records from every source, with the reader options of :func:`source_options`."""
     from accum.sources import iter_sources
 
     return iter_sources(
         list(sources), fmt=fmt, label=label, text_field=text_field, url_field=url_field,
-        max_page_bytes=max_page_bytes,
+        max_page_bytes=max_page_bytes, follow_links=follow_links,
     )
 
 
@@ -173,7 +176,9 @@ def store_pages(st) -> tuple[list[str], list[str]]:
         try:
             records = read_sources(cmd["sources"], cmd.get("format", "auto"), cmd.get("label"),
                                    cmd.get("text_field", "text"), cmd.get("url_field", "url"),
-                                   cmd.get("max_page_bytes", 5 * 2**20))
+                                   cmd.get("max_page_bytes", 5 * 2**20),
+                                   # runs recorded before --follow-links existed followed every link
+                                   cmd.get("follow_links", True))
             for r in records:
                 if isinstance(r, Page):
                     h = content_hash(r.text)

@@ -21,8 +21,8 @@ from .common import (data_errors, emit_json, json_option, load_classifier, model
 @store_options
 @json_option
 @data_errors
-def evaluate_command(sources, fmt, label, text_field, url_field, max_page_bytes, model, alpha, min_confidence,
-                     pairs, seed, store, db, as_json):
+def evaluate_command(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links, model, alpha,
+                     min_confidence, pairs, seed, store, db, as_json):
     """Classify the labelled pages of SOURCE... and report accuracy, macro-F1, confusion and calibration;
     after accum calibrate, also multi-label scores of the label sets."""
     from accum.evaluate import evaluate
@@ -31,8 +31,8 @@ def evaluate_command(sources, fmt, label, text_field, url_field, max_page_bytes,
     if pairs and clf.label_thresholds is None:
         raise click.UsageError(f"--pairs scores multi-label sets, which need thresholds: run accum calibrate "
                                f"for model {clf.name} on held-out pages first")
-    report = evaluate(read_sources(sources, fmt, label, text_field, url_field, max_page_bytes), clf,
-                      min_confidence=min_confidence, pairs=pairs, seed=seed)
+    records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links)
+    report = evaluate(records, clf, min_confidence=min_confidence, pairs=pairs, seed=seed)
     report = {"model": clf.name, "alpha": clf.alpha} | report
     if as_json:
         emit_json(report)
@@ -78,8 +78,8 @@ def echo_report(report: dict) -> None:
 @store_options
 @json_option
 @data_errors
-def calibrate_command(sources, fmt, label, text_field, url_field, max_page_bytes, model, alpha, plot_path,
-                      pairs, seed, store, db, as_json):
+def calibrate_command(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links, model, alpha,
+                      plot_path, pairs, seed, store, db, as_json):
     """Fit the temperature that makes probabilities honest, on held-out labelled pages.
 
     Pages the store was trained on are left out (counted as in-training). The fitted
@@ -92,7 +92,7 @@ def calibrate_command(sources, fmt, label, text_field, url_field, max_page_bytes
     st = open_store(store, db)
     clf = load_classifier(store, db, model, alpha)
     trained = set(st.document_labels())
-    records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes)
+    records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links)
     texts: list[str] = []
     scores, y, skipped = score_labelled(records, clf, exclude=lambda text: content_hash(text) in trained,
                                         keep=texts if pairs else None)

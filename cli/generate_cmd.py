@@ -80,8 +80,8 @@ def generate_command(category, n_tokens, prompt, seed, temperature, top_k, greed
 @store_options
 @json_option
 @data_errors
-def recall_command(sources, fmt, label, text_field, url_field, max_page_bytes, prefix, continuation, sample, orders,
-                   protocol, free_tokens, method, seed, store, db, as_json):
+def recall_command(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links, prefix, continuation,
+                   sample, orders, protocol, free_tokens, method, seed, store, db, as_json):
     """How much of its training text SOURCE... the generator gives back word for word.
 
     Prompted extraction (Carlini et al. 2022): a page is extractable when greedy decoding
@@ -90,7 +90,7 @@ def recall_command(sources, fmt, label, text_field, url_field, max_page_bytes, p
     from accum.pages import Page
 
     markov = load_generator(store, db)
-    texts = [r.text for r in read_sources(sources, fmt, label, text_field, url_field, max_page_bytes)
+    texts = [r.text for r in read_sources(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links)
              if isinstance(r, Page) and r.text.strip()]
     if not texts:
         raise click.ClickException("no readable page in the sources")

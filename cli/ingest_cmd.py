@@ -35,7 +35,7 @@ from .common import (data_errors, emit_json, ingest_into, json_option, open_stor
 @store_options
 @json_option
 @data_errors
-def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, default_label,
+def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links, default_label,
                    max_order, checkpoint_seconds, markov_order, gram_bits, batch_pages, dask_address, part_mb, quiet, store, db,
                    as_json):
     """Add the pages of SOURCE... (directories, WARC, JSONL, Parquet, text) to the store.
@@ -58,10 +58,10 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, d
             )
     command = {"sources": [os.path.abspath(s) for s in sources], "format": fmt, "label": label,
                "default_label": default_label, "text_field": text_field, "url_field": url_field,
-               "max_page_bytes": max_page_bytes}
+               "max_page_bytes": max_page_bytes, "follow_links": follow_links}
     options = {"checkpoint_seconds": checkpoint_seconds, "batch_pages": batch_pages, "default_label": default_label}
     if dask_address is None:
-        records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes)
+        records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links)
         with progress_bar("ingest", quiet) as bar:
             result = ingest_into(st, records, command, settings, progress=lambda record: bar.update(1), **options)
     else:
@@ -71,7 +71,7 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, d
         with connect(dask_address) as client:
             parts = plan_parts(sources, fmt, label, part_bytes=max(1, int(part_mb * 1e6)),
                                min_parts=n_workers(client), text_field=text_field, url_field=url_field,
-                               max_page_bytes=max_page_bytes)
+                               max_page_bytes=max_page_bytes, follow_links=follow_links)
             with progress_bar("ingest", quiet) as bar:
                 bar.unit, bar.total = " files", sum(p.n_inputs for p in parts)
                 result = ingest_into(st, parts, command, settings, client=client, progress=bar.update, **options)

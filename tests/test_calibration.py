@@ -77,7 +77,7 @@ def test_calibrate_on_one_half_makes_confidence_honest_on_the_other(tmp_path):
     store = tmp_path / "store"
     accum("ingest", corpus_path("20news-bydate/20news-bydate-train"), "--label", "dir", "--store", store)
     a, b = half_of_test(tmp_path, 0), half_of_test(tmp_path, 1)
-    complement = ("--label", "dir", "--store", store, "--model", "complement")
+    complement = ("--label", "dir", "--follow-links", "--store", store, "--model", "complement")
     before = accum_json("evaluate", b, *complement)
     fitted = accum_json("calibrate", a, *complement, "--plot", tmp_path / "rel.png")
     assert fitted["n"] > 3500 and fitted["temperature"] > 0
@@ -92,15 +92,15 @@ def test_calibrate_on_one_half_makes_confidence_honest_on_the_other(tmp_path):
     assert out["abstained"] and out["label"] is None and out["top"][0]["label"] == "rec.sport.hockey"
 
     # the default model (ridge + complement): its standardised scores are near honest as they are
-    before = accum_json("evaluate", b, "--label", "dir", "--store", store)
+    before = accum_json("evaluate", b, "--label", "dir", "--follow-links", "--store", store)
     assert before["model"] == "ridge-complement" and before["calibration"]["confidence_ece"] < 0.05
     assert "multi_label" not in before
     proc = accum("classify", "the goalie stopped the puck", "--store", store, "--multi-label", check=False)
     assert proc.returncode == 2 and "accum calibrate" in proc.stderr
     # multi-label sets: per-category thresholds fitted on half a plus two-topic pages of it
-    fitted = accum_json("calibrate", a, "--label", "dir", "--store", store, "--pairs", "1000")
+    fitted = accum_json("calibrate", a, "--label", "dir", "--follow-links", "--store", store, "--pairs", "1000")
     assert set(fitted["label_thresholds"]) == set(before["per_category"]) and fitted["threshold_pairs"] == 1000
-    sets = accum_json("evaluate", b, "--label", "dir", "--store", store, "--pairs", "1000")["multi_label"]
+    sets = accum_json("evaluate", b, "--label", "dir", "--follow-links", "--store", store, "--pairs", "1000")["multi_label"]
     assert 1.0 <= sets["single"]["labels_per_page"] < 1.4 and sets["single"]["example_f1"] > 0.8
     # a second topic is found in part (measured 0.71 example F1; a linear SVM one-vs-rest at 0: 0.63)
     assert sets["two_topic"]["true_labels_per_page"] == 2 and sets["two_topic"]["example_f1"] > 0.65

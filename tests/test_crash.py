@@ -18,7 +18,8 @@ KILLS = 20
 
 
 def ingest_cmd(corpus, store):
-    return [sys.executable, "-m", "accum.cli", "ingest", str(corpus), "--label", "dir", "--store", str(store),
+    return [sys.executable, "-m", "accum.cli", "ingest", str(corpus), "--label", "dir", "--follow-links",
+            "--store", str(store),
             "--batch-pages", "25", "--checkpoint-seconds", "0", "--quiet", "--json"]
 
 

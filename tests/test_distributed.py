@@ -26,7 +26,8 @@ from corpora import corpus_path
 
 def link_files(out, root, categories, universities):
     """A corpus of symlinks to WebKB's pages of some universities (walks do not follow
-    linked directories, so files are linked one by one)."""
+    linked directories, so files are linked one by one; they lead outside the corpus, so
+    it is read with follow_links / --follow-links)."""
     for category in categories:
         for university in universities:
             for f in sorted((root / category / university).iterdir()):
@@ -60,7 +61,7 @@ def test_partials_merged_in_any_tree_equal_one_stream(webkb_halves):
     the counts, generator, documents and growth log of one ingest; a page repeated in a
     later slice is a duplicate there."""
     first, then = webkb_halves
-    records = list(iter_sources([first, then], label="dir"))
+    records = list(iter_sources([first, then], label="dir", follow_links=True))
     records = records[:1500] + records[100:160] + records[1500:]  # 60 repeats across slices
     settings = Settings(max_order=2, markov_order=2)
 
@@ -94,11 +95,11 @@ def test_partials_merged_in_any_tree_equal_one_stream(webkb_halves):
 
 def test_parts_read_like_the_sources(webkb_halves):
     first, then = webkb_halves
-    want = list(iter_sources([first, then], label="dir"))
-    parts = plan_parts([first, then], label="dir", part_bytes=300_000)
+    want = list(iter_sources([first, then], label="dir", follow_links=True))
+    parts = plan_parts([first, then], label="dir", part_bytes=300_000, follow_links=True)
     assert len(parts) > 10
     assert [r for p in parts for r in p.read()] == want
-    assert len(plan_parts([first], label="dir", min_parts=4)) >= 4
+    assert len(plan_parts([first], label="dir", min_parts=4, follow_links=True)) >= 4
 
 
 def catalog_rows(store):
@@ -126,9 +127,9 @@ def test_dask_ingest_on_two_workers_equals_one_process(webkb_halves, tmp_path):
     would have committed: counts, weights, lexicon, document rows, growth log."""
     first, then = webkb_halves
     for store in ("single", "dask"):
-        accum("ingest", first, "--label", "dir", "--store", tmp_path / store)
-    single = accum("ingest", then, "--label", "dir", "--store", tmp_path / "single")
-    dask = accum("ingest", then, "--label", "dir", "--store", tmp_path / "dask", "--dask", "local:2",
+        accum("ingest", first, "--label", "dir", "--follow-links", "--store", tmp_path / store)
+    single = accum("ingest", then, "--label", "dir", "--follow-links", "--store", tmp_path / "single")
+    dask = accum("ingest", then, "--label", "dir", "--follow-links", "--store", tmp_path / "dask", "--dask", "local:2",
                  "--part-mb", "2")
     assert dask["dask"]["parts"] >= 4
     for key in ("pages_added", "duplicates", "skipped", "skip_examples", "bytes_read", "tokens", "documents"):
@@ -140,7 +141,7 @@ def test_dask_ingest_on_two_workers_equals_one_process(webkb_halves, tmp_path):
     assert got[2] == want[2]
     print(f"dask == single process: {len(got[1]):,} documents, {len(got[0]['count_value']):,} counts, "
           f"{len(got[2]):,} growth rows, {dask['duplicates']} duplicates, parts {dask['dask']['parts']}")
-    again = accum("ingest", then, "--label", "dir", "--store", tmp_path / "dask", "--dask", "local:2")
+    again = accum("ingest", then, "--label", "dir", "--follow-links", "--store", tmp_path / "dask", "--dask", "local:2")
     assert again["pages_added"] == 0 and again["duplicates"] == single["pages_added"] + single["duplicates"]
 
 
@@ -183,8 +184,8 @@ def scheduler():
 
 def test_dask_ingest_through_a_running_scheduler(webkb_halves, tmp_path, scheduler):
     first = webkb_halves[0]
-    single = accum("ingest", first, "--label", "dir", "--store", tmp_path / "single")
-    remote = accum("ingest", first, "--label", "dir", "--store", tmp_path / "remote", "--dask", scheduler,
+    single = accum("ingest", first, "--label", "dir", "--follow-links", "--store", tmp_path / "single")
+    remote = accum("ingest", first, "--label", "dir", "--follow-links", "--store", tmp_path / "remote", "--dask", scheduler,
                    "--part-mb", "1")
     assert remote["dask"]["parts"] >= 2 and remote["pages_added"] == single["pages_added"] > 200
     want, got = catalog_rows(tmp_path / "single"), catalog_rows(tmp_path / "remote")

@@ -49,7 +49,7 @@ def accum(*args, limit_file_size: int | None = None) -> subprocess.CompletedProc
 
 
 def ingest_args(corpus, store, db=None):
-    return ["ingest", corpus, "--label", "dir", "--store", store, "--quiet", "--json",
+    return ["ingest", corpus, "--label", "dir", "--follow-links", "--store", store, "--quiet", "--json",
             *(["--db", db] if db else [])]
 
 
@@ -213,8 +213,8 @@ def resume(store: Path, corpus: Path, db=None) -> None:
 
     st = Store(store, db=db, create=True)
     try:
-        ingest_into(st, read_sources([str(corpus)], "auto", "dir", "text", "url", 5 * 2**20),
-                    {"sources": [str(corpus)], "label": "dir"}, st.settings())
+        ingest_into(st, read_sources([str(corpus)], "auto", "dir", "text", "url", 5 * 2**20, follow_links=True),
+                    {"sources": [str(corpus)], "label": "dir", "follow_links": True}, st.settings())
     finally:
         st.engine.dispose()
 
@@ -277,11 +277,11 @@ def test_calibrate_on_a_full_disk_fails_cleanly(can_mount, world, tmp_path):
         shutil.copytree(world["base"], store, symlinks=True)
         before = store_state(store)
         fill(disk, 0)
-        proc = accum("calibrate", world["second"], "--label", "dir", "--store", store)
+        proc = accum("calibrate", world["second"], "--label", "dir", "--follow-links", "--store", store)
         assert_clean_failure(proc, "file system is full", "No space left on device")
         assert store_state(store) == before
         unfill(disk)
-        assert accum("calibrate", world["second"], "--label", "dir", "--store", store).returncode == 0
+        assert accum("calibrate", world["second"], "--label", "dir", "--follow-links", "--store", store).returncode == 0
         assert "calibration" in store_state(store)["meta"]
 
 
@@ -318,7 +318,7 @@ def test_read_only_store(can_mount, world, tmp_path, db_url):
             (view / "probe").write_text("x")  # really read-only, even for root
         proc = accum(*ingest_args(world["second"], view, db_url))
         assert_clean_failure(proc, "read-only")
-        proc = accum("calibrate", world["second"], "--label", "dir", "--store", view, *db)
+        proc = accum("calibrate", world["second"], "--label", "dir", "--follow-links", "--store", view, *db)
         if db_url is None:
             assert_clean_failure(proc, "read-only")
         else:  # the calibration is kept in the catalog, which is writable

@@ -61,7 +61,8 @@ def shared_db(request, tmp_path):
 
 def start_ingest(corpus, store, db) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "accum.cli", "ingest", str(corpus), "--label", "dir", "--store", str(store),
+        [sys.executable, "-m", "accum.cli", "ingest", str(corpus), "--label", "dir", "--follow-links",
+         "--store", str(store),
          "--db", db, "--batch-pages", "20", "--checkpoint-seconds", "0", "--quiet", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

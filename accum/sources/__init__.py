@@ -80,6 +80,7 @@ def open_source(
     text_field: str = "text",
     url_field: str = "url",
     exclude: Sequence[str] = DEFAULT_EXCLUDE,
+    follow_links: bool = False,
 ) -> Iterator[Page | Skipped]:
     """Open a corpus file or directory and stream its pages.
 
@@ -99,6 +100,11 @@ def open_source(
     exclude : sequence of str
         Directories only: file and directory name globs to leave out (by default
         ``MANIFEST.tsv``, ``README*`` and hidden names).
+    follow_links : bool
+        Directories only: also read files that symbolic links inside the directory lead
+        to outside it. By default such files are skipped as "outside-root" (a crawl
+        unpacked from elsewhere may link to any file the user can read). Links to
+        directories are never followed.
 
     Returns
     -------
@@ -140,9 +146,11 @@ def open_source(
             raise ValueError(f"{name} must be a non-empty field name, got {value!r}")
     if isinstance(exclude, str):
         exclude = (exclude,)
+    if not isinstance(follow_links, bool):
+        raise ValueError(f"follow_links must be True or False, got {follow_links!r}")
 
     if fmt == "dir":
-        return read_directory(path, spec, max_page_bytes, tuple(exclude))
+        return read_directory(path, spec, max_page_bytes, tuple(exclude), follow_links)
     if fmt == "warc":
         return read_warc(path, spec, max_page_bytes)
     if fmt == "jsonl":

@@ -101,7 +101,8 @@ def plan_parts(paths: Sequence[str], fmt: str = "auto", label: str | LabelSpec |
         open_source(path, fmt, spec, **options)  # raises on a bad source or option, reads nothing
         if os.path.isdir(path):
             root = os.path.abspath(path)
-            files = list(walk_files(root, tuple(options.get("exclude", DEFAULT_EXCLUDE))))
+            files = list(walk_files(root, tuple(options.get("exclude", DEFAULT_EXCLUDE)),
+                                    options.get("follow_links", False)))
             sizes = [0 if isinstance(f, Skipped) else _size(f[0]) for f in files]
             listed.append((root, files, sizes))
         else:
