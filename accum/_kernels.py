@@ -532,7 +532,7 @@ LOG1P_SMALL = 256
 def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row_total,
                pair_table, pairs, n_rows, n_pairs, new_unigram_tok, doc_counts, token_counts,
                cat_stats, all_stats, prune_k, events, touched, touched_unigram, track, cross_keys, cross_at,
-               gram_bits, h_bucket, h_value, h_pages):
+               gram_bits, h_bucket, h_value, h_pages, touched_fid, vec_fid, vec_tf, vec_pages):
     """Count the n-grams of documents into their categories and log feature growth.
 
     Processes documents from ``first_doc`` on and stops before a document that could
@@ -598,6 +598,15 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
         as the weights), in ``h_bucket`` (uint16) and ``h_value`` (int32[n_tokens]), page by page:
         the k-th page processed by this call holds entries ``h_pages[k]`` to
         ``h_pages[k + 1]`` (int64[n_docs + 1], ``h_pages[0]`` = 0).
+    touched_fid : uint64[as ``touched``]
+        Scratch: the feature id of each touched pair.
+    vec_fid, vec_tf, vec_pages : uint64[n_tokens * max_order], uint32[same], int64[n_docs + 1]
+        When ``vec_fid`` is not empty, each page's vector is written out, page by page as
+        the Gram's: its distinct features and their counts in the page, in the order they
+        first occur (the order the page's norm sums them in, so that a page's weights can
+        be recomputed exactly; see :mod:`accum.vectors`). ``vec_pages[0]`` is the entries
+        already written (the caller's offset); page k of this call ends at
+        ``vec_pages[k + 1]``.
 
     Returns
     -------
@@ -613,6 +622,8 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
         Entries written to ``cross_keys`` and ``cross_at``.
     n_gram_pages : int
         Pages written to ``h_pages``.
+    n_vec_pages : int
+        Pages written to ``vec_pages``.
     """
     n_docs = tok_bounds.shape[0] - 1
     max_order = grams.shape[1]
@@ -621,6 +632,8 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
     shift = pair_table_shift(pair_table)
     log_cross = track and cross_keys.shape[0] > 0
     n_gram_pages = 0
+    n_vec_pages = 0
+    keep_vectors = vec_fid.shape[0] > 0
     n_new = 0
     n_events = 0
     n_cross = 0
@@ -632,7 +645,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
         b = tok_bounds[d + 1]
         worst = (b - a) * max_order
         if n_rows + worst > rows_cap or n_pairs + worst > pairs_cap:
-            return d, n_rows, n_pairs, n_new, n_events, n_cross, n_gram_pages
+            return d, n_rows, n_pairs, n_new, n_events, n_cross, n_gram_pages, n_vec_pages
         c = doc_cats[d]
         salt = category_salt(c)
         n_touched = 0
@@ -710,6 +723,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
                 if id_tf & 0xFFFFFFFF == 0:  # a document has one category: one pair per row
                     touched[n_touched] = p
                     touched_unigram[n_touched] = fid if k == 0 else ZERO
+                    touched_fid[n_touched] = fid
                     n_touched += 1
                 pairs[p, P_ID_TF] = id_tf + 1
         norm = 0.0
@@ -720,6 +734,10 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
             log_tf = log1p_small[tf] if tf < LOG1P_SMALL else np.log1p(tf)
             touched_log[i] = log_tf
             norm += log_tf**2
+            if keep_vectors:
+                v = vec_pages[n_vec_pages] + i
+                vec_fid[v] = touched_fid[i]
+                vec_tf[v] = tf
         norm = np.sqrt(norm)
         n_uni = h_pages[n_gram_pages]
         for i in range(n_touched):
@@ -732,6 +750,9 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
         if gram_bits > 0:
             n_gram_pages += 1
             h_pages[n_gram_pages] = n_uni
+        if keep_vectors:
+            vec_pages[n_vec_pages + 1] = vec_pages[n_vec_pages] + n_touched
+            n_vec_pages += 1
         doc_counts[c] += 1
         token_counts[c] += b - a
         all_docs += 1
@@ -741,7 +762,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
             n_events = _log_growth(events, n_events, c, doc_counts[c], token_counts[c], cat_stats[c])
         if is_checkpoint(all_docs):
             n_events = _log_growth(events, n_events, -1, all_docs, token_counts.sum(), all_stats)
-    return n_docs, n_rows, n_pairs, n_new, n_events, n_cross, n_gram_pages
+    return n_docs, n_rows, n_pairs, n_new, n_events, n_cross, n_gram_pages, n_vec_pages
 
 
 @njit(**NJIT_OPTIONS)

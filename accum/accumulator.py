@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _gram_kernels, _kernels
 from .tokens import TokenBatch, tokenize
+from .vectors import PageVectors
 
 _MIN_TABLE = 1 << 12
 #: Tables smaller than this grow 4x at a time, larger ones 2x: a table is rebuilt (every
@@ -120,6 +121,10 @@ class Accumulator(CategoryTotals):
         and page (see :meth:`take_crossings`), so that the growth log of pages counted
         here can be replayed on top of pages counted before them elsewhere
         (:mod:`accum.partials`).
+    keep_vectors : bool
+        Also keep each page's sparse feature vector until :meth:`take_vectors` (what
+        discriminative training, cross-validation and forgetting a page need; see
+        :mod:`accum.vectors`).
 
     Examples
     --------
@@ -132,10 +137,11 @@ class Accumulator(CategoryTotals):
     """
 
     def __init__(self, settings: Settings | None = None, track_growth: bool = True,
-                 log_crossings: bool = False):
+                 log_crossings: bool = False, keep_vectors: bool = False):
         self.settings = settings or Settings()
         self.track_growth = track_growth
         self.log_crossings = log_crossings
+        self.keep_vectors = keep_vectors
         self.categories: list[str] = []
         self._cat_index: dict[str, int] = {}
         self.lexicon: dict[int, str] = {}
@@ -158,6 +164,7 @@ class Accumulator(CategoryTotals):
         self._gram_pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (page bounds, buckets, values)
         self._growth: list[np.ndarray] = []  # growth-log rows not yet taken
         self._crossings: list[tuple[np.ndarray, np.ndarray]] = []  # not yet taken
+        self._vectors: list[PageVectors] = []  # not yet taken
 
     # -- views ---------------------------------------------------------------------------
 
@@ -272,6 +279,12 @@ class Accumulator(CategoryTotals):
             return np.zeros(0, np.uint64), np.zeros((0, 2), np.int64)
         return np.concatenate(keys), np.concatenate(at)
 
+    def take_vectors(self) -> PageVectors:
+        """The vectors of the pages added since the last call (with ``keep_vectors``), in
+        the order they were added."""
+        taken, self._vectors = self._vectors, []
+        return PageVectors.concat(taken, self.categories)
+
     def rows_of(self, feature_ids: np.ndarray) -> np.ndarray:
         """Row of each feature id (-1 when unseen)."""
         ids = np.asarray(feature_ids, np.uint64).reshape(-1, 1)
@@ -348,15 +361,20 @@ class Accumulator(CategoryTotals):
         h_pages = np.zeros(batch.n_docs + 1, np.int64)
         n_cross = 2 * grams.size if self.log_crossings else 0
         cross_keys, cross_at = np.empty(n_cross, np.uint64), np.empty((n_cross, 2), np.int64)
+        n_vec = grams.size if self.keep_vectors else 0
+        vec_fid, vec_tf = np.empty(n_vec, np.uint64), np.empty(n_vec, np.uint32)
+        vec_pages = np.zeros(batch.n_docs + 1, np.int64)
         doc = 0
         while doc < batch.n_docs:
-            doc, self.n_rows, self.n_pairs, n_new, n_events, n_cross, n_h = _kernels.accumulate(
+            first = doc
+            doc, self.n_rows, self.n_pairs, n_new, n_events, n_cross, n_h, n_v = _kernels.accumulate(
                 grams, batch.ids, batch.bounds, cats, doc, self._slots,
                 self._row_info, self._row_total, self._pair_table, self._pairs,
                 self.n_rows, self.n_pairs, new_tok,
                 self._doc_counts, self._token_counts, self._cat_stats, self._all_stats,
                 self.settings.prune_k, events, touched, touched_unigram, self.track_growth,
                 cross_keys, cross_at, bits, h_bucket, h_value, h_pages,
+                np.empty(len(touched), np.uint64), vec_fid, vec_tf, vec_pages[first:],
             )
             if n_h:
                 end = h_pages[n_h]
@@ -368,6 +386,8 @@ class Accumulator(CategoryTotals):
                 self._growth.append(events[:n_events].copy())
             if n_cross:
                 self._crossings.append((cross_keys[:n_cross].copy(), cross_at[:n_cross].copy()))
+            if n_v:
+                self._vectors.append(_batch_vectors(batch, cats, first, doc, vec_pages, vec_fid, vec_tf))
             if doc < batch.n_docs:
                 need = int(batch.bounds[doc + 1] - batch.bounds[doc]) * self.settings.max_order
                 self._reserve(self.n_rows + need, self.n_pairs + need)
@@ -548,6 +568,16 @@ class Accumulator(CategoryTotals):
             f"Accumulator({self.n_categories} categories, {self.n_documents} documents, "
             f"{self.n_tokens} tokens, {self.n_rows} features)"
         )
+
+
+def _batch_vectors(batch: TokenBatch, cats: np.ndarray, first: int, stop: int, vec_pages: np.ndarray,
+                   vec_fid: np.ndarray, vec_tf: np.ndarray) -> PageVectors:
+    """The vectors of pages ``first`` to ``stop`` of ``batch`` that one call of the
+    counting kernel wrote (copies: the arrays are reused by the next call)."""
+    start, end = int(vec_pages[first]), int(vec_pages[stop])
+    tokens = np.diff(batch.bounds[first : stop + 1])
+    return PageVectors(vec_pages[first : stop + 1] - start, vec_fid[start:end].copy(), vec_tf[start:end].copy(),
+                       cats[first:stop].astype(np.int32), tokens.astype(np.int64))
 
 
 def checkpoints(limit: int) -> np.ndarray:
