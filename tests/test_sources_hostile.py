@@ -7,11 +7,15 @@ import os
 import subprocess
 import sys
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from accum.pages import Page, Skipped
-from accum.sources import open_source
+from accum.sources import detect_format, open_source
 from accum.sources.partition import plan_parts
+from corpora import corpus_path
+from warcs import split_http_file, webkb_warc
 
 ACCUM = [sys.executable, "-m", "accum.cli"]
 
@@ -93,3 +97,57 @@ def test_ingest_reports_outside_root_and_follow_links_is_recorded(linked_corpus,
         assert len(texts) == 3 and sorted(cats) == ["a", "a", "b"]
     finally:
         st.engine.dispose()
+
+
+# ---------------------------------------------------------------- container files in directories
+
+
+@pytest.fixture
+def crawl_tree(tmp_path):
+    """A directory of crawl files: a gzipped WARC, a plain WARC without a WARC name and over
+    the page cap, JSON Lines, Parquet (one without a text column) and a plain page."""
+    pages = sorted(corpus_path("webkb/course/cornell").iterdir())
+    root = tmp_path / "crawls"
+    for sub in ("site", "feeds", "pages"):
+        (root / sub).mkdir(parents=True)
+    warc_urls = webkb_warc(root / "site" / "cornell.warc.gz", pages[:5])
+    dump_urls = webkb_warc(root / "feeds" / "dump.dat", pages[5:15], gzip_it=False)
+    (root / "feeds" / "news.jsonl").write_text(
+        "".join(json.dumps({"url": f"http://news.example/{n}", "text": f"news item {n}"}) + "\n" for n in (1, 2)))
+    pq.write_table(pa.table({"text": ["a row of text"], "url": ["http://rows.example/1"]}), root / "feeds" / "rows.pq")
+    pq.write_table(pa.table({"body": ["no text column"]}), root / "feeds" / "wrong.parquet")
+    (root / "pages" / "note.html").write_text("<html><body>a plain page</body></html>")
+    cap = max(len(split_http_file(f.read_bytes())[1]) for f in pages[:15]) + 1000
+    assert (root / "feeds" / "dump.dat").stat().st_size > cap  # read as records, not refused whole
+    return root, warc_urls, dump_urls, cap
+
+
+def test_container_files_in_a_directory_give_a_page_per_record(crawl_tree, tmp_path):
+    root, warc_urls, dump_urls, cap = crawl_tree
+    items = list(open_source(root, label="dir", max_page_bytes=cap))
+    pages = [item for item in items if isinstance(item, Page)]
+    assert [p.url for p in pages] == [*dump_urls, "http://news.example/1", "http://news.example/2",
+                                      "http://rows.example/1", f"file://{root}/pages/note.html", *warc_urls]
+    # with --label dir, every record of a file gets the file's directory
+    assert [p.label for p in pages] == ["feeds"] * 13 + ["pages"] + ["site"] * 5
+    assert all(p.meta["content_type"] == "text/html" for p in pages if p.meta["source"].endswith(".warc.gz"))
+    assert not any("\x1f\x8b" in p.text or "WARC/1.0" in p.text for p in pages)
+    (wrong,) = [item for item in items if isinstance(item, Skipped)]
+    assert wrong.reason == "malformed" and "no text column 'text'" in wrong.detail
+    assert detect_format(root / "feeds" / "rows.pq") == "parquet"  # by its magic number, as in a directory
+
+    # with rules, each record's own URL decides
+    rules = tmp_path / "labels.txt"
+    rules.write_text("*cornell*  cornell\nhttp://news.example/*  news\n")
+    labelled = [i for i in open_source(root, label=f"rules:{rules}", max_page_bytes=cap) if isinstance(i, Page)]
+    assert [p.label for p in labelled] == ["cornell"] * 10 + ["news", "news", None, None] + ["cornell"] * 5
+
+    # the parts of a Dask ingest read the same records
+    parts = plan_parts([root], label="dir", part_bytes=1, max_page_bytes=cap)
+    assert kinds(r for part in parts for r in part.read()) == kinds(items)
+
+    # what the issue saw: `accum ingest crawls/ --label rules:...` made one page per WARC file
+    done = accum_json("ingest", root, "--label", f"rules:{rules}", "--store", tmp_path / "crawl",
+                      "--max-page-bytes", cap)
+    assert done["pages_added"] == 17 and done["skipped"] == {"malformed": 1, "no-label": 2}
+

@@ -16,17 +16,15 @@ Examples
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator, Sequence
 
 from accum.pages import Page, Skipped
 from accum.sources.directory import DEFAULT_EXCLUDE, read_directory
-from accum.sources.jsonl import read_jsonl
+from accum.sources.formats import CONTAINER_FORMATS, SNIFF_BYTES, read_container, sniff_format
 from accum.sources.labels import LabelSpec, parse_label_spec
-from accum.sources.parquet import check_parquet_columns, read_parquet
+from accum.sources.parquet import check_parquet_columns
 from accum.sources.records import DEFAULT_MAX_PAGE_BYTES
 from accum.sources.text import read_lines_file, read_text_file
-from accum.sources.warc import looks_like_warc, read_warc
 
 __all__ = [
     "DEFAULT_EXCLUDE",
@@ -44,31 +42,26 @@ __all__ = [
 #: Accepted ``fmt`` values.
 FORMATS = ("auto", "dir", "warc", "jsonl", "parquet", "text", "lines")
 
-_NAME_FORMATS = (
-    (re.compile(r"\.(?:warc|wet|wat)(?:\.gz)?$"), "warc"),
-    (re.compile(r"\.(?:jsonl|ndjson)(?:\.gz)?$"), "jsonl"),
-    (re.compile(r"\.parquet$"), "parquet"),
-)
-
 
 def detect_format(path: str | os.PathLike) -> str:
     """The reader format for ``path``.
 
     A directory is ``"dir"``. A file starting with ``WARC/1.`` (plain or gzipped) is
-    ``"warc"`` whatever its name. Otherwise the name decides: ``.warc``, ``.wet``,
-    ``.wat`` (each optionally ``.gz``) -> ``"warc"``; ``.jsonl``, ``.ndjson`` (optionally
-    ``.gz``) -> ``"jsonl"``; ``.parquet`` -> ``"parquet"``; anything else -> ``"text"``.
+    ``"warc"`` and one starting with ``PAR1`` is ``"parquet"``, whatever their names.
+    Otherwise the name decides: ``.warc``, ``.wet``, ``.wat`` (each optionally ``.gz``)
+    -> ``"warc"``; ``.jsonl``, ``.ndjson`` (optionally ``.gz``) -> ``"jsonl"``;
+    ``.parquet`` -> ``"parquet"``; anything else -> ``"text"``. Files inside a directory
+    are sniffed the same way (:func:`accum.sources.formats.sniff_format`).
     """
     path = os.fspath(path)
     if os.path.isdir(path):
         return "dir"
-    if looks_like_warc(path):
-        return "warc"
-    name = os.path.basename(path).lower()
-    for pattern, fmt in _NAME_FORMATS:
-        if pattern.search(name):
-            return fmt
-    return "text"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError:
+        head = b""  # the reader reports it
+    return sniff_format(os.path.basename(path), head)
 
 
 def open_source(
@@ -96,7 +89,8 @@ def open_source(
     max_page_bytes : int
         Pages over this raw size are skipped as "too-large" (5 MiB by default).
     text_field, url_field : str
-        JSONL/Parquet field names of the text and of the (optional) URL.
+        JSONL/Parquet field names of the text and of the (optional) URL (also for such
+        files inside a directory).
     exclude : sequence of str
         Directories only: file and directory name globs to leave out (by default
         ``MANIFEST.tsv``, ``README*`` and hidden names).
@@ -150,14 +144,11 @@ def open_source(
         raise ValueError(f"follow_links must be True or False, got {follow_links!r}")
 
     if fmt == "dir":
-        return read_directory(path, spec, max_page_bytes, tuple(exclude), follow_links)
-    if fmt == "warc":
-        return read_warc(path, spec, max_page_bytes)
-    if fmt == "jsonl":
-        return read_jsonl(path, spec, max_page_bytes, text_field, url_field)
+        return read_directory(path, spec, max_page_bytes, tuple(exclude), follow_links, text_field, url_field)
     if fmt == "parquet":
         check_parquet_columns(path, text_field, spec)
-        return read_parquet(path, spec, max_page_bytes, text_field, url_field)
+    if fmt in CONTAINER_FORMATS:
+        return read_container(path, fmt, spec, max_page_bytes, text_field, url_field)
     if fmt == "lines":
         return read_lines_file(path, spec, max_page_bytes)
     return read_text_file(path, spec, max_page_bytes)

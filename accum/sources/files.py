@@ -22,30 +22,39 @@ import os
 from accum.pages import Page, Skipped
 from accum.sources.charsets import bom_codec, decode_bytes
 from accum.sources.extract import body_to_text
+from accum.sources.formats import SNIFF_BYTES
 from accum.sources.headers import parse_content_type, parse_header_block
 from accum.sources.labels import LabelSpec
 from accum.sources.records import Skip, display_path, make_page, url_for_file
 
 
-def read_file_bytes(path: str, max_page_bytes: int) -> bytes:
-    """Read a whole file, refusing files over the cap before reading them.
+def read_file_start(path: str, max_page_bytes: int) -> tuple[bytes, int]:
+    """Read a whole file, or only its start when it is over the cap.
+
+    The start (:data:`~accum.sources.formats.SNIFF_BYTES`) is enough to tell a container
+    file (a WARC of any size) from a page that is too large, without reading the page.
+
+    Returns
+    -------
+    data : bytes
+        The file's bytes, or its first bytes when ``size`` is over ``max_page_bytes``.
+    size : int
+        Its size (what was read, when the file grew while it was read).
 
     Raises
     ------
     Skip
-        ``"too-large"`` over ``max_page_bytes``, ``"unreadable"`` on an OS error.
+        ``"unreadable"`` on an OS error.
     """
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size > max_page_bytes:
-                raise Skip("too-large", f"{size} bytes > cap of {max_page_bytes}")
+                return fh.read(SNIFF_BYTES), size
             data = fh.read(max_page_bytes + 1)
     except OSError as exc:
         raise Skip("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}") from None
-    if len(data) > max_page_bytes:
-        raise Skip("too-large", f"more than {max_page_bytes} bytes (file grew while read)")
-    return data
+    return data, max(size, len(data))
 
 
 def file_to_text(data: bytes) -> tuple[str, str, str, dict]:
@@ -105,11 +114,22 @@ def read_file_record(
         The page's URL is the decoded crawl URL for WebKB-style names
         (``http:^^host^path``), else ``file://`` + path.
     """
-    source = display_path(path)
-    n_bytes = 0
     try:
-        data = read_file_bytes(path, max_page_bytes)
-        n_bytes = len(data)
+        data, size = read_file_start(path, max_page_bytes)
+    except Skip as skip:
+        return skip.to_skipped(display_path(path))
+    return file_page(path, data, size, label_spec, max_page_bytes, dirs)
+
+
+def file_page(
+    path: str, data: bytes, size: int, label_spec: LabelSpec, max_page_bytes: int, dirs: tuple[str, ...] = ()
+) -> Page | Skipped:
+    """The page of a file read by :func:`read_file_start` (arguments as for
+    :func:`read_file_record`); "too-large" when ``size`` is over ``max_page_bytes``."""
+    source = display_path(path)
+    if size > max_page_bytes:
+        return Skipped(source, "too-large", f"{size} bytes > cap of {max_page_bytes}")
+    try:
         text, mime, charset, extra = file_to_text(data)
         url = url_for_file(path)
         if label_spec.kind == "dir":
@@ -117,7 +137,7 @@ def read_file_record(
         else:
             label = label_spec.label_for_url(url)
         return make_page(
-            url, label, text, source=source, content_type=mime, charset=charset, n_bytes=n_bytes, **extra
+            url, label, text, source=source, content_type=mime, charset=charset, n_bytes=len(data), **extra
         )
     except Skip as skip:
-        return skip.to_skipped(source, n_bytes)
+        return skip.to_skipped(source, len(data))

@@ -19,8 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from accum.pages import Record, Skipped
-from accum.sources.directory import DEFAULT_EXCLUDE, walk_files
-from accum.sources.files import read_file_record
+from accum.sources.directory import DEFAULT_EXCLUDE, read_directory_file, walk_files
 from accum.sources.labels import LabelSpec, parse_label_spec
 from accum.sources.records import DEFAULT_MAX_PAGE_BYTES
 
@@ -62,11 +61,12 @@ class SourcePart:
             yield from open_source(self.source, self.fmt, self.spec, **options)
             return
         max_page_bytes = options.get("max_page_bytes", DEFAULT_MAX_PAGE_BYTES)
+        fields = options.get("text_field", "text"), options.get("url_field", "url")
         for item in self.files:
             if isinstance(item, Skipped):
                 yield item
             else:
-                yield read_file_record(item[0], self.spec, max_page_bytes, item[1])
+                yield from read_directory_file(item[0], item[1], self.spec, max_page_bytes, *fields)
 
 
 def plan_parts(paths: Sequence[str], fmt: str = "auto", label: str | LabelSpec | None = None,

@@ -42,20 +42,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 16
 
 
-def looks_like_warc(path: str) -> bool:
-    """Whether the file starts with ``WARC/1.`` or ``WARC/0.`` (plain, or gzipped)."""
-    try:
-        with open(path, "rb") as fh:
-            start = fh.read(8)
-            if start.startswith(GZIP_MAGIC):
-                fh.seek(0)
-                with gzip.GzipFile(fileobj=fh) as gz:
-                    start = gz.read(8)
-    except (OSError, EOFError, zlib.error):
-        return False
-    return start.startswith((b"WARC/1.", b"WARC/0."))
-
-
 class _ErrorRecordingReader:
     """File wrapper noting the first read error and whether the end was reached.
 
