@@ -15,7 +15,7 @@ from accum.pages import Page, Skipped
 from accum.sources import detect_format, open_source
 from accum.sources.partition import plan_parts
 from corpora import corpus_path
-from warcs import split_http_file, webkb_warc
+from warcs import gzip_member_ends, split_http_file, webkb_warc
 
 ACCUM = [sys.executable, "-m", "accum.cli"]
 
@@ -151,3 +151,41 @@ def test_container_files_in_a_directory_give_a_page_per_record(crawl_tree, tmp_p
                       "--max-page-bytes", cap)
     assert done["pages_added"] == 17 and done["skipped"] == {"malformed": 1, "no-label": 2}
 
+
+# ---------------------------------------------------------------- damaged gzip members
+
+
+@pytest.mark.parametrize("complete", [200, 5])
+def test_every_complete_member_before_a_cut_one_is_kept(tmp_path, complete):
+    """Complete records followed by one cut member: all of them are pages, and the skip
+    names the cut record (GzipFile's read-ahead lost 11 of 200, and all of 5)."""
+    files = sorted(corpus_path("webkb/student/misc").iterdir())[: complete + 1]
+    whole = tmp_path / "whole.warc.gz"
+    urls = webkb_warc(whole, files)
+    data = whole.read_bytes()
+    ends = gzip_member_ends(data)
+    assert len(ends) == complete + 1
+    for keep in (0.1, 0.5, 0.9):  # cut inside the WARC header, the HTTP header, the body
+        cut = tmp_path / "cut.warc.gz"
+        cut.write_bytes(data[: ends[-2] + int(keep * (ends[-1] - ends[-2]))])
+        items = list(open_source(cut))
+        assert [i.url for i in items[:-1]] == urls[:complete]
+        assert all(isinstance(i, Page) for i in items[:-1])
+        skip = items[-1]
+        assert (skip.reason, skip.source) == ("truncated", f"{cut}#{complete + 1}"), skip
+        assert skip.detail.startswith(f"record {complete + 1}: ")
+
+
+def test_a_corrupt_member_keeps_the_members_before_it(tmp_path):
+    files = sorted(corpus_path("webkb/student/misc").iterdir())[:6]
+    path = tmp_path / "bad.warc.gz"
+    urls = webkb_warc(path, files)
+    data = bytearray(path.read_bytes())
+    ends = gzip_member_ends(bytes(data))
+    middle = (ends[2] + ends[3]) // 2  # inside the 4th member's deflate data
+    data[middle : middle + 40] = bytes(40)
+    path.write_bytes(bytes(data))
+    items = list(open_source(path))
+    assert [i.url for i in items[:3]] == urls[:3] and all(isinstance(i, Page) for i in items[:3])
+    assert items[3].reason in ("truncated", "malformed") and items[3].source.endswith("#4")
+    assert len(items) == 4

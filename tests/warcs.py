@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 from pathlib import Path
 
 from warcio.statusandheaders import StatusAndHeaders
@@ -47,3 +48,14 @@ def webkb_warc(path: Path, files, gzip_it=True) -> list[str]:
     write_warc(path, records, gzip_it)
     return [url for _, url, _, _, _ in records]
 
+
+def gzip_member_ends(data: bytes) -> list[int]:
+    """The offset where each gzip member of ``data`` ends (zlib's own reading of them)."""
+    ends, start = [], 0
+    while start < len(data):
+        inflate = zlib.decompressobj(31)
+        inflate.decompress(data[start:])
+        assert inflate.eof, f"the member at byte {start} is not complete"
+        start = len(data) - len(inflate.unused_data)
+        ends.append(start)
+    return ends

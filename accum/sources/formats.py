@@ -15,10 +15,11 @@ import zlib
 from collections.abc import Iterator
 
 from accum.pages import Page, Skipped
+from accum.sources.gzipped import GZIP_MAGIC
 from accum.sources.jsonl import read_jsonl
 from accum.sources.labels import LabelSpec
 from accum.sources.parquet import read_parquet
-from accum.sources.warc import GZIP_MAGIC, read_warc
+from accum.sources.warc import read_warc
 
 #: Formats whose files hold many records.
 CONTAINER_FORMATS = ("warc", "jsonl", "parquet")

@@ -15,7 +15,8 @@ Records become pages as follows:
     Nothing is yielded.
 
 A truncated file (cut-off gzip or record) or a record the parser rejects yields one
-``Skipped`` ("truncated" or "malformed") and ends the file; pages before it stay yielded.
+``Skipped`` ("truncated" or "malformed") and ends the file; every record before it is
+yielded (gzip members are decompressed one by one, see :mod:`accum.sources.gzipped`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from warcio.exceptions import ArchiveLoadFailed
 
 from accum.pages import Page, Skipped
 from accum.sources.extract import body_to_text
+from accum.sources.gzipped import GZIP_MAGIC, GzipMembers
 from accum.sources.headers import parse_header_block
 from accum.sources.labels import LabelSpec
 from accum.sources.records import Skip, display_path, file_url, make_page
@@ -38,7 +40,6 @@ from accum.sources.records import Skip, display_path, file_url, make_page
 IGNORED_TYPES = frozenset(
     {"warcinfo", "request", "metadata", "revisit", "continuation", "arc_header"}
 )
-GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 16
 
 
@@ -196,9 +197,9 @@ def read_warc(path: str, label_spec: LabelSpec, max_page_bytes: int) -> Iterator
         if not magic:
             yield Skipped(source=source, reason="empty", detail="empty file")
             return
-        # gzip.GzipFile reads per-record members and whole-file gzip alike, and reports a
-        # cut-off member as EOFError.
-        inner = gzip.GzipFile(fileobj=raw_fh) if magic == GZIP_MAGIC else raw_fh
+        # per-record members and whole-file gzip alike; a cut-off member is an EOFError
+        # raised after every byte before it
+        inner = GzipMembers(raw_fh) if magic == GZIP_MAGIC else raw_fh
         reader = _ErrorRecordingReader(inner)
         yield from _read_records(reader, source, label_spec, max_page_bytes)
 
@@ -214,7 +215,9 @@ def _read_records(reader, source, label_spec, max_page_bytes):
                 yield _stream_problem(reader.error, number + 1).to_skipped(f"{source}#{number + 1}")
             return
         except Exception as exc:  # any parser failure ends this file, not the run
-            yield _stream_problem(exc, number + 1, reader.at_end).to_skipped(f"{source}#{number + 1}")
+            # a read error (a cut gzip member) is the cause of what the parser then saw
+            cause = reader.error or exc
+            yield _stream_problem(cause, number + 1, reader.at_end).to_skipped(f"{source}#{number + 1}")
             return
         number += 1
         where = f"{source}#{number}"
