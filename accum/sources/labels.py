@@ -22,10 +22,23 @@ UTF-8 text, one rule per line::
 ``PATTERN`` and ``LABEL`` are separated by whitespace; the label is the rest of the line
 (it may contain spaces), the pattern cannot contain whitespace. ``PATTERN`` is a shell
 glob matched against the full URL (:func:`fnmatch.fnmatchcase`: case-sensitive, ``*``
-also matches ``/``), or a Python regular expression when it starts with ``re:``
-(:func:`re.search`, so anchor it with ``^``/``$`` as needed; write ``\\s`` for spaces).
+also matches ``/``), or a regular expression when it starts with ``re:``, searched
+anywhere in the URL (anchor it with ``^``/``$`` as needed; write ``\\s`` for spaces).
 Blank lines and lines starting with ``#`` are ignored. The first matching rule wins; a
 URL that no rule matches gets no label.
+
+Regular expressions use `RE2 syntax <https://github.com/google/re2/wiki/Syntax>`_ and
+run on the RE2 engine (``google-re2``), whose matching time is linear in the URL's
+length. Python's backtracking engine needs time exponential in the length for some
+patterns: ``re:(a+)+$`` took 5 s on a 26-character URL there, twice as long with each
+further character (years at 50); RE2 takes 0.1 ms on a 100,000-character URL. RE2 has
+no backreferences (``\\1``, ``(?P=name)``), lookarounds (``(?=``, ``(?!``, ``(?<=``,
+``(?<!``), atomic groups or possessive quantifiers; a rule that uses them is refused
+when the file is read. Its ``\\d``, ``\\w``, ``\\s`` and ``\\b`` are ASCII-only (``\\pL``
+is any letter), ``\\z`` ends the text (not ``\\Z``), and a count is at most 1000
+(``a{1000}``). Globs stay on Python's engine: :func:`fnmatch.translate` makes each
+``*`` an atomic group, so no glob backtracks (``*a*a*a*...*b`` of 40 stars fails on a
+20,000-character URL in 0.1 ms).
 """
 
 from __future__ import annotations
@@ -35,6 +48,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import re2
 
 #: Label kinds each reader format accepts.
 KINDS_BY_FORMAT = {
@@ -58,8 +73,9 @@ class Rule:
         The pattern as written (``re:`` prefix included).
     label : str
         The label it gives.
-    regex : re.Pattern
-        The compiled pattern (globs are translated to an anchored regex).
+    regex : re.Pattern or re2._Regexp
+        The compiled pattern: a glob translated to an anchored Python regex, a ``re:``
+        pattern compiled by RE2 (both have ``match`` and ``search``).
     is_glob : bool
         True for a glob (matched against the whole URL), False for a ``re:`` regex
         (searched anywhere in the URL).
@@ -67,7 +83,7 @@ class Rule:
 
     pattern: str
     label: str
-    regex: re.Pattern
+    regex: Any
     is_glob: bool
 
     def matches(self, url: str) -> bool:
@@ -247,7 +263,8 @@ def parse_rules(text: str, source: str = "<rules>") -> tuple[Rule, ...]:
     Raises
     ------
     ValueError
-        On a line without a label, an invalid regex, or when there are no rules.
+        On a line without a label, a regex that is invalid or that RE2 cannot run, or
+        when there are no rules.
     """
     rules = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -262,13 +279,7 @@ def parse_rules(text: str, source: str = "<rules>") -> tuple[Rule, ...]:
             )
         pattern, label = parts[0], parts[1].strip()
         if pattern.startswith("re:"):
-            try:
-                regex = re.compile(pattern[3:])
-            except re.error as exc:
-                raise ValueError(
-                    f"{source}:{number}: bad regular expression {pattern[3:]!r}: {exc}; "
-                    "fix it, or drop the 're:' prefix to use a shell glob"
-                ) from None
+            regex = _compile_re2(pattern[3:], f"{source}:{number}")
             rules.append(Rule(pattern=pattern, label=label, regex=regex, is_glob=False))
         else:
             regex = re.compile(fnmatch.translate(pattern))
@@ -279,3 +290,47 @@ def parse_rules(text: str, source: str = "<rules>") -> tuple[Rule, ...]:
             "(e.g. '*://*.cornell.edu/*  cornell')"
         )
     return tuple(rules)
+
+
+#: What RE2's refusal of a pattern that Python accepts means, by a regex over its message.
+_RE2_REFUSALS = tuple((re.compile(message), feature) for message, feature in (
+    (r"invalid escape sequence: \\[1-9]", "a backreference"),
+    (r"invalid escape sequence: \\Z", "\\Z (end of text), which RE2 writes \\z"),
+    (r"invalid escape sequence", "an escape RE2 does not know"),
+    (r"invalid perl operator: \(\?=", "a lookahead"),
+    (r"invalid perl operator: \(\?!", "a negative lookahead"),
+    (r"invalid perl operator: \(\?<=", "a lookbehind"),
+    (r"invalid perl operator: \(\?<!", "a negative lookbehind"),
+    (r"invalid perl operator: \(\?P", "a named backreference (?P=name)"),  # RE2 has (?P<name>...)
+    (r"invalid perl operator: \(\?>", "an atomic group"),
+    (r"bad repetition operator", "a possessive or doubled quantifier"),
+    (r"invalid repetition size", "a repetition count over 1000 (nested counts multiply)"),
+    (r"pattern too large", "more states than RE2's memory budget (large counted repetitions)"),
+))
+
+
+def _compile_re2(pattern: str, where: str):
+    """Compile the regex of a ``re:`` rule with RE2, or raise ValueError saying why not.
+
+    A pattern that Python's ``re`` refuses too is reported with Python's (clearer)
+    message; one that only RE2 refuses names the feature RE2 does not have.
+    """
+    options = re2.Options()
+    options.log_errors = False  # RE2 would also print its error to stderr; ours says more
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(
+            f"{where}: bad regular expression {pattern!r}: {exc}; fix it, or drop the 're:' prefix to use a shell glob"
+        ) from None
+    feature = next((what for message, what in _RE2_REFUSALS if message.match(reason)), "a feature RE2 lacks")
+    raise ValueError(
+        f"{where}: regular expression {pattern!r} uses {feature} (RE2: {reason}); rules run on RE2, whose "
+        "matching time is linear in the URL's length, so it has no backreferences, lookarounds, atomic groups or "
+        "possessive quantifiers: rewrite the pattern without it (syntax: https://github.com/google/re2/wiki/Syntax), "
+        "or use a shell glob"
+    ) from None
