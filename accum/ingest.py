@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Protocol
 
 from .accumulator import Accumulator
-from .pages import Page, Record, Skipped
+from .pages import Page, Record, Skipped, check_label
 from .tokens import tokenize
 
 
@@ -128,9 +128,10 @@ def screen(records: Iterable[Record], summary: IngestSummary, default_label: str
            progress: Callable[[Record], None] | None = None) -> Iterator[tuple[Page, str, str]]:
     """The pages of ``records`` worth counting, as (page, content hash, label).
 
-    Skipped records, pages without a label (unless ``default_label``) and empty pages are
-    counted in ``summary`` by reason; every record's bytes are added to it. ``progress``
-    is called with each record once it has been handled.
+    Skipped records, pages without a label (unless ``default_label``), pages whose label
+    :func:`accum.pages.check_label` refuses ("malformed", with its reason) and empty
+    pages are counted in ``summary`` by reason; every record's bytes are added to it.
+    ``progress`` is called with each record once it has been handled.
     """
     for record in records:
         summary.bytes_read += record.n_bytes
@@ -142,10 +143,23 @@ def screen(records: Iterable[Record], summary: IngestSummary, default_label: str
                 summary.skip(record.url, "no-label", "the label spec gave no label; pass --default-label")
             elif not record.text.strip():
                 summary.skip(record.url, "empty", "no text")
+            elif (problem := _label_problem(label)) is not None:
+                # readers check labels already; pages built elsewhere (POST /documents,
+                # library callers, demo corpora) and --default-label come here unchecked
+                summary.skip(record.url, "malformed", problem)
             else:
                 yield record, content_hash(record.text), label
         if progress is not None:
             progress(record)
+
+
+def _label_problem(label) -> str | None:
+    """Why :func:`accum.pages.check_label` refuses ``label``, or None when it is fine."""
+    try:
+        check_label(label)
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 #: Records a read-ahead thread hands over at a time, and how many such lists may wait.

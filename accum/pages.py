@@ -6,6 +6,7 @@ every record it did not use, by reason, and report it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -23,6 +24,90 @@ SKIP_REASONS = (
     "unknown-label",  # evaluation only: a label the store has never seen
     "in-training",  # calibration only: a page the model was trained on
 )
+
+
+#: Longest label, in UTF-8 bytes: a catalog indexes category names, and PostgreSQL cannot
+#: index much longer values (a directory name has at most 255 bytes).
+MAX_LABEL_BYTES = 1000
+
+#: Characters a terminal or a table cannot show as themselves: C0 controls (newline, tab,
+#: NUL, ESC, which starts terminal escape sequences), DEL, C1 controls (U+009B is a
+#: one-character CSI on some terminals) and the Unicode line and paragraph separators
+#: (``str.splitlines`` breaks lines there). Labels may not contain them, and the CLI
+#: escapes them wherever it prints stored text for a human.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+_NOT_IN_A_LABEL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_CHARACTER_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL",
+                    "\x1b": "an escape character", "\u2028": "a line separator",
+                    "\u2029": "a paragraph separator"}
+
+
+def check_label(label: str) -> str:
+    """Return ``label`` when it can name a category; raise saying why it cannot.
+
+    This is the one rule for labels, whatever brings them: the readers (a page with a
+    bad label is skipped as "malformed" with this message), the ingest loop (for pages
+    built elsewhere and for ``--default-label``) and the HTTP service (``POST /documents``
+    answers 422 with this message). A label is kept exactly as given when it
+
+    - is not blank (a reader treats a blank label as no label at all),
+    - has no control character or line break (see :data:`CONTROL_CHARACTERS`): labels
+      are printed one a line in tables and terminals,
+    - is valid Unicode (no lone surrogate), and
+    - has at most :data:`MAX_LABEL_BYTES` bytes in UTF-8.
+
+    Parameters
+    ----------
+    label : str
+        The candidate label.
+
+    Returns
+    -------
+    str
+        ``label``, unchanged.
+
+    Raises
+    ------
+    TypeError
+        When ``label`` is not a string.
+    ValueError
+        When it breaks the rule; the message names the rule and the offending character.
+
+    Examples
+    --------
+    >>> check_label("rec.sport.hockey")
+    'rec.sport.hockey'
+    >>> check_label("a\\nb")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: label 'a\\nb' contains a newline (U+000A) at character 2: labels are printed one a line ...
+    """
+    if not isinstance(label, str):
+        raise TypeError(f"a label must be a string, got {type(label).__name__} {label!r:.60}; convert it with str()")
+    if not label.strip():
+        raise ValueError(f"label {label!r} is blank: a category needs a name with at least one visible character")
+    bad = _NOT_IN_A_LABEL.search(label)
+    if bad is not None:
+        char = bad.group()
+        where = f"(U+{ord(char):04X}) at character {bad.start() + 1}"
+        if "\ud800" <= char <= "\udfff":
+            raise ValueError(f"label {_shown(label)} contains a lone surrogate {where}, which is not valid "
+                             "Unicode text; send the label as valid UTF-8")
+        name = _CHARACTER_NAMES.get(char, "a control character")
+        raise ValueError(f"label {_shown(label)} contains {name} {where}: labels are printed one a line in tables "
+                         "and terminals, so they may not contain control characters or line breaks; remove it or "
+                         "replace it with a space")
+    size = len(label.encode("utf-8"))
+    if size > MAX_LABEL_BYTES:
+        raise ValueError(f"label {_shown(label)} has {size:,} bytes in UTF-8, more than the {MAX_LABEL_BYTES:,} a "
+                         "catalog can index; shorten it")
+    return label
+
+
+def _shown(label: str) -> str:
+    """``label`` quoted for a message: escaped by ``repr``, cut after 60 characters."""
+    return repr(label[:60]) + ("..." if len(label) > 60 else "")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from accum.ingest import MemorySink, ingest
-from accum.pages import Page, Skipped
+from accum.pages import MAX_LABEL_BYTES, Page, Skipped, check_label
 from accum.sources import open_source, parse_label_spec
 from accum.sources.labels import LabelSpec, parse_rules
 
@@ -106,3 +106,68 @@ def test_re2_rules_keep_their_meaning_and_survive_pickling():
     assert spec.label_for_url("http://cs.edu/Courses/cs1") == "course"
     assert spec.label_for_url("https://www.café.fr/x") == "café"
     assert spec.label_for_url("http://elsewhere/") == "other"
+
+
+# -- 10. the label rule ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label, fragment", [
+    ("", "blank"),
+    ("  \t ", "blank"),
+    ("line\nbreak", "a newline (U+000A) at character 5"),
+    ("nul\x00", "a NUL (U+0000)"),
+    (f"title{OSC_TITLE}", "an escape character (U+001B)"),
+    ("c1\x9bcsi", "a control character (U+009B)"),
+    ("para\u2029graph", "a paragraph separator"),
+    ("lone\ud800", "lone surrogate"),
+    ("é" * (MAX_LABEL_BYTES // 2 + 1), f"1,002 bytes in UTF-8, more than the {MAX_LABEL_BYTES:,}"),
+])
+def test_check_label_refuses_with_the_reason(label, fragment):
+    with pytest.raises(ValueError) as info:
+        check_label(label)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("label", ["sport", " padded ", "é" * (MAX_LABEL_BYTES // 2), "\u202eRTL", "日本 語", "a/b\\c"])
+def test_check_label_keeps_good_labels_exactly(label):
+    assert check_label(label) == label
+
+
+def test_jsonl_bad_labels_are_malformed_blank_ones_are_no_label(tmp_path):
+    path = tmp_path / "p.jsonl"
+    labels = ["fine", "two\nlines", f"red{CSI_CLEAR}", "nul\x00here", "   ", "", "x" * (MAX_LABEL_BYTES + 1)]
+    path.write_text("".join(json.dumps({"text": f"page {i}", "cat": c}) + "\n" for i, c in enumerate(labels)),
+                    encoding="utf-8")
+    items = by_line(open_source(path, label="field:cat"))
+    assert items[1].label == "fine"
+    for line in (2, 3, 4, 7):
+        assert isinstance(items[line], Skipped) and items[line].reason == "malformed", items[line]
+    assert "a newline" in items[2].detail and "escape character" in items[3].detail and "NUL" in items[4].detail
+    assert items[5].label is None and items[6].label is None  # blank: --default-label applies, else no-label
+
+
+def test_directory_and_rules_labels_follow_the_rule(tmp_path):
+    root = tmp_path / "corpus"
+    for name in ("good", "bad\x1b[31m"):
+        (root / name).mkdir(parents=True)
+        (root / name / "page.txt").write_text(f"a page in {name!r}", encoding="utf-8")
+    items = sorted(open_source(root, label="dir"), key=lambda i: isinstance(i, Skipped))
+    assert items[0].label == "good"
+    assert isinstance(items[1], Skipped) and items[1].reason == "malformed" and "escape character" in items[1].detail
+    rules = tmp_path / "r.rules"
+    rules.write_text(f"*good*  good\n*  title{OSC_TITLE}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"r\.rules:2: label .* contains an escape character"):
+        parse_label_spec(f"rules:{rules}")
+
+
+def test_ingest_skips_pages_built_elsewhere_with_bad_labels():
+    """Pages that no reader checked (POST /documents, library users): the ingest loop
+    applies the same rule."""
+    from accum.accumulator import Accumulator, Settings
+
+    records = [Page("u1", "ok", "first page"), Page("u2", "a\nb", "second page"),
+               Page("u3", None, "third page"), Page("u4", "  ", "fourth page")]
+    acc = Accumulator(Settings(gram_bits=0))
+    summary = ingest(records, acc, MemorySink(), default_label=f"x{OSC_TITLE}", read_ahead_thread=False)
+    assert summary.pages_added == 1 and summary.skipped == {"malformed": 3}
+    assert "a newline" in summary.skip_examples["malformed"] and list(acc.categories) == ["ok"]

@@ -25,7 +25,8 @@ glob matched against the full URL (:func:`fnmatch.fnmatchcase`: case-sensitive, 
 also matches ``/``), or a regular expression when it starts with ``re:``, searched
 anywhere in the URL (anchor it with ``^``/``$`` as needed; write ``\\s`` for spaces).
 Blank lines and lines starting with ``#`` are ignored. The first matching rule wins; a
-URL that no rule matches gets no label.
+URL that no rule matches gets no label. Every label must pass
+:func:`accum.pages.check_label`; a file with one that does not is refused with its line.
 
 Regular expressions use `RE2 syntax <https://github.com/google/re2/wiki/Syntax>`_ and
 run on the RE2 engine (``google-re2``), whose matching time is linear in the URL's
@@ -50,6 +51,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import re2
+
+from accum.pages import check_label
 
 #: Label kinds each reader format accepts.
 KINDS_BY_FORMAT = {
@@ -263,8 +266,9 @@ def parse_rules(text: str, source: str = "<rules>") -> tuple[Rule, ...]:
     Raises
     ------
     ValueError
-        On a line without a label, a regex that is invalid or that RE2 cannot run, or
-        when there are no rules.
+        On a line without a label or with a label :func:`accum.pages.check_label`
+        refuses, a regex that is invalid or that RE2 cannot run, or when there are no
+        rules.
     """
     rules = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -278,6 +282,10 @@ def parse_rules(text: str, source: str = "<rules>") -> tuple[Rule, ...]:
                 "'PATTERN LABEL' (a glob or re:REGEX, whitespace, then the label)"
             )
         pattern, label = parts[0], parts[1].strip()
+        try:
+            check_label(label)
+        except ValueError as exc:
+            raise ValueError(f"{source}:{number}: {exc}") from None
         if pattern.startswith("re:"):
             regex = _compile_re2(pattern[3:], f"{source}:{number}")
             rules.append(Rule(pattern=pattern, label=label, regex=regex, is_glob=False))

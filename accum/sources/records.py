@@ -12,13 +12,11 @@ import re
 import urllib.parse
 from typing import Any
 
-from accum.pages import SKIP_REASONS, Page, Skipped
+from accum.pages import MAX_LABEL_BYTES  # noqa: F401 (it lived here: keep old imports working)
+from accum.pages import SKIP_REASONS, Page, Skipped, check_label
 
 #: Default cap on the raw size of one page (5 MiB).
 DEFAULT_MAX_PAGE_BYTES = 5 * 2**20
-#: Longest label, in UTF-8 bytes: a catalog indexes category names, and PostgreSQL cannot
-#: index much longer values (a directory name has at most 255 bytes).
-MAX_LABEL_BYTES = 1000
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 #: File names of the WebKB layout: the crawled URL with ``/`` written as ``^``.
@@ -116,9 +114,13 @@ def make_page(
 
     Parameters
     ----------
-    url, label, text
-        The page's fields, each cleaned with :func:`clean_text` (no NUL characters, no
-        lone surrogates: a catalog could not store them).
+    url, text
+        The page's URL and text, each cleaned with :func:`clean_text` (no NUL characters,
+        no lone surrogates: a catalog could not store them).
+    label
+        Its label, or None. Lone surrogates (undecodable bytes of a file name or a Parquet
+        string) become U+FFFD, as in URLs; a blank label is no label; otherwise it must
+        pass :func:`accum.pages.check_label`.
     source : str
         The file the page was read from.
     content_type : str
@@ -133,18 +135,21 @@ def make_page(
     Raises
     ------
     Skip
-        ``"empty"`` when the text is blank, ``"malformed"`` for a label over
-        :data:`MAX_LABEL_BYTES` (an empty label becomes None).
+        ``"empty"`` when the text is blank, ``"malformed"`` for a label that
+        :func:`accum.pages.check_label` refuses (with its reason).
     """
     text = clean_text(text)
     if not text.strip():
         raise Skip("empty", "no text after extraction")
     if label is not None:
-        label = clean_text(label) or None  # an empty label is no label (a category needs a name)
-    if label is not None:
-        size = len(label.encode("utf-8"))
-        if size > MAX_LABEL_BYTES:
-            raise Skip("malformed", f"label of {size:,} bytes > {MAX_LABEL_BYTES:,}: {label[:60]!r}...")
+        label = safe_str(label)
+        if not label.strip():
+            label = None  # a blank field or rule is no label: --default-label applies, or "no-label"
+        else:
+            try:
+                check_label(label)
+            except ValueError as exc:
+                raise Skip("malformed", str(exc)) from None
     meta = {"source": source, "content_type": content_type, "charset": charset, "bytes": n_bytes}
     meta.update(extra)
     return Page(url=clean_text(url), label=label, text=text, meta=meta)
