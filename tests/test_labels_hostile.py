@@ -171,3 +171,51 @@ def test_ingest_skips_pages_built_elsewhere_with_bad_labels():
     summary = ingest(records, acc, MemorySink(), default_label=f"x{OSC_TITLE}", read_ahead_thread=False)
     assert summary.pages_added == 1 and summary.skipped == {"malformed": 3}
     assert "a newline" in summary.skip_examples["malformed"] and list(acc.categories) == ["ok"]
+
+
+# -- non-string field values -------------------------------------------------------------------
+
+NOT_A_LABEL = "labels must be strings or integers"
+
+
+def test_jsonl_field_values_strings_and_integers_only(tmp_path):
+    path = tmp_path / "p.jsonl"
+    values = ["7", "sport", 7, 7.0, -3, True, False, 2.5, "NaN", "Infinity", None, ["a"], {"a": 1}]
+    lines = [json.dumps({"text": f"page {i}", "cat": v}) if v not in ("NaN", "Infinity")
+             else f'{{"text": "page {i}", "cat": {v}}}' for i, v in enumerate(values)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    items = by_line(open_source(path, label="field:cat"))
+    assert [items[n].label for n in (1, 2, 3, 4, 5, 11)] == ["7", "sport", "7", "7", "-3", None]
+    details = {n: items[n].detail for n in (6, 7, 8, 9, 10, 12, 13)}
+    assert all(items[n].reason == "malformed" and NOT_A_LABEL in d for n, d in details.items()), details
+    assert "label of field 'cat' is a boolean (true)" in details[6] and "a boolean (false)" in details[7]
+    assert "a number with a fraction (2.5)" in details[8] and "NaN" in details[9]
+    assert "an infinite number (inf)" in details[10] and "a list" in details[12] and "an object" in details[13]
+
+
+def test_parquet_field_values_strings_and_integers_only(tmp_path):
+    path = tmp_path / "p.parquet"
+    table = pa.table({
+        "text": [f"row {i}" for i in range(4)],
+        "flag": [True, False, None, True],
+        "score": [1.0, 2.5, math.nan, None],  # pandas writes an integer column with nulls so
+        "year": pa.array([1999, None, -1, 2024], pa.int64()),
+        "name": ["ok", "two\nlines", " ", "\x1b[1mbold"],
+    })
+    pq.write_table(table, path)
+
+    def read(field):
+        items = open_source(path, label=f"field:{field}")
+        return [i.label if isinstance(i, Page) else (i.reason, i.detail) for i in items]
+
+    flags = read("flag")
+    assert flags[2] is None and all(f[0] == "malformed" and "a boolean" in f[1] and NOT_A_LABEL in f[1]
+                                    for f in (flags[0], flags[1], flags[3]))
+    scores = read("score")
+    assert scores[0] == "1" and scores[3] is None
+    assert "a number with a fraction (2.5)" in scores[1][1] and "NaN" in scores[2][1]
+    assert read("year") == ["1999", None, "-1", "2024"]
+    names = read("name")
+    assert names[0] == "ok" and names[2] is None
+    assert names[1][0] == "malformed" and "a newline" in names[1][1]
+    assert names[3][0] == "malformed" and "escape character" in names[3][1]

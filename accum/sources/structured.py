@@ -46,8 +46,10 @@ def record_to_page(
     Raises
     ------
     Skip
-        ``"malformed"`` for a missing or non-string text or a non-scalar label,
-        ``"empty"`` for blank text, ``"too-large"`` over the cap.
+        ``"malformed"`` for a missing or non-string text, or a label that is not a
+        string or an integer (see :meth:`LabelSpec.label_for_record`) or that
+        :func:`accum.pages.check_label` refuses; ``"empty"`` for blank text,
+        ``"too-large"`` over the cap.
     """
     if text_field not in record:
         raise Skip("malformed", f"{position} {number}: no {text_field!r} field (choose it with text_field=)")
