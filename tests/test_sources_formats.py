@@ -306,7 +306,9 @@ def test_jsonl_broken_line_in_the_middle(tmp_path):
         ('http://a/"q"\n', 'lab "el" \\ line2 é', "odd ü中 😀"),  # a newline in a label: test_labels_hostile
         ("10", "malformed"),
         ("http://a/last", "7", "last"),
+        ("3", "empty"),  # the blank lines, counted once at the end
     ]
+    assert items[-1].detail == "1 blank line (line 3)"
     assert "line 2" in items[1].detail and "invalid JSON" in items[1].detail
     assert items[0].meta["line"] == 1 and items[0].meta["bytes"] == len(lines[0]) + 1
 

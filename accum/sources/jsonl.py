@@ -9,39 +9,11 @@ import zlib
 from collections.abc import Iterator
 
 from accum.pages import Page, Skipped
+from accum.sources.gzipped import GZIP_MAGIC, GzipMembers
 from accum.sources.labels import LabelSpec
+from accum.sources.lines import LineCount, iter_lines
 from accum.sources.records import Skip, display_path
 from accum.sources.structured import record_to_page
-
-GZIP_MAGIC = b"\x1f\x8b"
-_CHUNK = 1 << 16
-
-
-def _skip_rest_of_line(fh) -> int:
-    """Consume the rest of an over-long line; return the bytes read."""
-    total = 0
-    while True:
-        chunk = fh.readline(_CHUNK)
-        total += len(chunk)
-        if not chunk or chunk.endswith(b"\n"):
-            return total
-
-
-def _lines(fh, max_line_bytes: int) -> Iterator[tuple[bytes | None, int]]:
-    """Yield ``(line, raw_size)``; ``line`` is None for a line over ``max_line_bytes``."""
-    while True:
-        line = fh.readline(max_line_bytes + 2)
-        if not line:
-            return
-        size = len(line)
-        ended = line.endswith(b"\n")
-        content = line.rstrip(b"\r\n")
-        if not ended and size == max_line_bytes + 2:
-            yield None, size + _skip_rest_of_line(fh)
-        elif len(content) > max_line_bytes:
-            yield None, size
-        else:
-            yield content, size
 
 
 def read_jsonl(
@@ -56,7 +28,8 @@ def read_jsonl(
     Parameters
     ----------
     path : str
-        The file; gzip is detected from its first bytes.
+        The file; gzip is detected from its first bytes (members are read one by one, so
+        a cut member loses no line before it).
     label_spec : LabelSpec
         ``field:NAME``, ``rules:FILE`` (by URL) or none.
     max_page_bytes : int
@@ -68,12 +41,15 @@ def read_jsonl(
     Yields
     ------
     Page or Skipped
-        Blank lines are ignored. A line that is not a JSON object, or lacks a string text
-        field, is skipped as "malformed"; blank text as "empty". Page meta adds ``line``.
+        A line that is not a JSON object, or lacks a string text field, is skipped as
+        "malformed"; blank text as "empty". Blank lines are passed over in bulk and
+        reported once, as one "empty" record at the end of the file that says how many
+        there were. Page meta adds ``line``.
     """
     path = os.path.abspath(path)
     source = display_path(path)
-    number = 0
+    count = LineCount()
+    problem = None
     try:
         with open(path, "rb") as raw:
             magic = raw.read(2)
@@ -81,14 +57,11 @@ def read_jsonl(
             if not magic:
                 yield Skipped(source=source, reason="empty", detail="empty file")
                 return
-            fh = gzip.GzipFile(fileobj=raw) if magic == GZIP_MAGIC else raw
-            for line, size in _lines(fh, max_page_bytes):
-                number += 1
+            stream = GzipMembers(raw) if magic == GZIP_MAGIC else raw
+            for number, line, size in iter_lines(stream, max_page_bytes, count):
                 where = f"{source}#{number}"
                 if line is None:
                     yield Skipped(where, "too-large", f"line {number}: over {max_page_bytes} bytes", size)
-                    continue
-                if not line.strip():
                     continue
                 try:
                     yield _line_to_page(
@@ -103,8 +76,12 @@ def read_jsonl(
             reason = "malformed"
         else:
             reason = "unreadable"
-        where = number + 1
-        yield Skipped(f"{source}#{where}", reason, f"line {where}: {type(exc).__name__}: {exc}")
+        where = count.lines + 1
+        problem = Skipped(f"{source}#{where}", reason, f"line {where}: {type(exc).__name__}: {exc}")
+    if count.blank:
+        yield Skipped(f"{source}#{count.first_blank}", "empty", count.blank_detail(), count.blank_bytes)
+    if problem is not None:
+        yield problem
 
 
 def _line_to_page(line, number, path, label_spec, text_field, url_field, max_page_bytes, size) -> Page:

@@ -10,6 +10,7 @@ from accum.pages import Page, Skipped
 from accum.sources.charsets import fallback_decode
 from accum.sources.files import read_file_record
 from accum.sources.labels import LabelSpec
+from accum.sources.lines import LineCount, iter_lines
 from accum.sources.records import Skip, file_url, make_page
 
 
@@ -40,24 +41,29 @@ def read_lines_file(path: str, label_spec: LabelSpec, max_page_bytes: int) -> It
     Yields
     ------
     Page or Skipped
-        One item per non-blank line; lines over ``max_page_bytes`` are "too-large".
+        One item per non-blank line; lines over ``max_page_bytes`` are "too-large". Blank
+        lines (whitespace alone) are passed over in bulk and reported once, as one
+        "empty" record at the end that says how many there were.
     """
     path = os.path.abspath(path)
     base = file_url(path)
+    count = LineCount()
     try:
         with open(path, "rb") as fh:
-            for number, raw in enumerate(fh, start=1):
+            for number, raw, size in iter_lines(fh, max_page_bytes, count):
                 source = f"{path}#L{number}"
-                if len(raw) > max_page_bytes:
-                    yield Skip("too-large", f"line of {len(raw)} bytes > cap of {max_page_bytes}").to_skipped(
-                        source, len(raw))
+                if raw is None:
+                    yield Skip("too-large", f"line of {size} bytes > cap of {max_page_bytes}").to_skipped(source, size)
                     continue
                 text, charset = fallback_decode(raw)
                 text = text.strip()
                 if not text:
+                    count.mark_blank(number, size)
                     continue
                 url = f"{base}#L{number}"
                 yield make_page(url, label_spec.label_for_url(url), text, source=source,
-                                content_type="text/plain", charset=charset, n_bytes=len(raw))
+                                content_type="text/plain", charset=charset, n_bytes=size)
     except OSError as exc:
         yield Skip("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}").to_skipped(path)
+    if count.blank:
+        yield Skipped(f"{path}#L{count.first_blank}", "empty", count.blank_detail(), count.blank_bytes)
