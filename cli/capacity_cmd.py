@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import data_errors, emit_json, json_option, open_store, store_options, store_pages
+from .common import data_errors, emit_json, json_option, open_store, printable, store_options, store_pages
 
 
 @click.command("capacity")
@@ -59,4 +59,4 @@ def capacity_command(plot_path, report_path, llm_table, store, db, as_json):
     if as_json:
         emit_json(result)
         return
-    click.echo(cap.markdown_report(result, store))
+    click.echo(cap.markdown_report(result, printable(store)))

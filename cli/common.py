@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from accum.pages import CONTROL_CHARACTERS
+
 STORE_HELP = "Store directory (env ACCUM_STORE)."
 DB_HELP = "SQLAlchemy URL of the catalog (env ACCUM_DB); default: SQLite inside the store."
 
@@ -45,6 +47,28 @@ def data_errors(func):
             raise click.ClickException(f"catalog error: {reason}") from exc
 
     return wrapper
+
+
+def printable(value) -> str:
+    """``value`` as text that is safe to print for a human: every control character and
+    line break (:data:`accum.pages.CONTROL_CHARACTERS`) becomes its Python escape
+    (``\\x1b``, ``\\n``, ``\\u2028``).
+
+    Labels, URLs and file names come from crawled data: an ESC in one would let a page
+    retitle the terminal or hide lines (``\\x1b]0;...\\x07``, ``\\x1b[2J``), a newline would
+    forge rows of a table. Every human-readable printer passes such values through this;
+    ``--json`` needs nothing, JSON escapes them already.
+    """
+    text = str(value)
+    if CONTROL_CHARACTERS.search(text) is None:
+        return text
+    return CONTROL_CHARACTERS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def unknown_category(category: str, categories) -> click.BadParameter:
+    """The usage error of a ``--category`` the store does not have (listing those it has)."""
+    return click.BadParameter(f"no category {category!r}; the store has {printable(', '.join(categories))}",
+                              param_hint="--category")
 
 
 def emit_json(obj) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import (data_errors, emit_json, json_option, load_classifier, model_options, open_store, read_sources,
-                     source_options, store_options)
+from .common import (data_errors, emit_json, json_option, load_classifier, model_options, open_store, printable,
+                     read_sources, source_options, store_options)
 
 
 @click.command("evaluate")
@@ -62,7 +62,8 @@ def echo_report(report: dict) -> None:
     click.echo(f"\n{'category':<28} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}")
     for name, m in report["per_category"].items():
         if m["support"]:
-            click.echo(f"{name:<28} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>7.3f} {m['support']:>8,}")
+            click.echo(f"{printable(name):<28} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>7.3f} "
+                       f"{m['support']:>8,}")
 
 
 @click.command("calibrate")

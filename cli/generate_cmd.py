@@ -6,7 +6,8 @@ import secrets
 
 import click
 
-from .common import data_errors, emit_json, json_option, open_store, read_sources, source_options, store_options
+from .common import (data_errors, emit_json, json_option, open_store, read_sources, source_options, store_options,
+                     unknown_category)
 
 METHODS = click.Choice(["kn", "dirichlet", "mle"])
 METHOD_HELP = "Smoothing: kn (interpolated Kneser-Ney), dirichlet (Dirichlet back-off), mle (the raw chain)."
@@ -43,8 +44,7 @@ def generate_command(category, n_tokens, prompt, seed, temperature, top_k, greed
     """Generate text from the n-gram counts of the store (a "super Markov generator")."""
     markov = load_generator(store, db)
     if category is not None and category not in markov.categories:
-        raise click.BadParameter(f"no category {category!r}; the store has {', '.join(markov.categories)}",
-                                 param_hint="--category")
+        raise unknown_category(category, markov.categories)
     if seed is None:
         seed = secrets.randbelow(2**31)
     if sentence:

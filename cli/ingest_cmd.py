@@ -6,14 +6,27 @@ import os
 
 import click
 
-from .common import (data_errors, emit_json, ingest_into, json_option, open_store, progress_bar, read_sources,
-                     source_options, store_options)
+from .common import (data_errors, emit_json, ingest_into, json_option, open_store, printable, progress_bar,
+                     read_sources, source_options, store_options)
+
+
+def _valid_label(ctx, param, value):
+    """``--default-label`` checked by the engine's label rule, before anything is read."""
+    from accum.pages import check_label
+
+    if value is None:
+        return None
+    try:
+        return check_label(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command("ingest")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
 @source_options
-@click.option("--default-label", default=None, help="Category for pages the label spec gives no label.")
+@click.option("--default-label", default=None, callback=_valid_label,
+              help="Category for pages the label spec gives no label.")
 @click.option("--max-order", default=2, show_default=True, type=click.IntRange(1, 8),
               help="Highest n-gram order counted (fixed at a store's first ingest).")
 @click.option("--checkpoint-seconds", default=60.0, show_default=True, type=click.FloatRange(min=0),
@@ -80,13 +93,13 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
         emit_json(result)
         return
     skipped = result["skipped"]
-    click.echo(f"ingested into {st.path} (run {result['run']}): {result['documents']:,} documents in "
+    click.echo(f"ingested into {printable(st.path)} (run {result['run']}): {result['documents']:,} documents in "
                f"{result['categories']} categories")
     click.echo(f"  pages added  {result['pages_added']:>10,}")
     click.echo(f"  duplicates   {result['duplicates']:>10,}")
     click.echo(f"  skipped      {sum(skipped.values()):>10,}"
                + (f"  ({', '.join(f'{k}: {v:,}' for k, v in skipped.items())})" if skipped else ""))
     for reason, example in result["skip_examples"].items():
-        click.echo(f"    e.g. {reason}: {example}")
+        click.echo(f"    e.g. {reason}: {printable(example)}")
     click.echo(f"  read {result['bytes_read'] / 1e6:,.1f} MB in {result['seconds']:.1f} s: "
                f"{result['mb_per_s']:.2f} MB/s, {result['tokens_per_s']:,.0f} tokens/s")

@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from .common import model_options, data_errors, emit_json, json_option, load_classifier, open_store, store_options
+from .common import (data_errors, emit_json, json_option, load_classifier, model_options, open_store, printable,
+                     store_options)
 
 
 @click.command("classify")
@@ -44,16 +45,16 @@ def classify_command(text, path, top, explain, terms, min_confidence, multi_labe
     if pred.abstained:
         click.echo(f"no answer: the top category is below --min-confidence {min_confidence}")
     for label, p in zip(pred.labels, pred.probabilities):
-        click.echo(f"{p:8.4f}  {label}")
+        click.echo(f"{p:8.4f}  {printable(label)}")
     if pred.label_set is not None:
-        click.echo("labels: " + ", ".join(f"{c} ({p:.3f}, threshold {t:.3f})" for c, p, t in pred.label_set))
+        click.echo("labels: " + ", ".join(f"{printable(c)} ({p:.3f}, threshold {t:.3f})" for c, p, t in pred.label_set))
     if pred.explanation is not None:
         echo_explanation(pred.explanation)
 
 
 def echo_explanation(exp) -> None:
     """Print an explanation: the log-odds of the winner over the runner-up, term by term."""
-    click.echo(f"\nwhy {exp.winner} and not {exp.runner_up}: log-odds {exp.log_odds:+.3f} = "
+    click.echo(f"\nwhy {printable(exp.winner)} and not {printable(exp.runner_up)}: log-odds {exp.log_odds:+.3f} = "
                f"prior {exp.prior:+.3f} + {exp.n_features} features")
     for f in exp.features:
         click.echo(f"  {f['contribution']:+8.3f}  {f['feature']!r} x{f['count']}")
@@ -74,7 +75,7 @@ def categories_command(store, db, as_json):
         return
     click.echo(f"{'category':<32} {'documents':>10} {'tokens':>12} {'features':>12}")
     for r in rows:
-        click.echo(f"{r['name']:<32} {r['documents']:>10,} {r['tokens']:>12,} {r['features']:>12,}")
+        click.echo(f"{printable(r['name']):<32} {r['documents']:>10,} {r['tokens']:>12,} {r['features']:>12,}")
 
 
 @click.command("info")
@@ -87,8 +88,8 @@ def info_command(store, db, as_json):
     if as_json:
         emit_json(info)
         return
-    click.echo(f"store       {info['store']}")
-    click.echo(f"catalog     {info['catalog']}")
+    click.echo(f"store       {printable(info['store'])}")
+    click.echo(f"catalog     {printable(info['catalog'])}")
     click.echo(f"documents   {info['documents']:,}")
     click.echo(f"categories  {info['categories']:,}")
     click.echo(f"tokens      {info['tokens']:,}")
@@ -97,5 +98,6 @@ def info_command(store, db, as_json):
     click.echo(f"parameters  {info['parameters']:,} non-zero counts")
     click.echo(f"bytes       {info['bytes']:,} on disk (snapshot {info['snapshot']})")
     click.echo(f"runs        {len(info['runs'])}"
-               + "".join(f"\n  #{r['id']} {r['status']:<11} {r['started_at']}  {', '.join(r['command']['sources'])}"
+               + "".join(f"\n  #{r['id']} {r['status']:<11} {r['started_at']}  "
+                         f"{printable(', '.join(r['command']['sources']))}"
                          for r in info["runs"][-5:]))

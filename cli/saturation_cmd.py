@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import data_errors, emit_json, json_option, open_store, store_options, store_pages
+from .common import (data_errors, emit_json, json_option, open_store, printable, store_options, store_pages,
+                     unknown_category)
 
 
 @click.command("saturation")
@@ -31,8 +32,7 @@ def saturation_command(category, order, threshold, plot_path, shuffles, seed, st
     if order > acc.settings.max_order:
         raise click.BadParameter(f"this store counts n-grams up to order {acc.settings.max_order}", param_hint="--order")
     if category is not None and category not in acc.categories:
-        raise click.BadParameter(f"no category {category!r}; the store has {', '.join(acc.categories)}",
-                                 param_hint="--category")
+        raise unknown_category(category, acc.categories)
     names = [category] if category is not None else [None] + list(acc.categories)
     curves, summaries = sat.analyse(acc, st.growth, order, names, threshold)
     bands = _bands(st, acc, shuffles, seed, order) if shuffles else None
@@ -73,7 +73,8 @@ def _echo_table(rows: list[dict], prune_k: int) -> None:
         error = f"{fc['relative_error']:+.1%}" if fc else "-"
         sat = s["saturated_at_pages"]
         click.echo(
-            f"{s['category'] or 'ALL PAGES':<26.26} {s['pages']:>8,} {s['distinct']:>10,} {s['at_least_2']:>9,} "
+            f"{printable(s['category'] or 'ALL PAGES'):<26.26} {s['pages']:>8,} {s['distinct']:>10,} "
+            f"{s['at_least_2']:>9,} "
             f"{_num(s['new_per_page'], 9, 2)} {_num(s['new_pruned_per_page'], 9, 2)} "
             f"{_num(s['good_turing_new_rate'], 6, 3)} {_num(h.get('K'), 8, 1)} {_num(h.get('beta'), 5, 2)} "
             f"{_num(h.get('r2'), 6, 3)} {s['chao1']['estimate']:>11,.0f} "

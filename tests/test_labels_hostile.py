@@ -219,3 +219,76 @@ def test_parquet_field_values_strings_and_integers_only(tmp_path):
     assert names[0] == "ok" and names[2] is None
     assert names[1][0] == "malformed" and "a newline" in names[1][1]
     assert names[3][0] == "malformed" and "escape character" in names[3][1]
+
+
+# -- the command line: --default-label, and printing for a human -------------------------------
+
+
+def test_default_label_is_checked_before_reading(tmp_path):
+    pages = tmp_path / "p.jsonl"
+    pages.write_text(json.dumps({"text": "words"}) + "\n", encoding="utf-8")
+    proc = accum("ingest", pages, "--default-label", "two\nlines", "--store", tmp_path / "s", check=False)
+    assert proc.returncode == 2 and "contains a newline" in proc.stderr
+    assert not (tmp_path / "s" / "snapshots").exists()
+
+
+@pytest.fixture(scope="module")
+def hostile_store(tmp_path_factory):
+    """A store written before the label rule, whose categories carry terminal escapes."""
+    from accum.accumulator import Settings
+    from accum.ingest import IngestSummary, content_hash, count_pages
+    from accum.storage import Store
+
+    path = tmp_path_factory.mktemp("hostile") / "store"
+    labels = [f"title{OSC_TITLE}", f"clear{CSI_CLEAR}", "forged\nrow"]
+    texts = ["puck goalie hockey ice", "orbit rocket launch space", "engine wheel car road"]
+    store = Store(path, create=True)
+    with store.writer({"sources": [], "label": "old"}, Settings(gram_bits=0)) as writer:
+        summary = IngestSummary()
+        pages = [(Page(f"old:{i}", label, text), content_hash(text), label)
+                 for i, (label, text) in enumerate(zip(labels, texts))]
+        rows = count_pages(writer.acc, writer.markov, pages, summary)
+        writer.checkpoint(writer.acc, rows, writer.acc.take_growth(), summary)
+    return path
+
+
+def assert_escaped(output: str):
+    assert "\x1b" not in output and "forged\nrow" not in output
+    assert "title\\x1b]0;pwned\\x07" in output or "clear\\x1b[2J" in output or "forged\\nrow" in output
+
+
+@pytest.mark.parametrize("command", [["categories"], ["classify", "the goalie stopped the puck", "--top", "3",
+                                                      "--explain", "--model", "complement"],
+                                     ["saturation", "--order", "1"]])
+def test_human_output_escapes_control_characters(hostile_store, command):
+    proc = accum(*command, "--store", hostile_store)
+    assert_escaped(proc.stdout)
+    as_json = accum(*command, "--store", hostile_store, "--json").stdout
+    assert "\x1b" not in as_json and ("\\u001b]0;pwned\\u0007" in as_json or "\\u001b[2J" in as_json)
+
+
+def test_unknown_category_error_escapes_the_list(hostile_store):
+    proc = accum("saturation", "--category", "nope", "--store", hostile_store, check=False)
+    assert proc.returncode == 2 and "no category 'nope'" in proc.stderr
+    assert_escaped(proc.stderr)
+
+
+def test_ingest_summary_and_evaluate_table_escape_control_characters(tmp_path):
+    from accum.cli.evaluate_cmd import echo_report
+
+    pages = tmp_path / "p.jsonl"
+    pages.write_text(json.dumps({"url": f"http://x/{OSC_TITLE}", "text": "no label here"}) + "\n"
+                     + json.dumps({"url": "http://x/ok", "text": "words here", "cat": "ok"}) + "\n", encoding="utf-8")
+    proc = accum("ingest", pages, "--label", "field:cat", "--store", tmp_path / "s", "--quiet")
+    assert "e.g. no-label: http://x/\\x1b]0;pwned\\x07" in proc.stdout
+    assert "\x1b" not in proc.stdout
+
+    import click.testing
+
+    report = {"accuracy": 1.0, "macro_f1": 1.0, "n": 1, "skipped": {},
+              "calibration": {"ece": 0.0, "temperature": 1.0, "confidence_ece": 0.0, "calibrated_confidence": True},
+              "abstention": {"min_confidence": 0.0},
+              "per_category": {f"clear{CSI_CLEAR}": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}}}
+    runner = click.testing.CliRunner()
+    result = runner.invoke(click.command()(lambda: echo_report(report)))
+    assert result.exit_code == 0 and "clear\\x1b[2J" in result.output and "\x1b" not in result.output
