@@ -292,3 +292,43 @@ def test_ingest_summary_and_evaluate_table_escape_control_characters(tmp_path):
     runner = click.testing.CliRunner()
     result = runner.invoke(click.command()(lambda: echo_report(report)))
     assert result.exit_code == 0 and "clear\\x1b[2J" in result.output and "\x1b" not in result.output
+
+
+# -- the service applies the same rule ---------------------------------------------------------
+
+
+def test_service_refuses_the_labels_ingest_refuses_with_the_same_reason():
+    pytest.importorskip("fastapi", reason="accum serve needs the serve extra: pip install -e '.[serve]'")
+    from pydantic import ValidationError
+
+    from accum.cli.service.schemas import DocumentIn
+
+    for label in ["two\nlines", f"t{OSC_TITLE}", "   ", "x" * (MAX_LABEL_BYTES + 1), "nul\x00"]:
+        with pytest.raises(ValueError) as engine:
+            check_label(label)
+        with pytest.raises(ValidationError) as api:
+            DocumentIn(url="u", label=label, text="t")
+        (error,) = api.value.errors()
+        assert error["loc"] == ("label",) and error["msg"] == f"Value error, {engine.value}"
+    long_but_fine = "é" * (MAX_LABEL_BYTES // 2)  # 500 characters: refused before (200), fine for accum ingest
+    assert DocumentIn(url="u", label=long_but_fine, text="t").label == long_but_fine
+
+
+def test_post_documents_answers_422_with_the_engine_reason(tmp_path):
+    pytest.importorskip("fastapi", reason="accum serve needs the serve extra: pip install -e '.[serve]'")
+    pytest.importorskip("httpx", reason="the service tests need the test extra: pip install -e '.[test]'")
+    from fastapi.testclient import TestClient
+
+    from accum.cli.service.app import ServeConfig, create_app
+    from accum.storage import Store
+
+    Store(tmp_path / "s", create=True)
+    app = create_app(ServeConfig(store=str(tmp_path / "s"), token="secret"))
+    with TestClient(app, base_url="http://127.0.0.1") as client:  # a Host the service answers to
+        r = client.post("/documents", json=[{"url": "u", "label": "a\nb", "text": "words"}],
+                        headers={"Authorization": "Bearer secret"})
+    assert r.status_code == 422
+    with pytest.raises(ValueError) as engine:
+        check_label("a\nb")
+    reason = str(engine.value)[:120]  # the service may shorten long messages
+    assert r.json()["message"].startswith(f"0.label: Value error, {reason}")

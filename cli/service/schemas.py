@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Body
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from accum.pages import MAX_LABEL_BYTES, check_label
+
 ModelName = Literal["ridge-complement", "complement", "dm"]
 
 #: Largest ``alpha`` a request may ask for (beyond it every model is uniform).
@@ -94,17 +96,16 @@ class ClassifyResponse(ClassifyResult):
 
 class DocumentIn(BaseModel):
     url: str = Field(max_length=MAX_URL_CHARS, description="Where the page came from (kept in the catalog).")
-    label: str = Field(min_length=1, max_length=MAX_LABEL_CHARS, description="Its category.")
+    label: str = Field(description=f"Its category: not blank, no control characters or line breaks, at most "
+                                   f"{MAX_LABEL_BYTES:,} bytes in UTF-8 (the rule of accum ingest).")
     text: str = Field(description="The page's text (already extracted from HTML).")
 
     @field_validator("label")
     @classmethod
-    def _printable_label(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("label must not be blank")
-        if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF or ord(ch) == 0x7F for ch in value):
-            raise ValueError("label must not contain control characters or lone surrogates")
-        return value
+    def _valid_label(cls, value: str) -> str:
+        """The engine's label rule, so that the API and ``accum ingest`` refuse the same
+        labels for the same reason (the 422 carries its message)."""
+        return check_label(value)
 
     @field_validator("url")
     @classmethod
