@@ -29,11 +29,9 @@ Conventions
 """
 
 import numpy as np
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
 
-from ._prefetch import emit_prefetch
+from ._prefetch import prefetch as _prefetch
 from .config import NJIT_OPTIONS
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -44,18 +42,6 @@ SALT = np.uint64(0x9E3779B97F4A7C15)
 S33 = np.uint64(33)
 ONE = np.uint64(1)
 ZERO = np.uint64(0)
-
-
-@intrinsic
-def _prefetch(typingctx, arr, i):
-    """Start loading the cache line of ``arr[i]`` (a hint: it changes no result)."""
-
-    def codegen(context, builder, sig, args):
-        ary = context.make_array(sig.args[0])(context, builder, args[0])
-        emit_prefetch(builder, cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]]))
-        return context.get_dummy_value()
-
-    return types.void(arr, i), codegen
 
 
 @njit(**NJIT_OPTIONS)
@@ -970,17 +956,7 @@ def linear_table(pairs, n_pairs, row_keys, n_cats, pair_delta, row_default, cap)
             entries[j] = np.float64(c)
             entries[j + 1] = pair_delta[p]
             entries[e] += 1.0
-    table = np.zeros(2 * cap, np.uint64)
-    mask = np.uint64(cap - 1)
-    for r in range(n_rows):
-        if r + AHEAD < n_rows:
-            _prefetch(table, 2 * (row_keys[r + AHEAD] & mask))
-        s = row_keys[r] & mask
-        while table[2 * s] != ZERO:
-            s = (s + ONE) & mask
-        table[2 * s] = row_keys[r]
-        table[2 * s + 1] = np.uint64(start[r])
-    return table, entries
+    return key_table(row_keys, start, cap), entries
 
 
 @njit(**NJIT_OPTIONS)
@@ -1152,34 +1128,111 @@ def score_texts(buf, doc_bounds, max_order, table, entries, category_term, binar
     while (1 << bits) < ridge_coef.shape[0]:
         bits += 1
     no_ridge = np.empty(0)
-    cap = 0  # tokens the scratch arrays hold
-    ids = np.empty(0, np.uint64)
-    tok_starts = np.empty(0, np.int64)
-    lengths = np.empty(0, np.int32)
-    grams = np.empty((0, max_order), np.uint64)
-    seen = np.empty(0, np.int64)
-    fids = np.empty(0, np.uint64)
-    tfs = np.empty(0, np.int64)
-    first = np.empty(0, np.int64)
-    starts = np.empty(0, np.int64)
-    log_tf = np.empty(0)
+    scratch = _page_scratch(0, max_order)
     for d in range(doc_bounds.shape[0] - 1):
-        most = (doc_bounds[d + 1] - doc_bounds[d]) // 2 + 1  # tokens of the document at most
-        if most > cap:
-            cap = max(most, 2 * cap)
-            ids, tok_starts, lengths = np.empty(cap, np.uint64), np.empty(cap, np.int64), np.empty(cap, np.int32)
-            grams = np.empty((cap, max_order), np.uint64)
-            seen = np.empty(4 * cap * max_order, np.int64)
-            fids, tfs = np.empty(cap * max_order, np.uint64), np.empty(cap * max_order, np.int64)
-            first, starts = np.empty(cap * max_order, np.int64), np.empty(cap * max_order, np.int64)
-            if ridge:
-                log_tf = np.log1p(np.arange(cap + 1))
-        n_tokens = _tokenize_doc(buf, doc_bounds[d], doc_bounds[d + 1], ids, tok_starts, lengths, 0)
-        _doc_ngrams(ids, 0, n_tokens, grams)
-        n = _doc_features(grams, 0, n_tokens, seen, fids, tfs, first, 0, table)
-        _find_starts(fids, 0, n, table, starts, entries)
+        scratch = _page_scratch_for(scratch, doc_bounds[d + 1] - doc_bounds[d], max_order)
+        fids, tfs, first, starts, log_tf = scratch[5], scratch[6], scratch[7], scratch[8], scratch[9]
+        n = _page_rows(buf, doc_bounds[d], doc_bounds[d + 1], table, entries, scratch)
         _score_doc(fids, tfs, first, starts, 0, n, max_order, entries, category_term, binary, out[d], ridge_coef,
                    bits, log_tf, ridge_out[d] if ridge else no_ridge)
+
+
+@njit(**NJIT_OPTIONS)
+def _page_scratch(cap, max_order):
+    """Scratch arrays for pages of up to ``cap`` tokens: token ids, starts and lengths,
+    n-gram ids, a feature set, the distinct features' ids, counts, first positions and
+    table starts, and ``log(1 + tf)`` for tf up to ``cap``."""
+    return (np.empty(cap, np.uint64), np.empty(cap, np.int64), np.empty(cap, np.int32),
+            np.empty((cap, max_order), np.uint64), np.empty(4 * cap * max_order, np.int64),
+            np.empty(cap * max_order, np.uint64), np.empty(cap * max_order, np.int64),
+            np.empty(cap * max_order, np.int64), np.empty(cap * max_order, np.int64), np.log1p(np.arange(cap + 1)))
+
+
+@njit(**NJIT_OPTIONS)
+def _page_scratch_for(scratch, n_bytes, max_order):
+    """``scratch``, or larger arrays when a page of ``n_bytes`` UTF-8 bytes may not fit
+    (a token takes at least one byte and a separator)."""
+    most = n_bytes // 2 + 1
+    cap = scratch[0].shape[0]
+    if most > cap:
+        return _page_scratch(max(most, 2 * cap), max_order)
+    return scratch
+
+
+@njit(**NJIT_OPTIONS)
+def _page_rows(buf, a, b, table, entries, scratch):
+    """The distinct features of the page ``buf[a:b]`` with where a :func:`linear_table`
+    (or :func:`key_table`) holds them, into ``scratch`` (see :func:`_page_scratch`:
+    ids in ``scratch[5]``, counts ``[6]``, first positions ``[7]``, table values ``[8]``,
+    -1 where absent); returns how many."""
+    ids, tok_starts, lengths, grams, seen = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
+    fids, tfs, first, starts = scratch[5], scratch[6], scratch[7], scratch[8]
+    n_tokens = _tokenize_doc(buf, a, b, ids, tok_starts, lengths, 0)
+    _doc_ngrams(ids, 0, n_tokens, grams)
+    n = _doc_features(grams, 0, n_tokens, seen, fids, tfs, first, 0, table)
+    _find_starts(fids, 0, n, table, starts, entries)
+    return n
+
+
+@njit(**NJIT_OPTIONS)
+def key_table(keys, values, cap):
+    """An open-addressing table of ``cap`` slots (a power of two, more than ``len(keys)``)
+    mapping each distinct non-zero key (uint64) to its value (uint64): slot s holds the
+    key at ``2s`` (0 = empty) and the value at ``2s + 1`` (read by :func:`linear_find`)."""
+    table = np.zeros(2 * cap, np.uint64)
+    mask = np.uint64(cap - 1)
+    for r in range(keys.shape[0]):
+        if r + AHEAD < keys.shape[0]:
+            _prefetch(table, 2 * (keys[r + AHEAD] & mask))
+        s = keys[r] & mask
+        while table[2 * s] != ZERO:
+            s = (s + ONE) & mask
+        table[2 * s] = keys[r]
+        table[2 * s + 1] = np.uint64(values[r])
+    return table
+
+
+@njit(**NJIT_OPTIONS)
+def score_dense(buf, doc_bounds, max_order, table, weights, scale, binary, normalize, out):
+    """Add each document's score under a dense linear model to ``out`` (float64[n_docs, n_cols]).
+
+    A feature found in ``table`` (:func:`key_table`: feature id -> row) at row r weighs
+    ``weights[r]`` (float32[n_rows, n_cols]) times ``x`` = 1 with ``binary`` (presence),
+    else ``log(1 + tf)``. With ``normalize``, column c's sum is divided by the page's norm
+    ``sqrt(sum_r (x * scale[r, c'])**2)`` over its features found, where ``scale``
+    (float32[n_rows, 1 or n_cols]) is shared by the columns (c' = 0) or per column.
+    """
+    n_cols = weights.shape[1]
+    n_s = scale.shape[1]
+    sums = np.zeros(n_cols)
+    norms = np.zeros(n_s)
+    flat = weights.reshape(-1)
+    no_entries = np.empty(0)
+    scratch = _page_scratch(0, max_order)
+    for d in range(doc_bounds.shape[0] - 1):
+        scratch = _page_scratch_for(scratch, doc_bounds[d + 1] - doc_bounds[d], max_order)
+        tfs, starts, log_tf = scratch[6], scratch[8], scratch[9]
+        n = _page_rows(buf, doc_bounds[d], doc_bounds[d + 1], table, no_entries, scratch)
+        sums[:] = 0.0
+        norms[:] = 0.0
+        for i in range(n):
+            if i + AHEAD < n and starts[i + AHEAD] >= 0:
+                _prefetch(flat, starts[i + AHEAD] * n_cols)
+            r = starts[i]
+            if r < 0:
+                continue
+            x = 1.0 if binary else log_tf[tfs[i]]
+            for c in range(n_cols):
+                sums[c] += x * weights[r, c]
+            if normalize:
+                for c in range(n_s):
+                    norms[c] += (x * scale[r, c]) ** 2
+        for c in range(n_cols):
+            if normalize:
+                nrm = norms[0 if n_s == 1 else c]
+                out[d, c] += sums[c] / np.sqrt(nrm) if nrm > 0 else 0.0
+            else:
+                out[d, c] += sums[c]
 
 @njit(**NJIT_OPTIONS)
 def merge_rows(o_info, o_pairs, cat_map, slots, row_info, row_total, pair_table, pairs, n_rows, n_pairs):

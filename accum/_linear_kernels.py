@@ -1,0 +1,257 @@
+"""numba kernels of the discriminative models trained over page vectors.
+
+Private: :mod:`accum.linear` validates input and calls these. The pages are a CSR
+matrix over *model columns* (``indptr`` int64, ``indices`` int32, per-entry values):
+:func:`factorize` numbers the distinct feature ids of the pages, and the caller orders
+the columns by document frequency, most frequent first, so that the weight rows most
+pages touch sit together in cache.
+
+Feature values are ``v[e] * s[j, c] / norm[i, c]`` for entry e of page i in column j and
+problem c: ``v`` is per entry (1 for presence, ``log(1 + tf)``), ``s`` a per-column scale
+(an inverse document frequency shared by every problem, or naive Bayes log-count ratios
+per problem) and ``norm`` the page's L2 norm under that scale. Weights are kept
+multiplied by the scale (``ws = w * s``) so that a page's score is ``bias + sum_e v[e] *
+ws[j] / norm`` and its update ``ws[j] += delta * v[e] * s[j]² / norm``.
+"""
+
+import numpy as np
+from numba import njit
+
+from ._prefetch import prefetch
+from .config import NJIT_OPTIONS
+
+#: Entries ahead whose weight rows :func:`train_ovr` starts loading: rows of rare
+#: features are scattered over memory, and their misses then overlap.
+AHEAD = 16
+
+_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+_ONE = np.uint64(1)
+
+
+@njit(**NJIT_OPTIONS)
+def factorize(fids):
+    """Number the distinct values of ``fids`` (uint64[n]) in order of first occurrence.
+
+    Returns codes (int32[n]), the distinct values (uint64[m]) and how many entries hold
+    each (int64[m]: for page vectors, the document frequency).
+    """
+    cap = 16
+    while cap < 2 * fids.shape[0]:
+        cap *= 2
+    mask = np.uint64(cap - 1)
+    slot_code = np.full(cap, -1, np.int32)
+    slot_key = np.empty(cap, np.uint64)
+    codes = np.empty(fids.shape[0], np.int32)
+    uniques = np.empty(fids.shape[0], np.uint64)
+    df = np.zeros(fids.shape[0], np.int64)
+    m = 0
+    for i in range(fids.shape[0]):
+        key = fids[i]
+        s = (key ^ (key >> np.uint64(29))) & mask
+        while slot_code[s] >= 0 and slot_key[s] != key:
+            s = (s + _ONE) & mask
+        if slot_code[s] < 0:
+            slot_code[s] = m
+            slot_key[s] = key
+            uniques[m] = key
+            m += 1
+        code = slot_code[s]
+        codes[i] = code
+        df[code] += 1
+    return codes, uniques[:m].copy(), df[:m].copy()
+
+
+@njit(**NJIT_OPTIONS)
+def class_df(indptr, indices, rows, labels, n_cols, n_classes):
+    """Pages of each class holding each column, over the pages ``rows``: int64[n_cols, n_classes]."""
+    out = np.zeros((n_cols, n_classes), np.int64)
+    for i in rows:
+        c = labels[i]
+        for e in range(indptr[i], indptr[i + 1]):
+            out[indices[e], c] += 1
+    return out
+
+
+@njit(**NJIT_OPTIONS)
+def inverse_norms(indptr, indices, values, scale, rows, out):
+    """``out[k, c] = 1 / ||v * scale[:, c]||_2`` over page ``rows[k]``'s entries (1 for an
+    empty page): ``scale`` float32[n_cols, n_s], ``out`` float32[len(rows), n_s]."""
+    n_s = scale.shape[1]
+    acc = np.zeros(n_s)
+    for k in range(rows.shape[0]):
+        i = rows[k]
+        acc[:] = 0.0
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            v = np.float64(values[e])
+            for c in range(n_s):
+                x = v * scale[j, c]
+                acc[c] += x * x
+        for c in range(n_s):
+            out[k, c] = 1.0 / np.sqrt(acc[c]) if acc[c] > 0 else 1.0
+
+
+@njit(**NJIT_OPTIONS)
+def train_ovr(indptr, indices, values, targets, rows, inv_norm, s2, private, C, ws, bias, alpha, max_epochs, eps,
+              seed):
+    """L2-regularised squared-hinge linear SVMs, one per problem, by dual coordinate
+    descent (Hsieh, Chang, Lin, Keerthi & Sundararajan 2008, as LIBLINEAR's solver 1).
+
+    The problems share the pages and are solved in lockstep: each page, in a seeded
+    random order per epoch, is one coordinate step of every problem, so the page's
+    weight rows are read once for all of them. The intercept is the weight of a
+    constant feature 1, regularised like the others (LIBLINEAR's bias, scikit-learn's
+    ``LinearSVC`` with ``intercept_scaling=1``).
+
+    A column that only one training page holds (``private``) is never read or written
+    while solving: its weight is that page's dual variable times its value, so its part
+    of the page's score is ``alpha * y * ||private part of x||²``, kept per page, and
+    its weights are written once at the end. The solution is the same; most columns of
+    a text corpus are such (rare n-grams), and they are the ones whose rows miss the cache.
+
+    Parameters
+    ----------
+    indptr, indices, values : int64[n_pages + 1], int32[nnz], float32[nnz]
+        The pages (see the module notes).
+    targets : int8[n_pages, n_problems]
+        +1 or -1 per page and problem.
+    rows : int64[n]
+        The training pages.
+    inv_norm : float32[n, n_s]
+        Inverse norm of each training page (in ``rows`` order) under each scale.
+    s2 : float32[n_cols, n_s]
+        The squared column scales; ``n_s`` is 1 (shared by the problems) or n_problems.
+    private : bool[n_cols]
+        The columns held by exactly one training page.
+    C : float
+        Cost of a margin violation.
+    ws, bias, alpha : float32[n_cols, n_problems], float64[n_problems], float64[n, n_problems]
+        Weights (times the scale), intercepts and dual variables, updated in place: zeros,
+        or a solution for a smaller C to start from (a warm start).
+    max_epochs : int
+        Passes over the pages at most.
+    eps : float
+        Stop when, in every problem, the projected gradients of an epoch span less than this.
+    seed : int
+
+    Returns
+    -------
+    int
+        The epochs run.
+    """
+    n = rows.shape[0]
+    n_prob = targets.shape[1]
+    shared = s2.shape[1] == 1
+    diag = 0.5 / C
+    q = np.zeros((n, n_prob))  # the diagonal of the dual's Hessian
+    own = np.zeros((n, n_prob))  # ||private part of x||² per page
+    for k in range(n):
+        i = rows[k]
+        for e in range(indptr[i], indptr[i + 1]):
+            v2 = np.float64(values[e]) ** 2
+            j = indices[e]
+            for c in range(n_prob):
+                x2 = v2 * s2[j, 0 if shared else c]
+                q[k, c] += x2
+                if private[j]:
+                    own[k, c] += x2
+        for c in range(n_prob):
+            n2 = np.float64(inv_norm[k, 0 if shared else c]) ** 2
+            own[k, c] *= n2
+            q[k, c] = q[k, c] * n2 + 1.0 + diag
+    order = np.arange(n)
+    flat = ws.reshape(-1)
+    np.random.seed(seed)
+    dots = np.empty(n_prob)
+    step = np.empty(n_prob)
+    epoch = 0
+    while epoch < max_epochs:
+        epoch += 1
+        np.random.shuffle(order)
+        pg_max = np.full(n_prob, -np.inf)
+        pg_min = np.full(n_prob, np.inf)
+        for t in range(n):
+            k = order[t]
+            i = rows[k]
+            a, b = indptr[i], indptr[i + 1]
+            if t + 1 < n:  # the first rows of the next page arrive while this one is worked
+                nxt = rows[order[t + 1]]
+                for e in range(indptr[nxt], min(indptr[nxt] + AHEAD, indptr[nxt + 1])):
+                    prefetch(flat, indices[e] * n_prob)
+            dots[:] = 0.0
+            for e in range(a, b):
+                if e + AHEAD < b:
+                    prefetch(flat, indices[e + AHEAD] * n_prob)
+                j = indices[e]
+                if private[j]:
+                    continue
+                v = np.float64(values[e])
+                row = ws[j]
+                for c in range(n_prob):
+                    dots[c] += v * row[c]
+            moved = False
+            for c in range(n_prob):
+                y = np.float64(targets[i, c])
+                nrm = np.float64(inv_norm[k, 0 if shared else c])
+                old = alpha[k, c]
+                g = y * (dots[c] * nrm + bias[c]) - 1.0 + (diag + own[k, c]) * old
+                pg = min(g, 0.0) if old == 0.0 else g
+                pg_max[c] = max(pg_max[c], pg)
+                pg_min[c] = min(pg_min[c], pg)
+                step[c] = 0.0
+                if pg != 0.0:
+                    new = max(old - g / q[k, c], 0.0)
+                    if new != old:
+                        alpha[k, c] = new
+                        step[c] = (new - old) * y
+                        bias[c] += step[c]
+                        step[c] *= nrm
+                        moved = True
+            if moved:
+                for e in range(a, b):
+                    j = indices[e]
+                    if private[j]:
+                        continue
+                    v = np.float64(values[e])
+                    row = ws[j]
+                    if shared:
+                        sv = v * s2[j, 0]
+                        for c in range(n_prob):
+                            row[c] += step[c] * sv
+                    else:
+                        for c in range(n_prob):
+                            row[c] += step[c] * v * s2[j, c]
+        gap = 0.0
+        for c in range(n_prob):
+            gap = max(gap, pg_max[c] - pg_min[c])
+        if gap <= eps:
+            break
+    for k in range(n):  # the private columns' weights: their one page's alpha * y * x * s
+        i = rows[k]
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if private[j]:
+                v = np.float64(values[e])
+                for c in range(n_prob):
+                    sc = 0 if shared else c
+                    ws[j, c] = alpha[k, c] * targets[i, c] * v * s2[j, sc] * inv_norm[k, sc]
+    return epoch
+
+
+@njit(**NJIT_OPTIONS)
+def score_rows(indptr, indices, values, rows, inv_norm, weights, bias, out):
+    """``out[k, c] = bias[c] + inv_norm[k, c] * sum_e values[e] * weights[j, c]`` over
+    page ``rows[k]``'s entries (``inv_norm`` float32[len(rows), 1 or n_problems])."""
+    n_prob = weights.shape[1]
+    shared = inv_norm.shape[1] == 1
+    acc = np.empty(n_prob)
+    for k in range(rows.shape[0]):
+        i = rows[k]
+        acc[:] = 0.0
+        for e in range(indptr[i], indptr[i + 1]):
+            v = np.float64(values[e])
+            row = weights[indices[e]]
+            for c in range(n_prob):
+                acc[c] += v * row[c]
+        for c in range(n_prob):
+            out[k, c] = bias[c] + acc[c] * inv_norm[k, 0 if shared else c]
