@@ -86,11 +86,19 @@ class IngestSummary:
     seconds: float = 0.0
     checkpoints: int = 0
     stages: Counter = field(default_factory=Counter)  # seconds by stage, where measured
+    notes: Counter = field(default_factory=Counter)  # pages kept but read another way, by how
+    note_examples: dict = field(default_factory=dict)
 
     def skip(self, source: str, reason: str, detail: str = "") -> None:
         """Count a record not used, keeping the first example of each reason."""
         self.skipped[reason] += 1
         self.skip_examples.setdefault(reason, f"{source}: {detail}" if detail else source)
+
+    def note(self, source: str, how: str) -> None:
+        """Count a page that was kept but read another way than usual (its meta
+        ``extract``, e.g. "fallback-deep-nesting"), keeping the first example of each."""
+        self.notes[how] += 1
+        self.note_examples.setdefault(how, source)
 
     def add(self, later: "IngestSummary") -> "IngestSummary":
         """Add the counts of ``later``, a summary of the pages after these (in place)."""
@@ -99,6 +107,9 @@ class IngestSummary:
         self.skipped.update(later.skipped)
         for reason, example in later.skip_examples.items():
             self.skip_examples.setdefault(reason, example)
+        self.notes.update(later.notes)
+        for how, example in later.note_examples.items():
+            self.note_examples.setdefault(how, example)
         self.bytes_read += later.bytes_read
         self.tokens += later.tokens
         return self
@@ -121,7 +132,8 @@ class IngestSummary:
             "mb_per_s": round(self.bytes_read / secs / 1e6, 3),
             "tokens_per_s": round(self.tokens / secs, 1),
             "checkpoints": self.checkpoints,
-        } | ({"stage_seconds": {k: round(v, 3) for k, v in self.stages.items()}} if self.stages else {})
+        } | ({"stage_seconds": {k: round(v, 3) for k, v in self.stages.items()}} if self.stages else {}) | (
+            {"notes": dict(sorted(self.notes.items())), "note_examples": self.note_examples} if self.notes else {})
 
 
 def screen(records: Iterable[Record], summary: IngestSummary, default_label: str | None = None,
@@ -130,8 +142,9 @@ def screen(records: Iterable[Record], summary: IngestSummary, default_label: str
 
     Skipped records, pages without a label (unless ``default_label``), pages whose label
     :func:`accum.pages.check_label` refuses ("malformed", with its reason) and empty
-    pages are counted in ``summary`` by reason; every record's bytes are added to it.
-    ``progress`` is called with each record once it has been handled.
+    pages are counted in ``summary`` by reason; every record's bytes are added to it, and
+    pages read another way than usual (their meta ``extract``) are counted in its
+    ``notes``. ``progress`` is called with each record once it has been handled.
     """
     for record in records:
         summary.bytes_read += record.n_bytes
@@ -148,6 +161,8 @@ def screen(records: Iterable[Record], summary: IngestSummary, default_label: str
                 # library callers, demo corpora) and --default-label come here unchecked
                 summary.skip(record.url, "malformed", problem)
             else:
+                if "extract" in record.meta:
+                    summary.note(record.url, record.meta["extract"])
                 yield record, content_hash(record.text), label
         if progress is not None:
             progress(record)

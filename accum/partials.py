@@ -67,7 +67,8 @@ def count_part(part: ScreenedPart, skip: set[int], settings: Settings, track_gro
     acc = Accumulator(settings, track_growth=track_growth, log_crossings=track_growth)
     markov = None if markov_settings is None else MarkovAccumulator(**markov_settings)
     summary = IngestSummary(skipped=part.summary.skipped.copy(), skip_examples=dict(part.summary.skip_examples),
-                            bytes_read=part.summary.bytes_read, duplicates=len(skip))
+                            bytes_read=part.summary.bytes_read, duplicates=len(skip),
+                            notes=part.summary.notes.copy(), note_examples=dict(part.summary.note_examples))
     fresh = [item for i, item in enumerate(part.pages) if i not in skip]
     documents = []
     for start in range(0, len(fresh), batch_pages):

@@ -101,5 +101,10 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
                + (f"  ({', '.join(f'{k}: {v:,}' for k, v in skipped.items())})" if skipped else ""))
     for reason, example in result["skip_examples"].items():
         click.echo(f"    e.g. {reason}: {printable(example)}")
+    notes = result.get("notes", {})
+    if notes:  # pages kept, but read another way (a deeply nested page's tags stripped)
+        click.echo(f"  notes        {sum(notes.values()):>10,}  ({', '.join(f'{k}: {v:,}' for k, v in notes.items())})")
+        for how, example in result["note_examples"].items():
+            click.echo(f"    e.g. {how}: {printable(example)}")
     click.echo(f"  read {result['bytes_read'] / 1e6:,.1f} MB in {result['seconds']:.1f} s: "
                f"{result['mb_per_s']:.2f} MB/s, {result['tokens_per_s']:,.0f} tokens/s")

@@ -245,16 +245,16 @@ def test_meta_charset_forms():
 def test_header_charset_beats_meta_and_meta_beats_default():
     body = '<html><head><meta charset="koi8-r"></head><body>привет</body></html>'
     as_utf8 = body.encode("utf-8")
-    text, mime, charset = body_to_text(as_utf8, "text/html; charset=utf-8")
+    text, mime, charset, _ = body_to_text(as_utf8, "text/html; charset=utf-8")
     assert (text, mime, charset) == ("привет", "text/html", "utf-8")
     as_koi8 = body.encode("koi8-r")
-    text, _, charset = body_to_text(as_koi8, "text/html")
+    text, _, charset, _ = body_to_text(as_koi8, "text/html")
     assert (text, charset) == ("привет", "koi8-r")
 
 
 def test_meta_windows_1252_curly_quotes():
     body = b'<html><head><meta charset="windows-1252"></head><body>\x93Hi\x94 \x96 caf\xe9</body></html>'
-    text, _, charset = body_to_text(body, "text/html")
+    text, _, charset, _ = body_to_text(body, "text/html")
     assert text == "\u201cHi\u201d \u2013 caf\u00e9"
     assert charset == "cp1252"
 

@@ -64,7 +64,8 @@ def file_to_text(data: bytes) -> tuple[str, str, str, dict]:
     -------
     text, mime, charset : str
     extra : dict
-        Extra meta fields (``http_status`` when the file has an HTTP status line).
+        Extra meta fields (``http_status`` when the file has an HTTP status line, and
+        those of :func:`~accum.sources.extract.body_to_text`).
 
     Raises
     ------
@@ -82,14 +83,13 @@ def file_to_text(data: bytes) -> tuple[str, str, str, dict]:
             if not 200 <= block.status < 300:
                 raise Skip("empty", f"HTTP status {block.status}")
         body = data[block.body_offset :]
-        text, mime, charset = body_to_text(body, block.get("Content-Type"))
-        return text, mime, charset, extra
+        text, mime, charset, found = body_to_text(body, block.get("Content-Type"))
+        return text, mime, charset, extra | found
     if block is not None and block.is_mail:
         _, params = parse_content_type(block.get("Content-Type"))
         text, charset = decode_bytes(data, params.get("charset"))
         return text, "message/rfc822", charset, {}
-    text, mime, charset = body_to_text(data)
-    return text, mime, charset, {}
+    return body_to_text(data)
 
 
 def read_file_record(

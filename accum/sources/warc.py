@@ -253,7 +253,7 @@ def _record_to_page(record, payload, number, source, label_spec, max_page_bytes,
         "warc_record_id": headers.get_header("WARC-Record-ID"),
     }
     if record.rec_type == "conversion":
-        text, mime, charset = body_to_text(payload, "text/plain; charset=utf-8", kind="text")
+        text, mime, charset, found = body_to_text(payload, "text/plain; charset=utf-8", kind="text")
     elif record.http_headers is not None and record.rec_type == "response":
         status = record.http_headers.get_statuscode()
         try:
@@ -262,7 +262,7 @@ def _record_to_page(record, payload, number, source, label_spec, max_page_bytes,
             raise Skip("malformed", f"bad HTTP status {status!r}") from None
         if not 200 <= extra["http_status"] < 300:
             raise Skip("empty", f"HTTP status {status}")
-        text, mime, charset = body_to_text(payload, record.http_headers.get_header("Content-Type"))
+        text, mime, charset, found = body_to_text(payload, record.http_headers.get_header("Content-Type"))
     elif (headers.get_header("Content-Type") or "").lower().startswith("application/http"):
         # An HTTP message warcio left unparsed (its URI is not http:/https:).
         block = parse_header_block(payload)
@@ -271,9 +271,9 @@ def _record_to_page(record, payload, number, source, label_spec, max_page_bytes,
         extra["http_status"] = block.status
         if not 200 <= block.status < 300:
             raise Skip("empty", f"HTTP status {block.status}")
-        text, mime, charset = body_to_text(payload[block.body_offset :], block.get("Content-Type"))
+        text, mime, charset, found = body_to_text(payload[block.body_offset :], block.get("Content-Type"))
     else:
-        text, mime, charset = body_to_text(payload, headers.get_header("Content-Type"))
+        text, mime, charset, found = body_to_text(payload, headers.get_header("Content-Type"))
     return make_page(
         url,
         label_spec.label_for_url(url),
@@ -283,4 +283,5 @@ def _record_to_page(record, payload, number, source, label_spec, max_page_bytes,
         charset=charset,
         n_bytes=n_bytes,
         **extra,
+        **found,
     )
