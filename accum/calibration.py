@@ -102,7 +102,7 @@ def fit_label_thresholds(probs: np.ndarray, truth: np.ndarray, default: float = 
     this category" over held-out pages: float64[n_categories].
 
     A page's label set is then every category whose probability reaches its threshold
-    (:meth:`accum.classify.LinearCountModel.predict_label_sets`): each category decides
+    (:meth:`accum.prediction.TextClassifier.predict_label_sets`): each category decides
     on its own, so a page can get several. The threshold lies halfway between the lowest
     probability kept and the next one below it; a category without held-out pages keeps
     ``default``.

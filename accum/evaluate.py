@@ -15,11 +15,11 @@ import numpy as np
 
 from .calibration import (apply_confidence_map, confidence_reliability, fit_confidence_map, fit_label_thresholds,
                           fit_temperature, label_set_scores, negative_log_likelihood, reliability, softmax)
-from .classify import LinearCountModel
+from .prediction import TextClassifier
 from .pages import Record, Skipped
 
 
-def score_labelled(records: Iterable[Record], clf: LinearCountModel, batch_pages: int = 500,
+def score_labelled(records: Iterable[Record], clf: TextClassifier, batch_pages: int = 500,
                    exclude: Callable[[str], bool] | None = None,
                    keep: list | None = None) -> tuple[np.ndarray, np.ndarray, Counter]:
     """Scores and true category indices of every usable labelled page.
@@ -96,7 +96,7 @@ def membership(sets: list[set], n_categories: int) -> np.ndarray:
     return out
 
 
-def fit_set_thresholds(clf: LinearCountModel, probs: np.ndarray, y: np.ndarray, texts: list[str],
+def fit_set_thresholds(clf: TextClassifier, probs: np.ndarray, y: np.ndarray, texts: list[str],
                        pairs: int = 0, seed: int = 0) -> np.ndarray:
     """Per-category thresholds (:func:`accum.calibration.fit_label_thresholds`) fitted on
     held-out pages (probabilities ``probs``, categories ``y``) and on ``pairs`` two-topic
@@ -109,7 +109,7 @@ def fit_set_thresholds(clf: LinearCountModel, probs: np.ndarray, y: np.ndarray, 
     return fit_label_thresholds(probs, membership(truth, len(clf.categories)))
 
 
-def calibrate(clf: LinearCountModel, scores: np.ndarray, y: np.ndarray, texts: list[str] = (),
+def calibrate(clf: TextClassifier, scores: np.ndarray, y: np.ndarray, texts: list[str] = (),
               pairs: int = 0, seed: int = 0) -> tuple[dict, dict, dict]:
     """Fit ``clf``'s temperature, confidence map and label-set thresholds on held-out pages
     (scores ``scores`` at temperature 1, categories ``y``, and ``texts`` when ``pairs``
@@ -138,9 +138,9 @@ def calibrate(clf: LinearCountModel, scores: np.ndarray, y: np.ndarray, texts: l
     return record, before, after
 
 
-def label_set_report(clf: LinearCountModel, probs: np.ndarray, y: np.ndarray, texts: list[str],
+def label_set_report(clf: TextClassifier, probs: np.ndarray, y: np.ndarray, texts: list[str],
                      pairs: int, seed: int = 0) -> dict:
-    """Scores of the classifier's label sets (:meth:`~accum.classify.LinearCountModel.predict_label_sets`)
+    """Scores of the classifier's label sets (:meth:`~accum.prediction.TextClassifier.predict_label_sets`)
     on the single pages (probabilities ``probs``, categories ``y``) and on ``pairs``
     two-topic pages made from them."""
     names = list(range(len(clf.categories)))
@@ -155,7 +155,7 @@ def label_set_report(clf: LinearCountModel, probs: np.ndarray, y: np.ndarray, te
     return report
 
 
-def evaluate(records: Iterable[Record], clf: LinearCountModel, batch_pages: int = 500,
+def evaluate(records: Iterable[Record], clf: TextClassifier, batch_pages: int = 500,
              min_confidence: float = 0.0, pairs: int = 0, seed: int = 0) -> dict:
     """Classify every labelled page and compare with its label.
 
