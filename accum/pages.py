@@ -15,7 +15,7 @@ SKIP_REASONS = (
     "empty",  # no text after extraction
     "too-large",  # over the page size cap
     "bad-encoding",  # undecodable bytes, mostly replacement characters
-    "not-text",  # a content type that is not text or HTML (images, PDFs, ...)
+    "not-text",  # a content type that is not text or HTML, or binary data (images, archives, ...)
     "malformed",  # a record the format's parser rejected (bad WARC, bad JSON line, ...)
     "truncated",  # input that ends early (truncated gzip, cut-off WARC)
     "unreadable",  # an OS error while reading the file

@@ -198,7 +198,7 @@ def test_hostile_files_in_a_directory(tmp_path):
     items = _check_items(list(open_source(root, label="dir", max_page_bytes=1000)))
     by_name = {os.path.basename(i.meta["source"] if isinstance(i, Page) else i.source): i for i in items}
     assert by_name["empty.txt"].reason == "empty"
-    assert by_name["image.png"].reason == "bad-encoding"
+    assert by_name["image.png"].reason == "not-text"
     assert by_name["big.txt"].reason == "too-large" and by_name["big.txt"].n_bytes == 0
     assert by_name["gif.http"].reason == "not-text"
     assert (by_name["notfound.http"].reason, by_name["notfound.http"].detail) == ("empty", "HTTP status 404")

@@ -277,12 +277,12 @@ def test_bom_wins():
     assert decode_bytes("hé".encode("utf-16"), None) == ("hé", "utf-16")
 
 
-def test_binary_and_undecodable_data_are_bad_encoding():
+def test_binary_data_is_not_text_and_undecodable_data_is_bad_encoding():
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
-    assert binary_reason(png)
+    assert binary_reason(png) == "binary data: a PNG image"
     with pytest.raises(Skip) as info:
         decode_bytes(png)
-    assert info.value.reason == "bad-encoding"
+    assert info.value.reason == "not-text"
     assert binary_reason(b"plain text\twith tabs\r\n") is None
     with pytest.raises(Skip) as info:
         decode_bytes(bytes(range(0x80, 0x100)) * 3, "utf-8")  # declared utf-8, none of it is

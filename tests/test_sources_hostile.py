@@ -5,6 +5,7 @@ blank lines and giant tokens. Real files, real symbolic links, real gzip members
 import gzip
 import json
 import os
+import random
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ from accum.pages import Page, Skipped
 from accum.sources import detect_format, open_source
 from accum.sources.partition import plan_parts
 from corpora import corpus_path
-from warcs import gzip_member_ends, split_http_file, webkb_warc
+from warcs import gzip_member_ends, split_http_file, webkb_warc, write_warc
 
 ACCUM = [sys.executable, "-m", "accum.cli"]
 
@@ -280,3 +281,50 @@ def test_ordinary_pages_read_as_before():
         assert "extract" not in page.meta
     assert len(pages) == 307
     assert digest.hexdigest() == "1dd54e2750c9d3201a8f49db07cd93287429757aaf1aee49381d88cc34f1efaf"
+
+
+# ---------------------------------------------------------------- binary data named .html
+
+
+def test_binary_data_named_html_is_not_text(tmp_path):
+    """Random bytes and gzip data named .html were read as latin-1 text (the old check
+    wanted over 1 % NUL bytes; these have almost none)."""
+    rng = random.Random(17)
+    noise = bytes(rng.getrandbits(8) for _ in range(50_000)).replace(b"\0", b"\1")
+    page = corpus_path("webkb/course/cornell").iterdir().__next__().read_bytes()
+    files = {
+        "noise.html": noise,
+        "page.html.gz.html": gzip.compress(page),
+        "archive.html": zipped(page),
+        "doc.html": b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + noise[:2000],
+        "image.html": b"\x89PNG\r\n\x1a\n" + noise[:2000],
+        "latin1.html": "<html><body>caf\u00e9 na\u00efve \u00e0 la cr\u00e8me</body></html>".encode("latin-1"),
+        "controls.txt": b"terminal output \x1b[1m\x07\x08\x08 and ^H^H: " * 5 + b"plain ASCII text\n" * 5,
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    items = {os.path.basename(i.meta["source"] if isinstance(i, Page) else i.source): i
+             for i in open_source(tmp_path)}
+    for name in ("noise.html", "page.html.gz.html", "archive.html", "doc.html", "image.html"):
+        assert items[name].reason == "not-text", (name, items[name])
+    assert "control bytes and" in items["noise.html"].detail
+    assert items["page.html.gz.html"].detail == "binary data: gzip data"
+    assert items["latin1.html"].text == "caf\u00e9 na\u00efve \u00e0 la cr\u00e8me"
+    assert isinstance(items["controls.txt"], Page)  # control bytes alone, in ASCII text, are text
+
+    # the same bytes served as text/html in a WARC record
+    warc = tmp_path / "crawl" / "noise.warc.gz"
+    warc.parent.mkdir()
+    write_warc(warc, [("response", "http://x/noise.html", noise, [("Content-Type", "text/html")], "200 OK")])
+    (record,) = open_source(warc)
+    assert record.reason == "not-text"
+
+
+def zipped(data: bytes) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("page.html", data)
+    return buf.getvalue()

@@ -331,7 +331,7 @@ def body_to_text(
     ------
     Skip
         ``"empty"`` for an empty body, ``"not-text"`` for a type that is neither text
-        nor HTML, ``"bad-encoding"`` for binary or undecodable data.
+        nor HTML or for binary data, ``"bad-encoding"`` for undecodable data.
     """
     mime, params = parse_content_type(content_type)
     if not body:
