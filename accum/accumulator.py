@@ -33,6 +33,13 @@ _FAST_GROWTH_SLOTS = 1 << 22
 GRAM_BATCH_ENTRIES = 1 << 20
 #: Names of the per-order growth statistics, in kernel order.
 GROWTH_FIELDS = ("distinct", "singletons", "doubletons", "at_least_k")
+#: Longest token spelling the lexicon keeps, in UTF-8 bytes. The lexicon is for showing
+#: words (explanations, feature names); a page of one long run of letters is one token,
+#: and a 50 MB one was kept and printed whole. A longer token is cut on a character
+#: boundary and ends in "…"; its id stays the hash of the whole token, so features and
+#: counts do not change. (The generator keeps its own, whole spellings: it must write the
+#: text back as it was.)
+MAX_SPELLING_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,15 @@ class CategoryTotals:
     @property
     def n_tokens(self) -> int:
         return int(self.token_counts.sum())
+
+
+def _spelling_bytes(buf: np.ndarray, start: int) -> int:
+    """Bytes of the spelling kept of a token longer than :data:`MAX_SPELLING_BYTES` that
+    starts at ``buf[start]``: that many, less those of a character the cut would split."""
+    end = start + MAX_SPELLING_BYTES
+    while end > start and buf[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte
+        end -= 1
+    return end - start
 
 
 class Accumulator(CategoryTotals):
@@ -407,10 +423,20 @@ class Accumulator(CategoryTotals):
 
     def _learn_words(self, batch: TokenBatch, tokens: np.ndarray) -> None:
         """Record the text of tokens whose ids are new to the lexicon (decoded at once: a
-        token holds no space, so they are joined with spaces and split again)."""
+        token holds no space, so they are joined with spaces and split again), each cut
+        to :data:`MAX_SPELLING_BYTES`."""
         if len(tokens):
-            joined = _kernels.gather_tokens(batch.buf, batch.starts, batch.lengths, tokens, ord(" "))
-            self.lexicon.update(zip(batch.ids[tokens].tolist(), joined.tobytes().decode("utf-8", "replace").split(" ")))
+            lengths = batch.lengths
+            long = np.flatnonzero(lengths[tokens] > MAX_SPELLING_BYTES)
+            if len(long):  # rare: only these are looked at one by one
+                lengths = lengths.copy()
+                for t in tokens[long].tolist():
+                    lengths[t] = _spelling_bytes(batch.buf, int(batch.starts[t]))
+            joined = _kernels.gather_tokens(batch.buf, batch.starts, lengths, tokens, ord(" "))
+            words = joined.tobytes().decode("utf-8", "replace").split(" ")
+            for k in long.tolist():
+                words[k] += "\u2026"
+            self.lexicon.update(zip(batch.ids[tokens].tolist(), words))
 
     def merge(self, other: "Accumulator") -> "Accumulator":
         """Add ``other``'s counts into this accumulator (in place) and return it.

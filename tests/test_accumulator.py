@@ -224,3 +224,25 @@ def test_gram_pages_added_by_tiles_equal_the_sum_of_outer_products():
     full = np.zeros((n_buckets, n_buckets))
     _gram_kernels.gram_unpack(gram, n_buckets, full)
     np.testing.assert_array_equal(full, (h.T @ h).astype(np.float64))
+
+
+def test_giant_tokens_are_spelled_short_and_counted_whole():
+    """A 2 MB run of letters is one token: the lexicon keeps 64 bytes of it and "…" (cut
+    between characters), while its id and counts are those of the whole token."""
+    from accum.accumulator import MAX_SPELLING_BYTES
+    from accum.tokens import tokenize
+
+    giant = "ab" * 1_000_000
+    accented = "a" + "\u00e9" * 40  # 81 bytes: the 64th byte is inside an é
+    acc = Accumulator(Settings(max_order=2))
+    acc.learn_one(f"the {giant} and {accented} word", "spam")
+    acc.learn_one(f"{giant} again", "spam")
+    ids = tokenize([giant, accented]).ids.tolist()
+    assert acc.lexicon[ids[0]] == "ab" * 32 + "\u2026"
+    assert acc.lexicon[ids[1]] == "a" + "\u00e9" * 31 + "\u2026"
+    assert max(len(w.removesuffix("\u2026").encode()) for w in acc.lexicon.values()) <= MAX_SPELLING_BYTES
+    assert acc.count(giant) == {"spam": 2} and acc.count(f"the {giant}") == {"spam": 1}
+    row = int(acc.rows_of(np.array(ids[:1], np.uint64))[0])
+    assert acc.feature_text(row) == "ab" * 32 + "\u2026"
+    assert Accumulator.from_arrays(acc.to_arrays()).lexicon == acc.lexicon
+    assert acc.lexicon[tokenize(["word"]).ids[0]] == "word"  # short tokens are kept whole
