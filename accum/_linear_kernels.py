@@ -62,13 +62,17 @@ def factorize(fids):
 
 
 @njit(**NJIT_OPTIONS)
-def class_df(indptr, indices, rows, labels, n_cols, n_classes):
-    """Pages of each class holding each column, over the pages ``rows``: int64[n_cols, n_classes]."""
-    out = np.zeros((n_cols, n_classes), np.int64)
-    for i in rows:
+def class_sums(indptr, indices, values, rows, row_weight, labels, n_cols, n_classes):
+    """Per column and class, the sum of ``values[e] * row_weight[k]`` over the entries of
+    the pages ``rows[k]`` of that class, float64[n_cols, n_classes] (with values and
+    weights of 1: how many pages of each class hold each column)."""
+    out = np.zeros((n_cols, n_classes))
+    for k in range(rows.shape[0]):
+        i = rows[k]
         c = labels[i]
+        w = row_weight[k]
         for e in range(indptr[i], indptr[i + 1]):
-            out[indices[e], c] += 1
+            out[indices[e], c] += values[e] * w
     return out
 
 
@@ -99,7 +103,9 @@ def train_ovr(indptr, indices, values, targets, rows, inv_norm, s2, private, C, 
 
     The problems share the pages and are solved in lockstep: each page, in a seeded
     random order per epoch, is one coordinate step of every problem, so the page's
-    weight rows are read once for all of them. The intercept is the weight of a
+    weight rows are read once for all of them. Scores and weight updates are summed in
+    single precision (twice the arithmetic per instruction; a page's score sums a few
+    hundred terms), the dual variables and intercepts kept in double. The intercept is the weight of a
     constant feature 1, regularised like the others (LIBLINEAR's bias, scikit-learn's
     ``LinearSVC`` with ``intercept_scaling=1``).
 
@@ -131,7 +137,8 @@ def train_ovr(indptr, indices, values, targets, rows, inv_norm, s2, private, C, 
     max_epochs : int
         Passes over the pages at most.
     eps : float
-        Stop when, in every problem, the projected gradients of an epoch span less than this.
+        A problem stops (its weights no longer change) after an epoch whose projected
+        gradients span less than this; the solver stops when every problem has.
     seed : int
 
     Returns
@@ -162,10 +169,11 @@ def train_ovr(indptr, indices, values, targets, rows, inv_norm, s2, private, C, 
     order = np.arange(n)
     flat = ws.reshape(-1)
     np.random.seed(seed)
-    dots = np.empty(n_prob)
-    step = np.empty(n_prob)
+    dots = np.empty(n_prob, np.float32)
+    step = np.empty(n_prob, np.float32)
+    done = np.zeros(n_prob, np.bool_)  # a problem stops when it converges, whatever the others do
     epoch = 0
-    while epoch < max_epochs:
+    while epoch < max_epochs and not done.all():
         epoch += 1
         np.random.shuffle(order)
         pg_max = np.full(n_prob, -np.inf)
@@ -185,34 +193,36 @@ def train_ovr(indptr, indices, values, targets, rows, inv_norm, s2, private, C, 
                 j = indices[e]
                 if private[j]:
                     continue
-                v = np.float64(values[e])
+                v = values[e]
                 row = ws[j]
                 for c in range(n_prob):
                     dots[c] += v * row[c]
             moved = False
             for c in range(n_prob):
+                step[c] = 0.0
+                if done[c]:
+                    continue
                 y = np.float64(targets[i, c])
                 nrm = np.float64(inv_norm[k, 0 if shared else c])
                 old = alpha[k, c]
-                g = y * (dots[c] * nrm + bias[c]) - 1.0 + (diag + own[k, c]) * old
+                g = y * (np.float64(dots[c]) * nrm + bias[c]) - 1.0 + (diag + own[k, c]) * old
                 pg = min(g, 0.0) if old == 0.0 else g
                 pg_max[c] = max(pg_max[c], pg)
                 pg_min[c] = min(pg_min[c], pg)
-                step[c] = 0.0
                 if pg != 0.0:
                     new = max(old - g / q[k, c], 0.0)
                     if new != old:
                         alpha[k, c] = new
-                        step[c] = (new - old) * y
-                        bias[c] += step[c]
-                        step[c] *= nrm
+                        delta = (new - old) * y
+                        bias[c] += delta
+                        step[c] = np.float32(delta * nrm)
                         moved = True
             if moved:
                 for e in range(a, b):
                     j = indices[e]
                     if private[j]:
                         continue
-                    v = np.float64(values[e])
+                    v = values[e]
                     row = ws[j]
                     if shared:
                         sv = v * s2[j, 0]
@@ -221,11 +231,9 @@ def train_ovr(indptr, indices, values, targets, rows, inv_norm, s2, private, C, 
                     else:
                         for c in range(n_prob):
                             row[c] += step[c] * v * s2[j, c]
-        gap = 0.0
         for c in range(n_prob):
-            gap = max(gap, pg_max[c] - pg_min[c])
-        if gap <= eps:
-            break
+            if pg_max[c] - pg_min[c] <= eps:
+                done[c] = True
     for k in range(n):  # the private columns' weights: their one page's alpha * y * x * s
         i = rows[k]
         for e in range(indptr[i], indptr[i + 1]):

@@ -1,0 +1,335 @@
+"""Discriminative linear models trained over the store's page vectors.
+
+Two families, both one-vs-rest L2-regularised linear SVMs (squared hinge, solved by
+dual coordinate descent: :func:`accum._linear_kernels.train_ovr`) over every feature
+the training pages hold, unigrams and n-grams, with no cap on their number:
+
+**"svm"**: ``log(1 + tf)`` times the inverse document frequency, each page scaled to
+unit L2 norm (a TF-IDF linear SVM, the strong baseline for long documents).
+
+**"nbsvm"**: NBSVM (Wang & Manning 2012, "Baselines and Bigrams"): presence (binary)
+features scaled, per class, by naive Bayes' log-count ratio ``r = log((p / |p|_1) /
+(q / |q|_1))`` where ``p`` and ``q`` are the document frequencies of the features in the
+class and in the other classes plus 1; optionally scaled to unit norm; the learned
+weights are interpolated towards their mean magnitude, ``w' = (1 - beta) * mean|w| + beta
+* w`` (beta < 1 trusts naive Bayes more, which helps short texts).
+
+Both are linear in the page's features (a page's norm is a constant of the page), so
+:meth:`DenseLinearModel.explain` decomposes the log-odds of two categories exactly.
+The data, the feature maps and which hyper-parameters to use are chosen by
+:mod:`accum.selection` from the store's own pages; this module trains and scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from . import _kernels, _linear_kernels
+from .accumulator import Settings
+from .prediction import Explanation, TextClassifier, _chunk_ends, _PageFeatures, _top_two
+from .tokens import encode, tokenize
+from .vectors import PageVectors
+
+#: Naive Bayes' smoothing in the log-count ratios (Wang & Manning's alpha).
+NB_ALPHA = 1.0
+#: Dual coordinate descent stops when an epoch's projected gradients span less than
+#: this (LIBLINEAR's default for its dual solvers), or after MAX_EPOCHS.
+TOLERANCE, MAX_EPOCHS = 0.1, 200
+#: The feature maps: (values are presence, scale is per class).
+FEATURES = {"svm": (False, False), "nbsvm": (True, True)}
+
+
+@dataclass(frozen=True)
+class PageMatrix:
+    """Page vectors as a sparse matrix over *columns*, the distinct features of the
+    pages, numbered by decreasing document frequency (the rows of the features most
+    pages hold sit together in memory while training).
+
+    Attributes
+    ----------
+    indptr : int64[n_pages + 1]
+    indices : int32[nnz]
+        Column of each entry.
+    tfs : uint32[nnz]
+        Occurrences in the page.
+    labels : int32[n_pages]
+        Category of each page (an index into ``categories``).
+    categories : tuple of str
+    fids : uint64[n_cols]
+        Feature id of each column.
+    df : int64[n_cols]
+        Pages holding each column.
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    tfs: np.ndarray
+    labels: np.ndarray
+    categories: tuple
+    fids: np.ndarray
+    df: np.ndarray
+
+    @classmethod
+    def from_vectors(cls, vectors: PageVectors) -> "PageMatrix":
+        codes, fids, df = _linear_kernels.factorize(vectors.fids)
+        order = np.argsort(-df, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        return cls(vectors.bounds, rank[codes].astype(np.int32), vectors.tfs, vectors.labels,
+                   tuple(vectors.categories), fids[order], df[order])
+
+    @property
+    def n_pages(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.fids)
+
+    def values(self, presence: bool) -> np.ndarray:
+        """Each entry's value: 1 for ``presence``, else ``log(1 + tf)`` (float32[nnz])."""
+        if presence:
+            return np.ones(len(self.tfs), np.float32)
+        return np.log1p(self.tfs.astype(np.float32))
+
+    def class_sums(self, rows: np.ndarray, values: np.ndarray | None = None, row_weight: np.ndarray | None = None,
+                   one_class: bool = False) -> np.ndarray:
+        """Per column and class (or over all, ``one_class``), the sum over the pages
+        ``rows`` of ``values`` (default 1: document frequencies) times ``row_weight``
+        (default 1), float64[n_cols, n_classes or 1]."""
+        rows = np.asarray(rows, np.int64)
+        values = np.ones(len(self.tfs), np.float32) if values is None else values
+        row_weight = np.ones(len(rows)) if row_weight is None else row_weight
+        labels = np.zeros(self.n_pages, np.int32) if one_class else self.labels
+        return _linear_kernels.class_sums(self.indptr, self.indices, values, rows, row_weight, labels, self.n_cols,
+                                          1 if one_class else len(self.categories))
+
+    def column_df(self, rows: np.ndarray) -> np.ndarray:
+        """Pages of ``rows`` holding each column, int64[n_cols]."""
+        return self.class_sums(rows, one_class=True)[:, 0].astype(np.int64)
+
+
+@dataclass
+class Trained:
+    """One fitted SVM family at one C over some training pages (weights times the scale)."""
+
+    family: str
+    normalize: bool
+    C: float
+    ws: np.ndarray  # float32[n_cols, n_problems]
+    bias: np.ndarray  # float64[n_problems]
+    scale: np.ndarray  # float32[n_cols, 1 or n_problems]; 0 for columns the training pages lack
+    epochs: int
+
+    def weights(self, beta: float = 1.0) -> np.ndarray:
+        """The scoring weights, float32[n_cols, n_problems]: ``ws``, or for "nbsvm" the
+        interpolation ``(1 - beta) * mean|w| * r + beta * ws`` (the mean over the
+        columns the training pages hold)."""
+        if self.family != "nbsvm" or beta == 1.0:
+            return self.ws
+        held = self.scale != 0
+        w = np.divide(self.ws, self.scale, out=np.zeros_like(self.ws), where=held)
+        mean_abs = np.abs(w).sum(axis=0) / np.maximum(held.sum(axis=0), 1)
+        return ((1.0 - beta) * mean_abs * self.scale + beta * self.ws).astype(np.float32)
+
+
+def problem_targets(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """+1/-1 per page and problem: one problem per class (one-vs-rest), or one for two
+    classes (class 1 against class 0), int8[n_pages, n_problems]."""
+    if n_classes == 2:
+        return np.where(labels == 1, 1, -1).astype(np.int8)[:, None]
+    return np.where(labels[:, None] == np.arange(n_classes)[None, :], 1, -1).astype(np.int8)
+
+
+def column_scale(matrix: PageMatrix, rows: np.ndarray, family: str) -> np.ndarray:
+    """The per-column scale learned from the training pages ``rows``: the inverse document
+    frequency ``log((1 + n) / (1 + df)) + 1`` (float32[n_cols, 1]) for "svm", naive
+    Bayes' log-count ratio per problem (float32[n_cols, n_problems]) for "nbsvm"; 0 for
+    columns no training page holds (features unseen in training carry nothing)."""
+    n_classes = len(matrix.categories)
+    if family == "svm":
+        df = matrix.column_df(rows).astype(np.float64)
+        idf = np.log((1.0 + len(rows)) / (1.0 + df)) + 1.0
+        return np.where(df > 0, idf, 0.0).astype(np.float32)[:, None]
+    per_class = matrix.class_sums(rows)
+    held = per_class.sum(axis=1) > 0
+    if n_classes == 2:
+        p, q = per_class[:, 1:], per_class[:, :1]
+    else:
+        p, q = per_class, per_class.sum(axis=1, keepdims=True) - per_class
+    p, q = (p + NB_ALPHA) * held[:, None], (q + NB_ALPHA) * held[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log((p / p.sum(axis=0)) / (q / q.sum(axis=0)))
+    return np.where(held[:, None], r, 0.0).astype(np.float32)
+
+
+def inverse_norms(matrix: PageMatrix, values: np.ndarray, scale: np.ndarray, rows: np.ndarray,
+                  normalize: bool) -> np.ndarray:
+    """``1 / ||values * scale||_2`` of each page of ``rows`` (float32[n, n_s]), or ones."""
+    out = np.ones((len(rows), scale.shape[1]), np.float32)
+    if normalize:
+        _linear_kernels.inverse_norms(matrix.indptr, matrix.indices, values, scale, np.asarray(rows, np.int64), out)
+    return out
+
+
+def epoch_cost(matrix: PageMatrix, rows: np.ndarray, family: str) -> int:
+    """What one pass of :func:`train_path` over the pages ``rows`` costs, in entry visits
+    per problem (twice for a per-problem scale, which doubles what each update reads)."""
+    n_problems = problem_targets(matrix.labels[:1], len(matrix.categories)).shape[1]
+    nnz = int(np.sum(matrix.indptr[np.asarray(rows) + 1] - matrix.indptr[np.asarray(rows)]))
+    return nnz * n_problems * (2 if FEATURES[family][1] and n_problems > 1 else 1)
+
+
+def train_path(matrix: PageMatrix, rows: np.ndarray, family: str, normalize: bool, Cs: Sequence[float],
+               seed: int = 0, max_epochs: int = MAX_EPOCHS) -> list[Trained]:
+    """Train ``family`` on the pages ``rows`` for each C of ``Cs`` (ascending; each
+    starts from the previous solution), returning one :class:`Trained` per C.
+
+    The problems are split among :func:`accum.config.threads` threads (each solves its
+    own, in the same page order: the result does not depend on the threads).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .config import threads
+
+    presence, _ = FEATURES[family]
+    rows = np.asarray(rows, np.int64)
+    values = matrix.values(presence)
+    scale = column_scale(matrix, rows, family)
+    inv = inverse_norms(matrix, values, scale, rows, normalize)
+    targets = problem_targets(matrix.labels, len(matrix.categories))
+    private = matrix.column_df(rows) == 1
+    n_prob = targets.shape[1]
+    s2 = np.square(scale)
+    blocks = np.array_split(np.arange(n_prob), min(threads(), n_prob))
+    shared = scale.shape[1] == 1
+
+    def solve(block: np.ndarray):
+        part = np.ascontiguousarray
+        t, i, s = part(targets[:, block]), (inv if shared else part(inv[:, block])), (s2 if shared else part(s2[:, block]))
+        ws, bias, alpha = np.zeros((matrix.n_cols, len(block)), np.float32), np.zeros(len(block)), \
+            np.zeros((len(rows), len(block)))
+        out = []
+        for C in Cs:
+            epochs = _linear_kernels.train_ovr(matrix.indptr, matrix.indices, values, t, rows, i, s, private, float(C),
+                                               ws, bias, alpha, max_epochs, TOLERANCE, seed)
+            out.append((ws.copy(), bias.copy(), epochs))
+        return out
+
+    with ThreadPoolExecutor(len(blocks)) as pool:
+        parts = list(pool.map(solve, blocks))
+    return [Trained(family, normalize, float(C), np.hstack([p[n][0] for p in parts]),
+                    np.concatenate([p[n][1] for p in parts]), scale, max(p[n][2] for p in parts))
+            for n, C in enumerate(Cs)]
+
+
+def score_pages(matrix: PageMatrix, rows: np.ndarray, trained: Trained, beta: float = 1.0) -> np.ndarray:
+    """Scores of the pages ``rows`` (held out) under ``trained``, float64[n, n_categories]
+    (two classes: ``[-s / 2, s / 2]`` for the problem's score s, as a model scores them)."""
+    presence, _ = FEATURES[trained.family]
+    rows = np.asarray(rows, np.int64)
+    values = matrix.values(presence)
+    inv = inverse_norms(matrix, values, trained.scale, rows, trained.normalize)
+    weights = trained.weights(beta)
+    out = np.empty((len(rows), weights.shape[1]))
+    _linear_kernels.score_rows(matrix.indptr, matrix.indices, values, rows, inv, weights, trained.bias, out)
+    return _two_sided(out) if len(matrix.categories) == 2 else out
+
+
+def _two_sided(scores: np.ndarray) -> np.ndarray:
+    """The two classes' scores ``[-s / 2, s / 2]`` of a one-problem score s."""
+    return np.hstack([-scores / 2, scores / 2])
+
+
+class DenseLinearModel(TextClassifier):
+    """A trained "svm" or "nbsvm" model (see the module notes), ready to classify text.
+
+    Each feature seen in training has one row of weights (float32, one per category) and
+    one of scales (for the page's norm); a page scores ``bias[c] + sum_w x_w *
+    weights[w, c] / norm_c`` over its features seen in training, where ``x`` is presence
+    ("nbsvm") or ``log(1 + tf)`` ("svm") and ``norm_c`` the page's L2 norm under the
+    scale (1 without normalisation). Built by :meth:`from_trained`; saved and restored
+    with :meth:`to_arrays` and :func:`accum.classify.model_from_arrays`.
+    """
+
+    _PARAMS = ("C", "beta", "normalize")
+    _ARRAYS = ("fids", "weights", "scale", "bias")
+
+    @classmethod
+    def from_trained(cls, trained: Trained, matrix: PageMatrix, settings: Settings,
+                     beta: float = 1.0) -> "DenseLinearModel":
+        held = np.nonzero(trained.scale.any(axis=1))[0]  # columns the training pages hold
+        weights = trained.weights(beta)[held]
+        bias = trained.bias
+        if len(matrix.categories) == 2:
+            weights, bias = _two_sided(weights), _two_sided(bias[None, :])[0]
+        model = cls.__new__(cls)
+        model.name, model.categories, model.settings = trained.family, list(matrix.categories), settings
+        model.C, model.beta, model.normalize = trained.C, float(beta), float(trained.normalize)
+        model.fids = np.ascontiguousarray(matrix.fids[held])
+        model.weights = np.ascontiguousarray(weights, np.float32)
+        scale = trained.scale[held]
+        if len(matrix.categories) == 2 and scale.shape[1] == 1 and trained.family == "nbsvm":
+            scale = np.hstack([scale, scale])  # one ratio, used by both classes' scores
+        model.scale = np.ascontiguousarray(scale, np.float32)
+        model.bias = np.asarray(bias, np.float64)
+        model._build_table()
+        return model
+
+    def _build_table(self) -> None:
+        cap = 16
+        while len(self.fids) > _kernels.LINEAR_LOAD * cap:
+            cap *= 2
+        self._table = _kernels.key_table(self.fids, np.arange(len(self.fids), dtype=np.uint64), cap)
+
+    @classmethod
+    def from_arrays(cls, state: dict) -> "DenseLinearModel":
+        model = cls.__new__(cls)
+        model.name, model.categories = state["model"], list(state["categories"])
+        model.settings = Settings.from_dict(state["settings"])
+        for name in cls._PARAMS:
+            setattr(model, name, float(state[name]))
+        for name in cls._ARRAYS:
+            setattr(model, name, np.asarray(state[name]))
+        model._build_table()
+        return model
+
+    @property
+    def presence(self) -> bool:
+        return FEATURES[self.name][0]
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        """Score of each category, float64[n_texts, n_categories]."""
+        out = np.tile(self.bias, (len(texts), 1))
+        start = 0
+        for stop in _chunk_ends(texts):
+            buf, bounds = encode(texts[start:stop], self.settings.lowercase)
+            _kernels.score_dense(buf, bounds, self.settings.max_order, self._table, self.weights, self.scale,
+                                 self.presence, bool(self.normalize), out[start:stop])
+            start = stop
+        return out
+
+    def explain(self, text: str, n_terms: int = 10) -> Explanation:
+        """The log-odds of the top two categories: their biases plus one exact term per feature."""
+        batch = tokenize([text], self.settings.lowercase)
+        order = self.settings.max_order
+        fids, tfs, first, _ = _kernels.page_features(batch.ngrams(order), batch.bounds)
+        rows = _kernels.linear_starts(fids, self._table)
+        seen = np.nonzero(rows >= 0)[0]
+        rows = rows[seen]
+        x = np.ones(len(seen)) if self.presence else np.log1p(tfs[seen].astype(np.float64))
+        weights = self.weights[rows].astype(np.float64)
+        inv = np.ones(self.scale.shape[1])
+        if self.normalize:
+            norms = np.sqrt(((x[:, None] * self.scale[rows]) ** 2).sum(axis=0))
+            inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        scores = self.decision_function([text])[0]
+        win, second = _top_two(scores)
+        inv_w, inv_s = (inv[0], inv[0]) if len(inv) == 1 else (inv[win], inv[second])
+        terms = x * (weights[:, win] * inv_w - weights[:, second] * inv_s)
+        page = _PageFeatures(batch, order, fids, tfs, first, seen, weights)
+        return self._explanation(page, terms, scores, win, second, self.bias[win] - self.bias[second],
+                                 n_counted=len(seen), n_terms=n_terms)

@@ -1,0 +1,388 @@
+"""The store chooses its classifier by cross-validation over its own pages.
+
+No constant here is a value tuned on a corpus: the grids below are starting points of
+a search, and the search decides, for the data at hand, between complement naive
+Bayes (counts only; strong on short texts and small data), a TF-IDF linear SVM
+(strong on long documents) and NBSVM (Wang & Manning 2012, strong on both), and their
+hyper-parameters.
+
+Protocol
+--------
+- **Folds.** k folds (5 below 2,000 pages, else 3), the same for every candidate. When
+  the pages come from several sites (the registered domain of their URL, or the blogger
+  of a ``blog://`` URL), whole sites go to one fold, since pages of one site resemble
+  each other more than pages of a new site do (a crawl keeps meeting new sites);
+  otherwise pages are dealt to folds class by class in a seeded shuffle.
+- **Racing.** All candidates are scored on the first fold; after each fold a candidate
+  whose held-out pages the leader gets right significantly more often than it does
+  (paired: ``b - c > 2 sqrt(b + c)`` where b counts pages only the leader gets right
+  and c pages only the candidate does) drops out, so the others' folds cost nothing.
+- **Budget.** Training is counted in passes of the solver, each weighed by the entries
+  and problems it visits, against ``budget_passes`` passes over every page: a unit that
+  is deterministic (the same data and seed give the same choice on any machine) and
+  proportional to the cost of training one model. A path of C values gets the budget
+  left (at most :data:`~accum.linear.MAX_EPOCHS` passes per C); one that cannot afford
+  :data:`MIN_PASSES` is not tried, and no fold is started once the budget is spent.
+- **Choice.** The highest accuracy over the held-out pages scored; ties go to the
+  cheaper model. The chosen candidate is then trained on every page, and its
+  temperature, confidence map and label-set thresholds are fitted on its held-out
+  scores (no separate calibration set needed).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from . import _linear_kernels
+from .accumulator import Accumulator
+from .classify import make_model
+from .linear import MAX_EPOCHS, DenseLinearModel, PageMatrix, epoch_cost, inverse_norms, score_pages, train_path
+from .prediction import TextClassifier
+from .vectors import PageVectors
+
+#: Complement naive Bayes' smoothing tried.
+COMPLEMENT_ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0)
+#: The SVM paths tried: (family, normalise, C values ascending, beta values).
+SVM_PATHS = (
+    ("svm", True, (0.3, 1.0, 3.0), (1.0,)),
+    ("nbsvm", True, (0.3, 1.0), (0.25, 0.5, 1.0)),
+    ("nbsvm", False, (0.1, 0.3), (0.25, 0.5, 1.0)),
+)
+#: Solver passes over every page that the search may spend (see the module notes), and
+#: the fewest a path of C values must be able to afford per C to be tried.
+BUDGET_PASSES, MIN_PASSES = 60, 5
+#: A candidate drops out when the leader wins this many standard deviations more pages.
+DROP_Z = 2.0
+#: Cost order of the families, for ties.
+CHEAPEST_FIRST = ("complement", "nbsvm", "svm")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model family with its hyper-parameters."""
+
+    family: str
+    params: tuple  # sorted (name, value) pairs
+
+    @property
+    def label(self) -> str:
+        return f"{self.family}(" + ", ".join(f"{k}={_fmt(v)}" for k, v in self.params) + ")"
+
+    def param(self, name: str, default=None):
+        return dict(self.params).get(name, default)
+
+
+def _fmt(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}"
+
+
+@dataclass
+class Scored:
+    """A candidate's held-out results so far."""
+
+    candidate: Candidate
+    correct: list = field(default_factory=list)  # bool[n] per fold scored
+    scores: list = field(default_factory=list)  # float64[n, n_categories] per fold scored
+    dropped_after: int | None = None  # folds scored when it dropped out
+    skipped: str | None = None  # why it was never scored
+
+    @property
+    def n(self) -> int:
+        return int(sum(len(c) for c in self.correct))
+
+    @property
+    def accuracy(self) -> float:
+        return float(sum(c.sum() for c in self.correct) / max(self.n, 1))
+
+    def interval(self) -> tuple[float, float]:
+        """Wilson 95 % interval of the accuracy over the held-out pages scored."""
+        n, p, z = self.n, self.accuracy, 1.96
+        if n == 0:
+            return 0.0, 1.0
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return max(0.0, centre - half), min(1.0, centre + half)
+
+    def to_dict(self) -> dict:
+        low, high = self.interval()
+        return {"model": self.candidate.family, "params": dict(self.candidate.params),
+                "label": self.candidate.label, "accuracy": round(self.accuracy, 5), "ci95": [round(low, 5), round(high, 5)],
+                "pages": self.n, "folds": len(self.correct), "dropped_after": self.dropped_after,
+                "skipped": self.skipped}
+
+
+@dataclass
+class Selection:
+    """What :func:`select_model` chose, why, and the model trained on every page."""
+
+    model: TextClassifier
+    chosen: Scored
+    results: list
+    folds: int
+    grouped_by: str
+    passes: float
+    seconds: float
+    calibration: dict
+
+    def summary(self) -> str:
+        low, high = self.chosen.interval()
+        runner = next((r for r in self.ranking() if r is not self.chosen), None)
+        versus = f"; next best {runner.candidate.label} {runner.accuracy:.3f}" if runner else ""
+        return (f"{self.chosen.candidate.label}: {self.chosen.accuracy:.3f} cross-validated accuracy "
+                f"(95 % CI {low:.3f}-{high:.3f}, {self.chosen.n:,} held-out pages, {self.folds} folds "
+                f"{self.grouped_by}){versus}")
+
+    def ranking(self) -> list:
+        return sorted(self.results, key=_rank_key)
+
+    def to_dict(self) -> dict:
+        return {"model": self.chosen.candidate.family, "params": dict(self.chosen.candidate.params),
+                "label": self.chosen.candidate.label, "accuracy": round(self.chosen.accuracy, 5),
+                "ci95": [round(x, 5) for x in self.chosen.interval()], "folds": self.folds,
+                "grouped_by": self.grouped_by, "passes": self.passes, "seconds": round(self.seconds, 3),
+                "summary": self.summary(), "candidates": [r.to_dict() for r in self.ranking()],
+                "calibration": self.calibration}
+
+
+def _rank_key(result: Scored):
+    family = result.candidate.family
+    return (-result.accuracy, CHEAPEST_FIRST.index(family), result.candidate.params)
+
+
+# -- folds ----------------------------------------------------------------------------
+
+_SECOND_LEVEL = {"ac", "co", "com", "edu", "gov", "net", "org", "or", "ne", "go"}
+_IP = re.compile(r"^[\d.]+$|:")
+
+
+def site_of(url: str) -> str | None:
+    """The site a page belongs to: the registered domain of an http(s) URL's host (the
+    last two labels, three under a country's second level such as ``.ac.uk``), the
+    host of other URLs with one (``blog://<blogger>/...``); None without a host."""
+    try:
+        host = (urlsplit(url).hostname or "").strip(".").lower()
+    except ValueError:
+        return None
+    if not host:
+        return None
+    if _IP.search(host):
+        return host
+    labels = host.split(".")
+    keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
+    return ".".join(labels[-keep:])
+
+
+def make_folds(labels: np.ndarray, k: int, sites: Sequence[str | None] | None = None,
+               seed: int = 0) -> tuple[np.ndarray, str]:
+    """The fold (0..k-1) of each page, and how they were made ("by site" or "stratified").
+
+    Whole sites go to one fold when there are at least ``k`` sites and none holds half the
+    pages or more (the largest first, each to the fold with the fewest pages); otherwise
+    each class's pages are shuffled with ``seed`` and dealt round-robin.
+    """
+    n = len(labels)
+    rng = np.random.default_rng(seed)
+    if sites is not None:
+        names = [s if s is not None else "" for s in sites]
+        uniq, codes, sizes = np.unique(names, return_inverse=True, return_counts=True)
+        if "" not in uniq and len(uniq) >= k and sizes.max() < n / 2:
+            fold_of_site = np.empty(len(uniq), np.int64)
+            load = np.zeros(k, np.int64)
+            tiebreak = rng.permutation(len(uniq))
+            for s in np.lexsort((tiebreak, -sizes)):
+                f = int(np.argmin(load))
+                fold_of_site[s] = f
+                load[f] += sizes[s]
+            return fold_of_site[codes], "by site"
+    folds = np.empty(n, np.int64)
+    offset = 0
+    for c in np.unique(labels):
+        members = rng.permutation(np.nonzero(labels == c)[0])
+        folds[members] = (np.arange(len(members)) + offset) % k
+        offset += len(members)
+    return folds, "stratified"
+
+
+# -- candidates -----------------------------------------------------------------------
+
+
+def complement_scores(matrix: PageMatrix, train: np.ndarray, test: np.ndarray, alphas: Sequence[float]) -> list:
+    """Complement naive Bayes' scores of the ``test`` pages, trained on ``train``, for each
+    alpha (as :class:`accum.classify.ComplementClassifier` scores: presence of each
+    feature the training pages hold, weights from their length-normalised log-TF)."""
+    values = matrix.values(presence=False)
+    page_norm = inverse_norms(matrix, values, np.ones((matrix.n_cols, 1), np.float32), train, True)[:, 0]
+    weights = matrix.class_sums(train, values, page_norm.astype(np.float64))
+    held = weights.sum(axis=1) > 0
+    weights, total = weights[held], weights[held].sum(axis=1, keepdims=True)
+    ones = np.ones(len(matrix.tfs), np.float32)
+    test = np.asarray(test, np.int64)
+    out = []
+    for alpha in alphas:
+        other = total - weights + alpha
+        w = np.zeros((matrix.n_cols, weights.shape[1]), np.float32)
+        w[held] = -np.log(other / other.sum(axis=0))
+        scores = np.empty((len(test), w.shape[1]))
+        _linear_kernels.score_rows(matrix.indptr, matrix.indices, ones, test, np.ones((len(test), 1), np.float32),
+                                   w, np.zeros(w.shape[1]), scores)
+        out.append(scores)
+    return out
+
+
+def default_candidates(n_classes: int) -> list[Candidate]:
+    """Every candidate of the default search."""
+    out = [Candidate("complement", (("alpha", a),)) for a in COMPLEMENT_ALPHAS]
+    for family, normalize, Cs, betas in SVM_PATHS:
+        for C in Cs:
+            for beta in betas:
+                params = (("C", C), ("normalize", normalize)) + ((("beta", beta),) if family == "nbsvm" else ())
+                out.append(Candidate(family, tuple(sorted(params))))
+    return out
+
+
+# -- the search -----------------------------------------------------------------------
+
+
+def select_model(acc: Accumulator, vectors: PageVectors, urls: Sequence[str] | None = None, *, seed: int = 0,
+                 k: int | None = None, budget_passes: int = BUDGET_PASSES,
+                 families: Sequence[str] | None = None) -> Selection:
+    """Choose and train the store's classifier (see the module notes).
+
+    Parameters
+    ----------
+    acc : Accumulator
+        The counts of exactly the pages of ``vectors`` (the count models are built from it).
+    vectors : PageVectors
+        Every page's vector, in any order, labelled.
+    urls : sequence of str, optional
+        Each page's URL, for folds by site.
+    seed : int
+        Seeds the folds and the solver's page order.
+    k : int, optional
+        Folds (default: 5 below 2,000 pages, else 3).
+    budget_passes : int
+        Solver passes the search may spend (see the module notes).
+    families : sequence of str, optional
+        Only these families (default: all).
+
+    Returns
+    -------
+    Selection
+    """
+    started = time.perf_counter()
+    if vectors.n_pages < 2 or len(set(vectors.labels.tolist())) < 2:
+        raise ValueError("choosing a model needs labelled pages of at least two categories")
+    matrix = PageMatrix.from_vectors(vectors)
+    labels = matrix.labels
+    k = k or (5 if matrix.n_pages < 2000 else 3)
+    k = max(2, min(k, int(np.bincount(labels).max())))
+    sites = [site_of(u) for u in urls] if urls is not None else None
+    folds, grouped_by = make_folds(labels, k, sites, seed)
+    candidates = [c for c in default_candidates(len(matrix.categories)) if families is None or c.family in families]
+    if not candidates:
+        raise ValueError(f"no candidate model among families {list(families)}; choose from {list(CHEAPEST_FIRST)}")
+    results = {c: Scored(c) for c in candidates}
+    unit = epoch_cost(matrix, np.arange(matrix.n_pages), "svm")  # one pass over every page
+    budget = Budget(budget_passes * unit)
+    last_fold = 0
+    for f in range(k):
+        alive = [r for r in results.values() if r.dropped_after is None and r.skipped is None]
+        if f > 0 and budget.left < last_fold:  # a fold of the survivors costs at most the last one
+            break
+        train, test = np.nonzero(folds != f)[0], np.nonzero(folds == f)[0]
+        before = budget.spent
+        _score_fold(matrix, train, test, [r.candidate for r in alive], results, labels[test], seed, budget)
+        last_fold = budget.spent - before
+        _drop_losers([r for r in alive if r.correct], f + 1)
+    scored = [r for r in results.values() if r.correct]
+    chosen = sorted(scored, key=_rank_key)[0]
+    model = train_chosen(chosen.candidate, acc, matrix, seed)
+    calibration = _calibrate(model, chosen, matrix, folds)
+    return Selection(model, chosen, list(results.values()), k, grouped_by, round(budget.spent / unit, 1),
+                     time.perf_counter() - started, calibration)
+
+
+@dataclass
+class Budget:
+    """Entry visits the search may still spend (see the module notes)."""
+
+    total: int
+    spent: int = 0
+
+    @property
+    def left(self) -> int:
+        return self.total - self.spent
+
+
+def _score_fold(matrix, train, test, candidates, results, truth, seed, budget: Budget) -> None:
+    """Score ``candidates`` on one fold, spending from ``budget``."""
+    alphas = [c.param("alpha") for c in candidates if c.family == "complement"]
+    if alphas:
+        for alpha, scores in zip(alphas, complement_scores(matrix, train, test, alphas)):
+            _record(results[Candidate("complement", (("alpha", alpha),))], scores, truth)
+    for family, normalize, Cs, betas in SVM_PATHS:
+        wanted = [c for c in candidates if c.family == family and c.param("normalize") == normalize]
+        needed = sorted({c.param("C") for c in wanted})
+        if not needed:
+            continue
+        cost = epoch_cost(matrix, train, family)
+        per_c = min(MAX_EPOCHS, budget.left // cost // len(needed))
+        if per_c < MIN_PASSES:
+            for c in wanted:
+                if not results[c].correct:
+                    results[c].skipped = "budget"
+            continue
+        for trained in train_path(matrix, train, family, normalize, needed, seed, max_epochs=int(per_c)):
+            budget.spent += trained.epochs * cost
+            for c in wanted:
+                if c.param("C") == trained.C:
+                    _record(results[c], score_pages(matrix, test, trained, c.param("beta", 1.0)), truth)
+
+
+def _record(result: Scored, scores: np.ndarray, truth: np.ndarray) -> None:
+    result.scores.append(scores)
+    result.correct.append(scores.argmax(axis=1) == truth)
+
+
+def _drop_losers(alive: list, folds_done: int) -> None:
+    """Drop the candidates the leader beats significantly on the pages scored so far."""
+    leader = sorted(alive, key=_rank_key)[0]
+    mine = np.concatenate(leader.correct)
+    for r in alive:
+        if r is leader:
+            continue
+        theirs = np.concatenate(r.correct)
+        b = int(np.sum(mine & ~theirs))
+        c = int(np.sum(theirs & ~mine))
+        if b - c > DROP_Z * math.sqrt(b + c):
+            r.dropped_after = folds_done
+
+
+def train_chosen(candidate: Candidate, acc: Accumulator, matrix: PageMatrix, seed: int = 0) -> TextClassifier:
+    """``candidate`` trained on every page."""
+    if candidate.family == "complement":
+        return make_model(acc, "complement", candidate.param("alpha"))
+    [trained] = train_path(matrix, np.arange(matrix.n_pages), candidate.family, candidate.param("normalize"),
+                           [candidate.param("C")], seed)
+    return DenseLinearModel.from_trained(trained, matrix, acc.settings, candidate.param("beta", 1.0))
+
+
+def _calibrate(model: TextClassifier, chosen: Scored, matrix: PageMatrix, folds: np.ndarray) -> dict:
+    """Fit the model's temperature, confidence map and label-set thresholds on the
+    chosen candidate's held-out scores; the record kept with the choice."""
+    from .evaluate import calibrate
+
+    scores = np.concatenate(chosen.scores)
+    held = np.concatenate([np.nonzero(folds == f)[0] for f in range(len(chosen.scores))])
+    # the held-out scores are in the order of matrix.categories; the model's may differ
+    index = [list(matrix.categories).index(c) for c in model.categories]
+    record, _, _ = calibrate(model, scores[:, index], np.array([model.categories.index(matrix.categories[y])
+                                                                 for y in matrix.labels[held]]))
+    return record
