@@ -165,3 +165,16 @@ def label_set_scores(truth: list[set], predicted: list[set], categories: list[st
         "labels_per_page": float(n_pred.mean()),
         "true_labels_per_page": float(n_true.mean()),
     }
+
+
+def apply_calibration(clf, record: dict) -> None:
+    """Set on ``clf`` (a :class:`~accum.prediction.TextClassifier`) the temperature,
+    confidence map and label-set thresholds of a calibration ``record`` (as
+    :func:`accum.evaluate.calibrate` returns it); a category missing from the record's
+    thresholds joins a label set only as the top category."""
+    clf.temperature = record["temperature"]
+    if "confidence_x" in record:
+        clf.confidence_map = (record["confidence_x"], record["confidence_y"])
+    if "label_thresholds" in record:
+        thresholds = record["label_thresholds"]
+        clf.label_thresholds = np.array([thresholds.get(c, np.inf) for c in clf.categories])

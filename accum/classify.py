@@ -58,28 +58,12 @@ import scipy.linalg.lapack
 
 from . import _gram_kernels, _kernels
 from .accumulator import Accumulator, Settings
-from .prediction import Explanation, TextClassifier, _PageFeatures, _top_two
+from .prediction import Explanation, TextClassifier, _chunk_ends, _PageFeatures, _top_two
 from .tokens import encode, tokenize
 
 
 #: Tells :func:`accum._kernels.score_texts` to score no ridge part.
 _NO_RIDGE = np.zeros((0, 0))
-#: Characters of text encoded and scored at a time: the encoded copy of a large batch
-#: stays small (the kernel itself works one document at a time in reused scratch).
-CHUNK_CHARS = 1 << 18
-
-
-def _chunk_ends(texts: Sequence[str]) -> list[int]:
-    """Ends of consecutive slices of ``texts`` of about :data:`CHUNK_CHARS` characters."""
-    ends, size = [], 0
-    for i, text in enumerate(texts):
-        size += len(text)
-        if size >= CHUNK_CHARS:
-            ends.append(i + 1)
-            size = 0
-    return ends if ends and ends[-1] == len(texts) else ends + [len(texts)]
-
-
 class LinearCountModel(TextClassifier):
     """Shared scoring, probabilities and explanations of the models over an accumulator.
 
@@ -427,8 +411,13 @@ MODELS = {"dm": DirichletClassifier, "complement": ComplementClassifier,
 DEFAULT_MODEL = "ridge-complement"
 
 
-def model_from_arrays(state: dict) -> LinearCountModel:
-    """The model saved by :meth:`LinearCountModel.to_arrays` (arrays may be read-only views)."""
+def model_from_arrays(state: dict) -> TextClassifier:
+    """The model saved by :meth:`~accum.prediction.TextClassifier.to_arrays` (arrays may
+    be read-only views)."""
+    from .linear import FEATURES, DenseLinearModel
+
+    if state.get("model") in FEATURES:
+        return DenseLinearModel.from_arrays(state)
     cls = MODELS.get(state.get("model"))
     if cls is None:
         raise ValueError(f"not a saved model: model {state.get('model')!r}")

@@ -28,6 +28,7 @@ from typing import Callable
 from .accumulator import Accumulator
 from .ingest import IngestSink, IngestSummary
 from .partials import apply_partial, count_part, merge_partials, screen_part
+from .vectors import PageVectors
 
 #: Hashes asked of the sink at a time (bound parameters per query).
 _HASH_QUERY = 500
@@ -100,7 +101,7 @@ def ingest_parts(
     if parts_per_wave is None:
         parts_per_wave = 2 * n_workers(client)
     markov_settings = None if markov is None else markov.settings()
-    pending, pending_growth, pending_hashes = [], [], set()
+    pending, pending_growth, pending_hashes, pending_vectors = [], [], set(), []
 
     @contextmanager
     def stage(name: str):
@@ -115,11 +116,13 @@ def ingest_parts(
         summary.checkpoints += 1
         width = 3 + 4 * acc.settings.max_order
         growth = np.concatenate(pending_growth) if pending_growth else np.zeros((0, width), np.int64)
+        vectors = PageVectors.concat(pending_vectors, acc.categories) if acc.keep_vectors else None
         with stage("commit"):
-            sink.checkpoint(acc, list(pending), growth, summary, markov=markov)
+            sink.checkpoint(acc, list(pending), growth, summary, markov=markov, vectors=vectors)
         pending.clear()
         pending_growth.clear()
         pending_hashes.clear()
+        pending_vectors.clear()
 
     for start in range(0, len(parts), parts_per_wave):
         wave = parts[start : start + parts_per_wave]
@@ -140,7 +143,7 @@ def ingest_parts(
                 else:
                     pending_hashes.add(h)
             partials.append(client.submit(count_part, fut, skip, acc.settings, acc.track_growth,
-                                          markov_settings, batch_pages, pure=False))
+                                          markov_settings, batch_pages, acc.keep_vectors, pure=False))
         del screened
         with stage("count"):
             wait(partials)
@@ -153,6 +156,8 @@ def ingest_parts(
         with stage("apply"):
             pending_growth.append(apply_partial(acc, markov, merged))
         pending.extend(merged.documents)
+        if merged.vectors is not None:
+            pending_vectors.append(merged.vectors)
         summary.add(merged.summary)
         if time.perf_counter() - last_commit >= checkpoint_seconds:
             commit()

@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 from .accumulator import Accumulator
 from .pages import Page, Record, Skipped, check_label
 from .tokens import tokenize
+from .vectors import PageVectors
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,11 @@ class IngestSink(Protocol):
         """The subset of ``hashes`` already committed."""
 
     def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: "IngestSummary",
-                   markov=None) -> None:
-        """Make ``acc``, the generator ``markov`` (when kept), the new ``documents`` and their
-        ``growth`` log rows visible together, atomically (``growth`` as returned by
-        :meth:`Accumulator.take_growth`)."""
+                   markov=None, vectors: PageVectors | None = None) -> None:
+        """Make ``acc``, the generator ``markov`` (when kept), the new ``documents``, their
+        page ``vectors`` (when the accumulator keeps them: one per document, in order)
+        and their ``growth`` log rows visible together, atomically (``growth`` as
+        returned by :meth:`Accumulator.take_growth`)."""
 
 
 class MemorySink:
@@ -60,13 +62,16 @@ class MemorySink:
         self.accumulator: Accumulator | None = None
         self.markov = None
         self.growth: list = []
+        self.vectors: list[PageVectors] = []
         self.checkpoints = 0
 
     def known_hashes(self, hashes: list[str]) -> set[str]:
         return {h for h in hashes if h in self.documents}
 
-    def checkpoint(self, acc, documents, growth, summary, markov=None) -> None:
+    def checkpoint(self, acc, documents, growth, summary, markov=None, vectors=None) -> None:
         self.accumulator = Accumulator.from_arrays(acc.to_arrays())
+        if vectors is not None:
+            self.vectors.append(vectors)
         self.markov = None if markov is None else type(markov).from_arrays(markov.to_arrays())
         self.documents.update((d.content_hash, d) for d in documents)
         self.growth.extend(growth.tolist())
@@ -313,7 +318,8 @@ def ingest(
     def commit() -> None:
         summary.seconds = time.perf_counter() - started
         summary.checkpoints += 1
-        sink.checkpoint(acc, list(pending), acc.take_growth(), summary, markov=markov)
+        vectors = acc.take_vectors() if acc.keep_vectors else None
+        sink.checkpoint(acc, list(pending), acc.take_growth(), summary, markov=markov, vectors=vectors)
         pending.clear()
         pending_hashes.clear()
 

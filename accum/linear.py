@@ -37,7 +37,7 @@ from .vectors import PageVectors
 NB_ALPHA = 1.0
 #: Dual coordinate descent stops when an epoch's projected gradients span less than
 #: this (LIBLINEAR's default for its dual solvers), or after MAX_EPOCHS.
-TOLERANCE, MAX_EPOCHS = 0.1, 200
+TOLERANCE, MAX_EPOCHS = 0.1, 100
 #: The feature maps: (values are presence, scale is per class).
 FEATURES = {"svm": (False, False), "nbsvm": (True, True)}
 

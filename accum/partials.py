@@ -22,6 +22,7 @@ from . import _kernels
 from .accumulator import Accumulator, Settings, checkpoints
 from .ingest import DocumentRow, IngestSummary, count_pages, screen
 from .pages import Page
+from .vectors import PageVectors
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Partial:
     cross_keys: np.ndarray  # uint64[n]
     cross_at: np.ndarray  # int64[n, 2]: (category, page count); category -1 = all pages
     summary: IngestSummary
+    vectors: PageVectors | None = None  # the documents' page vectors, when kept
 
 
 def screen_part(records, default_label: str | None = None) -> ScreenedPart:
@@ -56,15 +58,16 @@ def screen_part(records, default_label: str | None = None) -> ScreenedPart:
 
 
 def count_part(part: ScreenedPart, skip: set[int], settings: Settings, track_growth: bool = True,
-               markov_settings: dict | None = None, batch_pages: int = 500) -> Partial:
+               markov_settings: dict | None = None, batch_pages: int = 500, keep_vectors: bool = False) -> Partial:
     """Count the pages of ``part`` but those at the indices in ``skip`` (duplicates of
     pages counted before), from empty.
 
-    ``markov_settings`` (``MarkovAccumulator.settings()``) builds a generator too.
+    ``markov_settings`` (``MarkovAccumulator.settings()``) builds a generator too;
+    ``keep_vectors`` keeps the pages' vectors.
     """
     from .markov import MarkovAccumulator
 
-    acc = Accumulator(settings, track_growth=track_growth, log_crossings=track_growth)
+    acc = Accumulator(settings, track_growth=track_growth, log_crossings=track_growth, keep_vectors=keep_vectors)
     markov = None if markov_settings is None else MarkovAccumulator(**markov_settings)
     summary = IngestSummary(skipped=part.summary.skipped.copy(), skip_examples=dict(part.summary.skip_examples),
                             bytes_read=part.summary.bytes_read, duplicates=len(skip),
@@ -75,7 +78,7 @@ def count_part(part: ScreenedPart, skip: set[int], settings: Settings, track_gro
         documents.extend(count_pages(acc, markov, fresh[start : start + batch_pages], summary))
     acc.take_growth()  # the partial's own log: replaced by the replay
     keys, at = acc.take_crossings()
-    return Partial(acc, markov, documents, keys, at, summary)
+    return Partial(acc, markov, documents, keys, at, summary, acc.take_vectors() if keep_vectors else None)
 
 
 def merge_partials(first: Partial, then: Partial) -> Partial:
@@ -92,9 +95,10 @@ def merge_partials(first: Partial, then: Partial) -> Partial:
     offsets[: len(doc_counts)] = doc_counts
     at[mine, 1] += offsets[at[mine, 0]]
     at[~mine, 1] += n_docs
+    vectors = None if first.vectors is None else PageVectors.concat([first.vectors, then.vectors])
     return Partial(first.acc, first.markov, first.documents + then.documents,
                    np.concatenate([first.cross_keys, then.cross_keys]), np.concatenate([first.cross_at, at]),
-                   first.summary.add(then.summary))
+                   first.summary.add(then.summary), vectors)
 
 
 def apply_partial(acc: Accumulator, markov, partial: Partial) -> np.ndarray:

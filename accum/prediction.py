@@ -87,6 +87,22 @@ def _top_two(scores: np.ndarray) -> tuple[int, int]:
     return int(win), int(second)
 
 
+#: Characters of text encoded and scored at a time: the encoded copy of a large batch
+#: stays small (the kernel itself works one document at a time in reused scratch).
+CHUNK_CHARS = 1 << 18
+
+
+def _chunk_ends(texts: Sequence[str]) -> list[int]:
+    """Ends of consecutive slices of ``texts`` of about :data:`CHUNK_CHARS` characters."""
+    ends, size = [], 0
+    for i, text in enumerate(texts):
+        size += len(text)
+        if size >= CHUNK_CHARS:
+            ends.append(i + 1)
+            size = 0
+    return ends if ends and ends[-1] == len(texts) else ends + [len(texts)]
+
+
 @dataclass(frozen=True)
 class _PageFeatures:
     """The distinct features of one page, as an explanation needs them."""
@@ -118,6 +134,8 @@ class TextClassifier:
     """
 
     name = ""
+    #: Smoothing of a count model (None for models without one).
+    alpha = None
     #: Parameters and arrays that :meth:`to_arrays` saves (subclasses set theirs).
     _PARAMS: tuple[str, ...] = ()
     _ARRAYS: tuple[str, ...] = ()
@@ -128,6 +146,10 @@ class TextClassifier:
     #: Per-category probability thresholds for label sets, float64[n_categories]
     #: (:func:`accum.calibration.fit_label_thresholds`); None until calibrated.
     label_thresholds = None
+
+    def params(self) -> dict:
+        """The model's hyper-parameters by name."""
+        return {name: getattr(self, name) for name in self._PARAMS}
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Score of each category, float64[n_texts, n_categories]."""

@@ -20,7 +20,8 @@ Protocol
 - **Budget.** Training is counted in passes of the solver, each weighed by the entries
   and problems it visits, against ``budget_passes`` passes over every page: a unit that
   is deterministic (the same data and seed give the same choice on any machine) and
-  proportional to the cost of training one model. A path of C values gets the budget
+  proportional to the cost of training one model (with a floor of a fixed number of
+  entry visits, so that a small store is cross-validated whole). A path of C values gets the budget
   left (at most :data:`~accum.linear.MAX_EPOCHS` passes per C); one that cannot afford
   :data:`MIN_PASSES` is not tried, and no fold is started once the budget is spent.
 - **Choice.** The highest accuracy over the held-out pages scored; ties go to the
@@ -58,6 +59,9 @@ SVM_PATHS = (
 #: Solver passes over every page that the search may spend (see the module notes), and
 #: the fewest a path of C values must be able to afford per C to be tried.
 BUDGET_PASSES, MIN_PASSES = 60, 5
+#: Entry visits the search may spend whatever the store's size: small stores are cheap
+#: to cross-validate whole, and their choice needs every held-out page it can get.
+MIN_BUDGET_VISITS = 300_000_000
 #: A candidate drops out when the leader wins this many standard deviations more pages.
 DROP_Z = 2.0
 #: Cost order of the families, for ties.
@@ -290,7 +294,7 @@ def select_model(acc: Accumulator, vectors: PageVectors, urls: Sequence[str] | N
         raise ValueError(f"no candidate model among families {list(families)}; choose from {list(CHEAPEST_FIRST)}")
     results = {c: Scored(c) for c in candidates}
     unit = epoch_cost(matrix, np.arange(matrix.n_pages), "svm")  # one pass over every page
-    budget = Budget(budget_passes * unit)
+    budget = Budget(max(budget_passes * unit, MIN_BUDGET_VISITS))
     last_fold = 0
     for f in range(k):
         alive = [r for r in results.values() if r.dropped_after is None and r.skipped is None]

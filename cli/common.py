@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from accum.names import MODEL_NAMES
 from accum.pages import CONTROL_CHARACTERS
 
 STORE_HELP = "Store directory (env ACCUM_STORE)."
@@ -91,22 +92,18 @@ def open_store(store: str, db: str | None, create: bool = False):
     return Store(store, db=db, create=create)
 
 
-def load_classifier(store: str, db: str | None, model: str, alpha: float | None):
-    """The classifier ``model`` over the newest snapshot of a store."""
-    import numpy as np
+def load_classifier(store: str, db: str | None, model: str, alpha: float | None, save: bool = True):
+    """The classifier ``model`` over the newest snapshot of a store, with its calibration
+    (``save``: keep a model built here in the snapshot, see :meth:`accum.storage.Store.classifier`)."""
+    from accum.calibration import apply_calibration
 
     st = open_store(store, db)
-    clf = st.classifier(model, alpha)
+    clf = st.classifier(model, alpha, save=save)
     if clf is None:
         raise click.ClickException(f"the store at {store} has no categories yet: run accum ingest first")
     fitted = st.calibration(clf.name)
-    if fitted is not None and fitted["alpha"] == clf.alpha:
-        clf.temperature = fitted["temperature"]
-        if "confidence_x" in fitted:
-            clf.confidence_map = (fitted["confidence_x"], fitted["confidence_y"])
-        if "label_thresholds" in fitted:  # a category added since calibration joins a set only as the top
-            thresholds = fitted["label_thresholds"]
-            clf.label_thresholds = np.array([thresholds.get(c, np.inf) for c in clf.categories])
+    if fitted is not None and fitted.get("alpha") == getattr(clf, "alpha", None):
+        apply_calibration(clf, fitted)
     return clf
 
 
@@ -117,10 +114,11 @@ def model_options(func):
         help="Smoothing per feature (default: the model's, 0.03 complement and ridge-complement, 0.01 dm).",
     )(func)
     return click.option(
-        "--model", type=click.Choice(["ridge-complement", "complement", "dm"]), default=None,
-        help="ridge-complement: ridge regression on hashed unigrams blended with complement naive Bayes "
-             "(the default where the store keeps the Gram, else complement); complement: complement naive "
-             "Bayes on normalised weights; dm: Dirichlet-multinomial.",
+        "--model", type=click.Choice(MODEL_NAMES), default=None,
+        help="Default: the store's choice (accum fit: by cross-validation on its pages; before any fit "
+             "ridge-complement, or complement without the Gram). svm: TF-IDF linear SVM; nbsvm: NBSVM "
+             "(both trained by accum fit); ridge-complement: ridge regression on hashed unigrams blended "
+             "with complement naive Bayes; complement: complement naive Bayes; dm: Dirichlet-multinomial.",
     )(func)
 
 

@@ -44,13 +44,16 @@ def _valid_label(ctx, param, value):
                    "a running scheduler. Same result as without.")
 @click.option("--part-mb", default=64.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="With --dask: directories are split into parts of about this many MB.")
+@click.option("--fit/--no-fit", "refit", default=None,
+              help="Afterwards, choose the store's classifier again by cross-validation on its pages (accum fit). "
+                   "Default: when the store has no fit yet or its pages grew by 10 % since the last one.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @store_options
 @json_option
 @data_errors
 def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links, default_label,
-                   max_order, checkpoint_seconds, markov_order, gram_bits, batch_pages, dask_address, part_mb, quiet, store, db,
-                   as_json):
+                   max_order, checkpoint_seconds, markov_order, gram_bits, batch_pages, dask_address, part_mb, refit,
+                   quiet, store, db, as_json):
     """Add the pages of SOURCE... (directories, WARC, JSONL, Parquet, text) to the store.
 
     Pages already in the store (same text) are counted as duplicates and add nothing,
@@ -89,6 +92,7 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
                 bar.unit, bar.total = " files", sum(p.n_inputs for p in parts)
                 result = ingest_into(st, parts, command, settings, client=client, progress=bar.update, **options)
         result["dask"] = {"scheduler": dask_address, "parts": len(parts)}
+    result["fit"] = None if refit is False else _fit_after(st, force=bool(refit))
     if as_json:
         emit_json(result)
         return
@@ -108,3 +112,24 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
             click.echo(f"    e.g. {how}: {printable(example)}")
     click.echo(f"  read {result['bytes_read'] / 1e6:,.1f} MB in {result['seconds']:.1f} s: "
                f"{result['mb_per_s']:.2f} MB/s, {result['tokens_per_s']:,.0f} tokens/s")
+    fit = result["fit"]
+    if fit is not None and "error" not in fit:
+        click.echo(f"  model        {printable(fit['summary'])} (chosen in {fit['seconds']:.1f} s)")
+
+
+def _fit_after(st, force: bool) -> dict | None:
+    """Choose the store's model after an ingest when due (see
+    :func:`accum.storage.fits.fit_if_due`). The pages are committed whatever happens here:
+    a fit that fails (a full disk) is reported, on stderr and as ``{"error": ...}``,
+    without failing the ingest; ``accum fit`` tries again."""
+    from accum.storage import StoreError
+    from accum.storage.fits import fit_if_due
+
+    try:
+        fit = fit_if_due(st, force=force)
+    except (StoreError, OSError) as exc:
+        click.echo(f"accum ingest: the pages are committed, but choosing the model failed: {exc}; "
+                   "run accum fit once the cause is fixed", err=True)
+        return {"error": str(exc)}
+    return None if fit is None else {k: fit[k] for k in ("model", "params", "accuracy", "ci95", "summary",
+                                                         "seconds", "name")}

@@ -9,6 +9,7 @@ from accum import __version__
 from .capacity_cmd import capacity_command
 from .demo import demo_command
 from .evaluate_cmd import calibrate_command, evaluate_command
+from .fit_cmd import fit_command
 from .generate_cmd import generate_command, recall_command
 from .ingest_cmd import ingest_command
 from .query import categories_command, classify_command, info_command
@@ -27,7 +28,7 @@ def cli():
     """
 
 
-for command in (ingest_command, classify_command, evaluate_command, calibrate_command, categories_command,
+for command in (ingest_command, fit_command, classify_command, evaluate_command, calibrate_command, categories_command,
                 info_command, saturation_command, generate_command, recall_command, capacity_command, demo_command,
                 serve_command):
     cli.add_command(command)

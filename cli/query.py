@@ -97,6 +97,13 @@ def info_command(store, db, as_json):
                f"{(info['settings'] or {}).get('max_order', '-')})")
     click.echo(f"parameters  {info['parameters']:,} non-zero counts")
     click.echo(f"bytes       {info['bytes']:,} on disk (snapshot {info['snapshot']})")
+    model = info["model"]
+    if model is not None:
+        click.echo(f"model       {printable(model['why'] if model['chosen_by'] != 'default' else model['model'])}")
+        if model["chosen_by"] == "default":
+            click.echo(f"            ({model['why']})")
+        elif model["documents_since"]:
+            click.echo(f"            ({model['documents_since']:,} pages added since: accum fit chooses again)")
     click.echo(f"runs        {len(info['runs'])}"
                + "".join(f"\n  #{r['id']} {r['status']:<11} {r['started_at']}  "
                          f"{printable(', '.join(r['command']['sources']))}"

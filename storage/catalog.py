@@ -1,4 +1,5 @@
-"""The SQL catalog of a store: runs, categories, documents and snapshots (SQLAlchemy Core).
+"""The SQL catalog of a store: runs, categories, documents, snapshots, page-vector
+segments and fitted models (SQLAlchemy Core).
 
 SQLite (WAL journal) is the default; any SQLAlchemy URL works, e.g.
 ``postgresql+psycopg://user@host/db``. Every statement uses bound parameters.
@@ -59,6 +60,28 @@ snapshots = sa.Table(
     sa.Column("n_parameters", sa.BigInteger, nullable=False),
     sa.Column("n_categories", sa.Integer, nullable=False),
     sa.Column("bytes", sa.BigInteger, nullable=False),
+)
+
+segments = sa.Table(
+    "segments", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # vectors
+    sa.Column("n_pages", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+fits = sa.Table(
+    "fits", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("snapshot", sa.String(64), nullable=False),  # the snapshot whose pages it was chosen on
+    sa.Column("n_documents", sa.BigInteger, nullable=False),
+    sa.Column("model", sa.String(32), nullable=False),
+    sa.Column("record", sa.Text, nullable=False),  # JSON: accum.selection.Selection.to_dict()
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
 

@@ -37,8 +37,11 @@ import sqlalchemy as sa
 
 from accum.accumulator import Accumulator, Counts, Settings
 from accum.ingest import DocumentRow, IngestSummary
+from accum.names import TRAINED_MODELS
+from accum.vectors import PageVectors
 
 from . import catalog as cat
+from .segments import SEGMENT_DIR, write_vectors
 from .snapshots import read_counts, read_markov, read_model, read_snapshot, snapshot_bytes, write_model, write_snapshot
 
 KEEP_SNAPSHOTS = 2
@@ -183,9 +186,14 @@ class Store:
         return self._read_latest(read_counts)
 
     def classifier(self, model: str | None = None, alpha: float | None = None, save: bool = True):
-        """The classifier ``model`` (None: the default for the store's settings) with
-        smoothing ``alpha`` (None: the model's default) over the newest snapshot; None when
-        the store has no categories yet.
+        """The classifier ``model`` with smoothing ``alpha`` (None: the model's default)
+        over the newest snapshot; None when the store has no categories yet.
+
+        ``model`` None is the store's choice: the model of its newest fit
+        (:func:`~accum.storage.fits.fit_store`, calibrated on its held-out pages), or,
+        before any fit, the count model its settings allow
+        (:func:`accum.classify.default_model`). "svm" and "nbsvm" are trained models: the
+        newest fit's when it chose that family.
 
         The first call for a snapshot and model builds it from the counts and, with
         ``save``, saves it in the snapshot's directory (see
@@ -199,9 +207,17 @@ class Store:
 
         from accum.classify import default_model, make_model, model_from_arrays, model_parameters
 
+        from .fits import fitted_classifier, latest_fit
+
         settings = self.settings()
         if settings is None:
             return None
+        fit = latest_fit(self) if alpha is None else None
+        if fit is not None and model in (None, fit["model"]):
+            return fitted_classifier(self, fit, save)
+        if model in TRAINED_MODELS:
+            raise StoreError(f"model {model!r} is trained over the page vectors: run accum fit --model {model} "
+                             f"first (the store's newest fit chose {fit['model'] if fit else 'nothing yet'})")
         name = default_model(settings) if model is None else model
         params = model_parameters(name, alpha)
         digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
@@ -270,8 +286,25 @@ class Store:
             "parameters": int(snap.get("n_parameters", 0)),
             "bytes": int(snap.get("bytes", 0)),
             "snapshot": snap.get("name"),
+            "model": self._model_info(settings, int(n_docs)),
             "runs": [_run_dict(r) for r in run_rows],
         }
+
+    def _model_info(self, settings: Settings | None, n_documents: int) -> dict | None:
+        """The model ``classify`` uses by default and why (:meth:`info`'s ``model``)."""
+        from accum.classify import default_model
+
+        from .fits import latest_fit
+
+        fit = latest_fit(self)
+        if fit is None:
+            return None if settings is None else {"model": default_model(settings), "chosen_by": "default",
+                                                  "why": "no fit yet: run accum fit (or ingest) to choose by "
+                                                         "cross-validation"}
+        return {"model": fit["model"], "params": fit["params"], "chosen_by": "cross-validation",
+                "expected_accuracy": fit["accuracy"], "ci95": fit["ci95"], "why": fit["summary"],
+                "fit": fit["name"], "fitted_documents": fit["documents"],
+                "documents_since": n_documents - fit["documents"], "candidates": fit["candidates"]}
 
     def categories(self) -> list[dict]:
         """Each category with its documents, tokens and distinct features (from the newest snapshot)."""
@@ -373,6 +406,7 @@ class StoreWriter:
                 ).inserted_primary_key[0]
             self._remove_unregistered()
             self.acc = store.load(self.settings)
+            self.acc.keep_vectors = True  # every page's vector goes to a segment (accum.vectors)
             self.markov = store.load_markov(self.settings)
         except BaseException as exc:
             self.__exit__(type(exc), exc, exc.__traceback__, reraise=False)
@@ -486,18 +520,26 @@ class StoreWriter:
             return set(found)
 
     def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: IngestSummary,
-                   markov=None) -> None:
-        """Write a snapshot of ``acc`` (and the generator ``markov``), then register it
-        with ``documents`` and the ``growth`` log rows in one transaction."""
+                   markov=None, vectors: PageVectors | None = None) -> None:
+        """Write a snapshot of ``acc`` (and the generator ``markov``) and a segment of the
+        pages' ``vectors`` (those of ``documents``, in order), then register them with
+        ``documents`` and the ``growth`` log rows in one transaction."""
         self._seq += 1
         name = f"r{self.run_id:06d}-{self._seq:05d}"
         snap_dir = self.store.path / "snapshots"
         models = {"classifier": acc} | ({"markov": markov} if markov is not None else {})
         kept = ("the store holds exactly what it held before this run" if self._seq == 1
                 else "the store holds what this run's previous checkpoint committed")
+        segment = None
         try:
+            if vectors is not None and vectors.n_pages:
+                segment = self.store.path / SEGMENT_DIR / f"v-{name}.arrow"
+                segment.parent.mkdir(exist_ok=True)
+                segment_bytes = write_vectors(vectors, [d.content_hash for d in documents], segment)
             path = write_snapshot(models, snap_dir, name)
         except OSError as exc:
+            if segment is not None:
+                segment.unlink(missing_ok=True)
             raise StoreError(
                 f"cannot write the snapshot {name} to {snap_dir}: {os_reason(exc)}. Nothing of it was "
                 f"committed: {kept}; make room (or make the store writable) and run the same ingest again "
@@ -517,6 +559,9 @@ class StoreWriter:
                 growth_rows = _growth_rows(growth, acc, ids, self.run_id)
                 if growth_rows:
                     conn.execute(sa.insert(cat.growth), growth_rows)
+                if segment is not None:
+                    conn.execute(sa.insert(cat.segments).values(run_id=self.run_id, name=segment.name, kind="vectors",
+                                                                n_pages=vectors.n_pages, bytes=segment_bytes))
                 conn.execute(sa.insert(cat.snapshots).values(
                     run_id=self.run_id, name=name, n_documents=acc.n_documents,
                     n_tokens=acc.n_tokens, n_features=acc.n_rows,
@@ -529,6 +574,8 @@ class StoreWriter:
                 )
         except BaseException as exc:
             shutil.rmtree(path, ignore_errors=True)
+            if segment is not None:
+                segment.unlink(missing_ok=True)
             if isinstance(exc, sa.exc.SQLAlchemyError):
                 raise StoreError(
                     f"cannot register the snapshot {name} in the catalog {self.store.catalog_name}: "
@@ -558,12 +605,18 @@ class StoreWriter:
             shutil.rmtree(self.store.path / "snapshots" / name, ignore_errors=True)
 
     def _remove_unregistered(self) -> None:
-        """Delete snapshot directories a killed run wrote but never registered."""
+        """Delete snapshot directories and segments a killed run wrote but never registered."""
         keep = set(self._registered())
         snap_dir = self.store.path / "snapshots"
         for entry in snap_dir.iterdir() if snap_dir.exists() else ():
             if entry.name not in keep:
                 shutil.rmtree(entry, ignore_errors=True)
+        with self.store.engine.connect() as conn:
+            segments = set(conn.execute(sa.select(cat.segments.c.name)).scalars())
+        seg_dir = self.store.path / SEGMENT_DIR
+        for entry in seg_dir.iterdir() if seg_dir.exists() else ():
+            if entry.name not in segments:
+                entry.unlink(missing_ok=True)
 
 
 def catalog_url(url: str) -> str:
@@ -579,7 +632,7 @@ def catalog_url(url: str) -> str:
 
 #: What a store directory may hold before its first ingest has committed (an ingest that
 #: failed early leaves these behind; anything else means the directory is not ours).
-FRESH_STORE_ENTRIES = frozenset({"snapshots", ".write-lock", STORE_ID_FILE, "catalog.sqlite",
+FRESH_STORE_ENTRIES = frozenset({"snapshots", "vectors", "models", ".write-lock", STORE_ID_FILE, "catalog.sqlite",
                                  "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal"})
 
 

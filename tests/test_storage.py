@@ -141,7 +141,7 @@ def test_skips_are_counted_and_recorded(tmp_path, db_url):
 
 def test_odd_labels_and_urls_survive_intact(tmp_path, db_url):
     store = Store(tmp_path / "s", db=db_url, create=True)
-    label = "it's \"quoted\"; DROP TABLE documents; --\nnewline ünïcödé 日本"
+    label = "it's \"quoted\"; DROP TABLE documents; -- ünïcödé 日本"
     url = "http://example.com/?q='x'&y=\"z\"\n#ü"
     run_ingest(store, [Page(url, label, "some words here")])
     again = Store(tmp_path / "s", db=db_url)
@@ -152,16 +152,19 @@ def test_odd_labels_and_urls_survive_intact(tmp_path, db_url):
 
 
 AWKWARD_LABELS = [
-    "it's", 'say "hi"', "new\nline", "tab\there", "back\\slash", "\u00fcn\u00efc\u00f6d\u00e9", "\u65e5\u672c\u8a9e",
-    "emoji \U0001f600", "\u202eRTL", "e\u0301", "%s %d {} $1 ?", "'; DROP TABLE documents; --", " padded ", " ",
+    "it's", 'say "hi"', "back\\slash", "\u00fcn\u00efc\u00f6d\u00e9", "\u65e5\u672c\u8a9e",
+    "emoji \U0001f600", "\u202eRTL", "e\u0301", "%s %d {} $1 ?", "'; DROP TABLE documents; --", " padded ",
     "\\x00 not a NUL", "a" * 1000,
 ]
+#: Labels the label rule refuses (accum.pages.check_label): their pages are skipped as malformed.
+REFUSED_LABELS = ["new\nline", "tab\there", " "]
 
 
 def test_awkward_labels_and_urls_round_trip(tmp_path, db_url):
-    """Labels and URLs with quotes, newlines, backslashes, non-ASCII, bidi controls, SQL and
-    format syntax come back from the catalog exactly; a URL the catalog cannot hold whole
-    (a NUL; over MAX_URL_BYTES) is kept without the NUL, cut, and marked."""
+    """Labels and URLs with quotes, backslashes, non-ASCII, bidi controls, SQL and format
+    syntax come back from the catalog exactly (labels with control characters are
+    refused, and counted); a URL the catalog cannot hold whole (a NUL; over
+    MAX_URL_BYTES) is kept without the NUL, cut, and marked."""
     from accum.storage.store import MAX_URL_BYTES
 
     long_url = "http://example.com/?q=" + "".join(chr(0x41 + (i * 7919) % 26) for i in range(6000)) + "\u00e9"
@@ -170,9 +173,10 @@ def test_awkward_labels_and_urls_round_trip(tmp_path, db_url):
             "", "x" * 1999, "\u00e9" * 1000, long_url, "http://x/\x00nul"]
     records = [Page(urls[i % len(urls)], label, f"words for page {i} about {label!r}") for i, label in enumerate(AWKWARD_LABELS)]
     records += [Page(url, AWKWARD_LABELS[0], f"another page {i}") for i, url in enumerate(urls)]
+    refused = [Page(f"http://example.com/{i}", label, f"a refused page {i}") for i, label in enumerate(REFUSED_LABELS)]
     store = Store(tmp_path / "s", db=db_url, create=True)
-    acc, summary = run_ingest(store, records)
-    assert summary.pages_added == len(records)
+    acc, summary = run_ingest(store, records + refused)
+    assert summary.pages_added == len(records) and summary.skipped == {"malformed": len(REFUSED_LABELS)}
     again = Store(tmp_path / "s", db=db_url)
     assert sorted(again.load().categories) == sorted(AWKWARD_LABELS)
     assert sorted(c["name"] for c in again.categories()) == sorted(AWKWARD_LABELS)
@@ -199,7 +203,7 @@ def test_awkward_directory_labels_through_the_cli(tmp_path, db_url):
     import sys
 
     names = {"it's \"quoted\"": "alpha beta gamma", "new\nline": "delta epsilon zeta",
-             "\u65e5\u672c\u8a9e \U0001f600": "eta theta iota", "tab\tback\\slash": "kappa lambda mu"}
+             "\u65e5\u672c\u8a9e \U0001f600": "eta theta iota", "back\\slash": "kappa lambda mu"}
     corpus = tmp_path / "corpus"
     for name, words in names.items():
         (corpus / name).mkdir(parents=True)
@@ -217,10 +221,11 @@ def test_awkward_directory_labels_through_the_cli(tmp_path, db_url):
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 
-    accum("ingest", corpus, "--label", "dir", "--store", tmp_path / "s", "--quiet", "--json")
-    want = set(names) | {"odd\ufffd\ufffd"}
+    summary = accum("ingest", corpus, "--label", "dir", "--store", tmp_path / "s", "--quiet", "--json")
+    assert summary["skipped"] == {"malformed": 3}  # the directory whose name holds a newline
+    want = set(names) - {"new\nline"} | {"odd\ufffd\ufffd"}
     assert {c["name"] for c in accum("categories", "--store", tmp_path / "s", "--json")} == want
-    for name in ("new\nline", "\u65e5\u672c\u8a9e \U0001f600"):
+    for name in ("back\\slash", "\u65e5\u672c\u8a9e \U0001f600"):
         assert accum("classify", "--store", tmp_path / "s", "--json", names[name])["label"] == name
 
 

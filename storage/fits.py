@@ -1,0 +1,137 @@
+"""The store's chosen classifier: chosen on its own pages, kept beside the snapshots.
+
+:func:`fit_store` reads the newest snapshot's counts and every page's vector from the
+segments, lets :func:`accum.selection.select_model` choose and train the model, and
+keeps the result: a catalog row in ``fits`` (the choice, every candidate's
+cross-validated accuracy, the calibration) and, for models trained over the page
+vectors, their arrays in ``models/<name>/`` (written atomically; a cache of what the
+page vectors determine, like a snapshot's saved classifiers). Count models (complement
+naive Bayes) keep only their parameters: they are built from the newest snapshot, so
+they follow every later ingest; a trained model answers as trained until the next fit.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from accum.calibration import apply_calibration
+from accum.names import COUNT_MODELS
+
+from . import catalog as cat
+from .segments import SEGMENT_DIR, read_vectors
+from .snapshots import read_model, read_snapshot, write_model
+
+#: Directory of a store holding fitted models, and how many are kept.
+MODEL_DIR, KEEP_FITS = "models", 2
+
+
+def training_pages(store):
+    """The newest snapshot's accumulator and every page's vector and URL, consistently
+    (one catalog read), as ``(snapshot name, accumulator, PageVectors, urls)``.
+
+    Raises
+    ------
+    StoreError
+        When the store has no pages, or pages ingested before it kept page vectors.
+    """
+    from .store import StoreError
+
+    for _ in range(3):
+        with store.engine.connect() as conn:
+            snap = conn.execute(sa.select(cat.snapshots).order_by(cat.snapshots.c.id.desc()).limit(1)).mappings().first()
+            names = list(conn.execute(sa.select(cat.segments.c.name).where(cat.segments.c.kind == "vectors")
+                                      .order_by(cat.segments.c.id)).scalars())
+            urls = dict(conn.execute(sa.select(cat.documents.c.content_hash, cat.documents.c.url)).all())
+        if snap is None:
+            raise StoreError(f"the store at {store.path} has no pages yet: ingest labelled pages first")
+        try:
+            acc = read_snapshot(store.path / "snapshots" / snap["name"])
+        except FileNotFoundError:  # pruned by a checkpoint meanwhile: read again
+            continue
+        vectors, hashes = read_vectors([store.path / SEGMENT_DIR / n for n in names], keep=set(urls))
+        if vectors.n_pages != acc.n_documents:
+            raise StoreError(
+                f"the store at {store.path} has {acc.n_documents:,} pages but page vectors of {vectors.n_pages:,}: "
+                "pages ingested before accum kept page vectors cannot train or choose a model; ingest the sources "
+                "again into a new --store"
+            )
+        return snap["name"], acc, vectors, [urls[h] for h in hashes]
+    raise StoreError(f"the store at {store.path} changed while its pages were read; run the command again")
+
+
+def fit_store(store, *, seed: int = 0, budget_passes: int | None = None, families=None) -> dict:
+    """Choose, train and keep the store's classifier (see the module notes); returns the
+    fit's record (:meth:`accum.selection.Selection.to_dict` plus ``name``, ``snapshot``
+    and ``documents``)."""
+    from accum.selection import BUDGET_PASSES, select_model
+
+    from .store import StoreError, os_reason, unwritable_message
+
+    if store.read_only:
+        raise StoreError(unwritable_message(store.path, store.read_only, "no model can be fitted"))
+    snapshot, acc, vectors, urls = training_pages(store)
+    selection = select_model(acc, vectors, urls, seed=seed,
+                             budget_passes=BUDGET_PASSES if budget_passes is None else budget_passes, families=families)
+    record = selection.to_dict()
+    name = f"fit-{snapshot}"
+    record.update(name=name, snapshot=snapshot, documents=int(acc.n_documents), seed=seed,
+                  families=None if families is None else list(families))
+    if record["model"] not in COUNT_MODELS:
+        try:
+            write_model(selection.model.to_arrays(), store.path / MODEL_DIR / name)
+        except OSError as exc:
+            raise StoreError(f"cannot keep the fitted model in {store.path / MODEL_DIR}: {os_reason(exc)}") from exc
+    with store.engine.begin() as conn:
+        conn.execute(sa.delete(cat.fits).where(cat.fits.c.name == name))
+        conn.execute(sa.insert(cat.fits).values(name=name, snapshot=snapshot, n_documents=record["documents"],
+                                                model=record["model"], record=json.dumps(record)))
+        kept = set(conn.execute(sa.select(cat.fits.c.name).order_by(cat.fits.c.id.desc()).limit(KEEP_FITS)).scalars())
+    model_dir = store.path / MODEL_DIR
+    for entry in model_dir.iterdir() if model_dir.is_dir() else ():
+        if entry.name not in kept and not entry.name.endswith(".tmp"):
+            shutil.rmtree(entry, ignore_errors=True)
+    return record
+
+
+def latest_fit(store) -> dict | None:
+    """The record of the store's newest fit (None before the first)."""
+    with store.engine.connect() as conn:
+        value = conn.execute(sa.select(cat.fits.c.record).order_by(cat.fits.c.id.desc()).limit(1)).scalar()
+    return None if value is None else json.loads(value)
+
+
+def fitted_classifier(store, record: dict, save: bool = True):
+    """The classifier of a fit ``record``, calibrated on its held-out pages: a count model
+    built from the newest snapshot with the chosen parameters, or the trained model kept
+    in ``models/``."""
+    from accum.classify import model_from_arrays
+
+    if record["model"] in COUNT_MODELS:
+        clf = store.classifier(record["model"], record["params"].get("alpha"), save=save)
+    else:
+        clf = model_from_arrays(read_model(Path(store.path) / MODEL_DIR / record["name"]))
+    if clf is not None:
+        apply_calibration(clf, record["calibration"])
+    return clf
+
+
+
+#: An ingest chooses the model again once the pages grew by this fraction since the last fit.
+REFIT_GROWTH = 0.1
+
+
+def fit_if_due(store, force: bool = False, **options) -> dict | None:
+    """:func:`fit_store` when ``force``, when the store has no fit yet, or when its pages
+    grew by :data:`REFIT_GROWTH` or more since the last fit; None otherwise, and None for
+    a store with fewer than two categories (nothing to choose between)."""
+    fit = latest_fit(store)
+    info = store.info()
+    if info["categories"] < 2 or info["documents"] == 0:
+        return None
+    if not force and fit is not None and info["documents"] < fit["documents"] * (1 + REFIT_GROWTH):
+        return None
+    return fit_store(store, **options)

@@ -1,0 +1,120 @@
+"""The models trained over page vectors: the solver against scikit-learn's LIBLINEAR on
+the same features, scoring from text against scoring from vectors, exact explanations."""
+
+import numpy as np
+import pytest
+from sklearn.svm import LinearSVC
+
+from accum import _linear_kernels
+from accum.accumulator import Accumulator, Settings
+from accum.linear import DenseLinearModel, PageMatrix, column_scale, inverse_norms, score_pages, train_path
+
+
+@pytest.fixture(scope="module")
+def sample(newsgroups_sample):
+    texts, labels = newsgroups_sample
+    acc = Accumulator(Settings(gram_bits=0), keep_vectors=True)
+    acc.partial_fit(texts, labels)
+    return acc, PageMatrix.from_vectors(acc.take_vectors()), texts
+
+
+def explicit_features(matrix: PageMatrix, family: str, normalize: bool, rows: np.ndarray, problem: int):
+    """The pages' feature matrix (dense) exactly as the model defines it, for one problem."""
+    from accum.linear import FEATURES
+
+    presence, _ = FEATURES[family]
+    scale = column_scale(matrix, rows, family)
+    s = scale[:, 0 if scale.shape[1] == 1 else problem].astype(np.float64)
+    x = np.zeros((len(rows), matrix.n_cols))
+    for k, i in enumerate(rows):
+        a, b = matrix.indptr[i], matrix.indptr[i + 1]
+        v = np.ones(b - a) if presence else np.log1p(matrix.tfs[a:b].astype(np.float64))
+        x[k, matrix.indices[a:b]] = v * s[matrix.indices[a:b]]
+        if normalize:
+            x[k] /= np.linalg.norm(x[k])
+    return x
+
+
+def primal(w, b, x, y, C):
+    """LIBLINEAR's objective with a regularised bias: 0.5 (|w|² + b²) + C sum(max(0, 1 - y(wx + b))²)."""
+    margin = np.maximum(0.0, 1.0 - y * (x @ w + b))
+    return 0.5 * (w @ w + b * b) + C * np.sum(margin**2)
+
+
+@pytest.mark.parametrize("family, normalize", [("svm", True), ("nbsvm", True), ("nbsvm", False)])
+def test_the_solver_reaches_liblinears_optimum(sample, family, normalize, monkeypatch):
+    _, matrix, _ = sample
+    monkeypatch.setattr("accum.linear.TOLERANCE", 1e-4)
+    rows = np.arange(matrix.n_pages)
+    [trained] = train_path(matrix, rows, family, normalize, [1.0])
+    scale = trained.scale
+    for problem in (0, 7):
+        x = explicit_features(matrix, family, normalize, rows, problem)
+        y = np.where(matrix.labels == problem, 1.0, -1.0)
+        s = scale[:, 0 if scale.shape[1] == 1 else problem].astype(np.float64)
+        w = np.divide(trained.ws[:, problem], s, out=np.zeros(matrix.n_cols), where=s != 0)
+        ours = primal(w, trained.bias[problem], x, y, 1.0)
+        svc = LinearSVC(C=1.0, loss="squared_hinge", dual=True, tol=1e-6, max_iter=100_000).fit(x, y)
+        theirs = primal(svc.coef_[0], svc.intercept_[0], x, y, 1.0)
+        assert abs(ours - theirs) <= 1e-3 * theirs
+
+
+def test_private_columns_and_threads_change_nothing(sample, monkeypatch):
+    _, matrix, _ = sample
+    rows = np.arange(0, matrix.n_pages, 2)
+    values = matrix.values(False)
+    scale = column_scale(matrix, rows, "svm")
+    inv = inverse_norms(matrix, values, scale, rows, True)
+    from accum.linear import problem_targets
+
+    targets = problem_targets(matrix.labels, len(matrix.categories))
+    out = []
+    for private in (matrix.column_df(rows) == 1, np.zeros(matrix.n_cols, bool)):
+        ws, bias, alpha = np.zeros((matrix.n_cols, targets.shape[1]), np.float32), np.zeros(targets.shape[1]), \
+            np.zeros((len(rows), targets.shape[1]))
+        _linear_kernels.train_ovr(matrix.indptr, matrix.indices, values, targets, rows, inv, np.square(scale),
+                                  private, 1.0, ws, bias, alpha, 100, 0.1, 0)
+        out.append((ws, bias, alpha))
+    np.testing.assert_allclose(out[0][2], out[1][2], rtol=1e-3, atol=1e-5)  # same dual solution
+    held = matrix.column_df(rows) > 0
+    np.testing.assert_allclose(out[0][0][held], out[1][0][held], rtol=1e-3, atol=1e-5)
+    runs = []
+    for n in ("1", "2", "3"):
+        monkeypatch.setenv("ACCUM_THREADS", n)
+        [trained] = train_path(matrix, rows, "svm", True, [1.0])
+        runs.append(trained)
+    for other in runs[1:]:
+        assert np.array_equal(other.ws, runs[0].ws) and np.array_equal(other.bias, runs[0].bias)
+
+
+@pytest.mark.parametrize("family, normalize, beta", [("svm", True, 1.0), ("nbsvm", True, 0.25), ("nbsvm", False, 0.5)])
+def test_a_model_scores_text_as_the_matrix_does_and_explains_exactly(sample, family, normalize, beta):
+    acc, matrix, texts = sample
+    rows = np.arange(matrix.n_pages)
+    [trained] = train_path(matrix, rows, family, normalize, [0.3])
+    model = DenseLinearModel.from_trained(trained, matrix, acc.settings, beta)
+    from_text = model.decision_function(texts)
+    from_matrix = score_pages(matrix, rows, trained, beta)
+    np.testing.assert_allclose(from_text, from_matrix, rtol=1e-4, atol=1e-4)
+    from accum.classify import model_from_arrays
+
+    again = model_from_arrays(model.to_arrays())
+    assert np.array_equal(again.decision_function(texts[:20]), from_text[:20])
+    for text in texts[:5] + ["a page of words never seen zzxq", ""]:
+        e = model.explain(text, n_terms=5)
+        total = e.prior + sum(f["contribution"] for f in e.features) + e.rest
+        assert total == pytest.approx(e.log_odds, abs=1e-6)
+
+
+def test_two_classes_are_one_problem_scored_both_ways(newsgroups_sample):
+    texts, labels = newsgroups_sample
+    pick = [i for i, l in enumerate(labels) if l in ("sci.space", "rec.autos")]
+    acc = Accumulator(Settings(gram_bits=0), keep_vectors=True)
+    acc.partial_fit([texts[i] for i in pick], [labels[i] for i in pick])
+    matrix = PageMatrix.from_vectors(acc.take_vectors())
+    [trained] = train_path(matrix, np.arange(matrix.n_pages), "nbsvm", False, [0.1])
+    assert trained.ws.shape[1] == 1
+    model = DenseLinearModel.from_trained(trained, matrix, acc.settings, 0.25)
+    scores = model.decision_function([texts[i] for i in pick])
+    np.testing.assert_allclose(scores[:, 0], -scores[:, 1])
+    assert np.mean(np.array(model.predict([texts[i] for i in pick])) == np.array([labels[i] for i in pick])) == 1.0

@@ -1,0 +1,104 @@
+"""The store's choice of model: folds, racing, determinism, and the store that keeps it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from accum.accumulator import Accumulator, Settings
+from accum.ingest import ingest
+from accum.pages import Page
+from accum.selection import make_folds, select_model, site_of
+from accum.storage import Store
+from accum.storage.fits import fit_store, latest_fit, training_pages
+
+
+def test_site_of_takes_the_registered_domain():
+    assert site_of("http://www.cs.cornell.edu/Info/People/x.html") == "cornell.edu"
+    assert site_of("https://news.bbc.co.uk/a") == "bbc.co.uk"
+    assert site_of("blog://1234567/post-9") == "1234567"
+    assert site_of("http://10.0.0.7:8080/x") == "10.0.0.7"
+    assert site_of("file:///tmp/x.txt") is None and site_of("trec:train:1") is None
+
+
+def test_folds_keep_sites_whole_or_stratify():
+    labels = np.array([0, 1] * 30)
+    sites = [f"s{i % 7}.org" for i in range(60)]
+    folds, how = make_folds(labels, 3, sites)
+    assert how == "by site"
+    for s in set(sites):
+        assert len({int(folds[i]) for i in range(60) if sites[i] == s}) == 1
+    folds, how = make_folds(labels, 3, [None] * 60)
+    assert how == "stratified"
+    for f in range(3):
+        assert sorted(np.bincount(labels[folds == f]).tolist()) == [10, 10]
+    one_big = ["big.com"] * 40 + [f"s{i}.org" for i in range(20)]
+    assert make_folds(labels, 3, one_big)[1] == "stratified"  # one site of two thirds cannot be a fold
+
+
+@pytest.fixture(scope="module")
+def trec(request):
+    import gzip
+
+    from corpora import corpus_path
+
+    rows = [json.loads(line) for line in gzip.open(corpus_path("trec/train.jsonl.gz"), "rt")][:1500]
+    return [r["text"] for r in rows], [r["label"] for r in rows], [r["url"] for r in rows]
+
+
+def test_the_choice_is_deterministic_and_its_model_predicts_as_cross_validated(trec):
+    texts, labels, urls = trec
+    acc = Accumulator(Settings(gram_bits=0), keep_vectors=True)
+    acc.partial_fit(texts, labels)
+    vectors = acc.take_vectors()
+    one, two = (select_model(acc, vectors, urls, seed=3) for _ in range(2))
+    first, second = one.to_dict(), two.to_dict()
+    for record in (first, second):
+        record.pop("seconds")
+    assert first == second
+    assert first["folds"] == 5 and first["grouped_by"] == "stratified"  # under 2,000 pages: 5 folds
+    assert first["candidates"][0]["label"] == first["label"]
+    assert all(c["accuracy"] <= first["accuracy"] for c in first["candidates"])
+    low, high = first["ci95"]
+    assert low < first["accuracy"] < high
+    assert 1.0 / 6 < first["accuracy"] < 1.0  # better than chance, and honest
+    assert 0 < one.model.temperature  # calibrated on the held-out scores
+    assert one.model.predict(texts[:50]) == two.model.predict(texts[:50])
+
+
+def test_a_family_can_be_forced_and_budget_zero_still_decides(trec):
+    texts, labels, urls = trec
+    acc = Accumulator(Settings(gram_bits=0), keep_vectors=True)
+    acc.partial_fit(texts, labels)
+    vectors = acc.take_vectors()
+    only = select_model(acc, vectors, urls, families=["complement"])
+    assert only.chosen.candidate.family == "complement" and only.model.name == "complement"
+    with pytest.raises(ValueError, match="no candidate model"):
+        select_model(acc, vectors, urls, families=["nothing"])
+
+
+def test_a_store_fits_keeps_and_serves_its_choice(tmp_path, trec):
+    texts, labels, urls = trec
+    store = Store(tmp_path / "s", create=True)
+    pages = [Page(u, label, t, {"bytes": len(t)}) for u, label, t in zip(urls, labels, texts)]
+    with store.writer({"sources": ["test"]}, Settings()) as writer:
+        ingest(pages[:700], writer.acc, writer, batch_pages=100, checkpoint_seconds=0)  # several segments
+    with store.writer({"sources": ["test"]}, Settings()) as writer:
+        ingest(pages, writer.acc, writer, batch_pages=100)  # the first 700 are duplicates
+    snapshot, acc, vectors, page_urls = training_pages(store)
+    assert vectors.n_pages == acc.n_documents == len(set(texts))
+    summed = {}
+    for i in range(vectors.n_pages):
+        for fid, tf in zip(*map(np.ndarray.tolist, vectors.page(i))):
+            by = summed.setdefault(fid, {})
+            by[vectors.categories[vectors.labels[i]]] = by.get(vectors.categories[vectors.labels[i]], 0) + tf
+    assert summed == acc.canonical()  # the segments hold exactly the counted pages
+    assert set(page_urls) <= set(urls)
+    assert Store(tmp_path / "s").info()["model"]["chosen_by"] == "default"
+    record = fit_store(store)
+    assert latest_fit(store) == json.loads(json.dumps(record))
+    clf = Store(tmp_path / "s").classifier()
+    assert clf.name == record["model"] and clf.temperature == record["calibration"]["temperature"]
+    info = Store(tmp_path / "s").info()["model"]
+    assert info["chosen_by"] == "cross-validation" and info["expected_accuracy"] == record["accuracy"]
+    assert Store(tmp_path / "s").classifier("complement", 0.1).name == "complement"  # an explicit model still works
