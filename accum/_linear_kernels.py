@@ -96,44 +96,88 @@ def inverse_norms(indptr, indices, values, scale, rows, out):
 
 
 @njit(**NJIT_OPTIONS)
-def train_ovr(indptr, indices, values, targets, rows, inv_norm, s2, private, C, ws, bias, alpha, max_epochs, eps,
-              seed):
+def training_rows(indptr, indices, values, rows, private, inv_norm, s2):
+    """The training pages ``rows`` as the solver reads them, and the dual's diagonal.
+
+    Returns the pages' entries in columns held by two training pages or more (a compact
+    CSR: page k is ``rows[k]``; int64[n + 1], int32, float32), and per page and scale the
+    squared norm of its whole feature vector (``q``) and of its part in the ``private``
+    columns (``own``), float64[n, n_s] each, for the scales ``s2`` (float32[n_cols, n_s],
+    squared) and the pages' inverse norms ``inv_norm`` (float32[n, n_s]).
+    """
+    n = rows.shape[0]
+    n_s = s2.shape[1]
+    size = 0
+    for k in range(n):
+        for e in range(indptr[rows[k]], indptr[rows[k] + 1]):
+            if not private[indices[e]]:
+                size += 1
+    out_ptr = np.zeros(n + 1, np.int64)
+    out_idx = np.empty(size, np.int32)
+    out_val = np.empty(size, np.float32)
+    q = np.zeros((n, n_s))
+    own = np.zeros((n, n_s))
+    m = 0
+    for k in range(n):
+        i = rows[k]
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            v2 = np.float64(values[e]) ** 2
+            for c in range(n_s):
+                x2 = v2 * s2[j, c]
+                q[k, c] += x2
+                if private[j]:
+                    own[k, c] += x2
+            if not private[j]:
+                out_idx[m] = j
+                out_val[m] = values[e]
+                m += 1
+        out_ptr[k + 1] = m
+        for c in range(n_s):
+            n2 = np.float64(inv_norm[k, c]) ** 2
+            q[k, c] *= n2
+            own[k, c] *= n2
+    return out_ptr, out_idx, out_val, q, own
+
+
+@njit(**NJIT_OPTIONS)
+def train_ovr(indptr, indices, values, targets, inv_norm, s2, q, own, C, ws, bias, alpha, max_epochs, eps, seed):
     """L2-regularised squared-hinge linear SVMs, one per problem, by dual coordinate
     descent (Hsieh, Chang, Lin, Keerthi & Sundararajan 2008, as LIBLINEAR's solver 1).
 
     The problems share the pages and are solved in lockstep: each page, in a seeded
     random order per epoch, is one coordinate step of every problem, so the page's
-    weight rows are read once for all of them. Scores and weight updates are summed in
-    single precision (twice the arithmetic per instruction; a page's score sums a few
-    hundred terms), the dual variables and intercepts kept in double. The intercept is the weight of a
-    constant feature 1, regularised like the others (LIBLINEAR's bias, scikit-learn's
-    ``LinearSVC`` with ``intercept_scaling=1``).
+    weight rows are read once for all of them (a problem is a class, one-vs-rest, and
+    each C of a path is another set of problems: the cost of a pass grows little with
+    them). Scores and weight updates are summed in single precision (a page's score sums
+    a few hundred terms), the dual variables and intercepts kept in double. The
+    intercept is the weight of a constant feature 1, regularised like the others
+    (LIBLINEAR's bias, scikit-learn's ``LinearSVC`` with ``intercept_scaling=1``).
 
-    A column that only one training page holds (``private``) is never read or written
-    while solving: its weight is that page's dual variable times its value, so its part
-    of the page's score is ``alpha * y * ||private part of x||²``, kept per page, and
-    its weights are written once at the end. The solution is the same; most columns of
-    a text corpus are such (rare n-grams), and they are the ones whose rows miss the cache.
+    A column that only one training page holds is never read or written while solving:
+    its weight is that page's dual variable times its value, so its part of the page's
+    score is ``alpha * y * own``, and :func:`private_weights` writes its weights at the
+    end. The solution is the same; most columns of a text corpus are such (rare n-grams),
+    and they are the ones whose rows miss the cache.
 
     Parameters
     ----------
-    indptr, indices, values : int64[n_pages + 1], int32[nnz], float32[nnz]
-        The pages (see the module notes).
-    targets : int8[n_pages, n_problems]
-        +1 or -1 per page and problem.
-    rows : int64[n]
-        The training pages.
+    indptr, indices, values : int64[n + 1], int32[nnz], float32[nnz]
+        The training pages' shared entries (:func:`training_rows`).
+    targets : int8[n, n_problems]
+        +1 or -1 per training page and problem.
     inv_norm : float32[n, n_s]
-        Inverse norm of each training page (in ``rows`` order) under each scale.
+        Inverse norm of each training page under each scale.
     s2 : float32[n_cols, n_s]
-        The squared column scales; ``n_s`` is 1 (shared by the problems) or n_problems.
-    private : bool[n_cols]
-        The columns held by exactly one training page.
-    C : float
-        Cost of a margin violation.
+        The squared column scales: problem c uses scale ``c % n_s`` (one shared by every
+        problem, or one per class with the problems in blocks of the classes, one block per C).
+    q, own : float64[n, n_s]
+        From :func:`training_rows`.
+    C : float64[n_problems]
+        Cost of a margin violation, per problem.
     ws, bias, alpha : float32[n_cols, n_problems], float64[n_problems], float64[n, n_problems]
-        Weights (times the scale), intercepts and dual variables, updated in place: zeros,
-        or a solution for a smaller C to start from (a warm start).
+        Weights (times the scale), intercepts and dual variables, updated in place (zeros
+        to start from scratch).
     max_epochs : int
         Passes over the pages at most.
     eps : float
@@ -146,26 +190,11 @@ def train_ovr(indptr, indices, values, targets, rows, inv_norm, s2, private, C, 
     int
         The epochs run.
     """
-    n = rows.shape[0]
+    n = indptr.shape[0] - 1
     n_prob = targets.shape[1]
-    shared = s2.shape[1] == 1
+    n_s = s2.shape[1]
+    shared = n_s == 1
     diag = 0.5 / C
-    q = np.zeros((n, n_prob))  # the diagonal of the dual's Hessian
-    own = np.zeros((n, n_prob))  # ||private part of x||² per page
-    for k in range(n):
-        i = rows[k]
-        for e in range(indptr[i], indptr[i + 1]):
-            v2 = np.float64(values[e]) ** 2
-            j = indices[e]
-            for c in range(n_prob):
-                x2 = v2 * s2[j, 0 if shared else c]
-                q[k, c] += x2
-                if private[j]:
-                    own[k, c] += x2
-        for c in range(n_prob):
-            n2 = np.float64(inv_norm[k, 0 if shared else c]) ** 2
-            own[k, c] *= n2
-            q[k, c] = q[k, c] * n2 + 1.0 + diag
     order = np.arange(n)
     flat = ws.reshape(-1)
     np.random.seed(seed)
@@ -180,21 +209,17 @@ def train_ovr(indptr, indices, values, targets, rows, inv_norm, s2, private, C, 
         pg_min = np.full(n_prob, np.inf)
         for t in range(n):
             k = order[t]
-            i = rows[k]
-            a, b = indptr[i], indptr[i + 1]
+            a, b = indptr[k], indptr[k + 1]
             if t + 1 < n:  # the first rows of the next page arrive while this one is worked
-                nxt = rows[order[t + 1]]
+                nxt = order[t + 1]
                 for e in range(indptr[nxt], min(indptr[nxt] + AHEAD, indptr[nxt + 1])):
                     prefetch(flat, indices[e] * n_prob)
             dots[:] = 0.0
             for e in range(a, b):
                 if e + AHEAD < b:
                     prefetch(flat, indices[e + AHEAD] * n_prob)
-                j = indices[e]
-                if private[j]:
-                    continue
                 v = values[e]
-                row = ws[j]
+                row = ws[indices[e]]
                 for c in range(n_prob):
                     dots[c] += v * row[c]
             moved = False
@@ -202,15 +227,16 @@ def train_ovr(indptr, indices, values, targets, rows, inv_norm, s2, private, C, 
                 step[c] = 0.0
                 if done[c]:
                     continue
-                y = np.float64(targets[i, c])
-                nrm = np.float64(inv_norm[k, 0 if shared else c])
+                y = np.float64(targets[k, c])
+                sc = c % n_s
+                nrm = np.float64(inv_norm[k, sc])
                 old = alpha[k, c]
-                g = y * (np.float64(dots[c]) * nrm + bias[c]) - 1.0 + (diag + own[k, c]) * old
+                g = y * (np.float64(dots[c]) * nrm + bias[c]) - 1.0 + (diag[c] + own[k, sc]) * old
                 pg = min(g, 0.0) if old == 0.0 else g
                 pg_max[c] = max(pg_max[c], pg)
                 pg_min[c] = min(pg_min[c], pg)
                 if pg != 0.0:
-                    new = max(old - g / q[k, c], 0.0)
+                    new = max(old - g / (q[k, sc] + 1.0 + diag[c]), 0.0)
                     if new != old:
                         alpha[k, c] = new
                         delta = (new - old) * y
@@ -220,30 +246,36 @@ def train_ovr(indptr, indices, values, targets, rows, inv_norm, s2, private, C, 
             if moved:
                 for e in range(a, b):
                     j = indices[e]
-                    if private[j]:
-                        continue
                     v = values[e]
                     row = ws[j]
                     if shared:
                         sv = v * s2[j, 0]
                         for c in range(n_prob):
                             row[c] += step[c] * sv
-                    else:
-                        for c in range(n_prob):
-                            row[c] += step[c] * v * s2[j, c]
+                    else:  # problem c has scale column c % n_s: blocks of n_s problems
+                        for first in range(0, n_prob, n_s):
+                            for sc in range(n_s):
+                                row[first + sc] += step[first + sc] * v * s2[j, sc]
         for c in range(n_prob):
             if pg_max[c] - pg_min[c] <= eps:
                 done[c] = True
-    for k in range(n):  # the private columns' weights: their one page's alpha * y * x * s
-        i = rows[k]
-        for e in range(indptr[i], indptr[i + 1]):
+    return epoch
+
+
+@njit(**NJIT_OPTIONS)
+def private_weights(indptr, indices, values, rows, private, targets, inv_norm, s2, alpha, ws):
+    """Write the weights of the ``private`` columns (held by one training page each): the
+    page's ``alpha * y * v * s² / norm`` (see :func:`train_ovr`)."""
+    n_prob = targets.shape[1]
+    n_s = s2.shape[1]
+    for k in range(rows.shape[0]):
+        for e in range(indptr[rows[k]], indptr[rows[k] + 1]):
             j = indices[e]
             if private[j]:
                 v = np.float64(values[e])
                 for c in range(n_prob):
-                    sc = 0 if shared else c
-                    ws[j, c] = alpha[k, c] * targets[i, c] * v * s2[j, sc] * inv_norm[k, sc]
-    return epoch
+                    sc = c % n_s
+                    ws[j, c] = alpha[k, c] * targets[k, c] * v * s2[j, sc] * inv_norm[k, sc]
 
 
 @njit(**NJIT_OPTIONS)

@@ -22,6 +22,7 @@ The data, the feature maps and which hyper-parameters to use are chosen by
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -90,9 +91,15 @@ class PageMatrix:
         return len(self.fids)
 
     def values(self, presence: bool) -> np.ndarray:
-        """Each entry's value: 1 for ``presence``, else ``log(1 + tf)`` (float32[nnz])."""
-        if presence:
-            return np.ones(len(self.tfs), np.float32)
+        """Each entry's value: 1 for ``presence``, else ``log(1 + tf)`` (float32[nnz], made once)."""
+        return self._presence if presence else self._log_tf
+
+    @functools.cached_property
+    def _presence(self) -> np.ndarray:
+        return np.ones(len(self.tfs), np.float32)
+
+    @functools.cached_property
+    def _log_tf(self) -> np.ndarray:
         return np.log1p(self.tfs.astype(np.float32))
 
     def class_sums(self, rows: np.ndarray, values: np.ndarray | None = None, row_weight: np.ndarray | None = None,
@@ -107,9 +114,6 @@ class PageMatrix:
         return _linear_kernels.class_sums(self.indptr, self.indices, values, rows, row_weight, labels, self.n_cols,
                                           1 if one_class else len(self.categories))
 
-    def column_df(self, rows: np.ndarray) -> np.ndarray:
-        """Pages of ``rows`` holding each column, int64[n_cols]."""
-        return self.class_sums(rows, one_class=True)[:, 0].astype(np.int64)
 
 
 @dataclass
@@ -130,10 +134,13 @@ class Trained:
         columns the training pages hold)."""
         if self.family != "nbsvm" or beta == 1.0:
             return self.ws
+        return (np.float32(1.0 - beta) * self._mean_abs * self.scale + np.float32(beta) * self.ws).astype(np.float32)
+
+    @functools.cached_property
+    def _mean_abs(self) -> np.ndarray:
         held = self.scale != 0
         w = np.divide(self.ws, self.scale, out=np.zeros_like(self.ws), where=held)
-        mean_abs = np.abs(w).sum(axis=0) / np.maximum(held.sum(axis=0), 1)
-        return ((1.0 - beta) * mean_abs * self.scale + beta * self.ws).astype(np.float32)
+        return (np.abs(w).sum(axis=0) / np.maximum(held.sum(axis=0), 1)).astype(np.float32)
 
 
 def problem_targets(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -144,26 +151,55 @@ def problem_targets(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return np.where(labels[:, None] == np.arange(n_classes)[None, :], 1, -1).astype(np.int8)
 
 
-def column_scale(matrix: PageMatrix, rows: np.ndarray, family: str) -> np.ndarray:
-    """The per-column scale learned from the training pages ``rows``: the inverse document
-    frequency ``log((1 + n) / (1 + df)) + 1`` (float32[n_cols, 1]) for "svm", naive
-    Bayes' log-count ratio per problem (float32[n_cols, n_problems]) for "nbsvm"; 0 for
-    columns no training page holds (features unseen in training carry nothing)."""
-    n_classes = len(matrix.categories)
-    if family == "svm":
-        df = matrix.column_df(rows).astype(np.float64)
-        idf = np.log((1.0 + len(rows)) / (1.0 + df)) + 1.0
+class TrainingPages:
+    """The training pages of a model (all, or a fold's) with what every family learns from
+    them about the columns, computed once: document frequencies per class, and the
+    per-column scale of each family (:meth:`scale`)."""
+
+    def __init__(self, matrix: PageMatrix, rows: np.ndarray):
+        self.matrix = matrix
+        self.rows = np.asarray(rows, np.int64)
+        self._scales: dict[str, np.ndarray] = {}
+
+    @functools.cached_property
+    def class_df(self) -> np.ndarray:
+        """Training pages of each class holding each column, float64[n_cols, n_classes]."""
+        return self.matrix.class_sums(self.rows)
+
+    @functools.cached_property
+    def df(self) -> np.ndarray:
+        """Training pages holding each column, float64[n_cols]."""
+        return self.class_df.sum(axis=1)
+
+    @functools.cached_property
+    def private(self) -> np.ndarray:
+        """The columns exactly one training page holds, bool[n_cols]."""
+        return self.df == 1
+
+    def scale(self, family: str) -> np.ndarray:
+        """The per-column scale of ``family``: the inverse document frequency ``log((1 +
+        n) / (1 + df)) + 1`` (float32[n_cols, 1]) for "svm", naive Bayes' log-count ratio
+        per problem (float32[n_cols, n_problems]) for "nbsvm"; 0 for columns no training
+        page holds (features unseen in training carry nothing)."""
+        if family not in self._scales:
+            self._scales[family] = self._idf() if family == "svm" else self._log_count_ratio()
+        return self._scales[family]
+
+    def _idf(self) -> np.ndarray:
+        df = self.df
+        idf = np.log((1.0 + len(self.rows)) / (1.0 + df)) + 1.0
         return np.where(df > 0, idf, 0.0).astype(np.float32)[:, None]
-    per_class = matrix.class_sums(rows)
-    held = per_class.sum(axis=1) > 0
-    if n_classes == 2:
-        p, q = per_class[:, 1:], per_class[:, :1]
-    else:
-        p, q = per_class, per_class.sum(axis=1, keepdims=True) - per_class
-    p, q = (p + NB_ALPHA) * held[:, None], (q + NB_ALPHA) * held[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.log((p / p.sum(axis=0)) / (q / q.sum(axis=0)))
-    return np.where(held[:, None], r, 0.0).astype(np.float32)
+
+    def _log_count_ratio(self) -> np.ndarray:
+        per_class, held = self.class_df, self.df > 0
+        if per_class.shape[1] == 2:
+            p, q = per_class[:, 1:], per_class[:, :1]
+        else:
+            p, q = per_class, self.df[:, None] - per_class
+        p, q = (p + NB_ALPHA) * held[:, None], (q + NB_ALPHA) * held[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.log((p / p.sum(axis=0)) / (q / q.sum(axis=0)))
+        return np.where(held[:, None], r, 0.0).astype(np.float32)
 
 
 def inverse_norms(matrix: PageMatrix, values: np.ndarray, scale: np.ndarray, rows: np.ndarray,
@@ -175,55 +211,38 @@ def inverse_norms(matrix: PageMatrix, values: np.ndarray, scale: np.ndarray, row
     return out
 
 
-def epoch_cost(matrix: PageMatrix, rows: np.ndarray, family: str) -> int:
-    """What one pass of :func:`train_path` over the pages ``rows`` costs, in entry visits
-    per problem (twice for a per-problem scale, which doubles what each update reads)."""
+def epoch_cost(pages: TrainingPages, family: str) -> int:
+    """What one pass of :func:`train_path` over ``pages`` costs, in entry visits per
+    problem (twice for a per-problem scale, which doubles what each update reads)."""
+    matrix = pages.matrix
     n_problems = problem_targets(matrix.labels[:1], len(matrix.categories)).shape[1]
-    nnz = int(np.sum(matrix.indptr[np.asarray(rows) + 1] - matrix.indptr[np.asarray(rows)]))
+    nnz = int(np.sum(matrix.indptr[pages.rows + 1] - matrix.indptr[pages.rows]))
     return nnz * n_problems * (2 if FEATURES[family][1] and n_problems > 1 else 1)
 
 
-def train_path(matrix: PageMatrix, rows: np.ndarray, family: str, normalize: bool, Cs: Sequence[float],
-               seed: int = 0, max_epochs: int = MAX_EPOCHS) -> list[Trained]:
-    """Train ``family`` on the pages ``rows`` for each C of ``Cs`` (ascending; each
-    starts from the previous solution), returning one :class:`Trained` per C.
-
-    The problems are split among :func:`accum.config.threads` threads (each solves its
-    own, in the same page order: the result does not depend on the threads).
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .config import threads
-
-    presence, _ = FEATURES[family]
-    rows = np.asarray(rows, np.int64)
-    values = matrix.values(presence)
-    scale = column_scale(matrix, rows, family)
+def train_path(pages: TrainingPages, family: str, normalize: bool, Cs: Sequence[float], seed: int = 0,
+               max_epochs: int = MAX_EPOCHS) -> list[Trained]:
+    """Train ``family`` on ``pages`` for each C of ``Cs`` at once (one set of problems per
+    C, solved in lockstep), returning one :class:`Trained` per C."""
+    matrix, rows = pages.matrix, pages.rows
+    values = matrix.values(FEATURES[family][0])
+    scale = pages.scale(family)
     inv = inverse_norms(matrix, values, scale, rows, normalize)
-    targets = problem_targets(matrix.labels, len(matrix.categories))
-    private = matrix.column_df(rows) == 1
-    n_prob = targets.shape[1]
     s2 = np.square(scale)
-    blocks = np.array_split(np.arange(n_prob), min(threads(), n_prob))
-    shared = scale.shape[1] == 1
-
-    def solve(block: np.ndarray):
-        part = np.ascontiguousarray
-        t, i, s = part(targets[:, block]), (inv if shared else part(inv[:, block])), (s2 if shared else part(s2[:, block]))
-        ws, bias, alpha = np.zeros((matrix.n_cols, len(block)), np.float32), np.zeros(len(block)), \
-            np.zeros((len(rows), len(block)))
-        out = []
-        for C in Cs:
-            epochs = _linear_kernels.train_ovr(matrix.indptr, matrix.indices, values, t, rows, i, s, private, float(C),
-                                               ws, bias, alpha, max_epochs, TOLERANCE, seed)
-            out.append((ws.copy(), bias.copy(), epochs))
-        return out
-
-    with ThreadPoolExecutor(len(blocks)) as pool:
-        parts = list(pool.map(solve, blocks))
-    return [Trained(family, normalize, float(C), np.hstack([p[n][0] for p in parts]),
-                    np.concatenate([p[n][1] for p in parts]), scale, max(p[n][2] for p in parts))
-            for n, C in enumerate(Cs)]
+    indptr, indices, shared_values, q, own = _linear_kernels.training_rows(
+        matrix.indptr, matrix.indices, values, rows, pages.private, inv, s2)
+    targets = problem_targets(matrix.labels[rows], len(matrix.categories))
+    n_prob, n_c = targets.shape[1], len(Cs)
+    tiled = np.tile(targets, (1, n_c))
+    ws = np.zeros((matrix.n_cols, n_prob * n_c), np.float32)
+    bias, alpha = np.zeros(n_prob * n_c), np.zeros((len(rows), n_prob * n_c))
+    costs = np.repeat(np.asarray(Cs, np.float64), n_prob)
+    epochs = _linear_kernels.train_ovr(indptr, indices, shared_values, tiled, inv, s2, q, own, costs, ws, bias, alpha,
+                                       max_epochs, TOLERANCE, seed)
+    _linear_kernels.private_weights(matrix.indptr, matrix.indices, values, rows, pages.private, tiled, inv, s2, alpha,
+                                    ws)
+    return [Trained(family, normalize, float(C), np.ascontiguousarray(ws[:, i * n_prob : (i + 1) * n_prob]),
+                    bias[i * n_prob : (i + 1) * n_prob].copy(), scale, epochs) for i, C in enumerate(Cs)]
 
 
 def score_pages(matrix: PageMatrix, rows: np.ndarray, trained: Trained, beta: float = 1.0) -> np.ndarray:

@@ -30,8 +30,9 @@ MODEL_DIR, KEEP_FITS = "models", 2
 
 
 def training_pages(store):
-    """The newest snapshot's accumulator and every page's vector and URL, consistently
-    (one catalog read), as ``(snapshot name, accumulator, PageVectors, urls)``.
+    """The newest snapshot and every page's vector and URL, consistently (one catalog
+    read), as ``(snapshot name, a function that reads its accumulator, PageVectors, urls)``
+    (the accumulator is read only when a count model needs it).
 
     Raises
     ------
@@ -48,18 +49,17 @@ def training_pages(store):
             urls = dict(conn.execute(sa.select(cat.documents.c.content_hash, cat.documents.c.url)).all())
         if snap is None:
             raise StoreError(f"the store at {store.path} has no pages yet: ingest labelled pages first")
-        try:
-            acc = read_snapshot(store.path / "snapshots" / snap["name"])
-        except FileNotFoundError:  # pruned by a checkpoint meanwhile: read again
+        snapshot = store.path / "snapshots" / snap["name"]
+        if not snapshot.exists():  # pruned by a checkpoint meanwhile: read again
             continue
         vectors, hashes = read_vectors([store.path / SEGMENT_DIR / n for n in names], keep=set(urls))
-        if vectors.n_pages != acc.n_documents:
+        if vectors.n_pages != snap["n_documents"]:
             raise StoreError(
-                f"the store at {store.path} has {acc.n_documents:,} pages but page vectors of {vectors.n_pages:,}: "
-                "pages ingested before accum kept page vectors cannot train or choose a model; ingest the sources "
-                "again into a new --store"
+                f"the store at {store.path} has {snap['n_documents']:,} pages but page vectors of "
+                f"{vectors.n_pages:,}: pages ingested before accum kept page vectors cannot train or choose a model; "
+                "ingest the sources again into a new --store"
             )
-        return snap["name"], acc, vectors, [urls[h] for h in hashes]
+        return snap["name"], lambda: read_snapshot(snapshot), vectors, [urls[h] for h in hashes]
     raise StoreError(f"the store at {store.path} changed while its pages were read; run the command again")
 
 
@@ -74,11 +74,11 @@ def fit_store(store, *, seed: int = 0, budget_passes: int | None = None, familie
     if store.read_only:
         raise StoreError(unwritable_message(store.path, store.read_only, "no model can be fitted"))
     snapshot, acc, vectors, urls = training_pages(store)
-    selection = select_model(acc, vectors, urls, seed=seed,
+    selection = select_model(acc, vectors, urls, settings=store.settings(), seed=seed,
                              budget_passes=BUDGET_PASSES if budget_passes is None else budget_passes, families=families)
     record = selection.to_dict()
     name = f"fit-{snapshot}"
-    record.update(name=name, snapshot=snapshot, documents=int(acc.n_documents), seed=seed,
+    record.update(name=name, snapshot=snapshot, documents=int(vectors.n_pages), seed=seed,
                   families=None if families is None else list(families))
     if record["model"] not in COUNT_MODELS:
         try:

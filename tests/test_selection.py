@@ -85,7 +85,8 @@ def test_a_store_fits_keeps_and_serves_its_choice(tmp_path, trec):
         ingest(pages[:700], writer.acc, writer, batch_pages=100, checkpoint_seconds=0)  # several segments
     with store.writer({"sources": ["test"]}, Settings()) as writer:
         ingest(pages, writer.acc, writer, batch_pages=100)  # the first 700 are duplicates
-    snapshot, acc, vectors, page_urls = training_pages(store)
+    snapshot, read_acc, vectors, page_urls = training_pages(store)
+    acc = read_acc()
     assert vectors.n_pages == acc.n_documents == len(set(texts))
     summed = {}
     for i in range(vectors.n_pages):
