@@ -515,6 +515,19 @@ LOG1P_SMALL = 256
 
 
 @njit(**NJIT_OPTIONS)
+def _log_tf(tf, log1p_small):
+    """``log(1 + tf)`` of a count in a page (small counts from the table ``log1p_small``)."""
+    return log1p_small[tf] if tf < LOG1P_SMALL else np.log1p(np.int64(tf))
+
+
+@njit(**NJIT_OPTIONS)
+def _scaled(log_tf, norm, scale):
+    """A feature's share ``log_tf / norm`` of its page's weight, in fixed point ``scale``
+    (the accumulator adds these integers, so a page added and taken back cancels exactly)."""
+    return np.int64(np.round(log_tf / norm * scale))
+
+
+@njit(**NJIT_OPTIONS)
 def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row_total,
                pair_table, pairs, n_rows, n_pairs, new_unigram_tok, doc_counts, token_counts,
                cat_stats, all_stats, prune_k, events, touched, touched_unigram, track, cross_keys, cross_at,
@@ -717,7 +730,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
             p = touched[i]
             tf = pairs[p, P_ID_TF] & 0xFFFFFFFF
             pairs[p, P_ID_TF] -= tf
-            log_tf = log1p_small[tf] if tf < LOG1P_SMALL else np.log1p(tf)
+            log_tf = _log_tf(tf, log1p_small)
             touched_log[i] = log_tf
             norm += log_tf**2
             if keep_vectors:
@@ -727,11 +740,11 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
         norm = np.sqrt(norm)
         n_uni = h_pages[n_gram_pages]
         for i in range(n_touched):
-            pairs[touched[i], P_WEIGHT] += np.int64(np.round(touched_log[i] / norm * WEIGHT_SCALE))
+            pairs[touched[i], P_WEIGHT] += _scaled(touched_log[i], norm, WEIGHT_SCALE)
             if gram_bits > 0 and touched_unigram[i] != ZERO:
                 bucket, sign = gram_bucket(touched_unigram[i], gram_bits)
                 h_bucket[n_uni] = bucket
-                h_value[n_uni] = sign * np.int64(np.round(touched_log[i] / norm * GRAM_SCALE))
+                h_value[n_uni] = sign * _scaled(touched_log[i], norm, GRAM_SCALE)
                 n_uni += 1
         if gram_bits > 0:
             n_gram_pages += 1
@@ -749,6 +762,52 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
         if is_checkpoint(all_docs):
             n_events = _log_growth(events, n_events, -1, all_docs, token_counts.sum(), all_stats)
     return n_docs, n_rows, n_pairs, n_new, n_events, n_cross, n_gram_pages, n_vec_pages
+
+
+@njit(**NJIT_OPTIONS)
+def subtract_pages(fids, tfs, bounds, cats, pair_table, pairs, row_info, row_total, gram_bits, h_bucket, h_value,
+                   h_pages):
+    """Take pages' counts and weights back out of the pairs: the exact inverse of what
+    :func:`accumulate` added for them, from their vectors (see :mod:`accum.vectors`: the
+    features in the order they first occur, which is the order the page's norm summed
+    them in, so every weight is recomputed bit for bit).
+
+    Page d holds ``fids``/``tfs`` entries ``bounds[d]`` to ``bounds[d + 1]`` and belongs
+    to category ``cats[d]``. With ``gram_bits``, each page's hashed unigram vector is
+    written as :func:`accumulate` writes it (``h_bucket``, ``h_value``, ``h_pages``),
+    for the caller to take the pages' Gram out. Returns the pages taken out, or
+    ``-1 - d`` when page d has a feature the accumulator never counted that often in its
+    category (then nothing is taken out).
+    """
+    log1p_small = np.log1p(np.arange(LOG1P_SMALL).astype(np.float64))
+    for d in range(bounds.shape[0] - 1):  # check every page before changing anything
+        for i in range(bounds[d], bounds[d + 1]):
+            p = pair_find(pair_table, pairs, fids[i], cats[d])
+            if p < 0 or pairs[p, P_COUNT] < tfs[i]:
+                return -1 - d
+    n_uni = 0
+    h_pages[0] = 0
+    for d in range(bounds.shape[0] - 1):
+        a, b = bounds[d], bounds[d + 1]
+        c = cats[d]
+        norm = 0.0
+        for i in range(a, b):
+            norm += _log_tf(tfs[i], log1p_small) ** 2
+        norm = np.sqrt(norm)
+        for i in range(a, b):
+            log_tf = _log_tf(tfs[i], log1p_small)
+            p = pair_find(pair_table, pairs, fids[i], c)
+            r = pairs[p, P_KEY] >> 32
+            pairs[p, P_COUNT] -= tfs[i]
+            row_total[r] -= tfs[i]
+            pairs[p, P_WEIGHT] -= _scaled(log_tf, norm, WEIGHT_SCALE)
+            if gram_bits > 0 and row_info[r, 3] == 1:
+                bucket, sign = gram_bucket(fids[i], gram_bits)
+                h_bucket[n_uni] = bucket
+                h_value[n_uni] = sign * _scaled(log_tf, norm, GRAM_SCALE)
+                n_uni += 1
+        h_pages[d + 1] = n_uni
+    return bounds.shape[0] - 1
 
 
 @njit(**NJIT_OPTIONS)

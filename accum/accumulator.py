@@ -408,6 +408,67 @@ class Accumulator(CategoryTotals):
                 need = int(batch.bounds[doc + 1] - batch.bounds[doc]) * self.settings.max_order
                 self._reserve(self.n_rows + need, self.n_pairs + need)
 
+    def subtract(self, vectors: PageVectors) -> None:
+        """Take pages that were added here back out, exactly, given their vectors (as
+        :meth:`take_vectors` gave them): their counts, weights, Gram terms, pages and
+        tokens. Features and pairs left at zero are dropped, so the counts, weights, Gram,
+        lexicon and growth statistics equal those of an accumulator that never saw these
+        pages (features keyed by id; categories stay, even when they lose every page).
+        The growth *log* is history and keeps its rows.
+
+        Raises
+        ------
+        ValueError
+            When a page was not added here (one of its features was counted less often
+            in its category); nothing is taken out then.
+        """
+        if not vectors.n_pages:
+            return
+        missing = [c for c in vectors.categories if c not in self._cat_index]
+        if missing:
+            raise ValueError(f"cannot take back pages of categories this accumulator never counted: {missing[:3]}")
+        codes = np.array([self._cat_index[c] for c in vectors.categories], np.int64)
+        cats = codes[vectors.labels] if len(vectors.labels) else np.zeros(0, np.int64)
+        n_h = vectors.nnz if self.settings.gram_bits else 0
+        h_bucket, h_value = np.empty(n_h, np.uint16), np.empty(n_h, np.int32)
+        h_pages = np.zeros(vectors.n_pages + 1, np.int64)
+        done = _kernels.subtract_pages(vectors.fids, vectors.tfs, vectors.bounds, cats, self._pair_table, self._pairs,
+                                       self._row_info, self._row_total, self.settings.gram_bits, h_bucket, h_value,
+                                       h_pages)
+        if done < 0:
+            raise ValueError(f"page {-1 - done} of the vectors was not added to this accumulator (a feature of it "
+                             "was counted less often in its category); nothing was taken out")
+        if n_h:  # the pages' own Gram, taken out (h hᵀ is the same for -h: it cannot go in as pending pages)
+            theirs = np.zeros_like(self._gram)
+            _gram_kernels.gram_add_pages(theirs, self.settings.n_gram_buckets, h_pages, h_bucket, h_value)
+            self._packed_gram()[:] -= theirs
+        np.subtract.at(self._doc_counts, cats, 1)
+        np.subtract.at(self._token_counts, cats, vectors.n_tokens)
+        self._drop_zeros()
+
+    def _drop_zeros(self) -> None:
+        """Rebuild without the pairs whose count is zero and the rows left without any
+        (and their spellings), keeping what is not counts (logs, flags)."""
+        state = self.to_arrays()
+        kept = np.asarray(state["count_value"]) != 0
+        if not np.all(np.asarray(state["count_weight"])[~kept] == 0):
+            raise ValueError("pairs left at zero count with a non-zero weight: pages were not taken back exactly")
+        rows = np.zeros(self.n_rows, bool)
+        rows[np.asarray(state["count_row"])[kept]] = True
+        new_row = np.cumsum(rows) - 1
+        for key in ("count_row", "count_category", "count_value", "count_weight"):
+            state[key] = np.asarray(state[key])[kept]
+        state["count_row"] = new_row[state["count_row"]]
+        state["row_info"] = np.asarray(state["row_info"])[rows]
+        words = set(state["row_info"][state["row_info"][:, 3] == 1, 0].tolist())
+        keys = np.asarray(state["lexicon_keys"]).tolist()
+        state["lexicon_text"] = [t for k, t in zip(keys, state["lexicon_text"]) if k in words]
+        state["lexicon_keys"] = np.array([k for k in keys if k in words], np.uint64)
+        fresh = Accumulator.from_arrays(state)
+        for name in ("_slots", "_row_info", "_row_total", "_pair_table", "_pairs", "_doc_counts", "_token_counts",
+                     "_cat_stats", "_all_stats", "_gram", "_gram_pending", "n_rows", "n_pairs", "lexicon"):
+            setattr(self, name, getattr(fresh, name))
+
     def _packed_gram(self) -> np.ndarray:
         """The Gram's packed triangle (int64), with the pages' vectors still waiting
         (see :data:`GRAM_BATCH_ENTRIES`) added first."""

@@ -50,3 +50,41 @@ def test_concat_relabels_and_subset_takes_pages():
     assert picked.label_names == ["z", "y"] and picked.n_tokens.tolist() == [2, 3]
     for mine, theirs in zip((picked.page(0), picked.page(1)), (both.page(3), both.page(1))):
         assert mine[0].tolist() == theirs[0].tolist() and mine[1].tolist() == theirs[1].tolist()
+
+
+def keyed(acc: Accumulator) -> dict:
+    """Everything an accumulator holds, keyed by feature id and category name (row numbers
+    depend on the order features were first seen)."""
+    rows, cats, counts, weights = acc.pairs()
+    key = acc.row_key
+    pairs = {(int(key[r]), acc.categories[c]): (int(n), int(w)) for r, c, n, w in
+             zip(rows.tolist(), cats.tolist(), counts.tolist(), weights.tolist())}
+    info = {int(k): tuple(int(x) for x in acc._row_info[r, 1:]) for r, k in enumerate(key.tolist())}
+    stats = dict(zip(acc.categories, acc.growth_stats()[0].tolist()))
+    return {"pairs": pairs, "rows": info, "lexicon": acc.lexicon, "stats": stats, "all": acc.growth_stats()[1].tolist(),
+            "docs": dict(zip(acc.categories, acc.doc_counts.tolist())),
+            "tokens": dict(zip(acc.categories, acc.token_counts.tolist())),
+            "gram": acc._packed_gram().tolist() if acc.settings.gram_bits else None}
+
+
+def test_taking_pages_back_equals_never_adding_them(newsgroups_sample):
+    texts, labels = newsgroups_sample
+    texts, labels = texts[:160], labels[:160]
+    settings = Settings(max_order=3, gram_bits=8)
+    acc = Accumulator(settings, keep_vectors=True)
+    for start in range(0, len(texts), 40):
+        acc.partial_fit(texts[start : start + 40], labels[start : start + 40])
+    vectors = acc.take_vectors()
+    forget = np.array([0, 3, 17, 18, 99, 159])  # the first page too: its features came first
+    acc.subtract(vectors.subset(forget))
+    kept = [i for i in range(len(texts)) if i not in set(forget.tolist())]
+    clean = Accumulator(settings)
+    for name in acc.categories:  # the same category order
+        clean.category_index(name)
+    clean.partial_fit([texts[i] for i in kept], [labels[i] for i in kept])
+    assert keyed(acc) == keyed(clean)
+    import pytest
+
+    with pytest.raises(ValueError, match="was not added"):  # twice is refused, and changes nothing
+        acc.subtract(vectors.subset(forget[:1]))
+    assert keyed(acc) == keyed(clean)
