@@ -26,9 +26,8 @@ from contextlib import contextmanager
 from typing import Callable
 
 from .accumulator import Accumulator
-from .ingest import IngestSink, IngestSummary
+from .ingest import IngestSink, IngestSummary, Pending
 from .partials import apply_partial, count_part, merge_partials, screen_part
-from .vectors import PageVectors
 
 #: Hashes asked of the sink at a time (bound parameters per query).
 _HASH_QUERY = 500
@@ -101,7 +100,7 @@ def ingest_parts(
     if parts_per_wave is None:
         parts_per_wave = 2 * n_workers(client)
     markov_settings = None if markov is None else markov.settings()
-    pending, pending_growth, pending_hashes, pending_vectors = [], [], set(), []
+    pending, pending_growth = Pending(acc, sink), []
 
     @contextmanager
     def stage(name: str):
@@ -116,13 +115,10 @@ def ingest_parts(
         summary.checkpoints += 1
         width = 3 + 4 * acc.settings.max_order
         growth = np.concatenate(pending_growth) if pending_growth else np.zeros((0, width), np.int64)
-        vectors = PageVectors.concat(pending_vectors, acc.categories) if acc.keep_vectors else None
+        documents, vectors, forgotten = pending.take()
         with stage("commit"):
-            sink.checkpoint(acc, list(pending), growth, summary, markov=markov, vectors=vectors)
-        pending.clear()
+            sink.checkpoint(acc, documents, growth, summary, markov=markov, vectors=vectors, forgotten=forgotten)
         pending_growth.clear()
-        pending_hashes.clear()
-        pending_vectors.clear()
 
     for start in range(0, len(parts), parts_per_wave):
         wave = parts[start : start + parts_per_wave]
@@ -131,17 +127,17 @@ def ingest_parts(
             hashes = client.gather(client.map(_hashes, screened, pure=False))
         if progress is not None:
             progress(sum(p.n_inputs for p in wave))
-        partials = []
+        partials, seen = [], set()  # pages of this wave, across its parts
         for fut, part_hashes in zip(screened, hashes):
             known = set()
             for i in range(0, len(part_hashes), _HASH_QUERY):
                 known |= sink.known_hashes(part_hashes[i : i + _HASH_QUERY])
             skip = set()
             for i, h in enumerate(part_hashes):
-                if h in known or h in pending_hashes:
+                if h in known or h in pending.hashes or h in seen:
                     skip.add(i)
                 else:
-                    pending_hashes.add(h)
+                    seen.add(h)
             partials.append(client.submit(count_part, fut, skip, acc.settings, acc.track_growth,
                                           markov_settings, batch_pages, acc.keep_vectors, pure=False))
         del screened
@@ -155,10 +151,8 @@ def ingest_parts(
         del partials
         with stage("apply"):
             pending_growth.append(apply_partial(acc, markov, merged))
-        pending.extend(merged.documents)
-        if merged.vectors is not None:
-            pending_vectors.append(merged.vectors)
         summary.add(merged.summary)
+        pending.add(merged.documents, merged.vectors, summary)
         if time.perf_counter() - last_commit >= checkpoint_seconds:
             commit()
             last_commit = time.perf_counter()

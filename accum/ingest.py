@@ -18,6 +18,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Protocol
 
+import numpy as np
+
 from .accumulator import Accumulator
 from .pages import Page, Record, Skipped, check_label
 from .tokens import tokenize
@@ -46,12 +48,17 @@ class IngestSink(Protocol):
     def known_hashes(self, hashes: list[str]) -> set[str]:
         """The subset of ``hashes`` already committed."""
 
+    def replaced(self, urls: list[str], hashes: list[str]) -> tuple[PageVectors, list[str]]:
+        """The committed pages at ``urls`` whose text differs from the new pages' (content
+        ``hashes``, one per URL): their vectors and content hashes."""
+
     def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: "IngestSummary",
-                   markov=None, vectors: PageVectors | None = None) -> None:
+                   markov=None, vectors: PageVectors | None = None, forgotten: list[str] = ()) -> None:
         """Make ``acc``, the generator ``markov`` (when kept), the new ``documents``, their
         page ``vectors`` (when the accumulator keeps them: one per document, in order)
         and their ``growth`` log rows visible together, atomically (``growth`` as
-        returned by :meth:`Accumulator.take_growth`)."""
+        returned by :meth:`Accumulator.take_growth`), and the committed pages whose
+        content hashes are ``forgotten`` gone (``acc`` no longer counts them)."""
 
 
 class MemorySink:
@@ -62,16 +69,25 @@ class MemorySink:
         self.accumulator: Accumulator | None = None
         self.markov = None
         self.growth: list = []
-        self.vectors: list[PageVectors] = []
+        self.vectors: dict[str, PageVectors] = {}  # by content hash
         self.checkpoints = 0
 
     def known_hashes(self, hashes: list[str]) -> set[str]:
         return {h for h in hashes if h in self.documents}
 
-    def checkpoint(self, acc, documents, growth, summary, markov=None, vectors=None) -> None:
+    def replaced(self, urls, hashes):
+        new = dict(zip(urls, hashes))
+        old = [d.content_hash for d in self.documents.values() if d.url in new and new[d.url] != d.content_hash]
+        return PageVectors.concat([self.vectors[h] for h in old]), old
+
+    def checkpoint(self, acc, documents, growth, summary, markov=None, vectors=None, forgotten=()) -> None:
         self.accumulator = Accumulator.from_arrays(acc.to_arrays())
         if vectors is not None:
-            self.vectors.append(vectors)
+            for i, d in enumerate(documents):
+                self.vectors[d.content_hash] = vectors.subset([i])
+        for h in forgotten:
+            self.documents.pop(h, None)
+            self.vectors.pop(h, None)
         self.markov = None if markov is None else type(markov).from_arrays(markov.to_arrays())
         self.documents.update((d.content_hash, d) for d in documents)
         self.growth.extend(growth.tolist())
@@ -84,6 +100,7 @@ class IngestSummary:
 
     pages_added: int = 0
     duplicates: int = 0
+    replaced: int = 0  # pages taken back because their URL came again with other text
     skipped: Counter = field(default_factory=Counter)
     skip_examples: dict = field(default_factory=dict)
     bytes_read: int = 0
@@ -109,6 +126,7 @@ class IngestSummary:
         """Add the counts of ``later``, a summary of the pages after these (in place)."""
         self.pages_added += later.pages_added
         self.duplicates += later.duplicates
+        self.replaced += later.replaced
         self.skipped.update(later.skipped)
         for reason, example in later.skip_examples.items():
             self.skip_examples.setdefault(reason, example)
@@ -129,6 +147,7 @@ class IngestSummary:
             "pages_seen": self.pages_seen,
             "pages_added": self.pages_added,
             "duplicates": self.duplicates,
+            "replaced": self.replaced,
             "skipped": dict(sorted(self.skipped.items())),
             "skip_examples": self.skip_examples,
             "bytes_read": self.bytes_read,
@@ -256,6 +275,78 @@ def count_pages(acc: Accumulator, markov, pages: list[tuple[Page, str, str]],
     return rows
 
 
+class Pending:
+    """The pages counted since the last checkpoint (document rows and vectors, in order),
+    and the committed pages they replace.
+
+    A page whose URL the store already holds with other text replaces it: the old page
+    is taken back out of the accumulator (:meth:`Accumulator.subtract
+    <accum.accumulator.Accumulator.subtract>`, from its vector) and forgotten at the next
+    checkpoint, and a page replaced before a checkpoint is dropped from the pending ones,
+    so a re-crawled page never counts twice. Pages without a URL replace nothing. Without
+    page vectors (an accumulator that does not keep them) nothing can be taken back, and
+    pages only add.
+    """
+
+    def __init__(self, acc: Accumulator, sink: IngestSink):
+        self.acc, self.sink = acc, sink
+        self.documents: list[DocumentRow] = []
+        self.vectors: list[PageVectors] = []
+        self.hashes: set[str] = set()
+        self.forgotten: list[str] = []
+        self._dropped: set[int] = set()
+        self._by_url: dict[str, int] = {}
+
+    def add(self, documents: list[DocumentRow], vectors: PageVectors | None, summary: "IngestSummary") -> None:
+        """Count in ``documents`` (just added to the accumulator, with their ``vectors``)
+        and take back what they replace."""
+        first = len(self.documents)
+        if vectors is not None:
+            self._replace(documents, first, summary)
+            self.vectors.append(vectors)
+        self.documents.extend(documents)
+        self.hashes.update(d.content_hash for d in documents)
+        for i, d in enumerate(documents):
+            if d.url:
+                self._by_url[d.url] = first + i
+
+    def _replace(self, documents: list[DocumentRow], first: int, summary: "IngestSummary") -> None:
+        with_url = [d for d in documents if d.url]
+        if not with_url:
+            return
+        old, old_hashes = self.sink.replaced([d.url for d in with_url], [d.content_hash for d in with_url])
+        keep = [i for i, h in enumerate(old_hashes) if h not in self.forgotten]
+        parts, pending = [old.subset(keep)] if keep else [], []
+        for d in with_url:
+            i = self._by_url.get(d.url)
+            if i is not None and i not in self._dropped and self.documents[i].content_hash != d.content_hash:
+                pending.append(i)
+        if pending:
+            everything = PageVectors.concat(self.vectors)
+            parts.append(everything.subset(np.array(pending, np.int64)))
+        if not parts:
+            return
+        self.acc.subtract(PageVectors.concat(parts, self.acc.categories))
+        self.forgotten.extend(old_hashes[i] for i in keep)
+        self._dropped.update(pending)
+        summary.replaced += len(keep) + len(pending)
+
+    def take(self) -> tuple[list[DocumentRow], PageVectors | None, list[str]]:
+        """The pending documents, their vectors and the forgotten hashes; then none pend."""
+        kept = [i for i in range(len(self.documents)) if i not in self._dropped]
+        documents = [self.documents[i] for i in kept]
+        vectors = None
+        if self.vectors:
+            vectors = PageVectors.concat(self.vectors, self.acc.categories)
+            if self._dropped:
+                vectors = vectors.subset(np.array(kept, np.int64))
+        elif self.acc.keep_vectors:
+            vectors = PageVectors.empty(self.acc.categories)
+        forgotten = list(self.forgotten)
+        self.__init__(self.acc, self.sink)
+        return documents, vectors, forgotten
+
+
 def ingest(
     records: Iterable[Record],
     acc: Accumulator,
@@ -298,30 +389,29 @@ def ingest(
     summary = IngestSummary()
     started = time.perf_counter()
     last_checkpoint = started
-    pending: list[DocumentRow] = []  # added to acc, not yet committed
-    pending_hashes: set[str] = set()
+    pending = Pending(acc, sink)  # added to acc, not yet committed
     batch: list[tuple[Page, str, str]] = []
 
     def flush() -> None:
         known = sink.known_hashes([h for _, h, _ in batch])
-        fresh = []
+        fresh, seen = [], set()
         for item in batch:
-            if item[1] in known or item[1] in pending_hashes:
+            if item[1] in known or item[1] in pending.hashes or item[1] in seen:
                 summary.duplicates += 1
             else:
-                pending_hashes.add(item[1])
+                seen.add(item[1])
                 fresh.append(item)
         batch.clear()
         if fresh:
-            pending.extend(count_pages(acc, markov, fresh, summary))
+            documents = count_pages(acc, markov, fresh, summary)
+            pending.add(documents, acc.take_vectors() if acc.keep_vectors else None, summary)
 
     def commit() -> None:
         summary.seconds = time.perf_counter() - started
         summary.checkpoints += 1
-        vectors = acc.take_vectors() if acc.keep_vectors else None
-        sink.checkpoint(acc, list(pending), acc.take_growth(), summary, markov=markov, vectors=vectors)
-        pending.clear()
-        pending_hashes.clear()
+        documents, vectors, forgotten = pending.take()
+        sink.checkpoint(acc, documents, acc.take_growth(), summary, markov=markov, vectors=vectors,
+                        forgotten=forgotten)
 
     for item in screen(read_ahead(records) if read_ahead_thread else records, summary, default_label, progress):
         batch.append(item)

@@ -216,3 +216,21 @@ def store_pages(st) -> tuple[list[str], list[str]]:
             "(moved or changed?)"
         )
     return texts, cats
+
+
+def fit_after(st, force: bool) -> dict | None:
+    """Choose the store's model again after its pages changed (ingest, forget) when due
+    (see :func:`accum.storage.fits.fit_if_due`). The pages are committed whatever happens
+    here: a fit that fails (a full disk) is reported, on stderr and as ``{"error": ...}``,
+    without failing the command; ``accum fit`` tries again."""
+    from accum.storage import StoreError
+    from accum.storage.fits import fit_if_due
+
+    try:
+        fit = fit_if_due(st, force=force)
+    except (StoreError, OSError) as exc:
+        click.echo(f"accum: the pages are committed, but choosing the model failed: {exc}; "
+                   "run accum fit once the cause is fixed", err=True)
+        return {"error": str(exc)}
+    return None if fit is None else {k: fit[k] for k in ("model", "params", "accuracy", "ci95", "summary",
+                                                         "seconds", "name")}

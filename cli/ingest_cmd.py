@@ -6,7 +6,7 @@ import os
 
 import click
 
-from .common import (data_errors, emit_json, ingest_into, json_option, open_store, printable, progress_bar,
+from .common import (data_errors, emit_json, fit_after, ingest_into, json_option, open_store, printable, progress_bar,
                      read_sources, source_options, store_options)
 
 
@@ -92,7 +92,7 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
                 bar.unit, bar.total = " files", sum(p.n_inputs for p in parts)
                 result = ingest_into(st, parts, command, settings, client=client, progress=bar.update, **options)
         result["dask"] = {"scheduler": dask_address, "parts": len(parts)}
-    result["fit"] = None if refit is False else _fit_after(st, force=bool(refit))
+    result["fit"] = None if refit is False else fit_after(st, force=bool(refit))
     if as_json:
         emit_json(result)
         return
@@ -116,20 +116,3 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
     if fit is not None and "error" not in fit:
         click.echo(f"  model        {printable(fit['summary'])} (chosen in {fit['seconds']:.1f} s)")
 
-
-def _fit_after(st, force: bool) -> dict | None:
-    """Choose the store's model after an ingest when due (see
-    :func:`accum.storage.fits.fit_if_due`). The pages are committed whatever happens here:
-    a fit that fails (a full disk) is reported, on stderr and as ``{"error": ...}``,
-    without failing the ingest; ``accum fit`` tries again."""
-    from accum.storage import StoreError
-    from accum.storage.fits import fit_if_due
-
-    try:
-        fit = fit_if_due(st, force=force)
-    except (StoreError, OSError) as exc:
-        click.echo(f"accum ingest: the pages are committed, but choosing the model failed: {exc}; "
-                   "run accum fit once the cause is fixed", err=True)
-        return {"error": str(exc)}
-    return None if fit is None else {k: fit[k] for k in ("model", "params", "accuracy", "ci95", "summary",
-                                                         "seconds", "name")}

@@ -56,29 +56,43 @@ def write_vectors(vectors: PageVectors, hashes: Sequence[str], path: Path) -> in
 
 def read_vectors(paths: Sequence[Path], keep: set[str] | None = None) -> tuple[PageVectors, list[str]]:
     """The pages of the segments ``paths`` (in order) and their hashes; with ``keep``,
-    only pages whose hash is in it, each once (from the last segment holding it)."""
-    parts, hashes = [], []
-    for path in paths:
+    only pages whose hash is in it, each once (from the last segment holding it). The
+    files are memory-mapped: only the pages kept are copied out of them."""
+    wanted = None if keep is None else np.array([bytes.fromhex(h) for h in keep], "S16")
+    found = np.zeros(0, "S16")
+    parts, hash_parts = [], []
+    for path in reversed(list(paths)):  # newest first: a page added again is read from there
         with pa.memory_map(str(path), "r") as source:
             table = pa.ipc.open_file(source).read_all()
         if table.num_rows == 0:
             continue
-        page_hashes = [h.hex() for h in table.column("hash").to_pylist()]
+        column = table.column("hash").combine_chunks()
+        hashes = np.frombuffer(column.buffers()[1], "S16", count=len(column), offset=column.offset * 16)
+        pages = np.arange(len(hashes))
+        if wanted is not None:
+            pages = pages[np.isin(hashes, wanted) & ~np.isin(hashes, found)]
+            if not len(pages):
+                continue
+            found = np.concatenate([found, hashes[pages]])
         category = table.column("category").combine_chunks()
         features = table.column("features").combine_chunks()
         counts = table.column("counts").combine_chunks()
         offsets = features.offsets.to_numpy()
-        parts.append(PageVectors(offsets - offsets[0], features.values.to_numpy()[offsets[0]:offsets[-1]],
-                                 counts.values.to_numpy()[offsets[0]:offsets[-1]],
-                                 category.indices.to_numpy().astype(np.int32),
-                                 table.column("n_tokens").to_numpy(), category.dictionary.to_pylist()))
-        hashes.extend(page_hashes)
-    vectors = PageVectors.concat(parts)
-    if keep is None:
-        return vectors, hashes
-    last = {h: i for i, h in enumerate(hashes) if h in keep}
-    pages = np.array(sorted(last.values()), np.int64)
-    return vectors.subset(pages), [hashes[i] for i in pages]
+        vectors = PageVectors(offsets - offsets[0], features.values.to_numpy()[offsets[0]:offsets[-1]],
+                              counts.values.to_numpy()[offsets[0]:offsets[-1]],
+                              category.indices.to_numpy().astype(np.int32),
+                              table.column("n_tokens").to_numpy(), category.dictionary.to_pylist())
+        parts.append(vectors.subset(pages))  # copies: the file's mapping is let go
+        hash_parts.append(_hex(hashes[pages]))
+    parts.reverse()
+    hash_parts.reverse()
+    return PageVectors.concat(parts), [h for part in hash_parts for h in part]
+
+
+def _hex(hashes: np.ndarray) -> list[str]:
+    """16-byte hashes (numpy ``S16``, which would drop trailing NUL bytes as items) as hex."""
+    text = np.ascontiguousarray(hashes).view(np.uint8).tobytes().hex()
+    return [text[i : i + 32] for i in range(0, len(text), 32)]
 
 
 def _fsync(path: Path) -> None:

@@ -41,7 +41,7 @@ from accum.names import TRAINED_MODELS
 from accum.vectors import PageVectors
 
 from . import catalog as cat
-from .segments import SEGMENT_DIR, write_vectors
+from .segments import SEGMENT_DIR, read_vectors, write_vectors
 from .snapshots import read_counts, read_markov, read_model, read_snapshot, snapshot_bytes, write_model, write_snapshot
 
 KEEP_SNAPSHOTS = 2
@@ -317,6 +317,53 @@ class Store:
             for name, d, t, f in zip(acc.categories, acc.doc_counts, acc.token_counts, features)
         ]
 
+    def page_vectors(self, hashes: list[str]) -> tuple[PageVectors, list[str]]:
+        """The vectors of the pages with these content hashes (those the store holds),
+        and their hashes, read from the segments."""
+        with self.engine.connect() as conn:
+            names = list(conn.execute(sa.select(cat.segments.c.name).where(cat.segments.c.kind == "vectors")
+                                      .order_by(cat.segments.c.id)).scalars())
+        return read_vectors([self.path / SEGMENT_DIR / n for n in names], keep=set(hashes))
+
+    def forget(self, urls: list[str]) -> dict:
+        """Take the pages at ``urls`` out of the store, exactly: every count, weight and
+        growth statistic becomes what an ingest without them gives (see
+        :meth:`Accumulator.subtract <accum.accumulator.Accumulator.subtract>`); their
+        documents go, in one checkpoint. URLs the store does not hold are reported as
+        ``unknown``. The text generator, when the store keeps one, keeps their text.
+
+        Returns
+        -------
+        dict
+            ``forgotten`` (pages), ``unknown`` (URLs), ``documents`` left, ``run``.
+        """
+        wanted = {catalog_url(u): u for u in urls}
+        d = cat.documents
+        found = []
+        with self.engine.connect() as conn:
+            chunk = list(wanted)
+            for i in range(0, len(chunk), 500):
+                found.extend(conn.execute(sa.select(d.c.url, d.c.content_hash)
+                                          .where(d.c.url.in_(chunk[i : i + 500]))).all())
+        hashes = [h for _, h in found]
+        unknown = sorted(set(wanted) - {u for u, _ in found})
+        settings = self.settings()
+        if not hashes:
+            return {"forgotten": 0, "unknown": [wanted[u] for u in unknown], "documents": self.info()["documents"],
+                    "run": None}
+        with self.writer({"sources": [], "forget": len(hashes)}, settings) as writer:
+            vectors, held = self.page_vectors(hashes)
+            if len(held) != len(hashes):
+                raise StoreError(
+                    f"{len(hashes) - len(held)} of the pages to forget have no page vector (ingested before accum kept "
+                    "them): they cannot be taken back exactly; ingest the sources again into a new --store")
+            writer.acc.subtract(vectors)
+            summary = IngestSummary(replaced=len(held))
+            writer.checkpoint(writer.acc, [], writer.acc.take_growth(), summary, markov=writer.markov,
+                              vectors=PageVectors.empty(), forgotten=held)
+        return {"forgotten": len(held), "unknown": [wanted[u] for u in unknown],
+                "documents": int(writer.acc.n_documents), "run": writer.run_id}
+
     def document_labels(self) -> dict[str, str]:
         """Content hash -> category name of every document in the store."""
         d, c = cat.documents, cat.categories
@@ -519,11 +566,30 @@ class StoreWriter:
             ).scalars()
             return set(found)
 
+    def replaced(self, urls: list[str], hashes: list[str]) -> tuple[PageVectors, list[str]]:
+        """The committed pages at ``urls`` (as the catalog keeps URLs) whose content hash
+        differs from the new page's there (``hashes``): their vectors and hashes (see
+        :class:`accum.ingest.Pending`)."""
+        new = {}
+        for url, h in zip(urls, hashes):
+            new[catalog_url(url)] = h
+        d = cat.documents
+        old = []
+        with self.store.engine.connect() as conn:
+            chunk = list(new)
+            for i in range(0, len(chunk), 500):
+                rows = conn.execute(sa.select(d.c.url, d.c.content_hash).where(d.c.url.in_(chunk[i : i + 500]))).all()
+                old.extend(h for url, h in rows if new[url] != h)
+        if not old:
+            return PageVectors.empty(), []
+        return self.store.page_vectors(old)
+
     def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: IngestSummary,
-                   markov=None, vectors: PageVectors | None = None) -> None:
+                   markov=None, vectors: PageVectors | None = None, forgotten: list[str] = ()) -> None:
         """Write a snapshot of ``acc`` (and the generator ``markov``) and a segment of the
         pages' ``vectors`` (those of ``documents``, in order), then register them with
-        ``documents`` and the ``growth`` log rows in one transaction."""
+        ``documents`` and the ``growth`` log rows, and remove the ``forgotten`` pages'
+        documents, in one transaction."""
         self._seq += 1
         name = f"r{self.run_id:06d}-{self._seq:05d}"
         snap_dir = self.store.path / "snapshots"
@@ -548,6 +614,9 @@ class StoreWriter:
         try:
             with self.store.engine.begin() as conn:
                 ids = self._category_ids(conn, acc.categories)
+                for i in range(0, len(forgotten), 500):
+                    conn.execute(sa.delete(cat.documents).where(cat.documents.c.content_hash.in_(
+                        list(forgotten[i : i + 500]))))
                 if documents:
                     conn.execute(sa.insert(cat.documents), [
                         {
