@@ -154,8 +154,8 @@ def server(store, tmp_path_factory):
     srv.stop()
 
 
-def classify(srv, **body) -> dict:
-    r = srv.client.post("/classify", json=body)
+def classify(srv, headers=None, **body) -> dict:
+    r = srv.client.post("/classify", json=body, headers=headers)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -183,7 +183,8 @@ def test_classify_equals_the_cli(server, store, test_texts):
     served = classify(server, text=text, top=5, explain=True, terms=8)
     assert without_snapshot(served) == cli_classify(store, text, "--top", "5", "--explain", "--terms", "8")
     assert served["label"] == "rec.sport.hockey"
-    dm = classify(server, text=test_texts[1], model="dm", alpha=0.05)
+    dm = classify(server, text=test_texts[1], model="dm", alpha=0.05,  # a custom alpha takes the token
+                  headers={"Authorization": f"Bearer {TOKEN}"})
     assert without_snapshot(dm) == cli_classify(store, test_texts[1], "--model", "dm", "--alpha", "0.05")
     batch = classify(server, texts=test_texts, top=5, explain=True, terms=8)
     assert batch["model"] == "ridge-complement" and len(batch["results"]) == len(test_texts)

@@ -10,6 +10,12 @@ ingest``: same dedup by content hash, same growth log, same run rows).
 
 Work runs on worker threads (the numba kernels release the GIL) under a per-request
 timeout; the event loop only parses, validates and answers.
+
+A read never writes to the store and never costs more than a bounded set of models per
+snapshot: the default one and the other registered models at their default alpha,
+built in memory (a model saved by ``accum classify`` is memory-mapped). A custom
+``alpha`` builds a model for the request (seconds of CPU, memory as large as the
+counts), so it needs the bearer token, as writes do.
 """
 
 
@@ -42,6 +48,7 @@ from .live import LiveModel
 log = logging.getLogger("accum.serve")
 
 WRITES_OFF = "write endpoints are off: start accum serve with ACCUM_TOKEN or --token-file"
+TOKEN_REQUIRED = "a valid bearer token is required (Authorization: Bearer TOKEN)"
 GENERATION_OFF = (
     "generation is not available in this accum: it has no accum generate command to serve "
     "(classification, saturation and ingest work)"
@@ -155,7 +162,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         from accum.cli.common import load_classifier
 
         try:
-            return load_classifier(config.store, config.db, model, alpha)
+            return load_classifier(config.store, config.db, model, alpha, save=False)  # reads never write
         except click.ClickException:  # no categories yet
             return None
 
@@ -209,27 +216,44 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     bearer = HTTPBearer(auto_error=False, description="The token accum serve read from ACCUM_TOKEN or --token-file.")
 
-    async def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+    def token_refusal(credentials: HTTPAuthorizationCredentials | None, off: str, required: str):
+        """None when ``credentials`` hold the token; else the 403 (``off``: no token is
+        configured) or the 401 (``required``) to raise."""
         if config.token is None:
-            raise HTTPException(403, WRITES_OFF)
+            return HTTPException(403, off)
         if credentials is None or not hmac.compare_digest(
             credentials.credentials.encode("utf-8", "surrogatepass"), config.token.encode("utf-8")
         ):
-            raise HTTPException(401, "a valid bearer token is required (Authorization: Bearer TOKEN)",
-                                headers={"WWW-Authenticate": "Bearer"})
+            return HTTPException(401, required, headers={"WWW-Authenticate": "Bearer"})
+        return None
+
+    async def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+        if (refusal := token_refusal(credentials, WRITES_OFF, TOKEN_REQUIRED)) is not None:
+            raise refusal
 
     errors = {code: {"model": S.ErrorMessage} for code in (409, 413, 503)}
 
     # -- reading ------------------------------------------------------------------------
 
     @app.post("/classify", response_model=S.ClassifyResponse, response_model_exclude_unset=True,
-              responses=errors, summary="Classify one text or a batch")
-    async def classify(request: ClassifyRequest):
+              responses={401: {"model": S.ErrorMessage}, 403: {"model": S.ErrorMessage}, **errors},
+              summary="Classify one text or a batch",
+              openapi_extra={"security": [{}]})  # the token is optional: see alpha
+    async def classify(request: ClassifyRequest, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
         """Top categories with probabilities (and the exact explanation): the same numbers as
-        ``accum classify --json`` on the same store."""
+        ``accum classify --json`` on the same store. A custom ``alpha`` needs the bearer token."""
         served = live.current
         if served.clf is None and served.n_categories == 0:
             raise HTTPException(409, "the store has no categories yet: POST /documents or accum ingest first")
+        if served.is_custom(request.model, request.alpha):
+            name, _ = served.resolve(request.model, None)
+            why = (f"alpha {request.alpha:g} is not the one {name} is served with ({served.served_alpha(name):g}): "
+                   "it needs a model built for this request, which takes the bearer token")
+            refusal = token_refusal(credentials, f"{why}, and this accum serve has none (start it with ACCUM_TOKEN "
+                                    "or --token-file); leave alpha out to use the served model",
+                                    f"{why} (Authorization: Bearer TOKEN); leave alpha out to use the served model")
+            if refusal is not None:
+                raise refusal
         return await offload(_classify, served, request, limiter=state["classify_limiter"])
 
     @app.get("/categories", response_model=list[S.Category], summary="Categories with pages, tokens, features")

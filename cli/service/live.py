@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger("accum.serve")
 
-#: Classifiers with a non-default (model, alpha) kept per snapshot.
+#: Classifiers with a custom alpha (asked with the token) kept per snapshot; each is as
+#: large as the counts. The registered models at their default alpha are kept apart, all
+#: of them: they are a finite set.
 MODEL_CACHE = 2
 #: Saturation answers and figures kept per snapshot.
 RESULT_CACHE = 32
@@ -41,11 +43,13 @@ class Served:
     clf: object | None  # the default classifier (None when the store has no categories)
     model: str | None  # None: the store's default model
     alpha: float | None
-    opener: object = None  # (model, alpha) -> classifier, as the CLI builds it
+    opener: object = None  # (model, alpha) -> classifier, as the CLI builds it (never saving it)
     loaded_at: float = field(default_factory=time.time)
-    _models: OrderedDict = field(default_factory=OrderedDict)
+    _models: dict = field(default_factory=dict)  # (model, None): registered models at their default alpha
+    _custom: OrderedDict = field(default_factory=OrderedDict)  # (model, alpha): the last MODEL_CACHE asked
     _results: OrderedDict = field(default_factory=OrderedDict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # held only to read or update the dicts
+    _build_lock: threading.Lock = field(default_factory=threading.Lock)  # one model build at a time
 
     @property
     def n_categories(self) -> int:
@@ -57,26 +61,54 @@ class Served:
         request that needs them, then kept with this snapshot; classifying never loads them."""
         return self.cached(("counts",), self.load_counts)
 
-    def classifier(self, model: str | None, alpha: float | None):
-        """The classifier for a request: the default one, or another (model, alpha) opened
-        as the CLI opens it, once per snapshot (a few kept); None when the store is empty."""
+    def resolve(self, model: str | None, alpha: float | None) -> tuple[str | None, float | None]:
+        """The (model, alpha) a request asks for, with its defaults filled in; alpha None
+        means the model's own default."""
         default = self.model or (self.clf.name if self.clf is not None else None)
         name = model or default
         if alpha is None and name == default:
             alpha = self.alpha  # accum serve's --alpha (None: the model's default)
-        if self.clf is not None and name == self.clf.name and (alpha is None or alpha == self.clf.alpha):
+        if alpha is not None and alpha == default_alpha(name):
+            alpha = None
+        return name, alpha
+
+    def served_alpha(self, model: str | None) -> float | None:
+        """The alpha ``model`` answers with when a request gives none."""
+        name, _ = self.resolve(model, None)
+        return self.clf.alpha if self.clf is not None and name == self.clf.name else default_alpha(name)
+
+    def is_custom(self, model: str | None, alpha: float | None) -> bool:
+        """Whether answering needs a model built for this request: an alpha other than the
+        served model's and the model's own default (anything else is one of a few models
+        this snapshot keeps)."""
+        name, alpha = self.resolve(model, alpha)
+        return alpha is not None and not (self.clf is not None and name == self.clf.name and alpha == self.clf.alpha)
+
+    def classifier(self, model: str | None, alpha: float | None):
+        """The classifier for a request: the default one, another registered model at its
+        default alpha (built once per snapshot and kept), or a custom alpha (the last
+        :data:`MODEL_CACHE` kept); None when the store is empty. Built as the CLI opens
+        them, but never saved into the store."""
+        name, alpha = self.resolve(model, alpha)
+        if self.clf is not None and name == self.clf.name and alpha in (None, self.clf.alpha):
             return self.clf
+        models = self._custom if alpha is not None else self._models
         key = (name, alpha)
-        with self._lock:  # one build at a time: a model is as large as the counts
-            clf = self._models.get(key)
-            if clf is None:
-                clf = self.opener(name, alpha)
-                self._models[key] = clf
-                while len(self._models) > MODEL_CACHE:
-                    self._models.popitem(last=False)
-            else:
-                self._models.move_to_end(key)
-            return clf
+        with self._lock:
+            clf = models.get(key)
+        if clf is None:
+            with self._build_lock:  # a model is as large as the counts: one build at a time
+                with self._lock:
+                    clf = models.get(key)
+                if clf is None:
+                    clf = self.opener(name, alpha)
+        with self._lock:
+            models[key] = clf
+            if models is self._custom:
+                self._custom.move_to_end(key)
+                while len(self._custom) > MODEL_CACHE:
+                    self._custom.popitem(last=False)
+        return clf
 
     def cached(self, key, compute):
         """``compute()`` once per snapshot and key (a few dozen kept)."""
@@ -90,6 +122,16 @@ class Served:
             while len(self._results) > RESULT_CACHE:
                 self._results.popitem(last=False)
         return value
+
+
+def default_alpha(model: str | None) -> float | None:
+    """The alpha model ``model`` gets when none is given (None for an unknown or no model)."""
+    from accum.classify import model_parameters
+
+    try:
+        return model_parameters(model).get("alpha") if model is not None else None
+    except ValueError:
+        return None
 
 
 class LiveModel:

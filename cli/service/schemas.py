@@ -313,7 +313,10 @@ def request_models(max_batch: int, max_generate_tokens: int):
             None, description="ridge-complement, complement or dm (default: accum serve's --model, else the store's).")
         alpha: float | None = Field(
             None, gt=0, le=MAX_ALPHA, allow_inf_nan=False,
-            description="Smoothing per feature (default: accum serve's --alpha, else the model's default).")
+            description="Smoothing per feature (default: accum serve's --alpha, else the model's default). "
+                        "Any other value than the served model's or the model's default builds a model for the "
+                        "request and needs the bearer token: 401 without a valid one, 403 when this accum serve "
+                        "has none (writes off).")
         min_confidence: float | None = Field(
             None, ge=0, le=1, allow_inf_nan=False,
             description="Abstain (label null) below this calibrated confidence, as accum classify --min-confidence.")
