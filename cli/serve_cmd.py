@@ -32,12 +32,14 @@ EXTRA_MISSING = ("accum serve needs FastAPI and uvicorn, which the core install 
               help="Most texts per /classify and pages per /documents request (422 beyond).")
 @click.option("--max-generate-tokens", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Longest /generate answer in tokens (422 beyond).")
+@click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds a request body may take to be parsed (then 503).")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="Log every request on stderr.")
 @store_options
 @data_errors
 def serve_command(host, port, workers, model, alpha, token_file, timeout, max_body_bytes, max_batch,
-                  max_generate_tokens, access_log, store, db):
+                  max_generate_tokens, body_timeout, access_log, store, db):
     """Serve the store over HTTP: classify, categories, info, saturation, online ingest, and a page at /.
 
     The service answers from the newest snapshot and switches to a newer one (committed
@@ -59,7 +61,7 @@ def serve_command(host, port, workers, model, alpha, token_file, timeout, max_bo
     config = ServeConfig(
         store=store, db=db, model=model, alpha=alpha, token=token, timeout=timeout,
         max_body_bytes=max_body_bytes, max_batch=max_batch, max_generate_tokens=max_generate_tokens,
-        started_at=started_at,
+        started_at=started_at, body_timeout=body_timeout,
     )
     if not _is_loopback(host):
         click.echo(f"accum serve: listening on {host}, not only on loopback: other machines can reach it",

@@ -2,7 +2,8 @@
 
 - :mod:`.app`: the FastAPI application (:func:`create_app`), its limits and routes;
 - :mod:`.live`: the model the service answers from, switched atomically to newer snapshots;
-- :mod:`.schemas`: request and response shapes (documented at ``/openapi.json``).
+- :mod:`.schemas`: request and response shapes (documented at ``/openapi.json``);
+- :mod:`.bodies`: request bodies parsed and validated off the event loop, at a bounded cost.
 
 Importing this package imports FastAPI; ``accum.cli.serve_cmd`` imports it only when
 the command runs, so the core install does not need the extra.

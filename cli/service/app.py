@@ -9,7 +9,9 @@ saturation --json``) and ``accum.plots.saturation_figure`` for its figure, and
 ingest``: same dedup by content hash, same growth log, same run rows).
 
 Work runs on worker threads (the numba kernels release the GIL) under a per-request
-timeout; the event loop only parses, validates and answers.
+timeout; the event loop only routes and answers. Request bodies are read, parsed and
+validated on worker threads too, with a cost bounded whatever they hold
+(:mod:`.bodies`).
 
 A read never writes to the store and never costs more than a bounded set of models per
 snapshot: the default one and the other registered models at their default alpha,
@@ -33,16 +35,18 @@ from importlib import resources
 from pathlib import Path
 
 import anyio
-from fastapi import Depends, FastAPI, HTTPException, Query
-from fastapi.encoders import jsonable_encoder
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from pydantic import TypeAdapter
 
 from accum import __version__
 
+from . import bodies
 from . import schemas as S
+from .bodies import unprocessable
 from .live import LiveModel
 
 log = logging.getLogger("accum.serve")
@@ -59,6 +63,10 @@ WARM_TEXT = "The goalie stopped the puck and the disk drive spun up in orbit."
 #: starve the event loop (measured here: 64 connections, 2 cores, 480 req/s with 40
 #: threads against 740-860 with 2). Slow work (figures, ingest) keeps the default pool.
 CLASSIFY_THREADS = max(2, min(4, os.cpu_count() or 2))
+#: Threads that parse request bodies at once: each may hold the GIL for a regular
+#: expression's window or a json.loads at a time, so few of them keep the event loop's
+#: share of the GIL large.
+PARSE_THREADS = 2
 
 
 @dataclass
@@ -76,6 +84,7 @@ class ServeConfig:
     max_generate_tokens: int = 1000
     check_seconds: float = 0.5
     started_at: float | None = None  # time.time() when the command started
+    body_timeout: float = 30.0  # seconds for a request body to be parsed
 
     def limits(self) -> dict:
         return {"max_body_bytes": self.max_body_bytes, "max_batch": self.max_batch,
@@ -170,11 +179,12 @@ def create_app(config: ServeConfig) -> FastAPI:
     ClassifyRequest, DocumentsRequest, GenerateRequest = S.request_models(config.max_batch, config.max_generate_tokens)
     ingest_lock = threading.Lock()
     figure_lock = threading.Lock()  # matplotlib's object API, but one figure at a time
-    state = {"ready_seconds": None, "classify_limiter": None}
+    state = {"ready_seconds": None, "classify_limiter": None, "parse_limiter": None}
 
     @asynccontextmanager
     async def lifespan(app):
         state["classify_limiter"] = anyio.CapacityLimiter(CLASSIFY_THREADS)
+        state["parse_limiter"] = anyio.CapacityLimiter(PARSE_THREADS)
         served = await anyio.to_thread.run_sync(functools.partial(_warm_start, live))
         state["ready_seconds"] = round(time.time() - started_at, 3)
         log.info("ready in %.2f s: snapshot %s, %d categories, model %s", state["ready_seconds"],
@@ -194,21 +204,17 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.state.live = live
     app.state.config = config
 
-    async def offload(fn, *args, limiter=None, **kwargs):
+    async def offload(fn, *args, limiter=None, timeout=(config.timeout, "--timeout"), **kwargs):
         """Run ``fn`` on a worker thread; 503 when it (with its wait for a thread) takes
-        longer than the timeout."""
-        with anyio.move_on_after(config.timeout):
+        longer than ``timeout`` (seconds, and the option that sets them)."""
+        with anyio.move_on_after(timeout[0]):
             return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), abandon_on_cancel=True,
                                                   limiter=limiter)
-        raise HTTPException(503, f"the request took longer than {config.timeout:g} s (accum serve --timeout)")
+        raise HTTPException(503, f"the request took longer than {timeout[0]:g} s (accum serve {timeout[1]})")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, exc: RequestValidationError):
-        errors = [{k: v for k, v in e.items() if k != "input"} for e in exc.errors()]
-        message = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'] if p not in ('body', 'query'))}: {e['msg']}".lstrip(": ")
-            for e in errors)
-        return JSONResponse({"detail": jsonable_encoder(errors), "message": message}, status_code=422)
+        return JSONResponse(bodies.problems(exc), status_code=422)  # a few KB, however many errors
 
     @app.exception_handler(StoreError)
     async def store_error(request, exc: StoreError):
@@ -231,15 +237,50 @@ def create_app(config: ServeConfig) -> FastAPI:
         if (refusal := token_refusal(credentials, WRITES_OFF, TOKEN_REQUIRED)) is not None:
             raise refusal
 
-    errors = {code: {"model": S.ErrorMessage} for code in (409, 413, 503)}
+    body_schemas = {}  # component schemas of the bodies json_body reads, for /openapi.json
+    max_members = bodies.max_members(config.max_batch)
+
+    def json_body(shape, name: str):
+        """``(Depends, openapi_extra)`` of a route whose JSON body has ``shape``: read and
+        validated off the event loop at a bounded cost (:func:`.bodies.parse`) instead of
+        by FastAPI on the loop; documented in /openapi.json as FastAPI would."""
+        adapter = TypeAdapter(shape)
+        schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
+        body_schemas.update(schema.pop("$defs", {}))
+        if schema.get("type") == "object":
+            body_schemas[name] = schema
+            schema = {"$ref": f"#/components/schemas/{name}"}
+
+        async def read(request: Request):
+            body = await request.body()  # BodyLimit bounds its size and time
+            return await offload(bodies.parse, body, request.headers.get("content-type"), adapter, max_members,
+                                 limiter=state["parse_limiter"], timeout=(config.body_timeout, "--body-timeout"))
+
+        extra = {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+        return Depends(read), extra
+
+    fastapi_openapi = app.openapi
+
+    def openapi():
+        if app.openapi_schema is None:
+            schema = fastapi_openapi()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(body_schemas)
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+    errors = {code: {"model": S.ErrorMessage} for code in (409, 413, 503)} | {422: {"model": S.ValidationProblem}}
+    classify_body, classify_doc = json_body(ClassifyRequest, "ClassifyRequest")
+    documents_body, documents_doc = json_body(DocumentsRequest, "DocumentsRequest")
+    generate_body, generate_doc = json_body(GenerateRequest, "GenerateRequest")
 
     # -- reading ------------------------------------------------------------------------
 
     @app.post("/classify", response_model=S.ClassifyResponse, response_model_exclude_unset=True,
               responses={401: {"model": S.ErrorMessage}, 403: {"model": S.ErrorMessage}, **errors},
               summary="Classify one text or a batch",
-              openapi_extra={"security": [{}]})  # the token is optional: see alpha
-    async def classify(request: ClassifyRequest, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+              openapi_extra=classify_doc | {"security": [{}]})  # the token is optional: see alpha
+    async def classify(request=classify_body, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
         """Top categories with probabilities (and the exact explanation): the same numbers as
         ``accum classify --json`` on the same store. A custom ``alpha`` needs the bearer token."""
         served = live.current
@@ -315,16 +356,17 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     @app.post("/documents", response_model=S.IngestResponse, dependencies=[Depends(require_token)],
               responses={401: {"model": S.ErrorMessage}, 403: {"model": S.ErrorMessage}, **errors},
-              summary="Ingest labelled pages")
-    async def documents(request: DocumentsRequest):
+              summary="Ingest labelled pages", openapi_extra=documents_doc)
+    async def documents(request=documents_body):
         """Add labelled pages as ``accum ingest`` does: pages whose text the store already has
         are counted as duplicates, the growth log continues, one run and one snapshot are
         committed. The service answers from the new snapshot before this returns."""
         return await offload(_ingest, live, ingest_lock, request)
 
     @app.post("/generate", response_model=S.GenerateResponse,
-              responses={501: {"model": S.ErrorMessage}, **errors}, summary="Generate text")
-    async def generate(request: GenerateRequest):
+              responses={501: {"model": S.ErrorMessage}, **errors}, summary="Generate text",
+              openapi_extra=generate_doc)
+    async def generate(request=generate_body):
         """Generate text from the store's Markov counts (501 while the store keeps none)."""
         served = live.current
         generator = await offload(served.cached, ("generator",), functools.partial(_generator, config))
@@ -353,11 +395,6 @@ def create_app_from_environment() -> FastAPI:
 
 
 # -- the work (on worker threads) -------------------------------------------------------
-
-
-def unprocessable(loc: tuple, message: str) -> RequestValidationError:
-    """A 422 in the same shape as FastAPI's validation errors (``detail`` list plus ``message``)."""
-    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": message}])
 
 
 def _warm_start(live: LiveModel):

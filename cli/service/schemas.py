@@ -14,7 +14,6 @@ by :func:`request_models`, so the schema states the numbers in force.
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Body
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from accum.pages import MAX_LABEL_BYTES, check_label
@@ -290,6 +289,19 @@ class ErrorMessage(BaseModel):
     detail: str
 
 
+class Problem(BaseModel):
+    type: str
+    loc: list[str | int] = Field(description="Where: body or query, then field names and list positions.")
+    msg: str
+
+
+class ValidationProblem(BaseModel):
+    """A 422: what was wrong with the request (the first 20 problems, each cut short)."""
+
+    detail: list[Problem]
+    message: str = Field(description="The first problems on one line, and how many more there are.")
+
+
 # -- requests whose caps come from the command line ---------------------------------------
 
 
@@ -329,7 +341,7 @@ def request_models(max_batch: int, max_generate_tokens: int):
                 raise ValueError("give exactly one of text (one text) or texts (a batch)")
             return self
 
-    DocumentsRequest = Annotated[list[DocumentIn], Body(
+    DocumentsRequest = Annotated[list[DocumentIn], Field(
         min_length=1, max_length=max_batch,
         description=f"Labelled pages, [{{url, label, text}}, ...] (at most {max_batch}).")]
 
