@@ -123,7 +123,7 @@ class Trained:
     family: str
     normalize: bool
     C: float
-    ws: np.ndarray  # float32[n_cols, n_problems]
+    ws: np.ndarray  # float32[n_cols, n_problems] (a view of the path's weights, several C side by side)
     bias: np.ndarray  # float64[n_problems]
     scale: np.ndarray  # float32[n_cols, 1 or n_problems]; 0 for columns the training pages lack
     epochs: int
@@ -241,21 +241,33 @@ def train_path(pages: TrainingPages, family: str, normalize: bool, Cs: Sequence[
                                        max_epochs, TOLERANCE, seed)
     _linear_kernels.private_weights(matrix.indptr, matrix.indices, values, rows, pages.private, tiled, inv, s2, alpha,
                                     ws)
-    return [Trained(family, normalize, float(C), np.ascontiguousarray(ws[:, i * n_prob : (i + 1) * n_prob]),
+    return [Trained(family, normalize, float(C), ws[:, i * n_prob : (i + 1) * n_prob],
                     bias[i * n_prob : (i + 1) * n_prob].copy(), scale, epochs) for i, C in enumerate(Cs)]
 
 
-def score_pages(matrix: PageMatrix, rows: np.ndarray, trained: Trained, beta: float = 1.0) -> np.ndarray:
-    """Scores of the pages ``rows`` (held out) under ``trained``, float64[n, n_categories]
-    (two classes: ``[-s / 2, s / 2]`` for the problem's score s, as a model scores them)."""
+def score_pages(matrix: PageMatrix, rows: np.ndarray, trained: Trained, betas: Sequence[float] = (1.0,)) -> list:
+    """Scores of the pages ``rows`` (held out) under ``trained`` for each interpolation
+    beta (see :meth:`Trained.weights`), each float64[n, n_categories] (two classes:
+    ``[-s / 2, s / 2]`` for the problem's score s, as a model scores them). The sums over
+    the pages' features are made once: a beta only mixes the weights' and the scale's."""
     presence, _ = FEATURES[trained.family]
     rows = np.asarray(rows, np.int64)
     values = matrix.values(presence)
     inv = inverse_norms(matrix, values, trained.scale, rows, trained.normalize)
-    weights = trained.weights(beta)
-    out = np.empty((len(rows), weights.shape[1]))
-    _linear_kernels.score_rows(matrix.indptr, matrix.indices, values, rows, inv, weights, trained.bias, out)
-    return _two_sided(out) if len(matrix.categories) == 2 else out
+
+    def sums(weights: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), weights.shape[1]))
+        _linear_kernels.score_rows(matrix.indptr, matrix.indices, values, rows, inv, weights, np.zeros(weights.shape[1]),
+                                   out)
+        return out
+
+    learned = sums(trained.ws)
+    ratio = sums(trained.scale) if any(b != 1.0 for b in betas) else None
+    out = []
+    for beta in betas:
+        scores = trained.bias + (learned if beta == 1.0 else beta * learned + (1.0 - beta) * trained._mean_abs * ratio)
+        out.append(_two_sided(scores) if len(matrix.categories) == 2 else scores)
+    return out
 
 
 def _two_sided(scores: np.ndarray) -> np.ndarray:
@@ -315,6 +327,10 @@ class DenseLinearModel(TextClassifier):
             setattr(model, name, np.asarray(state[name]))
         model._build_table()
         return model
+
+    def params(self) -> dict:
+        """C, beta (NBSVM only) and whether pages are scaled to unit norm."""
+        return {"C": self.C, **({"beta": self.beta} if self.name == "nbsvm" else {}), "normalize": bool(self.normalize)}
 
     @property
     def presence(self) -> bool:

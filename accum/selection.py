@@ -60,10 +60,9 @@ SVM_PATHS = (
 #: the fewest a path of C values must be able to afford per C to be tried.
 BUDGET_PASSES, MIN_PASSES = 60, 5
 #: Passes per C at most while cross-validating, and for the model trained on every page:
-#: a linear SVM's held-out accuracy settles within a few passes, long before the dual
-#: meets LIBLINEAR's tolerance (20 Newsgroups, C = 1: 0.8711 after 6 passes, 0.8708
-#: converged after 13).
-CV_EPOCHS, FINAL_EPOCHS = 10, 20
+#: a linear SVM's accuracy settles within a few passes, long before the dual meets
+#: LIBLINEAR's tolerance, so more would cost the search without changing its choice.
+CV_EPOCHS, FINAL_EPOCHS = 10, 10
 #: Entry visits the search may spend whatever the store's size: small stores are cheap
 #: to cross-validate whole, and their choice needs every held-out page it can get.
 MIN_BUDGET_VISITS = 300_000_000
@@ -229,21 +228,26 @@ def complement_scores(pages: TrainingPages, test: np.ndarray, alphas: Sequence[f
     matrix, train = pages.matrix, pages.rows
     values = matrix.values(presence=False)
     page_norm = inverse_norms(matrix, values, np.ones((matrix.n_cols, 1), np.float32), train, True)[:, 0]
-    weights = matrix.class_sums(train, values, page_norm.astype(np.float64))
-    held = pages.df > 0
-    weights = weights[held]
+    weights = matrix.class_sums(train, values, page_norm.astype(np.float64)).astype(np.float32)
     total = weights.sum(axis=1, keepdims=True)
-    ones = np.ones(len(matrix.tfs), np.float32)
+    held = pages.df > 0
     test = np.asarray(test, np.int64)
+    ones = np.ones(len(matrix.tfs), np.float32)
+    no_norm = np.ones((len(test), 1), np.float32)
+
+    def sums(w: np.ndarray) -> np.ndarray:
+        out = np.empty((len(test), w.shape[1]))
+        _linear_kernels.score_rows(matrix.indptr, matrix.indices, ones, test, no_norm, w, np.zeros(w.shape[1]), out)
+        return out
+
+    n_held = sums(held[:, None].astype(np.float32))  # features of each test page the training pages hold
     out = []
     for alpha in alphas:
-        other = total - weights + alpha
-        w = np.zeros((matrix.n_cols, weights.shape[1]), np.float32)
-        w[held] = np.log(other.sum(axis=0)) - np.log(other)
-        scores = np.empty((len(test), w.shape[1]))
-        _linear_kernels.score_rows(matrix.indptr, matrix.indices, ones, test, np.ones((len(test), 1), np.float32),
-                                   w, np.zeros(w.shape[1]), scores)
-        out.append(scores)
+        other = total - weights + np.float32(alpha)
+        log_norm = np.log(other[held].sum(axis=0, dtype=np.float64))
+        log_other = np.log(other)
+        log_other[~held] = 0.0
+        out.append(n_held * log_norm - sums(log_other))  # sum over the page of log(norm / other)
     return out
 
 
@@ -376,9 +380,10 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
         for (family, normalize, needed, wanted, epochs, cost), path in zip(jobs, pool.map(run, jobs)):
             budget.spent -= (epochs - path[0].epochs) * cost
             for trained in path:
-                for c in wanted:
-                    if c.param("C") == trained.C:
-                        _record(results[c], score_pages(train.matrix, test, trained, c.param("beta", 1.0)), truth)
+                at_c = [c for c in wanted if c.param("C") == trained.C]
+                betas = [c.param("beta", 1.0) for c in at_c]
+                for c, scores in zip(at_c, score_pages(train.matrix, test, trained, betas)):
+                    _record(results[c], scores, truth)
 
 
 def _record(result: Scored, scores: np.ndarray, truth: np.ndarray) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import data_errors, ingest_into, progress_bar
+from .common import data_errors, fit_after, ingest_into, progress_bar
 from .evaluate_cmd import echo_report
 from .query import echo_explanation
 
@@ -43,8 +43,13 @@ def demo_command(corpus, store, quiet):
     click.echo(f"ingested {s['pages_added']:,} new pages ({s['duplicates']:,} already in {store}), "
                f"{info['documents']:,} documents, {info['distinct_features']:,} distinct unigram+bigram features, "
                f"{s['mb_per_s']:.1f} MB/s")
-    clf = st.classifier()  # built once and saved with the snapshot, so accum classify afterwards is quick
-    click.echo(f"\nevaluation on the test split (model {clf.name}, alpha {clf.alpha}):")
+    fit = fit_after(st, force=False)
+    if fit is not None and "error" not in fit:
+        click.echo(f"model chosen by cross-validation on the training posts in {fit['seconds']:.1f} s: "
+                   f"{fit['summary']}")
+    clf = st.classifier()  # the store's choice, kept with the store, so accum classify afterwards is quick
+    params = ", ".join(f"{k} {str(v).lower() if isinstance(v, bool) else f'{v:g}'}" for k, v in clf.params().items())
+    click.echo(f"\nevaluation on the test split (model {clf.name}, {params}):")
     echo_report(evaluate(test, clf))
     click.echo("\na few classifications:")
     for text in EXAMPLES:

@@ -86,7 +86,7 @@ def test_a_model_scores_text_as_the_matrix_does_and_explains_exactly(sample, fam
     [trained] = train_path(TrainingPages(matrix, rows), family, normalize, [0.3])
     model = DenseLinearModel.from_trained(trained, matrix, acc.settings, beta)
     from_text = model.decision_function(texts)
-    from_matrix = score_pages(matrix, rows, trained, beta)
+    [from_matrix] = score_pages(matrix, rows, trained, [beta])
     np.testing.assert_allclose(from_text, from_matrix, rtol=1e-4, atol=1e-4)
     from accum.classify import model_from_arrays
 
