@@ -16,9 +16,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from accum.names import MODEL_NAMES
 from accum.pages import MAX_LABEL_BYTES, check_label
 
-ModelName = Literal["ridge-complement", "complement", "dm"]
+ModelName = Literal[MODEL_NAMES]  # every model a user can name (accum.names)
 
 #: Largest ``alpha`` a request may ask for (beyond it every model is uniform).
 MAX_ALPHA = 1e6
