@@ -32,27 +32,37 @@ EXTRA_MISSING = ("accum serve needs FastAPI and uvicorn, which the core install 
               help="Most texts per /classify and pages per /documents request (422 beyond).")
 @click.option("--max-generate-tokens", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Longest /generate answer in tokens (422 beyond).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="A Host name clients use to reach the service (repeat it; '*.example.com' for subdomains, "
+                   "'*' for any); other Host headers are answered 400. Default: the --host address, "
+                   "localhost, 127.0.0.1 and ::1.")
+@click.option("--head-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds a client may take to send a request head; then 408 and the connection closes.")
 @click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Seconds a request body may take to be parsed (then 503).")
+              help="Seconds a request body may take to arrive after its head (then 408) and to be parsed "
+                   "(then 503).")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="Log every request on stderr.")
 @store_options
 @data_errors
 def serve_command(host, port, workers, model, alpha, token_file, timeout, max_body_bytes, max_batch,
-                  max_generate_tokens, body_timeout, access_log, store, db):
+                  max_generate_tokens, allowed_hosts, head_timeout, body_timeout, access_log, store, db):
     """Serve the store over HTTP: classify, categories, info, saturation, online ingest, and a page at /.
 
     The service answers from the newest snapshot and switches to a newer one (committed
-    by accum ingest or POST /documents) without failing a request. POST /documents needs
-    the bearer token from --token-file or the ACCUM_TOKEN environment variable.
+    by accum ingest or POST /documents) without failing a request. POST /documents, and
+    /classify with a custom alpha, need the bearer token from --token-file or the
+    ACCUM_TOKEN environment variable.
     """
     started_at = time.time()
     try:
         import fastapi  # noqa: F401
+        import httptools  # noqa: F401
         import uvicorn
     except ImportError as exc:
         raise click.ClickException(f"{EXTRA_MISSING} ({exc})") from None
     from .service import ServeConfig, create_app
+    from .service.protocol import IMPORT_PATH, configure
 
     token = _read_token(token_file)
     from accum.storage import Store
@@ -61,16 +71,19 @@ def serve_command(host, port, workers, model, alpha, token_file, timeout, max_bo
     config = ServeConfig(
         store=store, db=db, model=model, alpha=alpha, token=token, timeout=timeout,
         max_body_bytes=max_body_bytes, max_batch=max_batch, max_generate_tokens=max_generate_tokens,
-        started_at=started_at, body_timeout=body_timeout,
+        started_at=started_at, host=host, allowed_hosts=list(allowed_hosts) or None,
+        head_timeout=head_timeout, body_timeout=body_timeout,
     )
     if not _is_loopback(host):
-        click.echo(f"accum serve: listening on {host}, not only on loopback: other machines can reach it",
+        click.echo(f"accum serve: listening on {host}, not only on loopback: other machines can reach it"
+                   + ("" if allowed_hosts else " (give the names they use with --allowed-host: others get 400)"),
                    err=True)
     click.echo(f"accum serve: store {store}, writes {'on' if token else 'off'}, "
                f"http://{host if ':' not in host else f'[{host}]'}:{port}/", err=True)
     options = dict(host=host, port=port, log_config=_log_config(), access_log=access_log,
-                   timeout_graceful_shutdown=5)
+                   timeout_graceful_shutdown=5, http=IMPORT_PATH)
     if workers == 1:
+        configure(head_timeout)  # worker processes do it in create_app_from_environment
         uvicorn.run(create_app(config), **options)
     else:
         import dataclasses

@@ -398,6 +398,7 @@ def test_page_in_headless_chromium(server, test_texts, tmp_path):
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             errors = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda m: "Content Security Policy" in m.text and errors.append(m.text))
             page.goto(server.url + "/")
             page.wait_for_selector("#categories tbody tr >> nth=19")  # all 20 groups listed
             assert "pages in 20 categories" in page.inner_text("#summary")

@@ -5,11 +5,16 @@
 2. Hostile bodies (half a million unknown keys, deep nesting, a huge array, a number of a
    million digits) are refused quickly with a small 422, and ``/healthz`` keeps
    answering meanwhile: no request holds the event loop.
+3. A request head or body sent a byte at a time is cut off (408), a huge head is refused
+   (431), other Host headers are refused (400), every answer carries the security
+   headers, and uncached saturation figures are made one at a time with a short queue
+   (429 beyond).
 
 The store and the server process are those of ``test_service.py``.
 """
 
 import json
+import socket
 import statistics
 import threading
 import time
@@ -22,6 +27,7 @@ from test_service import TOKEN, Server, posts, store  # noqa: F401 (fixtures)
 httpx = pytest.importorskip("httpx")
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+HEAD_TIMEOUT = BODY_TIMEOUT = 2.0
 #: The bound on /healthz under hostile requests. The event loop itself answers in about
 #: a millisecond; the margin is for a machine shared with other work.
 HEALTHZ_BOUND = 0.5
@@ -37,14 +43,15 @@ def store_files(path: Path) -> dict:
 def start(path, tmp_path_factory, name, *args, token):
     """A server over the store at ``path``, which remembers the store's files before it started."""
     before = store_files(path)
-    srv = Server(path, tmp_path_factory.mktemp(name) / "serve.log", *args, token=token)
+    srv = Server(path, tmp_path_factory.mktemp(name) / "serve.log", "--head-timeout", str(HEAD_TIMEOUT),
+                 "--body-timeout", str(BODY_TIMEOUT), *args, token=token)
     srv.files_before = before
     return srv
 
 
 @pytest.fixture(scope="module")
 def open_server(store, tmp_path_factory):  # noqa: F811
-    """Without a token (writes off)."""
+    """Without a token (writes off), answering the default Host names."""
     srv = start(store, tmp_path_factory, "open", token=None)
     yield srv
     srv.stop()
@@ -52,8 +59,9 @@ def open_server(store, tmp_path_factory):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def token_server(store, tmp_path_factory):  # noqa: F811
-    """With the token."""
-    srv = start(store, tmp_path_factory, "token", token=TOKEN)
+    """With the token, answering only the Host names it was given."""
+    srv = start(store, tmp_path_factory, "token", "--allowed-host", "127.0.0.1", "--allowed-host", "accum.example",
+                "--allowed-host", "*.accum.test", token=TOKEN)
     yield srv
     srv.stop()
 
@@ -186,3 +194,148 @@ def test_writes_refuse_before_reading_the_body(open_server, token_server):
     assert token_server.client.post("/documents", content=body, headers={"content-type": "application/json"}
                                     ).status_code == 401
     assert time.perf_counter() - started < 5
+
+
+# -- 3. slow clients, Host names, headers, figures ----------------------------------------------
+
+
+def trickle(port: int, first: bytes, then: bytes, delay: float, limit: float) -> tuple[float, bytes]:
+    """Send ``first``, then ``then`` a byte every ``delay`` seconds, until the server answers
+    or closes or ``limit`` seconds pass: (seconds until then, what the server sent)."""
+    answer = b""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(delay)
+        started = time.monotonic()
+        sock.sendall(first)
+        for byte in then:
+            try:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+                sock.settimeout(1.0)  # the rest of the answer, then the close
+                continue
+            except TimeoutError:
+                pass
+            except OSError:
+                break
+            if time.monotonic() - started > limit:
+                break
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break
+        return time.monotonic() - started, answer
+
+
+def test_a_slow_head_is_cut_off(open_server):
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"x" * 1000
+    seconds, answer = trickle(open_server.port, head[:5], head[5:], delay=0.25, limit=HEAD_TIMEOUT + 8)
+    print(f"\nslow head: closed after {seconds:.2f} s (--head-timeout {HEAD_TIMEOUT:g})")
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert seconds < HEAD_TIMEOUT + 1.5
+    # a connection that sends nothing is closed too, without an answer
+    seconds, answer = trickle(open_server.port, b"", b"\0" * 100, delay=HEAD_TIMEOUT + 8, limit=HEAD_TIMEOUT + 8)
+    assert answer == b"" and seconds < HEAD_TIMEOUT + 1.5, (seconds, answer)
+    # a head of 70 KB (a browser sends a few hundred bytes)
+    with socket.create_connection(("127.0.0.1", open_server.port)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Big: " + b"y" * 70_000 + b"\r\n")
+        sock.settimeout(5)
+        assert sock.recv(100).startswith(b"HTTP/1.1 431")
+    # and ordinary clients are not bothered: requests on one kept-alive connection
+    with httpx.Client(base_url=open_server.url) as client:
+        for _ in range(3):
+            assert client.get("/healthz").status_code == 200
+            time.sleep(HEAD_TIMEOUT / 3)
+
+
+def test_a_slow_body_is_cut_off(open_server):
+    head = (b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n")
+    seconds, answer = trickle(open_server.port, head, b'{"text": "' + b"x" * 990, delay=0.25,
+                              limit=BODY_TIMEOUT + 8)
+    print(f"\nslow body: answered after {seconds:.2f} s (--body-timeout {BODY_TIMEOUT:g})")
+    assert answer.startswith(b"HTTP/1.1 408") and b"--body-timeout" in answer, answer[:300]
+    assert seconds < BODY_TIMEOUT + 1.5
+
+
+def test_only_the_allowed_host_names_are_answered(open_server, token_server):
+    port = open_server.port
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "LOCALHOST"):
+        assert open_server.client.get("/healthz", headers={"Host": host}).status_code == 200, host
+    for host in (f"evil.example:{port}", "127.0.0.1.evil.example", "localhost:x", ""):
+        r = open_server.client.get("/info", headers={"Host": host})
+        assert r.status_code == 400 and "--allowed-host" in r.json()["detail"], (host, r.text)
+    for host in ("accum.example", "a.accum.test:80", "127.0.0.1"):
+        assert token_server.client.get("/healthz", headers={"Host": host}).status_code == 200, host
+    for host in ("localhost", "accum.test", "other.example"):
+        assert token_server.client.get("/healthz", headers={"Host": host}).status_code == 400, host
+
+
+def test_every_answer_has_the_security_headers(open_server):
+    client = open_server.client
+    with socket.create_connection(("127.0.0.1", open_server.port)) as sock:  # a body declared too large
+        sock.sendall(b"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999\r\n\r\n")
+        sock.settimeout(5)
+        head = sock.recv(65536).split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    too_large = httpx.Response(int(head[0].split()[1]), headers=[line.split(": ", 1) for line in head[1:]])
+    answers = {
+        "/": client.get("/"), "/web/app.js": client.get("/web/app.js"), "/info": client.get("/info"),
+        "404": client.get("/nope"), "422": client.post("/classify", json={}),
+        "400 host": client.get("/", headers={"Host": "evil.example"}), "413": too_large,
+    }
+    for what, r in answers.items():
+        assert r.status_code == int(what[:3]) if what[0].isdigit() else r.status_code == 200, (what, r.status_code)
+        assert r.headers["x-content-type-options"] == "nosniff", what
+        assert r.headers["x-frame-options"] == "DENY", what
+        assert r.headers["referrer-policy"] == "no-referrer", what
+        policy = dict(p.strip().split(" ", 1) for p in r.headers["content-security-policy"].split(";"))
+        assert policy["frame-ancestors"] == "'none'" and policy["script-src"] == "'self'", what
+    # the page needs nothing the policy forbids: no inline script, style or handler
+    page = answers["/"].text
+    assert "<script>" not in page and " style=" not in page and " onclick=" not in page
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+
+
+def figures_at_once(srv, thresholds) -> dict:
+    """The answers to ``/saturation.svg`` at each threshold, all asked at the same moment."""
+    barrier = threading.Barrier(len(thresholds))
+    answers = {}
+
+    def figure(threshold):
+        with httpx.Client(base_url=srv.url, timeout=120) as client:
+            barrier.wait()
+            answers[threshold] = client.get("/saturation.svg", params={"threshold": threshold})
+
+    threads = [threading.Thread(target=figure, args=(t,)) for t in thresholds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    return answers
+
+
+def test_uncached_figures_are_made_one_at_a_time(open_server):
+    answers = figures_at_once(open_server, [0.2 + 0.05 * i for i in range(10)])
+    statuses = [a.status_code for a in answers.values()]
+    print(f"\n10 figures at once: {statuses.count(200)} drawn, {statuses.count(429)} answered 429")
+    assert set(statuses) == {200, 429} and statuses.count(200) >= 1 + 4, statuses  # one made, four waited
+    busy = next(a for a in answers.values() if a.status_code == 429)
+    assert busy.headers["retry-after"] and "retry" in busy.json()["detail"]
+    # while another burst fills the queue, a figure drawn before comes from the cache at once
+    drawn = next(t for t, a in answers.items() if a.status_code == 200)
+    cached = {}
+
+    def ask_cached():
+        time.sleep(0.3)
+        started = time.perf_counter()
+        cached["answer"] = open_server.client.get("/saturation.svg", params={"threshold": drawn})
+        cached["seconds"] = time.perf_counter() - started
+
+    thread = threading.Thread(target=ask_cached)
+    thread.start()
+    again = figures_at_once(open_server, [0.7 + 0.05 * i for i in range(10)])
+    thread.join()
+    assert 429 in {a.status_code for a in again.values()}
+    assert cached["answer"].status_code == 200 and cached["seconds"] < 1, cached

@@ -11,7 +11,8 @@ ingest``: same dedup by content hash, same growth log, same run rows).
 Work runs on worker threads (the numba kernels release the GIL) under a per-request
 timeout; the event loop only routes and answers. Request bodies are read, parsed and
 validated on worker threads too, with a cost bounded whatever they hold
-(:mod:`.bodies`).
+(:mod:`.bodies`); the HTTP limits (head and body deadlines, Host names, security
+headers, one figure at a time) are in :mod:`.guard` and :mod:`.protocol`.
 
 A read never writes to the store and never costs more than a bounded set of models per
 snapshot: the default one and the other registered models at their default alpha,
@@ -47,7 +48,8 @@ from accum import __version__
 from . import bodies
 from . import schemas as S
 from .bodies import unprocessable
-from .live import LiveModel
+from .guard import DOCS_POLICY, FIGURE_POLICY, BodyLimit, Gate, HostCheck, SecurityHeaders, default_hosts
+from .live import MISSING, LiveModel
 
 log = logging.getLogger("accum.serve")
 
@@ -67,6 +69,8 @@ CLASSIFY_THREADS = max(2, min(4, os.cpu_count() or 2))
 #: expression's window or a json.loads at a time, so few of them keep the event loop's
 #: share of the GIL large.
 PARSE_THREADS = 2
+#: Uncached saturation answers and figures that may wait while one is made (:class:`.guard.Gate`).
+FIGURE_QUEUE = 4
 
 
 @dataclass
@@ -84,7 +88,10 @@ class ServeConfig:
     max_generate_tokens: int = 1000
     check_seconds: float = 0.5
     started_at: float | None = None  # time.time() when the command started
-    body_timeout: float = 30.0  # seconds for a request body to be parsed
+    host: str = "127.0.0.1"  # the address accum serve binds to
+    allowed_hosts: list[str] | None = None  # Host names answered (None: guard.default_hosts(host))
+    head_timeout: float = 10.0  # seconds for a request head to arrive (protocol.GuardedHttpToolsProtocol)
+    body_timeout: float = 30.0  # seconds for a request body to arrive after its head (guard.BodyLimit)
 
     def limits(self) -> dict:
         return {"max_body_bytes": self.max_body_bytes, "max_batch": self.max_batch,
@@ -93,35 +100,6 @@ class ServeConfig:
     def public(self) -> dict:
         """The configuration without the token (for logs)."""
         return {k: v for k, v in asdict(self).items() if k != "token"}
-
-
-class BodyLimit:
-    """ASGI middleware: answer 413 to a request body over ``max_bytes`` (declared or streamed)."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-        self.message = f"request body over the limit of {max_bytes:,} bytes (accum serve --max-body-bytes)"
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = JSONResponse({"detail": self.message}, status_code=413, headers={"Connection": "close"})
-            return await response(scope, receive, send)
-        seen = 0
-
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:  # chunked or lying about its length
-                    raise HTTPException(413, self.message)
-            return message
-
-        return await self.app(scope, limited_receive, send)
 
 
 def _web_dir() -> Path:
@@ -178,7 +156,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     live = LiveModel(store, open_classifier, config.model, config.alpha, config.check_seconds)
     ClassifyRequest, DocumentsRequest, GenerateRequest = S.request_models(config.max_batch, config.max_generate_tokens)
     ingest_lock = threading.Lock()
-    figure_lock = threading.Lock()  # matplotlib's object API, but one figure at a time
+    figures = Gate("saturation answers and figures", waiting=FIGURE_QUEUE)
     state = {"ready_seconds": None, "classify_limiter": None, "parse_limiter": None}
 
     @asynccontextmanager
@@ -200,7 +178,10 @@ def create_app(config: ServeConfig) -> FastAPI:
         description="Dirichlet-accumulator classifier over a live store: classify, saturation, "
                     "online ingest. Answers equal the accum CLI's --json output for the same store.",
     )
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes, timeout=config.body_timeout)
+    app.add_middleware(HostCheck, allowed=config.allowed_hosts or default_hosts(config.host))
+    app.add_middleware(SecurityHeaders, policies={  # the outermost: answers of the others get them too
+        path: DOCS_POLICY for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if path})
     app.state.live = live
     app.state.config = config
 
@@ -331,23 +312,36 @@ def create_app(config: ServeConfig) -> FastAPI:
     ):
         return order, category, threshold
 
-    @app.get("/saturation", response_model=S.SaturationResponse, responses={404: {"model": S.ErrorMessage}, **errors},
+    async def saturation_work(served, key, fn, *args):
+        """A saturation answer from the snapshot's cache, else made through the gate."""
+        cached = served.peek(key)
+        return cached if cached is not MISSING else await figures.run(offload, fn, *args)
+
+    slow = {404: {"model": S.ErrorMessage}, 429: {"model": S.ErrorMessage}, **errors}
+
+    @app.get("/saturation", response_model=S.SaturationResponse, responses=slow,
              summary="Growth, fits and saturation point per category")
     async def saturation(params=Depends(saturation_params)):
-        """``accum saturation --json`` (without --shuffles and --plot)."""
+        """``accum saturation --json`` (without --shuffles and --plot). One uncached answer or
+        figure is made at a time, a few more wait; beyond, 429."""
         served = live.current
-        return await offload(_saturation_json, store, served, *params)
+        summaries = await saturation_work(served, ("saturation", *params), _saturation_summaries, store, served,
+                                          *params)
+        return _saturation_json(served, *params, summaries)
 
     def figure_route(fmt: str, media_type: str):
         async def figure(params=Depends(saturation_params)):
             served = live.current
-            data = await offload(_figure, store, served, fmt, figure_lock, *params)
-            return Response(data, media_type=media_type, headers={"Cache-Control": "no-cache"})
+            data = await saturation_work(served, ("figure", fmt, *params), _figure, store, served, fmt, *params)
+            headers = {"Cache-Control": "no-cache"}
+            if fmt == "svg":  # opened on its own, it is a document with an inline style sheet
+                headers["Content-Security-Policy"] = FIGURE_POLICY
+            return Response(data, media_type=media_type, headers=headers)
 
         figure.__name__ = f"saturation_{fmt}"
         figure.__doc__ = f"The figure of ``accum saturation --plot growth.{fmt}``."
         app.get(f"/saturation.{fmt}", response_class=Response, summary=f"The saturation figure ({fmt.upper()})",
-                responses={200: {"content": {media_type: {}}}, 404: {"model": S.ErrorMessage}, **errors})(figure)
+                responses={200: {"content": {media_type: {}}}, **slow})(figure)
 
     figure_route("png", "image/png")
     figure_route("svg", "image/svg+xml")
@@ -391,7 +385,11 @@ def create_app_from_environment() -> FastAPI:
     import json
     import os
 
-    return create_app(ServeConfig(**json.loads(os.environ["ACCUM_SERVE_CONFIG"])))
+    from .protocol import configure
+
+    config = ServeConfig(**json.loads(os.environ["ACCUM_SERVE_CONFIG"]))
+    configure(config.head_timeout)  # this process's connections
+    return create_app(config)
 
 
 # -- the work (on worker threads) -------------------------------------------------------
@@ -452,8 +450,9 @@ def _saturation_summaries(store, served, order: int, category: str | None, thres
     return served.cached(("saturation", order, category, threshold), compute)
 
 
-def _saturation_json(store, served, order, category, threshold) -> dict:
-    names, _, summaries = _saturation_summaries(store, served, order, category, threshold)
+def _saturation_json(served, order, category, threshold, computed) -> dict:
+    """The answer of ``GET /saturation`` from :func:`_saturation_summaries`' ``computed``."""
+    names, _, summaries = computed
     return {
         "order": order, "threshold": threshold, "shuffles": 0,
         "overall": summaries.get(None),
@@ -462,12 +461,13 @@ def _saturation_json(store, served, order, category, threshold) -> dict:
     }
 
 
-def _figure(store, served, fmt, lock, order, category, threshold) -> bytes:
+def _figure(store, served, fmt, order, category, threshold) -> bytes:
+    """The figure (one at a time: the caller holds the figure gate)."""
     from accum.plots import saturation_figure
 
     def render():
         _, curves, summaries = _saturation_summaries(store, served, order, category, threshold)
-        with lock, tempfile.TemporaryDirectory(prefix="accum-figure-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="accum-figure-") as tmp:
             path = Path(tmp) / f"growth.{fmt}"
             saturation_figure(curves, summaries, None, path)
             return path.read_bytes()

@@ -30,6 +30,8 @@ log = logging.getLogger("accum.serve")
 MODEL_CACHE = 2
 #: Saturation answers and figures kept per snapshot.
 RESULT_CACHE = 32
+#: What :meth:`Served.peek` answers for a key not cached.
+MISSING = object()
 
 
 @dataclass
@@ -109,6 +111,11 @@ class Served:
                 while len(self._custom) > MODEL_CACHE:
                     self._custom.popitem(last=False)
         return clf
+
+    def peek(self, key):
+        """What :meth:`cached` keeps for ``key``, or :data:`MISSING`."""
+        with self._lock:
+            return self._results.get(key, MISSING)
 
     def cached(self, key, compute):
         """``compute()`` once per snapshot and key (a few dozen kept)."""
