@@ -97,7 +97,7 @@ def info_command(store, db, as_json):
                f"{(info['settings'] or {}).get('max_order', '-')})")
     click.echo(f"parameters  {info['parameters']:,} non-zero counts")
     click.echo(f"bytes       {info['bytes']:,} on disk (snapshot {info['snapshot']})")
-    model = info["model"]
+    model = info["model_choice"]
     if model is not None:
         click.echo(f"model       {printable(model['why'] if model['chosen_by'] != 'default' else model['model'])}")
         if model["chosen_by"] == "default":

@@ -158,13 +158,18 @@ class Store:
             ) from exc
 
     def calibration_stamp(self) -> str | None:
-        """A fingerprint of the calibrations kept (None when none): it changes whenever
-        ``accum calibrate`` keeps a new one (a running service reloads on it)."""
+        """A fingerprint of the calibrations and the newest fit kept (None when none): it
+        changes whenever ``accum calibrate`` keeps a calibration or ``accum fit`` (or an
+        ingest) chooses a model, so a running service reloads on it."""
         import hashlib
 
         with self.engine.connect() as conn:
             value = conn.execute(sa.select(cat.meta.c.value).where(cat.meta.c.key == "calibration")).scalar()
-        return None if value is None else hashlib.sha256(value.encode()).hexdigest()[:16]
+            fit = conn.execute(sa.select(cat.fits.c.name, cat.fits.c.created_at)
+                               .order_by(cat.fits.c.id.desc()).limit(1)).first()
+        if value is None and fit is None:
+            return None
+        return hashlib.sha256(f"{value}|{fit}".encode()).hexdigest()[:16]
 
     def latest_snapshot(self) -> dict | None:
         """Catalog row of the newest snapshot, as a dict (None when there is none)."""
@@ -286,12 +291,12 @@ class Store:
             "parameters": int(snap.get("n_parameters", 0)),
             "bytes": int(snap.get("bytes", 0)),
             "snapshot": snap.get("name"),
-            "model": self._model_info(settings, int(n_docs)),
+            "model_choice": self._model_info(settings, int(n_docs)),
             "runs": [_run_dict(r) for r in run_rows],
         }
 
     def _model_info(self, settings: Settings | None, n_documents: int) -> dict | None:
-        """The model ``classify`` uses by default and why (:meth:`info`'s ``model``)."""
+        """The model ``classify`` uses by default and why (:meth:`info`'s ``model_choice``)."""
         from accum.classify import default_model
 
         from .fits import latest_fit

@@ -83,12 +83,12 @@ def test_forget_and_recrawl_equal_a_clean_ingest(corpus, tmp_path, dask):
 def test_forget_refits_and_refuses_what_it_cannot_take_back(corpus, tmp_path):
     store = tmp_path / "store"
     accum("ingest", corpus, "--label", "dir", "--store", store, "--quiet")
-    fitted = Store(store).info()["model"]
+    fitted = Store(store).info()["model_choice"]
     assert fitted["chosen_by"] == "cross-validation" and fitted["fitted_documents"] == 120
     page = sorted((corpus / GROUPS[0]).iterdir())[0]
     out = accum("forget", url_of(page), "--store", store)
     assert out["forgotten"] == 1 and out["fit"]["model"]  # trained on the forgotten page too: chosen again
-    assert Store(store).info()["model"]["fitted_documents"] == 119
+    assert Store(store).info()["model_choice"]["fitted_documents"] == 119
     usage = subprocess.run([sys.executable, "-m", "accum.cli", "forget", "--store", str(store)], capture_output=True,
                            text=True)
     assert usage.returncode == 2 and "URLs" in usage.stderr

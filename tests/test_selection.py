@@ -95,11 +95,11 @@ def test_a_store_fits_keeps_and_serves_its_choice(tmp_path, trec):
             by[vectors.categories[vectors.labels[i]]] = by.get(vectors.categories[vectors.labels[i]], 0) + tf
     assert summed == acc.canonical()  # the segments hold exactly the counted pages
     assert set(page_urls) <= set(urls)
-    assert Store(tmp_path / "s").info()["model"]["chosen_by"] == "default"
+    assert Store(tmp_path / "s").info()["model_choice"]["chosen_by"] == "default"
     record = fit_store(store)
     assert latest_fit(store) == json.loads(json.dumps(record))
     clf = Store(tmp_path / "s").classifier()
     assert clf.name == record["model"] and clf.temperature == record["calibration"]["temperature"]
-    info = Store(tmp_path / "s").info()["model"]
+    info = Store(tmp_path / "s").info()["model_choice"]
     assert info["chosen_by"] == "cross-validation" and info["expected_accuracy"] == record["accuracy"]
     assert Store(tmp_path / "s").classifier("complement", 0.1).name == "complement"  # an explicit model still works

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from accum.storage import Store
 from corpora import corpus_path
 
 httpx = pytest.importorskip("httpx", reason="the service tests need the test extra: pip install -e '.[test]'")
@@ -187,11 +188,15 @@ def test_classify_equals_the_cli(server, store, test_texts):
                   headers={"Authorization": f"Bearer {TOKEN}"})
     assert without_snapshot(dm) == cli_classify(store, test_texts[1], "--model", "dm", "--alpha", "0.05")
     batch = classify(server, texts=test_texts, top=5, explain=True, terms=8)
-    assert batch["model"] == "ridge-complement" and len(batch["results"]) == len(test_texts)
+    chosen = Store(store).info()["model_choice"]  # the store chose its model after the ingest
+    assert chosen["chosen_by"] == "cross-validation"
+    assert batch["model"] == chosen["model"] and len(batch["results"]) == len(test_texts)
     assert batch["results"][0] == {k: v for k, v in served.items() if k not in ("model", "alpha", "snapshot")}
-    # label sets need thresholds from accum calibrate, as on the command line
-    r = server.client.post("/classify", json={"text": text, "multi_label": True})
-    assert r.status_code == 422 and "accum calibrate" in r.text
+    # label sets: the fit's thresholds (from its held-out pages), as on the command line
+    sets = classify(server, text=text, multi_label=True)
+    assert without_snapshot(sets) == cli_classify(store, text, "--multi-label")
+    r = server.client.post("/classify", json={"text": text, "model": "dm", "multi_label": True})
+    assert r.status_code == 422 and "accum calibrate" in r.text  # a model named apart has none
 
 
 def test_ingest_through_the_api_then_answers_equal_the_cli(server, store, posts, test_texts):
@@ -227,15 +232,16 @@ def test_a_new_calibration_is_served_like_the_cli(server, store, tmp_path):
     text = "the goalie stopped the puck, and the shuttle reached orbit"
     before = classify(server, text=text)
     accum_json("calibrate", held_out, "--label", "dir", "--store", store, "--pairs", "200")
+    want = cli_classify(store, text, "--multi-label")
     deadline = time.monotonic() + 60
     while True:  # no new snapshot: the service notices the calibration itself
         r = server.client.post("/classify", json={"text": text, "multi_label": True})
-        if r.status_code == 200 or time.monotonic() > deadline:
+        if (r.status_code == 200 and without_snapshot(r.json()) == want) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert r.status_code == 200, r.text
     served = r.json()
-    assert without_snapshot(served) == cli_classify(store, text, "--multi-label")
+    assert without_snapshot(served) == want
     assert served["snapshot"] == before["snapshot"] and served["top"] != before["top"]  # the new temperature
     assert "new calibration" in server.log()
 

@@ -190,6 +190,9 @@ class InfoResponse(BaseModel):
     parameters: int
     bytes: int
     snapshot: str | None = Field(description="The newest registered snapshot in the catalog.")
+    model_choice: dict[str, Any] | None = Field(
+        description="The model the store chose and why: by cross-validation on its pages (its expected accuracy "
+                    "with a 95 % interval, every candidate's), or its default before any fit (accum info --json).")
     runs: list[dict[str, Any]]
     served_snapshot: str | None = Field(description="The snapshot the service answers from.")
     ready_seconds: float | None = Field(description="Seconds from the start of accum serve to ready (warm).")
