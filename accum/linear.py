@@ -287,7 +287,8 @@ class DenseLinearModel(TextClassifier):
     """
 
     _PARAMS = ("C", "beta", "normalize")
-    _ARRAYS = ("fids", "weights", "scale", "bias")
+    #: The feature table is saved too, so that a saved model is memory-mapped, not rebuilt.
+    _ARRAYS = ("fids", "weights", "scale", "bias", "_table")
 
     @classmethod
     def from_trained(cls, trained: Trained, matrix: PageMatrix, settings: Settings,
@@ -324,8 +325,10 @@ class DenseLinearModel(TextClassifier):
         for name in cls._PARAMS:
             setattr(model, name, float(state[name]))
         for name in cls._ARRAYS:
-            setattr(model, name, np.asarray(state[name]))
-        model._build_table()
+            if name.lstrip("_") in state:
+                setattr(model, name, np.asarray(state[name.lstrip("_")]))
+        if "table" not in state:
+            model._build_table()
         return model
 
     def params(self) -> dict:
