@@ -737,3 +737,52 @@ class Counts(CategoryTotals):
         pairs = np.stack([(self.count_row << 32) | self.count_category, self.count_value], axis=1)  # P_KEY, P_COUNT
         _kernels.count_stats(pairs, len(pairs), row_total, self.row_order, self.settings.prune_k, cat_stats, all_stats)
         return cat_stats, all_stats
+
+
+@dataclass(frozen=True)
+class CountsSummary(CategoryTotals):
+    """What reports need of a snapshot's counts, small enough for the catalog (a few
+    numbers per category and n-gram order): pages and tokens per category, the growth
+    statistics, and the n-gram occurrences per category and order (for Good-Turing).
+    ``accum categories``, ``info`` and ``saturation`` read it instead of the counts."""
+
+    settings: Settings
+    categories: list
+    doc_counts: np.ndarray  # int64[n_categories]
+    token_counts: np.ndarray  # int64[n_categories]
+    cat_stats: np.ndarray  # int64[n_categories, max_order, 4] (GROWTH_FIELDS)
+    all_stats: np.ndarray  # int64[max_order, 4]
+    occurrences: np.ndarray  # int64[n_categories, max_order]
+
+    @classmethod
+    def of(cls, counts) -> "CountsSummary":
+        """The summary of an :class:`Accumulator` or :class:`Counts`."""
+        cat_stats, all_stats = counts.growth_stats()
+        rows, cats, values, _ = counts.pairs(ordered=False)
+        max_order = counts.settings.max_order
+        occurrences = np.zeros((counts.n_categories, max_order), np.int64)
+        np.add.at(occurrences, (cats, counts.row_order[rows] - 1), values)
+        return cls(counts.settings, list(counts.categories), np.asarray(counts.doc_counts, np.int64).copy(),
+                   np.asarray(counts.token_counts, np.int64).copy(), cat_stats, all_stats, occurrences)
+
+    def growth_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.cat_stats, self.all_stats
+
+    @property
+    def features(self) -> np.ndarray:
+        """Distinct features counted in each category (every order), int64[n_categories]."""
+        return self.cat_stats[:, :, 0].sum(axis=1)
+
+    def to_dict(self) -> dict:
+        return {"settings": self.settings.to_dict(), "categories": list(self.categories),
+                **{k: getattr(self, k).tolist() for k in ("doc_counts", "token_counts", "cat_stats", "all_stats",
+                                                          "occurrences")}}
+
+    @classmethod
+    def from_dict(cls, value: dict) -> "CountsSummary":
+        max_order = value["settings"]["max_order"]
+        n = len(value["categories"])
+        shapes = {"doc_counts": (n,), "token_counts": (n,), "cat_stats": (n, max_order, 4),
+                  "all_stats": (max_order, 4), "occurrences": (n, max_order)}
+        return cls(Settings.from_dict(value["settings"]), list(value["categories"]),
+                   **{k: np.array(value[k], np.int64).reshape(shape) for k, shape in shapes.items()})

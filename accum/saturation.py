@@ -258,37 +258,36 @@ def summarize(curve: Curve, occurrences: int | None = None, threshold: float = 1
     }
 
 
-def final_states(acc, order: int) -> dict[str | None, tuple[dict, int]]:
+def final_states(summary, order: int) -> dict[str | None, tuple[dict, int]]:
     """Current growth numbers of every category (and None: all pages) at ``order``, each
-    with its n-gram occurrences N (for Good-Turing), from an
-    :class:`~accum.accumulator.Accumulator` or its :class:`~accum.accumulator.Counts`."""
-    cat_stats, all_stats = acc.growth_stats()
-    rows, cats, counts, _ = acc.pairs(ordered=False)
-    mine = acc.row_order[rows] == order
-    occurrences = np.bincount(cats[mine], weights=counts[mine], minlength=acc.n_categories).astype(np.int64)
+    with its n-gram occurrences N (for Good-Turing), from a
+    :class:`~accum.accumulator.CountsSummary`."""
+    cat_stats, all_stats = summary.growth_stats()
+    occurrences = summary.occurrences[:, order - 1]
     keys = ("distinct", "singletons", "doubletons", "at_least_k")
 
     def state(pages, tokens, stats):
         return {"pages": int(pages), "tokens": int(tokens), "order": order,
                 **{k: int(v) for k, v in zip(keys, stats)}}
 
-    out = {None: (state(acc.n_documents, acc.n_tokens, all_stats[order - 1]), int(occurrences.sum()))}
-    for c, name in enumerate(acc.categories):
-        out[name] = (state(acc.doc_counts[c], acc.token_counts[c], cat_stats[c, order - 1]), int(occurrences[c]))
+    out = {None: (state(summary.n_documents, summary.n_tokens, all_stats[order - 1]), int(occurrences.sum()))}
+    for c, name in enumerate(summary.categories):
+        out[name] = (state(summary.doc_counts[c], summary.token_counts[c], cat_stats[c, order - 1]),
+                     int(occurrences[c]))
     return out
 
 
-def analyse(acc, growth_of, order: int, names: list, threshold: float = 1.0) -> tuple[dict, dict]:
+def analyse(summary, growth_of, order: int, names: list, threshold: float = 1.0) -> tuple[dict, dict]:
     """Curves and :func:`summarize` results of categories ``names`` (None: all pages).
 
     ``growth_of(name)`` returns the growth-log rows of a category (``Store.growth``);
-    the accumulator's current state closes each curve.
+    the current state (a :class:`~accum.accumulator.CountsSummary`) closes each curve.
     """
     curves, summaries = {}, {}
-    finals = final_states(acc, order)
+    finals = final_states(summary, order)
     for name in names:
         final, occurrences = finals[name]
-        curves[name] = curve_from_rows(name, growth_of(name), order, acc.settings.prune_k, final)
+        curves[name] = curve_from_rows(name, growth_of(name), order, summary.settings.prune_k, final)
         summaries[name] = summarize(curves[name], occurrences, threshold)
     return curves, summaries
 

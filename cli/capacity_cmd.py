@@ -24,6 +24,7 @@ def capacity_command(plot_path, report_path, llm_table, store, db, as_json):
     """
     from accum import capacity as cap
     from accum import saturation as sat
+    from accum.accumulator import CountsSummary
 
     st = open_store(store, db)
     acc = st.load()
@@ -37,7 +38,8 @@ def capacity_command(plot_path, report_path, llm_table, store, db, as_json):
         accounting["generator"]["recall"] = cap.recall_bits(markov, texts, pages["compressed_bits_per_page"],
                                                             accounting["generator"]["parameters"])
     per_feature = accounting["classifier"]["parameters"] / accounting["classifier"]["features"]
-    curves = {k: sat.analyse(acc, st.growth, k, [None])[0][None] for k in range(1, acc.settings.max_order + 1)}
+    summary = CountsSummary.of(acc)
+    curves = {k: sat.analyse(summary, st.growth, k, [None])[0][None] for k in range(1, acc.settings.max_order + 1)}
     measured, fits = cap.accumulator_growth(curves, per_feature)
     if any(f is None for f in fits.values()):
         raise click.ClickException("too few growth-log points to fit Heaps' law: ingest more pages")

@@ -26,7 +26,7 @@ def saturation_command(category, order, threshold, plot_path, shuffles, seed, st
     from accum import saturation as sat
 
     st = open_store(store, db)
-    acc = st.load_counts()
+    acc = st.summary()
     if acc is None or acc.n_categories == 0:
         raise click.ClickException(f"the store at {store} is empty: run accum ingest first")
     if order > acc.settings.max_order:

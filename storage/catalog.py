@@ -73,6 +73,12 @@ segments = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
+summaries = sa.Table(
+    "summaries", metadata,  # what reports need of a snapshot's counts (accum.accumulator.CountsSummary)
+    sa.Column("snapshot", sa.String(64), primary_key=True),
+    sa.Column("summary", sa.Text, nullable=False),  # JSON
+)
+
 fits = sa.Table(
     "fits", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

@@ -32,10 +32,9 @@ import shutil
 import uuid
 from pathlib import Path
 
-import numpy as np
 import sqlalchemy as sa
 
-from accum.accumulator import Accumulator, Counts, Settings
+from accum.accumulator import Accumulator, Counts, CountsSummary, Settings
 from accum.ingest import DocumentRow, IngestSummary
 from accum.names import TRAINED_MODELS
 from accum.vectors import PageVectors
@@ -311,15 +310,34 @@ class Store:
                 "fit": fit["name"], "fitted_documents": fit["documents"],
                 "documents_since": n_documents - fit["documents"], "candidates": fit["candidates"]}
 
+    def summary(self) -> CountsSummary | None:
+        """What reports need of the newest snapshot's counts (:class:`~accum.accumulator.
+        CountsSummary`), read from the catalog (computed from the counts for snapshots
+        made before the catalog kept it); None when there is no snapshot yet."""
+        for _ in range(3):
+            row = self.latest_snapshot()
+            if row is None:
+                return None
+            with self.engine.connect() as conn:
+                value = conn.execute(sa.select(cat.summaries.c.summary)
+                                     .where(cat.summaries.c.snapshot == row["name"])).scalar()
+            if value is not None:
+                return CountsSummary.from_dict(json.loads(value))
+            try:
+                return CountsSummary.of(read_counts(self.path / "snapshots" / row["name"]))
+            except FileNotFoundError:
+                continue
+        raise StoreError(f"snapshot {row['name']} is registered but missing from {self.path / 'snapshots'}")
+
     def categories(self) -> list[dict]:
-        """Each category with its documents, tokens and distinct features (from the newest snapshot)."""
-        acc = self.load_counts()
-        if acc is None:
+        """Each category with its documents, tokens and distinct features (from the newest
+        snapshot's summary: the counts are not read)."""
+        summary = self.summary()
+        if summary is None:
             return []
-        features = np.bincount(acc.pairs(ordered=False)[1], minlength=acc.n_categories)
         return [
             {"name": name, "documents": int(d), "tokens": int(t), "features": int(f)}
-            for name, d, t, f in zip(acc.categories, acc.doc_counts, acc.token_counts, features)
+            for name, d, t, f in zip(summary.categories, summary.doc_counts, summary.token_counts, summary.features)
         ]
 
     def page_vectors(self, hashes: list[str]) -> tuple[PageVectors, list[str]]:
@@ -636,6 +654,8 @@ class StoreWriter:
                 if segment is not None:
                     conn.execute(sa.insert(cat.segments).values(run_id=self.run_id, name=segment.name, kind="vectors",
                                                                 n_pages=vectors.n_pages, bytes=segment_bytes))
+                conn.execute(sa.insert(cat.summaries).values(snapshot=name, summary=json.dumps(
+                    CountsSummary.of(acc).to_dict())))
                 conn.execute(sa.insert(cat.snapshots).values(
                     run_id=self.run_id, name=name, n_documents=acc.n_documents,
                     n_tokens=acc.n_tokens, n_features=acc.n_rows,

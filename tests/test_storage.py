@@ -370,3 +370,20 @@ def test_a_store_is_never_made_inside_another_or_in_a_foreign_directory(tmp_path
     empty.mkdir()
     assert Store(empty, create=True).latest_snapshot() is None  # an empty directory becomes a store
     assert Store(tmp_path / "outer", create=True).latest_snapshot()["name"] == snapshot  # reopening is fine
+
+
+def test_reports_read_the_summary_not_the_counts(tmp_path, newsgroups_sample, monkeypatch):
+    """categories and saturation come from the small summary the catalog keeps per
+    snapshot, equal to what the counts give."""
+    from accum.accumulator import CountsSummary
+    from accum.storage import store as store_module
+
+    texts, labels = newsgroups_sample
+    store = Store(tmp_path / "s", create=True)
+    acc, _ = run_ingest(store, pages(zip(texts, labels)), Settings(max_order=3), batch_pages=64)
+    want = CountsSummary.of(acc)
+    monkeypatch.setattr(store_module, "read_counts", lambda path: pytest.fail("the counts were read"))
+    got = Store(tmp_path / "s").summary()
+    assert got.to_dict() == want.to_dict()
+    assert [c["features"] for c in Store(tmp_path / "s").categories()] == np.bincount(
+        acc.pairs()[1], minlength=acc.n_categories).tolist()

@@ -435,7 +435,7 @@ def _saturation_summaries(store, served, order: int, category: str | None, thres
     """Curves and summaries, computed as ``accum saturation`` does (cached per snapshot)."""
     from accum import saturation as sat
 
-    acc = served.counts() if served.n_categories else None
+    acc = served.summary() if served.n_categories else None
     if acc is None:
         raise HTTPException(409, "the store is empty: POST /documents or accum ingest first")
     if order > acc.settings.max_order:

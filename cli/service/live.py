@@ -41,7 +41,7 @@ class Served:
     snapshot: str | None  # catalog name of the snapshot (None: the store has none yet)
     snapshot_id: int | None
     calibration: str | None  # Store.calibration_stamp() when loaded
-    load_counts: object  # () -> the store's counts (Store.load_counts), loaded when first needed
+    load_summary: object  # () -> what reports need of the counts (Store.summary), loaded when first needed
     clf: object | None  # the default classifier (None when the store has no categories)
     model: str | None  # None: the store's default model
     alpha: float | None
@@ -57,11 +57,11 @@ class Served:
     def n_categories(self) -> int:
         return len(self.clf.categories) if self.clf is not None else 0
 
-    def counts(self):
-        """The counts (for saturation answers; :class:`~accum.accumulator.Counts`, not a
-        whole accumulator: 20 Newsgroups 110 MB instead of 450): loaded at the first
-        request that needs them, then kept with this snapshot; classifying never loads them."""
-        return self.cached(("counts",), self.load_counts)
+    def summary(self):
+        """What saturation answers need of the counts (:class:`~accum.accumulator.CountsSummary`,
+        from the catalog: a few numbers per category), read at the first request that
+        needs it, then kept with this snapshot."""
+        return self.cached(("summary",), self.load_summary)
 
     def resolve(self, model: str | None, alpha: float | None) -> tuple[str | None, float | None]:
         """The (model, alpha) a request asks for, with its defaults filled in; alpha None
@@ -240,7 +240,7 @@ class LiveModel:
         return Served(
             snapshot=None if row is None else row["name"],
             snapshot_id=None if row is None else row["id"], calibration=stamp,
-            load_counts=self.store.load_counts, clf=clf, model=self.model, alpha=self.alpha, opener=self.opener,
+            load_summary=self.store.summary, clf=clf, model=self.model, alpha=self.alpha, opener=self.opener,
         )
 
     def _swap(self, served: Served) -> None:
