@@ -68,6 +68,10 @@ CV_EPOCHS, FINAL_EPOCHS = 10, 10
 MIN_BUDGET_VISITS = 300_000_000
 #: A candidate drops out when the leader wins this many standard deviations more pages.
 DROP_Z = 2.0
+#: Bytes the weights of one SVM path (every class, every C) may take; a path over that is
+#: not tried (its candidates are reported as skipped for memory): a store of very many
+#: features and classes is served by the count models.
+MAX_PATH_BYTES = 2 << 30
 #: Cost order of the families, for ties.
 CHEAPEST_FIRST = ("complement", "nbsvm", "svm")
 
@@ -364,10 +368,11 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
             continue
         cost = epoch_cost(train, family) * len(needed)
         epochs = min(CV_EPOCHS, budget.left // cost)
-        if epochs < MIN_PASSES:
+        too_large = path_bytes(train.matrix, len(needed)) > MAX_PATH_BYTES
+        if epochs < MIN_PASSES or too_large:
             for c in wanted:
                 if not results[c].correct:
-                    results[c].skipped = "budget"
+                    results[c].skipped = "memory" if too_large else "budget"
             continue
         budget.spent += epochs * cost  # allotted now; what a path leaves unused is returned below
         jobs.append((family, normalize, needed, wanted, int(epochs), cost))
@@ -384,6 +389,13 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
                 betas = [c.param("beta", 1.0) for c in at_c]
                 for c, scores in zip(at_c, score_pages(train.matrix, test, trained, betas)):
                     _record(results[c], scores, truth)
+
+
+def path_bytes(matrix: PageMatrix, n_c: int) -> int:
+    """Bytes of the weights of an SVM path with ``n_c`` values of C (float32 per column,
+    problem and C)."""
+    n_classes = len(matrix.categories)
+    return 4 * matrix.n_cols * (1 if n_classes == 2 else n_classes) * n_c
 
 
 def _record(result: Scored, scores: np.ndarray, truth: np.ndarray) -> None:
