@@ -1,8 +1,9 @@
 """numba kernels over arrays: tokenise, hash, derive n-gram features, count, score.
 
 Private: the public classes in :mod:`accum.tokens`, :mod:`accum.accumulator` and
-:mod:`accum.classify` validate input and call these. Kernels that call each other share
-this file, because numba's cache does not notice changes in other files.
+:mod:`accum.classify` validate input and call these. Hashing, UTF-8 decoding and the
+word-character rule come from :mod:`accum._primitives`, shared with the generator's
+kernels (:mod:`accum.config` keeps numba's cache right across files).
 
 Conventions
 -----------
@@ -32,96 +33,19 @@ import numpy as np
 from numba import njit
 
 from ._prefetch import prefetch as _prefetch
+from ._primitives import BYTE_CLASS, FNV_OFFSET, FNV_PRIME, ONE, ZERO, decode_utf8, finish, is_word_char, mix64
+from ._primitives import ngram_id as _ngram_id
 from .config import NJIT_OPTIONS
-
-FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-FNV_PRIME = np.uint64(0x100000001B3)
-MIX_1 = np.uint64(0xFF51AFD7ED558CCD)
-MIX_2 = np.uint64(0xC4CEB9FE1A85EC53)
-SALT = np.uint64(0x9E3779B97F4A7C15)
-S33 = np.uint64(33)
-ONE = np.uint64(1)
-ZERO = np.uint64(0)
-
-
-@njit(**NJIT_OPTIONS)
-def mix64(h):
-    """murmur3's 64-bit finaliser: every input bit affects every output bit."""
-    h ^= h >> S33
-    h *= MIX_1
-    h ^= h >> S33
-    h *= MIX_2
-    h ^= h >> S33
-    return h
 
 
 @njit(**NJIT_OPTIONS)
 def ngram_id(prefix_id, token_id, order):
-    """Feature id of an n-gram from the id of its first n-1 tokens and its last token.
+    """Feature id of an n-gram from the id of its first n-1 tokens and its last token
+    (never 0, the "empty" id; see :func:`accum._primitives.ngram_id`).
 
     For ``order == 1`` the prefix is ignored and the feature id is the token id.
     """
-    if order == 1:
-        return token_id
-    h = mix64((prefix_id ^ (SALT * np.uint64(order))) + SALT) ^ token_id
-    h = mix64(h)
-    if h == ZERO:
-        h = ONE
-    return h
-
-
-@njit(**NJIT_OPTIONS)
-def _is_separator(cp):
-    """True for code points that split tokens: punctuation, spaces, symbols, controls."""
-    if cp < 128:
-        return not ((48 <= cp <= 57) or (65 <= cp <= 90) or (97 <= cp <= 122))
-    if cp <= 0xBF or cp == 0xD7 or cp == 0xF7:  # C1 controls, Latin-1 punctuation, × ÷
-        return True
-    if 0x2000 <= cp <= 0x2BFF:  # general punctuation, symbols, arrows, shapes
-        return True
-    if 0x3000 <= cp <= 0x303F or 0xFE30 <= cp <= 0xFE4F or cp == 0xFEFF:
-        return True
-    if 0xFF00 <= cp <= 0xFF0F or 0xFF1A <= cp <= 0xFF20 or cp >= 0xFFF0 and cp <= 0xFFFF:
-        return True
-    if 0x1F000 <= cp <= 0x1FAFF:  # emoji and pictographs
-        return True
-    return False
-
-
-@njit(**NJIT_OPTIONS)
-def _decode_at(buf, i, end):
-    """Code point and byte length of the UTF-8 sequence at ``buf[i]``.
-
-    Invalid or truncated sequences decode as one byte with code point 0x80 (a separator).
-    """
-    b = np.int64(buf[i])
-    if b < 0x80:
-        return b, 1
-    if b >= 0xF0 and b < 0xF8:
-        n = 4
-        cp = b & 0x07
-    elif b >= 0xE0:
-        n = 3
-        cp = b & 0x0F
-    elif b >= 0xC2 and b < 0xE0:
-        n = 2
-        cp = b & 0x1F
-    else:
-        return 0x80, 1
-    if b >= 0xF8 or i + n > end:
-        return 0x80, 1
-    for k in range(1, n):
-        c = np.int64(buf[i + k])
-        if c & 0xC0 != 0x80:
-            return 0x80, 1
-        cp = (cp << 6) | (c & 0x3F)
-    return cp, n
-
-
-#: Class of each byte: 0 an ASCII separator, 1 an ASCII letter or digit (part of a
-#: token), 2 not ASCII (decoded, then :func:`_is_separator` decides).
-_BYTE_CLASS = np.array([1 if (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122) else 0 if b < 128 else 2
-                        for b in range(256)], np.uint8)
+    return _ngram_id(prefix_id, token_id, order, ONE)
 
 
 @njit(**NJIT_OPTIONS)
@@ -131,30 +55,29 @@ def _tokenize_doc(buf, i, end, ids, starts, lengths, n):
     over separators then over a token's bytes, each byte one table look-up unless it is
     not ASCII."""
     while i < end:
-        while i < end and _BYTE_CLASS[buf[i]] == 0:
+        while i < end and BYTE_CLASS[buf[i]] == 0:
             i += 1
         start = i
         h = FNV_OFFSET
         skip = 0  # bytes of a non-ASCII separator that ended the token
         while i < end:
             b = buf[i]
-            kind = _BYTE_CLASS[b]
+            kind = BYTE_CLASS[b]
             if kind == 1:
                 h = (h ^ np.uint64(b)) * FNV_PRIME
                 i += 1
             elif kind == 0:
                 break
             else:
-                cp, width = _decode_at(buf, i, end)
-                if _is_separator(cp):
+                cp, width = decode_utf8(buf, i, end)
+                if not is_word_char(cp):
                     skip = width
                     break
                 for k in range(width):
                     h = (h ^ np.uint64(buf[i + k])) * FNV_PRIME
                 i += width
         if i > start:
-            h = mix64(h)
-            ids[n] = h if h != ZERO else ONE
+            ids[n] = finish(h, ONE)
             starts[n] = start
             lengths[n] = i - start
             n += 1

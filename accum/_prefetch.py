@@ -1,8 +1,7 @@
 """LLVM's prefetch hint, for the numba intrinsics of the kernel modules.
 
-A prefetch changes no result, only when a cache line arrives; so, unlike the kernels
-themselves, this code can be shared across kernel files even though numba's on-disk
-cache does not notice when it changes.
+A prefetch changes no result, only when a cache line arrives. Kernel files compiled with
+these are recompiled when this file changes (see :mod:`accum.config`).
 """
 
 from llvmlite import ir
@@ -21,7 +20,7 @@ def emit_prefetch(builder, ptr) -> None:
 
 @intrinsic
 def prefetch(typingctx, arr, i):
-    """Start loading the cache line of ``arr[i]`` (a hint: it changes no result)."""
+    """Start loading the cache line of ``arr[i]`` (a 1-D array; a hint: it changes no result)."""
 
     def codegen(context, builder, sig, args):
         ary = context.make_array(sig.args[0])(context, builder, args[0])
@@ -29,3 +28,22 @@ def prefetch(typingctx, arr, i):
         return context.get_dummy_value()
 
     return types.void(arr, i), codegen
+
+
+@intrinsic
+def prefetch_row(typingctx, arr, idx):
+    """Start loading the cache lines of row ``arr[idx]`` of a 2-D C array (its first and
+    last item), so that a table read a step ahead overlaps this one."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        last = builder.sub(cgutils.unpack_tuple(builder, ary.shape)[1], context.get_constant(types.intp, 1))
+        for col in (context.get_constant(types.intp, 0), last):
+            emit_prefetch(builder, cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], col],
+                                                            wraparound=False))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
