@@ -254,18 +254,12 @@ def warm_accum(with_store: bool = False) -> None:
     :class:`accum.storage.Store`, which loads pyarrow and SQLAlchemy too.
     """
     from accum.accumulator import Accumulator
-    from accum.classify import make_model
     from accum.pages import Page
+    from accum.warmup import LABELS as labels
+    from accum.warmup import TEXTS as texts
+    from accum.warmup import warm_up
 
-    texts = ["the goalie stopped the puck", "a disk drive and a SCSI controller", "orbit of the moon"]
-    labels = ["hockey", "hardware", "space"]
-    acc = Accumulator()
-    acc.partial_fit(texts, labels)
-    other = Accumulator()
-    other.partial_fit(texts[:1], labels[:1])
-    acc.merge(other)
-    for model in ("dm", "ridge-complement"):  # ridge-complement also runs the complement model
-        make_model(acc, model).predict(texts)
+    warm_up()
     if with_store:
         from accum.accumulator import Settings
         from accum.ingest import ingest

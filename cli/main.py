@@ -16,6 +16,7 @@ from .ingest_cmd import ingest_command
 from .query import categories_command, classify_command, info_command
 from .saturation_cmd import saturation_command
 from .serve_cmd import serve_command
+from .warmup_cmd import warmup_command
 
 
 @click.group(context_settings={"auto_envvar_prefix": "ACCUM", "help_option_names": ["-h", "--help"]})
@@ -31,7 +32,7 @@ def cli():
 
 for command in (ingest_command, fit_command, forget_command, classify_command, evaluate_command, calibrate_command, categories_command,
                 info_command, saturation_command, generate_command, recall_command, capacity_command, demo_command,
-                serve_command):
+                serve_command, warmup_command):
     cli.add_command(command)
 
 

@@ -339,3 +339,38 @@ def test_uncached_figures_are_made_one_at_a_time(open_server):
     thread.join()
     assert 429 in {a.status_code for a in again.values()}
     assert cached["answer"].status_code == 200 and cached["seconds"] < 1, cached
+
+
+def test_healthz_keeps_answering_while_figures_are_drawn(open_server):
+    """Curve fits and figures run in the service's report process: drawing them does not
+    hold up the event loop."""
+    stop = threading.Event()
+    drawn = []
+
+    def ask_figures(offset):
+        with httpx.Client(base_url=open_server.url, timeout=120) as client:
+            i = 0
+            while not stop.is_set():
+                r = client.get("/saturation.png", params={"threshold": 3.0 + offset + 0.01 * i, "order": 2})
+                drawn.append(r.status_code)
+                i += 1
+
+    threads = [threading.Thread(target=ask_figures, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    latencies = []
+    try:
+        with httpx.Client(base_url=open_server.url, timeout=120) as client:
+            end = time.monotonic() + 4
+            while time.monotonic() < end or drawn.count(200) < 2:
+                started = time.perf_counter()
+                assert client.get("/healthz").status_code == 200
+                latencies.append(time.perf_counter() - started)
+                time.sleep(0.01)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=300)
+    print(f"\n/healthz while {drawn.count(200)} figures were drawn: max {max(latencies) * 1000:.0f} ms, "
+          f"median {sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms over {len(latencies)} pokes")
+    assert drawn.count(200) >= 2 and max(latencies) < HEALTHZ_BOUND

@@ -169,6 +169,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                  served.snapshot, served.n_categories, served.clf.name if served.clf else config.model)
         yield
         live.close()
+        stop_report_process()
 
     async def poke():
         live.poke()
@@ -397,13 +398,10 @@ def create_app_from_environment() -> FastAPI:
 
 def _warm_start(live: LiveModel):
     """Load the model and classify once, so the numba kernels are compiled or loaded from cache."""
-    from accum.accumulator import Accumulator
-    from accum.classify import make_model
+    from accum.warmup import warm_up
 
-    tiny = Accumulator(live.store.settings())  # also compiles the ingest kernels
-    tiny.partial_fit([WARM_TEXT, "a disk drive", "the moon"], ["a", "b", "c"])
-    for name in ("complement", "dm"):
-        make_model(tiny, name).predict_one(WARM_TEXT, explain=True)
+    settings = live.store.settings()
+    warm_up(settings, generator=bool(settings and settings.markov_order))
     served = live.load_now()
     if served.clf is not None:
         served.clf.predict_one(WARM_TEXT, explain=True)
@@ -433,7 +431,6 @@ def _classify(served, request) -> dict:
 
 def _saturation_summaries(store, served, order: int, category: str | None, threshold: float):
     """Curves and summaries, computed as ``accum saturation`` does (cached per snapshot)."""
-    from accum import saturation as sat
 
     acc = served.summary() if served.n_categories else None
     if acc is None:
@@ -445,9 +442,59 @@ def _saturation_summaries(store, served, order: int, category: str | None, thres
 
     def compute():
         names = [category] if category is not None else [None] + list(acc.categories)
-        return (names, *sat.analyse(acc, store.growth, order, names, threshold))
+        return (names, *in_report_process(_analyse, str(store.path), store.db_url, acc.to_dict(), order, names,
+                                          threshold))
 
     return served.cached(("saturation", order, category, threshold), compute)
+
+
+#: The process that draws figures and fits curves (see :func:`in_report_process`).
+_REPORTS: dict = {"pool": None, "lock": threading.Lock()}
+
+
+def in_report_process(fn, *args):
+    """``fn(*args)`` in the service's one process for reports. Fitting growth curves and
+    drawing figures is Python and matplotlib that hold the GIL for seconds; in another
+    process they cannot hold up the event loop (``/healthz`` answers meanwhile). The
+    process is started on first use and stopped with the service."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with _REPORTS["lock"]:
+        if _REPORTS["pool"] is None:
+            _REPORTS["pool"] = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+        pool = _REPORTS["pool"]
+    return pool.submit(fn, *args).result()
+
+
+def stop_report_process() -> None:
+    with _REPORTS["lock"]:
+        pool, _REPORTS["pool"] = _REPORTS["pool"], None
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _analyse(store_path: str, db: str, summary: dict, order: int, names: list, threshold: float):
+    """``accum saturation``'s curves and summaries (in the report process)."""
+    from accum import saturation as sat
+    from accum.accumulator import CountsSummary
+    from accum.storage import Store
+
+    store = Store(store_path, db=db)
+    try:
+        return sat.analyse(CountsSummary.from_dict(summary), store.growth, order, names, threshold)
+    finally:
+        store.engine.dispose()
+
+
+def _draw(curves: dict, summaries: dict, fmt: str) -> bytes:
+    """The saturation figure as ``fmt`` bytes (in the report process)."""
+    from accum.plots import saturation_figure
+
+    with tempfile.TemporaryDirectory(prefix="accum-figure-") as tmp:
+        path = Path(tmp) / f"growth.{fmt}"
+        saturation_figure(curves, summaries, None, path)
+        return path.read_bytes()
 
 
 def _saturation_json(served, order, category, threshold, computed) -> dict:
@@ -463,14 +510,10 @@ def _saturation_json(served, order, category, threshold, computed) -> dict:
 
 def _figure(store, served, fmt, order, category, threshold) -> bytes:
     """The figure (one at a time: the caller holds the figure gate)."""
-    from accum.plots import saturation_figure
 
     def render():
         _, curves, summaries = _saturation_summaries(store, served, order, category, threshold)
-        with tempfile.TemporaryDirectory(prefix="accum-figure-") as tmp:
-            path = Path(tmp) / f"growth.{fmt}"
-            saturation_figure(curves, summaries, None, path)
-            return path.read_bytes()
+        return in_report_process(_draw, curves, summaries, fmt)
 
     return served.cached(("figure", fmt, order, category, threshold), render)
 

@@ -1,0 +1,60 @@
+"""Compile every kernel once, ahead of the first real command.
+
+numba compiles a kernel the first time it runs and keeps the machine code in its on-disk
+cache (see :mod:`accum.config`); a fresh install's first ``accum classify`` or
+``generate`` would otherwise wait for that. :func:`warm_up` runs each kernel on a few
+tiny pages: counting, vectors and taking pages back, the count models, the SVMs of the
+model search, and the text generator. ``accum warm-up`` (which ``make install`` runs),
+the service's start and the benchmarks call it.
+"""
+
+from __future__ import annotations
+
+import time
+
+TEXTS = ("The goalie stopped the puck in the third period.", "A disk drive and a SCSI controller on the bus.",
+         "The shuttle reached orbit and docked with the station.", "The goalie and the defence held the line.",
+         "Install the controller, then the drive.", "The station's orbit decays without a boost.")
+LABELS = ("hockey", "hardware", "space", "hockey", "hardware", "space")
+
+
+def warm_up(settings=None, generator: bool = True) -> dict[str, float]:
+    """Run every kernel once (compiling it, or loading it from numba's cache); returns the
+    seconds each part took. ``settings`` (:class:`~accum.accumulator.Settings`) are those
+    of the store to be served, so kernels specialised on them are ready too."""
+    from .accumulator import Accumulator, Settings
+    from .classify import make_model
+    from .selection import select_model
+
+    seconds = {}
+    started = time.perf_counter()
+    acc = Accumulator(settings or Settings(), keep_vectors=True)
+    acc.partial_fit(list(TEXTS) * 3, list(LABELS) * 3)
+    vectors = acc.take_vectors()
+    other = Accumulator(acc.settings)
+    other.partial_fit(TEXTS[:1], LABELS[:1])
+    acc.merge(other)
+    acc.subtract(vectors.subset([0]))
+    seconds["count"] = time.perf_counter() - started
+    started = time.perf_counter()
+    names = ["dm", "complement"] + (["ridge-complement"] if acc.settings.gram_bits else [])
+    for name in names:
+        make_model(acc, name).predict_one(TEXTS[0], explain=True)
+    seconds["count models"] = time.perf_counter() - started
+    started = time.perf_counter()
+    for families in (["svm"], ["nbsvm"]):
+        select_model(acc, vectors, families=families, k=2).model.predict_one(TEXTS[0], explain=True)
+    seconds["model search"] = time.perf_counter() - started
+    if generator:
+        from .markov import MarkovAccumulator
+
+        started = time.perf_counter()
+        markov = MarkovAccumulator(order=3)
+        markov.partial_fit(list(TEXTS) * 2)
+        for method in ("kn", "dirichlet", "mle"):
+            markov.generate(20, seed=0, method=method)
+            markov.generate(20, seed=0, method=method, temperature=0.7)
+        markov.generate(10, prompt="The goalie", greedy=True)
+        markov.recall(list(TEXTS[:2]), prefix=3, continuation=3)
+        seconds["generator"] = time.perf_counter() - started
+    return seconds
