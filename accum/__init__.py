@@ -10,6 +10,7 @@ _EXPORTS = {
     "Accumulator": "accum.accumulator",
     "Settings": "accum.accumulator",
     "DirichletClassifier": "accum.classify",
+    "MarkovAccumulator": "accum.markov",
     "Page": "accum.pages",
     "Skipped": "accum.pages",
     "ingest": "accum.ingest",

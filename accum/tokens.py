@@ -60,13 +60,31 @@ class TokenBatch:
 
 def encode(texts: Sequence[str], lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The texts' UTF-8 bytes, concatenated (uint8[n_bytes]; case folded with
-    ``lowercase``), and where each starts (int64[n_texts + 1]), as the kernels read them."""
+    ``lowercase``), and where each starts (int64[n_texts + 1]), as the kernels read them.
+
+    Lone surrogates are kept (``surrogatepass``; see :mod:`accum._primitives`). Runs of
+    ASCII texts are joined as str and encoded at once; only the other texts are encoded
+    one by one, to learn their byte lengths.
+    """
     if isinstance(texts, str):
         raise TypeError("expected a sequence of texts, not one str; wrap it in a list")
-    encoded = [(t.lower() if lowercase else t).encode("utf-8", "surrogatepass") for t in texts]
-    bounds = np.zeros(len(encoded) + 1, np.int64)
-    np.cumsum([len(e) for e in encoded], out=bounds[1:])
-    return np.frombuffer(b"".join(encoded), np.uint8), bounds
+    texts = [t.lower() for t in texts] if lowercase else texts if isinstance(texts, list) else list(texts)
+    n = len(texts)
+    lengths = np.fromiter(map(len, texts), np.int64, n)
+    wide = np.flatnonzero(~np.fromiter(map(str.isascii, texts), bool, n)).tolist()
+    pieces = []
+    start = 0
+    for i in wide:
+        if i > start:
+            pieces.append("".join(texts[start:i]).encode("ascii"))
+        pieces.append(texts[i].encode("utf-8", "surrogatepass"))
+        lengths[i] = len(pieces[-1])
+        start = i + 1
+    if start < n:
+        pieces.append("".join(texts[start:]).encode("ascii"))
+    bounds = np.zeros(n + 1, np.int64)
+    np.cumsum(lengths, out=bounds[1:])
+    return np.frombuffer(pieces[0] if len(pieces) == 1 else b"".join(pieces), np.uint8), bounds
 
 
 def tokenize(texts: Sequence[str], lowercase: bool = True) -> TokenBatch:
