@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from accum import _markov_kernels as K
+from accum._markov_kernels import chains as KC, decoding as KD, sampling as KS
+from accum._primitives import SALT, mix64
 from accum.markov import ABBREVIATIONS, MarkovAccumulator, VerbatimIndex, tokenize
 
 import naive_markov as naive
@@ -345,6 +347,33 @@ def test_hooks_override_one_at_a_time():
     assert loud.count("The cat") == 1  # only the output changed
 
 
+class Quiet:
+    def join_tokens(self, texts, space):
+        return "".join(texts.astype(str).tolist()).lower()
+
+
+class QuietMarkov(Quiet, MarkovAccumulator):  # a hook from a mixin before MarkovAccumulator
+    pass
+
+
+class LouderStill(Shouting):  # inherited from a subclass
+    pass
+
+
+def test_overridden_hooks_are_found_on_subclasses_mixins_and_instances():
+    assert MarkovAccumulator._custom_hooks == frozenset()
+    assert Shouting._custom_hooks == LouderStill._custom_hooks == {"join_tokens"}
+    assert Lowercase._custom_hooks == {"prepare"} and QuietMarkov._custom_hooks == {"join_tokens"}
+    for model, want in ((LouderStill(order=3), "THE CAT SAT."), (QuietMarkov(order=3), "thecatsat.")):
+        model.partial_fit(["The cat sat."])
+        assert model.generate(4, seed=1, method="mle") == want  # plain sampling too goes through the hook
+    m = MarkovAccumulator(order=3)
+    m.partial_fit(["The cat sat."])
+    m.join_tokens = lambda texts, space: "|".join(texts.astype(str).tolist())  # on one instance
+    assert m.generate(4, seed=1, method="mle") == "The|cat|sat|."
+    assert not m._default_hook("join_tokens") and m._default_hook("prepare")
+
+
 def test_prompt_joins_the_continuation():
     m = fitted(3, ["The cat sat. Then it ran."], None)
     assert m.generate(3, prompt="The cat", greedy=True) == "The cat sat. Then"
@@ -431,10 +460,11 @@ def test_whole_distribution_equals_each_tokens_probability_bit_for_bit(method):
     m = fitted(4)
     for category in (None, "law"):
         for prompt in (None, "the", "And the earth", "zebra", "Then Mr."):
-            chain, params, _ = m._setup(category, None, method, None, None, None)
-            state, _ = m._prompt_state(chain, params, prompt)
-            each = [K._prob(chain.ch, params, state, w)[0] for w in range(params[4] + 1)]
-            assert K.distribution(chain.ch, params, state).tolist() == each, (method, category, prompt)
+            chain, query, _ = m._setup(category, None, method, None, None, None)
+            state, _ = m._prompt_state(chain, query, prompt)
+            scratch = K.backoff_scratch()
+            each = [KC._prob(chain.arrays, query, state, w, scratch)[0] for w in range(query.n_vocab + 1)]
+            assert K.distribution(chain.arrays, query, state).tolist() == each, (method, category, prompt)
 
 
 @pytest.mark.parametrize("method", ["kn", "dirichlet", "mle"])
@@ -443,16 +473,16 @@ def test_packed_sampler_draws_the_smoothed_distribution(method):
     rng = np.array([12345], np.uint64)
     n = 20_000
     for prompt in (None, "the", "And the earth", "zebra"):
-        chain, params, _ = m._setup(None, None, method, None, None, None)
-        state, _ = m._prompt_state(chain, params, prompt)
-        pc, pe = chain.sampler(params)
-        want = K.distribution(chain.ch, params, state)[:-1]  # the unknown slot is never drawn
+        chain, query, _ = m._setup(None, None, method, None, None, None)
+        state, _ = m._prompt_state(chain, query, prompt)
+        pc, pe = chain.sampler(query)
+        want = K.distribution(chain.arrays, query, state)[:-1]  # the unknown slot is never drawn
         want = want / want.sum()
         seen = np.zeros(len(want))
         for _ in range(n):
-            w, after = K._draw_packed(pc, pe, state, rng, params[4])
+            w, after = KS._draw_packed(pc, pe, state, rng, query.n_vocab)
             seen[w] += 1
-            assert after == K._next_state(chain.ch, state, w, params[4])
+            assert after == K.next_state(chain.arrays, state, w, query.n_vocab)
         sd = np.sqrt(want * (1 - want) / n)
         assert np.all(np.abs(seen / n - want) <= 5 * sd + 1e-4), (method, prompt)
 
@@ -482,26 +512,26 @@ def test_kernel_join_equals_the_join_hook(texts):
     m = MarkovAccumulator(order=3)
     m.partial_fit(texts)
     out, _ = m._generate(300, None, 3, 1.0, None, False, None, None, None, None, None, None)
-    s = m._structure()
+    v = m._vocabulary()
     space = np.zeros(len(out), bool)
-    space[1:] = s["sa"][out[:-1]] & s["sb"][out[1:]]
-    assert m._join(out) == MarkovAccumulator.join_tokens(m, s["texts"][out], space)
+    space[1:] = v.space_after[out[:-1]] & v.space_before[out[1:]]
+    assert m._join(out) == MarkovAccumulator.join_tokens(m, v.texts[out], space)
 
 
 def _bucket_by_hand(rng, k):
     """Bucket floor(u k) of a 64-bit uniform u and the next 31 bits of u k, with Python integers."""
-    prod = int(K._rand64(rng)) * int(k)
+    prod = int(KD._rand64(rng)) * int(k)
     return prod >> 64, (prod >> 33) & (2**31 - 1)
 
 
 def _draw_by_hand(pc, pe, c, rng, n_vocab):
     """The packed draw written out: stay with probability q, pick a bucket, keep it or its alias."""
-    if K._rand53(rng) < pc[c, 3]:
+    if KD._rand53(rng) < pc[c, 3]:
         b, test = _bucket_by_hand(rng, pc[c, 1] & 0xFFFFFFFF)
         e = pc[c, 0] + b
         own = test < pe[e, 1]
         return (int(pe[e, 0]), int(pe[e, 2])) if own else (int(pe[e, 3]), int(pe[e, 4]))
-    return K._draw_below(pc, pe, c, rng, n_vocab)
+    return KS._draw_below(pc, pe, c, rng, n_vocab)
 
 
 def _lanes_by_hand(seed, n, eos, draw):
@@ -510,7 +540,7 @@ def _lanes_by_hand(seed, n, eos, draw):
     at the same step in lane order); then documents 0, 1, ... in order, cut at n tokens
     (document ends not counted)."""
     L = K.LANES
-    lanes = [np.array([K._mix64(np.uint64((seed + int(K.SALT) * (l + 1)) % 2**64))], np.uint64)
+    lanes = [np.array([mix64(np.uint64((seed + int(SALT) * (l + 1)) % 2**64))], np.uint64)
              for l in range(L)]
     states, current = [None] * L, list(range(L))
     docs = [[] for _ in range(L)]
@@ -548,23 +578,23 @@ def _lanes_by_hand(seed, n, eos, draw):
 @pytest.mark.parametrize("method", ["kn", "mle"])
 def test_lanes_equal_documents_drawn_one_after_another(method):
     m = fitted(3)
-    chain, params, _ = m._setup(None, None, method, None, None, None)
-    pc, pe = chain.sampler(params)
-    eos = m._structure()["eos"]
+    chain, query, _ = m._setup(None, None, method, None, None, None)
+    pc, pe = chain.sampler(query)
+    eos = m._vocabulary().eos
     for seed, n in ((1, 7), (2, 300), (3, 2000)):
-        got = K.generate_fast(pc, pe, chain.bos_ctx, n, np.array([seed], np.uint64), params[4], eos,
+        got = K.generate_fast(pc, pe, chain.bos_ctx, n, np.array([seed], np.uint64), query.n_vocab, eos,
                               chain.bos_ctx, K.LANES)
         want = _lanes_by_hand(seed, n, eos, lambda state, rng: _draw_by_hand(
-            pc, pe, chain.bos_ctx if state is None else state, rng, params[4]))
+            pc, pe, chain.bos_ctx if state is None else state, rng, query.n_vocab))
         assert got.tolist() == want
 
 
 def test_plain_blocks_sample_the_plain_table_in_lanes():
     m = fitted(3)
-    chain, params, _ = m._setup(None, None, "mle", None, None, None)
-    pc, pe = chain.sampler(params)
-    eos = m._structure()["eos"]
-    blk, off = chain.plain(params, eos)
+    chain, query, _ = m._setup(None, None, "mle", None, None, None)
+    pc, pe = chain.sampler(query)
+    eos = m._vocabulary().eos
+    blk, off = chain.plain(query, eos)
     assert chain.plain(m._setup(None, None, "kn", None, None, None)[1], eos) is None  # Kneser-Ney backs off
 
     def draw(state, rng):  # state: where the context's block is; a bucket names the next block
@@ -595,18 +625,18 @@ def test_plain_blocks_sample_the_plain_table_in_lanes():
 def test_text_written_by_the_sampling_kernel_equals_joined_tokens(method, prompt, longest):
     m = MarkovAccumulator(order=3)
     m.partial_fit(TEXTS + LONG_TOKENS + ["And the " + "long" * (longest // 4) + " word."])
-    assert m._lexicon_bytes()["max_len"] == longest
+    assert m._spellings().max_len == longest
     for seed, n in ((1, 0), (2, 1), (3, 50), (4, 700)):
         text = m.generate(n, prompt=prompt, seed=seed, method=method)
         assert isinstance(m._generate(n, prompt, seed, 1.0, None, False, None, None, method, None, None, None,
                                       text=True)[0], tuple)
         out, prompt_dense = m._generate(n, prompt, seed, 1.0, None, False, None, None, method, None, None, None)
-        s = m._structure()
+        v = m._vocabulary()
         joined = m._join(out).strip("\n")
         if prompt:
             first = out[0] if len(out) else -1
-            gap = "" if first < 0 or not joined else "\n" if first == s["eos"] else \
-                " " if s["sa"][prompt_dense[-1]] and s["sb"][first] else ""
+            gap = "" if first < 0 or not joined else "\n" if first == v.eos else \
+                " " if v.space_after[prompt_dense[-1]] and v.space_before[first] else ""
             joined = prompt.rstrip() + gap + joined
         assert text == joined, (seed, n)
 
@@ -680,10 +710,10 @@ def test_models_pickled_with_dense_counts_still_load():
 
 def test_backing_off_below_a_context_that_knows_every_token_ends():
     m = fitted(2)
-    chain, params, _ = m._setup(None, None, "kn", None, None, None)
-    pc, pe = chain.sampler(params)
+    chain, query, _ = m._setup(None, None, "kn", None, None, None)
+    pc, pe = chain.sampler(query)
     assert pc[0, 3] == 2**53  # the empty context knows the whole vocabulary: draws stay there
     rng = np.array([7], np.uint64)
     for _ in range(200):  # forced below it: a draw from its own table, not an endless rejection
-        w, after = K._draw_below(pc, pe, 0, rng, params[4])
-        assert 0 <= w < params[4] and after == K._next_state(chain.ch, 0, w, params[4])
+        w, after = KS._draw_below(pc, pe, 0, rng, query.n_vocab)
+        assert 0 <= w < query.n_vocab and after == K.next_state(chain.arrays, 0, w, query.n_vocab)
