@@ -7,6 +7,7 @@ these are recompiled when this file changes (see :mod:`accum.config`).
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core import config as numba_config
 from numba.extending import intrinsic
 
 
@@ -47,3 +48,11 @@ def prefetch_row(typingctx, arr, idx):
 
     return sig, codegen
 
+
+if numba_config.DISABLE_JIT:  # kernel bodies run as Python (NUMBA_DISABLE_JIT=1): a hint is nothing to do
+
+    def prefetch(arr, i):  # noqa: F811
+        pass
+
+    def prefetch_row(arr, idx):  # noqa: F811
+        pass

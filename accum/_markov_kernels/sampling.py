@@ -14,6 +14,7 @@ alias thresholds).
 import numpy as np
 from numba import njit, types
 from numba.core import cgutils
+from numba.core import config as numba_config
 from numba.extending import intrinsic
 
 from .._prefetch import prefetch, prefetch_row
@@ -42,6 +43,12 @@ def _copy_block(typingctx, dst, di, src, si):
 
     return sig, codegen
 
+
+
+if numba_config.DISABLE_JIT:  # kernel bodies run as Python (NUMBA_DISABLE_JIT=1)
+
+    def _copy_block(dst, di, src, si):  # noqa: F811
+        dst[di : di + JOIN_BLOCK] = src[si : si + JOIN_BLOCK]
 
 # -- alias tables --------------------------------------------------------------------------
 
