@@ -7,7 +7,8 @@ REQUIRED = [
     "accum/__init__.py", "accum/_kernels.py", "accum/sources/__init__.py",
     "accum/cli/__init__.py", "accum/cli/main.py", "accum/storage/__init__.py", "accum/storage/store.py",
     "accum/cli/service/__init__.py", "accum/cli/service/app.py", "accum/cli/web/index.html",
-    "accum/markov.py", "accum/_markov_kernels.py", "accum/data/llms.csv", "accum/capacity.py",
+    "accum/markov/__init__.py", "accum/markov/model.py", "accum/_markov_kernels/__init__.py",
+    "accum/_markov_kernels/sampling.py", "accum/_primitives.py", "accum/data/llms.csv", "accum/capacity.py",
 ]
 
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
