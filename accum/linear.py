@@ -319,6 +319,10 @@ class DenseLinearModel(TextClassifier):
 
     @classmethod
     def from_arrays(cls, state: dict) -> "DenseLinearModel":
+        missing = [k for k in ("categories", "settings", *cls._PARAMS, *(a.lstrip("_") for a in cls._ARRAYS[:4]))
+                   if k not in state]
+        if missing:
+            raise ValueError(f"not a saved model: a {state.get('model')!r} model needs {', '.join(missing)}")
         model = cls.__new__(cls)
         model.name, model.categories = state["model"], list(state["categories"])
         model.settings = Settings.from_dict(state["settings"])

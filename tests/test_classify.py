@@ -260,7 +260,7 @@ def test_ridge_complement_refuses_bad_parameters(newsgroups_sample):
 
 @pytest.mark.parametrize("name", ["dm", "complement", "ridge-complement"])
 def test_scores_do_not_depend_on_how_texts_are_chunked(newsgroups_sample, name, monkeypatch):
-    from accum import classify
+    from accum import classify, prediction
 
     texts, labels = newsgroups_sample
     acc = _fit(texts[::2], labels[::2])
@@ -268,8 +268,8 @@ def test_scores_do_not_depend_on_how_texts_are_chunked(newsgroups_sample, name, 
     test = texts[1::2] + ["", "zzqx unseenword"]
     whole = clf.decision_function(test)
     one_by_one = np.vstack([clf.decision_function([t]) for t in test])
-    monkeypatch.setattr(classify, "CHUNK_CHARS", 5000)  # a few pages a chunk
-    assert len(classify._chunk_ends(test)) > 10
+    monkeypatch.setattr(prediction, "CHUNK_CHARS", 5000)  # a few pages a chunk
+    assert len(prediction._chunk_ends(test)) > 10
     np.testing.assert_array_equal(clf.decision_function(test), whole)
     np.testing.assert_array_equal(one_by_one, whole)
     assert clf.decision_function([]).shape == (0, acc.n_categories)
@@ -290,4 +290,6 @@ def test_a_model_saved_as_arrays_scores_and_explains_the_same(newsgroups_sample,
     assert again.explain(texts[1]).to_dict() == clf.explain(texts[1]).to_dict()
     assert again.nbytes == clf.nbytes > 0
     with pytest.raises(ValueError, match="not a saved model"):
-        model_from_arrays({**state, "model": "svm"})
+        model_from_arrays({**state, "model": "no-such-model"})
+    with pytest.raises(ValueError, match="not a saved model"):
+        model_from_arrays({**state, "model": "svm"})  # a count model's arrays are not an SVM's
