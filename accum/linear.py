@@ -220,29 +220,47 @@ def epoch_cost(pages: TrainingPages, family: str) -> int:
     return nnz * n_problems * (2 if FEATURES[family][1] and n_problems > 1 else 1)
 
 
+class PathSolver:
+    """The SVMs of ``family`` on ``pages`` for each C of ``Cs`` (one set of problems per C,
+    solved in lockstep), run a few passes at a time (:meth:`run`), so that a search can
+    stop a path early and continue the others."""
+
+    def __init__(self, pages: TrainingPages, family: str, normalize: bool, Cs: Sequence[float], seed: int = 0):
+        matrix, rows = pages.matrix, pages.rows
+        self.pages, self.family, self.normalize, self.Cs, self.seed = pages, family, normalize, list(Cs), seed
+        self.values = matrix.values(FEATURES[family][0])
+        self.scale = pages.scale(family)
+        self.inv = inverse_norms(matrix, self.values, self.scale, rows, normalize)
+        self.s2 = np.square(self.scale)
+        self.rows_ = _linear_kernels.training_rows(matrix.indptr, matrix.indices, self.values, rows, pages.private,
+                                                   self.inv, self.s2)
+        targets = problem_targets(matrix.labels[rows], len(matrix.categories))
+        self.n_prob = targets.shape[1]
+        self.targets = np.tile(targets, (1, len(Cs)))
+        self.ws = np.zeros((matrix.n_cols, self.targets.shape[1]), np.float32)
+        self.bias, self.alpha = np.zeros(self.targets.shape[1]), np.zeros((len(rows), self.targets.shape[1]))
+        self.costs = np.repeat(np.asarray(Cs, np.float64), self.n_prob)
+        self.epochs = 0
+
+    def run(self, epochs: int) -> list[Trained]:
+        """Up to ``epochs`` more passes (fewer once every problem has converged); then one
+        :class:`Trained` per C (views of the path's weights: a later :meth:`run` changes them)."""
+        indptr, indices, values, q, own = self.rows_
+        matrix = self.pages.matrix
+        self.epochs += _linear_kernels.train_ovr(indptr, indices, values, self.targets, self.inv, self.s2, q, own,
+                                                 self.costs, self.ws, self.bias, self.alpha, epochs, TOLERANCE,
+                                                 self.seed + self.epochs)
+        _linear_kernels.private_weights(matrix.indptr, matrix.indices, self.values, self.pages.rows,
+                                        self.pages.private, self.targets, self.inv, self.s2, self.alpha, self.ws)
+        n = self.n_prob
+        return [Trained(self.family, self.normalize, float(C), self.ws[:, i * n : (i + 1) * n],
+                        self.bias[i * n : (i + 1) * n].copy(), self.scale, self.epochs) for i, C in enumerate(self.Cs)]
+
+
 def train_path(pages: TrainingPages, family: str, normalize: bool, Cs: Sequence[float], seed: int = 0,
                max_epochs: int = MAX_EPOCHS) -> list[Trained]:
-    """Train ``family`` on ``pages`` for each C of ``Cs`` at once (one set of problems per
-    C, solved in lockstep), returning one :class:`Trained` per C."""
-    matrix, rows = pages.matrix, pages.rows
-    values = matrix.values(FEATURES[family][0])
-    scale = pages.scale(family)
-    inv = inverse_norms(matrix, values, scale, rows, normalize)
-    s2 = np.square(scale)
-    indptr, indices, shared_values, q, own = _linear_kernels.training_rows(
-        matrix.indptr, matrix.indices, values, rows, pages.private, inv, s2)
-    targets = problem_targets(matrix.labels[rows], len(matrix.categories))
-    n_prob, n_c = targets.shape[1], len(Cs)
-    tiled = np.tile(targets, (1, n_c))
-    ws = np.zeros((matrix.n_cols, n_prob * n_c), np.float32)
-    bias, alpha = np.zeros(n_prob * n_c), np.zeros((len(rows), n_prob * n_c))
-    costs = np.repeat(np.asarray(Cs, np.float64), n_prob)
-    epochs = _linear_kernels.train_ovr(indptr, indices, shared_values, tiled, inv, s2, q, own, costs, ws, bias, alpha,
-                                       max_epochs, TOLERANCE, seed)
-    _linear_kernels.private_weights(matrix.indptr, matrix.indices, values, rows, pages.private, tiled, inv, s2, alpha,
-                                    ws)
-    return [Trained(family, normalize, float(C), ws[:, i * n_prob : (i + 1) * n_prob],
-                    bias[i * n_prob : (i + 1) * n_prob].copy(), scale, epochs) for i, C in enumerate(Cs)]
+    """Train ``family`` on ``pages`` for each C of ``Cs`` at once (see :class:`PathSolver`)."""
+    return PathSolver(pages, family, normalize, Cs, seed).run(max_epochs)
 
 
 def score_pages(matrix: PageMatrix, rows: np.ndarray, trained: Trained, betas: Sequence[float] = (1.0,)) -> list:

@@ -17,6 +17,8 @@ Protocol
   whose held-out pages the leader gets right significantly more often than it does
   (paired: ``b - c > 2 sqrt(b + c)`` where b counts pages only the leader gets right
   and c pages only the candidate does) drops out, so the others' folds cost nothing.
+  Within a fold, every SVM path is scored after :data:`EARLY_EPOCHS` passes first, and a
+  path whose every candidate the leader already beats stops there (successive halving).
 - **Budget.** Training is counted in passes of the solver, each weighed by the entries
   and problems it visits, against ``budget_passes`` passes over every page: a unit that
   is deterministic (the same data and seed give the same choice on any machine) and
@@ -44,7 +46,8 @@ import numpy as np
 from . import _linear_kernels
 from .accumulator import Accumulator, Settings
 from .classify import make_model
-from .linear import DenseLinearModel, PageMatrix, TrainingPages, epoch_cost, inverse_norms, score_pages, train_path
+from .linear import (DenseLinearModel, PageMatrix, PathSolver, TrainingPages, epoch_cost, inverse_norms,
+                     score_pages, train_path)
 from .prediction import TextClassifier
 from .vectors import PageVectors
 
@@ -63,6 +66,8 @@ BUDGET_PASSES, MIN_PASSES = 60, 5
 #: a linear SVM's accuracy settles within a few passes, long before the dual meets
 #: LIBLINEAR's tolerance, so more would cost the search without changing its choice.
 CV_EPOCHS, FINAL_EPOCHS = 10, 10
+#: Passes after which every SVM path of a fold is scored a first time (see :func:`_score_fold`).
+EARLY_EPOCHS = 3
 #: Entry visits the search may spend whatever the store's size: small stores are cheap
 #: to cross-validate whole, and their choice needs every held-out page it can get.
 MIN_BUDGET_VISITS = 300_000_000
@@ -323,7 +328,7 @@ def select_model(acc: Accumulator | Callable[[], Accumulator], vectors: PageVect
             break
         train, test = TrainingPages(matrix, np.nonzero(folds != f)[0]), np.nonzero(folds == f)[0]
         before = budget.spent
-        _score_fold(train, test, [r.candidate for r in alive], results, labels[test], seed, budget)
+        _score_fold(train, test, [r.candidate for r in alive], results, labels[test], seed, budget, f)
         last_fold = budget.spent - before
         _drop_losers([r for r in alive if r.correct], f + 1)
     scored = [r for r in results.values() if r.correct]
@@ -347,11 +352,13 @@ class Budget:
         return self.total - self.spent
 
 
-def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, budget: Budget) -> None:
+def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, budget: Budget, fold: int) -> None:
     """Score ``candidates`` on one fold, spending from ``budget``: complement naive Bayes,
     then each SVM path (its C values solved in lockstep), the paths side by side on
     :func:`accum.config.threads` threads. Each path's passes are allotted from the budget
-    in a fixed order before any runs, so the outcome does not depend on the threads."""
+    in a fixed order before any runs, so the outcome does not depend on the threads.
+    Every path first runs :data:`EARLY_EPOCHS` passes; a path whose every candidate the
+    leader then beats significantly stops there (successive halving), the others go on."""
     from concurrent.futures import ThreadPoolExecutor
 
     from .config import threads
@@ -375,20 +382,43 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
                     results[c].skipped = "memory" if too_large else "budget"
             continue
         budget.spent += epochs * cost  # allotted now; what a path leaves unused is returned below
-        jobs.append((family, normalize, needed, wanted, int(epochs), cost))
+        jobs.append(_Job(PathSolver(train, family, normalize, needed, seed), wanted, int(epochs), cost))
 
-    def run(job):
-        family, normalize, needed, _, epochs, _ = job
-        return train_path(train, family, normalize, needed, seed, max_epochs=epochs)
+    def run(stage):
+        def step(job):
+            return job.solver.run(min(EARLY_EPOCHS, job.epochs) if stage == 0 else job.epochs - job.solver.epochs)
+        return step
 
     with ThreadPoolExecutor(max(1, min(threads(), len(jobs)))) as pool:
-        for (family, normalize, needed, wanted, epochs, cost), path in zip(jobs, pool.map(run, jobs)):
-            budget.spent -= (epochs - path[0].epochs) * cost
-            for trained in path:
-                at_c = [c for c in wanted if c.param("C") == trained.C]
-                betas = [c.param("beta", 1.0) for c in at_c]
-                for c, scores in zip(at_c, score_pages(train.matrix, test, trained, betas)):
-                    _record(results[c], scores, truth)
+        for stage in (0, 1):
+            live = [job for job in jobs if stage == 0 or (not job.stopped and job.solver.epochs < job.epochs)]
+            for job, path in zip(live, pool.map(run(stage), live)):
+                for trained in path:
+                    at_c = [c for c in job.wanted if c.param("C") == trained.C]
+                    betas = [c.param("beta", 1.0) for c in at_c]
+                    for c, scores in zip(at_c, score_pages(train.matrix, test, trained, betas)):
+                        _record(results[c], scores, truth, replace=stage == 1)
+            if stage == 0:
+                scored = [r for r in results.values() if r.correct and r.dropped_after is None]
+                leader = sorted(scored, key=_rank_key)[0]
+                for job in jobs:
+                    if all(_beaten(leader, results[c]) for c in job.wanted):
+                        job.stopped = True
+                        for c in job.wanted:
+                            results[c].dropped_after = fold + 1
+    for job in jobs:
+        budget.spent -= (job.epochs - job.solver.epochs) * job.cost
+
+
+@dataclass
+class _Job:
+    """One SVM path of a fold's search."""
+
+    solver: PathSolver
+    wanted: list
+    epochs: int  # passes allotted
+    cost: int  # of one pass
+    stopped: bool = False
 
 
 def path_bytes(matrix: PageMatrix, n_c: int) -> int:
@@ -398,22 +428,32 @@ def path_bytes(matrix: PageMatrix, n_c: int) -> int:
     return 4 * matrix.n_cols * (1 if n_classes == 2 else n_classes) * n_c
 
 
-def _record(result: Scored, scores: np.ndarray, truth: np.ndarray) -> None:
+def _record(result: Scored, scores: np.ndarray, truth: np.ndarray, replace: bool = False) -> None:
+    """Keep a candidate's held-out scores of a fold (``replace``: instead of its last ones)."""
+    if replace:
+        result.scores.pop()
+        result.correct.pop()
     result.scores.append(scores)
     result.correct.append(scores.argmax(axis=1) == truth)
+
+
+def _beaten(leader: Scored, other: Scored) -> bool:
+    """Whether ``leader`` gets significantly more of the pages both were scored on right:
+    ``b - c > DROP_Z * sqrt(b + c)``, b the pages only the leader gets right, c those
+    only the other does."""
+    if other is leader:
+        return False
+    n = min(len(leader.correct), len(other.correct))
+    mine, theirs = np.concatenate(leader.correct[:n]), np.concatenate(other.correct[:n])
+    b, c = int(np.sum(mine & ~theirs)), int(np.sum(theirs & ~mine))
+    return b - c > DROP_Z * math.sqrt(b + c)
 
 
 def _drop_losers(alive: list, folds_done: int) -> None:
     """Drop the candidates the leader beats significantly on the pages scored so far."""
     leader = sorted(alive, key=_rank_key)[0]
-    mine = np.concatenate(leader.correct)
     for r in alive:
-        if r is leader:
-            continue
-        theirs = np.concatenate(r.correct)
-        b = int(np.sum(mine & ~theirs))
-        c = int(np.sum(theirs & ~mine))
-        if b - c > DROP_Z * math.sqrt(b + c):
+        if r.dropped_after is None and _beaten(leader, r):
             r.dropped_after = folds_done
 
 
