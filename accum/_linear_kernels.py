@@ -17,7 +17,7 @@ ws[j] / norm`` and its update ``ws[j] += delta * v[e] * s[j]² / norm``.
 import numpy as np
 from numba import njit
 
-from ._prefetch import prefetch
+from ._prefetch import prefetch, prefetch_row
 from .config import NJIT_OPTIONS
 
 #: Entries ahead whose weight rows :func:`train_ovr` starts loading: rows of rare
@@ -281,17 +281,41 @@ def private_weights(indptr, indices, values, rows, private, targets, inv_norm, s
 @njit(**NJIT_OPTIONS)
 def score_rows(indptr, indices, values, rows, inv_norm, weights, bias, out):
     """``out[k, c] = bias[c] + inv_norm[k, c] * sum_e values[e] * weights[j, c]`` over
-    page ``rows[k]``'s entries (``inv_norm`` float32[len(rows), 1 or n_problems])."""
+    page ``rows[k]``'s entries (``inv_norm`` float32[len(rows), 1 or n_problems]); the
+    sums in single precision, as :func:`train_ovr` makes them, weight rows prefetched."""
     n_prob = weights.shape[1]
     shared = inv_norm.shape[1] == 1
-    acc = np.empty(n_prob)
+    acc = np.empty(n_prob, np.float32)
     for k in range(rows.shape[0]):
         i = rows[k]
+        a, b = indptr[i], indptr[i + 1]
         acc[:] = 0.0
-        for e in range(indptr[i], indptr[i + 1]):
-            v = np.float64(values[e])
+        for e in range(a, b):
+            if e + AHEAD < b:
+                prefetch_row(weights, np.int64(indices[e + AHEAD]))
+            v = values[e]
             row = weights[indices[e]]
             for c in range(n_prob):
                 acc[c] += v * row[c]
         for c in range(n_prob):
-            out[k, c] = bias[c] + acc[c] * inv_norm[k, 0 if shared else c]
+            out[k, c] = bias[c] + np.float64(acc[c]) * inv_norm[k, 0 if shared else c]
+
+
+@njit(**NJIT_OPTIONS)
+def mean_abs_ratio(ws, scale):
+    """Per problem, the mean of ``|ws / scale|`` over the columns whose scale is not 0
+    (``scale`` float32[n_cols, 1 or n_problems]): NBSVM's mean weight magnitude."""
+    n_prob = ws.shape[1]
+    shared = scale.shape[1] == 1
+    total = np.zeros(n_prob)
+    count = np.zeros(n_prob)
+    for j in range(ws.shape[0]):
+        for c in range(n_prob):
+            s = scale[j, 0 if shared else c]
+            if s != 0:
+                total[c] += abs(np.float64(ws[j, c]) / s)
+                count[c] += 1
+    out = np.empty(n_prob, np.float32)
+    for c in range(n_prob):
+        out[c] = total[c] / max(count[c], 1.0)
+    return out

@@ -138,9 +138,7 @@ class Trained:
 
     @functools.cached_property
     def _mean_abs(self) -> np.ndarray:
-        held = self.scale != 0
-        w = np.divide(self.ws, self.scale, out=np.zeros_like(self.ws), where=held)
-        return (np.abs(w).sum(axis=0) / np.maximum(held.sum(axis=0), 1)).astype(np.float32)
+        return _linear_kernels.mean_abs_ratio(self.ws, self.scale)
 
 
 def problem_targets(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -191,15 +189,18 @@ class TrainingPages:
         return np.where(df > 0, idf, 0.0).astype(np.float32)[:, None]
 
     def _log_count_ratio(self) -> np.ndarray:
-        per_class, held = self.class_df, self.df > 0
+        # r = log(p / |p|_1) - log(q / |q|_1) with p, q the document frequencies plus alpha,
+        # over the columns the training pages hold, in single precision (a scale)
+        per_class, held = self.class_df.astype(np.float32), self.df > 0
         if per_class.shape[1] == 2:
             p, q = per_class[:, 1:], per_class[:, :1]
         else:
-            p, q = per_class, self.df[:, None] - per_class
-        p, q = (p + NB_ALPHA) * held[:, None], (q + NB_ALPHA) * held[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.log((p / p.sum(axis=0)) / (q / q.sum(axis=0)))
-        return np.where(held[:, None], r, 0.0).astype(np.float32)
+            p, q = per_class, self.df.astype(np.float32)[:, None] - per_class
+        p, q = p[held] + np.float32(NB_ALPHA), q[held] + np.float32(NB_ALPHA)
+        norm = np.log(q.sum(axis=0, dtype=np.float64)) - np.log(p.sum(axis=0, dtype=np.float64))
+        r = np.zeros((len(held), p.shape[1]), np.float32)
+        r[held] = np.log(p) - np.log(q) + norm.astype(np.float32)
+        return r
 
 
 def inverse_norms(matrix: PageMatrix, values: np.ndarray, scale: np.ndarray, rows: np.ndarray,
