@@ -76,12 +76,39 @@ def reliability(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> dict:
 
 
 def fit_confidence_map(top_probs: np.ndarray, correct: np.ndarray) -> tuple[list[float], list[float]]:
-    """Isotonic map from the top probability to the chance of being right: breakpoints (x, y)."""
-    from sklearn.isotonic import IsotonicRegression
+    """Isotonic map from the top probability to the chance of being right: breakpoints (x, y).
 
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True)
-    iso.fit(top_probs, correct.astype(float))
-    return iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist()
+    The least-squares non-decreasing fit by pool adjacent violators (as scikit-learn's
+    ``IsotonicRegression``, which a test compares it with; written here because importing
+    scikit-learn costs a second of every model fit): equal probabilities are pooled
+    first, then adjacent blocks whose means decrease, and each block gives its first and
+    last probability as breakpoints, so that :func:`apply_confidence_map` is a step
+    function with linear ramps between blocks.
+    """
+    x = np.asarray(top_probs, np.float64)
+    order = np.argsort(x, kind="stable")
+    xs, start, weight = np.unique(x[order], return_index=True, return_counts=True)
+    means = np.add.reduceat(np.asarray(correct, np.float64)[order], start) / weight
+    values, weights, firsts = [], [], []  # the blocks so far: mean, pages, index of their first x
+    for i, (m, w) in enumerate(zip(means.tolist(), weight.tolist())):
+        values.append(m)
+        weights.append(w)
+        firsts.append(i)
+        while len(values) > 1 and values[-2] > values[-1]:
+            w2, w1 = weights.pop(), weights.pop()
+            m2, m1 = values.pop(), values.pop()
+            firsts.pop()
+            values.append((m1 * w1 + m2 * w2) / (w1 + w2))
+            weights.append(w1 + w2)
+        # (a block keeps the first x of the earliest block it absorbed)
+    lasts = firsts[1:] + [len(xs)]
+    bx, by = [], []
+    for value, first, end in zip(values, firsts, lasts):
+        value = min(max(value, 0.0), 1.0)
+        for k in sorted({first, end - 1}):
+            bx.append(float(xs[k]))
+            by.append(value)
+    return bx, by
 
 
 def apply_confidence_map(top_probs: np.ndarray, mapping: tuple[list[float], list[float]] | None) -> np.ndarray:

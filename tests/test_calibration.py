@@ -32,6 +32,19 @@ def test_confidence_map_is_monotone_and_clipped():
     assert cal.apply_confidence_map(np.array([0.4]), None)[0] == 0.4
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_confidence_map_equals_scikit_learns_isotonic_regression(seed):
+    from sklearn.isotonic import IsotonicRegression
+
+    rng = np.random.default_rng(seed)
+    top = np.round(rng.random(400) ** 0.5, 2)  # ties, as in real probabilities
+    correct = rng.random(400) < top
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True).fit(top, correct.astype(float))
+    grid = np.linspace(-0.1, 1.1, 1001)
+    np.testing.assert_allclose(cal.apply_confidence_map(grid, cal.fit_confidence_map(top, correct)), iso.predict(grid),
+                               atol=1e-12)
+
+
 def test_label_thresholds_maximise_each_category_f1():
     rng = np.random.default_rng(3)
     probs = rng.random((60, 3))
