@@ -233,12 +233,12 @@ def make_folds(labels: np.ndarray, k: int, sites: Sequence[str | None] | None = 
 def complement_scores(pages: TrainingPages, test: np.ndarray, alphas: Sequence[float]) -> list:
     """Complement naive Bayes' scores of the ``test`` pages, trained on ``pages``, for each
     alpha (as :class:`accum.classify.ComplementClassifier` scores: presence of each
-    feature the training pages hold, weights from their length-normalised log-TF)."""
+    feature the training pages hold, weights from their length-normalised log-TF), up to
+    a constant per page."""
     matrix, train = pages.matrix, pages.rows
     values = matrix.values(presence=False)
     page_norm = inverse_norms(matrix, values, np.ones((matrix.n_cols, 1), np.float32), train, True)[:, 0]
-    weights = matrix.class_sums(train, values, page_norm.astype(np.float64)).astype(np.float32)
-    total = weights.sum(axis=1, keepdims=True)
+    weights = matrix.class_sums(train, values, page_norm.astype(np.float64))
     held = pages.df > 0
     test = np.asarray(test, np.int64)
     ones = np.ones(len(matrix.tfs), np.float32)
@@ -250,12 +250,20 @@ def complement_scores(pages: TrainingPages, test: np.ndarray, alphas: Sequence[f
         return out
 
     n_held = sums(held[:, None].astype(np.float32))  # features of each test page the training pages hold
+    # the logs are needed only for the columns the test pages hold; the normaliser
+    # sum_v (W[v] - W[v, c] + alpha) over the held columns is W - W[c] + alpha * held
+    used = matrix.class_sums(test, one_class=True)[:, 0] > 0
+    cols = np.nonzero(used & held)[0]
+    theirs = (weights[cols].sum(axis=1, keepdims=True) - weights[cols]).astype(np.float32)
+    per_class, everything = weights.sum(axis=0), weights.sum()
+    log_other = np.zeros((matrix.n_cols, weights.shape[1]), np.float32)
     out = []
     for alpha in alphas:
-        other = total - weights + np.float32(alpha)
-        log_norm = np.log(other[held].sum(axis=0, dtype=np.float64))
-        log_other = np.log(other)
-        log_other[~held] = 0.0
+        log_norm = np.log(everything - per_class + alpha * held.sum())
+        logs = np.log(theirs + np.float32(alpha))
+        # less each column's mean over the classes, which shifts a page's scores alike
+        # (nothing a decision or a softmax sees) and keeps the single-precision sums small
+        log_other[cols] = logs - logs.mean(axis=1, keepdims=True)
         out.append(n_held * log_norm - sums(log_other))  # sum over the page of log(norm / other)
     return out
 

@@ -103,3 +103,24 @@ def test_a_store_fits_keeps_and_serves_its_choice(tmp_path, trec):
     info = Store(tmp_path / "s").info()["model_choice"]
     assert info["chosen_by"] == "cross-validation" and info["expected_accuracy"] == record["accuracy"]
     assert Store(tmp_path / "s").classifier("complement", 0.1).name == "complement"  # an explicit model still works
+
+
+def test_cross_validated_complement_scores_equal_the_complement_model(newsgroups_sample):
+    """The search's complement scores of held-out pages equal those of the complement
+    model built from the training pages' counts (to the fixed point of its weights)."""
+    from accum.classify import make_model
+    from accum.linear import PageMatrix, TrainingPages
+    from accum.selection import complement_scores
+
+    texts, labels = newsgroups_sample
+    acc = Accumulator(Settings(gram_bits=0), keep_vectors=True)
+    acc.partial_fit(texts, labels)
+    matrix = PageMatrix.from_vectors(acc.take_vectors())
+    train, test = np.arange(0, len(texts), 3), np.setdiff1d(np.arange(len(texts)), np.arange(0, len(texts), 3))
+    counted = Accumulator(Settings(gram_bits=0))
+    counted.partial_fit([texts[i] for i in train], [labels[i] for i in train])
+    assert counted.categories == list(matrix.categories)
+    for alpha, scores in zip((0.03, 1.0), complement_scores(TrainingPages(matrix, train), test, (0.03, 1.0))):
+        want = make_model(counted, "complement", alpha).decision_function([texts[i] for i in test])
+        np.testing.assert_allclose(scores - scores.mean(axis=1, keepdims=True),
+                                   want - want.mean(axis=1, keepdims=True), rtol=1e-4, atol=1e-3)
