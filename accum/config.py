@@ -67,7 +67,10 @@ def kernel_sources(package_dir: str = PACKAGE_DIR) -> list[str]:
     return sorted(p for p in paths if os.path.isfile(p))
 
 
-_RELATIVE_IMPORT = re.compile(r"^\s*from\s+(\.+)([\w.]*)\s+import\s+\(?([\w\s,]+)\)?", re.MULTILINE)
+#: ``from .x import a, b`` on one line, or ``from .x import (a,`` ... ``b)`` over several
+#: (the names of one line must not run on into the next import).
+_RELATIVE_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.+)([\w.]*)[ \t]+import[ \t]+(?:\(([^)]*)\)|([\w \t,]+))",
+                              re.MULTILINE)
 
 
 def _imported_sources(path: str, sources: set[str]) -> set[str]:
@@ -76,13 +79,14 @@ def _imported_sources(path: str, sources: set[str]) -> set[str]:
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
     found = set()
-    for dots, module, names in _RELATIVE_IMPORT.findall(text):
+    for dots, module, listed, names in _RELATIVE_IMPORT.findall(text):
+        names = listed or names
         base = os.path.dirname(path)
         for _ in range(len(dots) - 1):
             base = os.path.dirname(base)
         target = os.path.join(base, *module.split(".")) if module else base
         candidates = [target + ".py", os.path.join(target, "__init__.py")]
-        candidates += [os.path.join(target, name.strip() + ".py") for name in names.split(",") if name.strip()]
+        candidates += [os.path.join(target, name.split()[0] + ".py") for name in names.split(",") if name.strip()]
         found.update(c for c in candidates if c in sources)
     found.discard(path)
     return found
