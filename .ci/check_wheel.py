@@ -4,7 +4,7 @@ import sys
 import zipfile
 
 REQUIRED = [
-    "accum/__init__.py", "accum/_kernels.py", "accum/sources/__init__.py",
+    "accum/__init__.py", "accum/_kernels/__init__.py", "accum/_kernels/counting.py", "accum/sources/__init__.py",
     "accum/cli/__init__.py", "accum/cli/main.py", "accum/storage/__init__.py", "accum/storage/store.py",
     "accum/cli/service/__init__.py", "accum/cli/service/app.py", "accum/cli/web/index.html",
     "accum/markov/__init__.py", "accum/markov/model.py", "accum/_markov_kernels/__init__.py",

@@ -15,7 +15,7 @@ PACKAGE = Path(accum.__file__).parent
 
 def test_kernel_sources_are_every_kernel_file_and_what_they_share():
     names = {os.path.relpath(p, PACKAGE) for p in config.kernel_sources()}
-    assert {"_kernels.py", "_primitives.py", "_prefetch.py", "config.py"} <= names
+    assert {os.path.join("_kernels", "counting.py"), "_primitives.py", "_prefetch.py", "config.py"} <= names
     assert {os.path.join("_markov_kernels", n) for n in ("counts.py", "chains.py", "sampling.py")} <= names
     assert "markov/model.py" not in names and "accumulator.py" not in names
 
@@ -36,14 +36,15 @@ def test_a_stamp_covers_a_file_and_every_kernel_source_it_imports(tmp_path):
         fh.write("\n# changed\n")
     after = config.source_stamps(str(pkg))
     changed = {os.path.relpath(p, pkg) for p in before if before[p] != after[p]}
-    assert {"_primitives.py", "_kernels.py", os.path.join("_markov_kernels", "sampling.py")} <= changed
+    assert {"_primitives.py", *(os.path.join("_kernels", n) for n in ("features.py", "tables.py", "counting.py", "scoring.py")),
+            os.path.join("_markov_kernels", "sampling.py")} <= changed
     assert "_linear_kernels.py" not in changed and "_prefetch.py" not in changed
     with open(pkg / "_markov_kernels" / "tokens.py", "a") as fh:
         fh.write("\n# changed\n")
     again = config.source_stamps(str(pkg))
     changed = {os.path.relpath(p, pkg) for p in after if after[p] != again[p]}
     assert os.path.join("_markov_kernels", "recall.py") in changed  # recall -> decoding -> chains -> tokens
-    assert "_kernels.py" not in changed
+    assert os.path.join("_kernels", "counting.py") not in changed
 
 
 def test_stale_cache_entries_are_deleted_and_fresh_ones_kept(tmp_path):
@@ -55,7 +56,7 @@ def test_stale_cache_entries_are_deleted_and_fresh_ones_kept(tmp_path):
         return sorted(p.name for p in cache.iterdir() if p.suffix in (".nbi", ".nbc"))
 
     def fill():
-        for module in ("_kernels", "_linear_kernels", "sampling"):
+        for module in ("counting", "_linear_kernels", "sampling"):
             (cache / f"{module}.f-10.py311.nbi").write_text("index")
             (cache / f"{module}.f-10.py311.1.nbc").write_text("code")
 
@@ -68,7 +69,7 @@ def test_stale_cache_entries_are_deleted_and_fresh_ones_kept(tmp_path):
         fh.write("\n# changed\n")
     removed = config.sync_kernel_cache(str(pkg), cache_dirs=lambda path: [str(cache)])
     assert sorted(os.path.basename(p) for p in removed) == [
-        "_kernels.f-10.py311.1.nbc", "_kernels.f-10.py311.nbi", "sampling.f-10.py311.1.nbc",
+        "counting.f-10.py311.1.nbc", "counting.f-10.py311.nbi", "sampling.f-10.py311.1.nbc",
         "sampling.f-10.py311.nbi"]
     assert entries() == ["_linear_kernels.f-10.py311.1.nbc", "_linear_kernels.f-10.py311.nbi"]
     assert config.sync_kernel_cache(str(pkg), cache_dirs=lambda path: [str(tmp_path / "missing")]) == []
