@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Accumulator": "accum.accumulator",
-    "Settings": "accum.accumulator",
+    "Settings": "accum.settings",
     "DirichletClassifier": "accum.classify",
     "MarkovAccumulator": "accum.markov",
     "Page": "accum.pages",

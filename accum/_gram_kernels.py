@@ -1,4 +1,4 @@
-"""numba kernels of the hashed unigram Gram ``sum_pages h hᵀ`` (see :class:`accum.accumulator.Settings`).
+"""numba kernels of the hashed unigram Gram ``sum_pages h hᵀ`` (see :class:`accum.settings.Settings`).
 
 The Gram is kept as its upper triangle, packed row by row, in int64 (fixed point, so
 sums and merges are exact). The counting kernel (:func:`accum._kernels.accumulate`)

@@ -12,12 +12,13 @@ least ``prune_k`` times (see :mod:`accum.saturation`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
 
 from . import _gram_kernels, _kernels
+from .counts import CategoryTotals, nonzero_counts, without_zero_counts
+from .settings import Settings
 from .tokens import TokenBatch, tokenize
 from .vectors import PageVectors
 
@@ -31,8 +32,6 @@ _FAST_GROWTH_SLOTS = 1 << 22
 #: Gram together: each addition streams the 64 MiB triangle once, so fewer, larger ones
 #: are cheaper (20 Newsgroups: 37 additions 1.10 s, 10 additions 0.78 s).
 GRAM_BATCH_ENTRIES = 1 << 20
-#: Names of the per-order growth statistics, in kernel order.
-GROWTH_FIELDS = ("distinct", "singletons", "doubletons", "at_least_k")
 #: Longest token spelling the lexicon keeps, in UTF-8 bytes. The lexicon is for showing
 #: words (explanations, feature names); a page of one long run of letters is one token,
 #: and a 50 MB one was kept and printed whole. A longer token is cut on a character
@@ -40,85 +39,6 @@ GROWTH_FIELDS = ("distinct", "singletons", "doubletons", "at_least_k")
 #: counts do not change. (The generator keeps its own, whole spellings: it must write the
 #: text back as it was.)
 MAX_SPELLING_BYTES = 64
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How text becomes features; fixed for the life of a store.
-
-    Attributes
-    ----------
-    max_order : int
-        Highest n-gram order counted: 1 = unigrams, 2 = unigrams and bigrams (default).
-    lowercase : bool
-        Fold case before tokenising.
-    prune_k : int
-        The growth log counts features seen at least this many times (a pruned
-        vocabulary), besides those seen at least twice.
-    markov_order : int
-        Order of the n-gram generator (:mod:`accum.markov`) built beside the classifier
-        from the same pages, keeping case and punctuation; 0 builds none.
-    gram_bits : int
-        The accumulator also keeps the Gram ``sum h hᵀ`` of the pages' unigram weights
-        hashed into ``2 ** gram_bits`` signed buckets (default 12: 4,096 buckets, a
-        64 MiB triangle), which the "ridge-complement" model needs; 0 keeps none.
-    """
-
-    max_order: int = 2
-    lowercase: bool = True
-    prune_k: int = 5
-    markov_order: int = 0
-    gram_bits: int = 12
-
-    def __post_init__(self):
-        if not isinstance(self.max_order, int) or not 1 <= self.max_order <= 8:
-            raise ValueError(f"max_order must be an integer from 1 to 8, got {self.max_order!r}")
-        if not isinstance(self.prune_k, int) or not 3 <= self.prune_k <= 255:
-            raise ValueError(f"prune_k must be an integer from 3 to 255, got {self.prune_k!r}")
-        if not isinstance(self.markov_order, int) or not 0 <= self.markov_order <= 32:
-            raise ValueError(f"markov_order must be an integer from 0 (none) to 32, got {self.markov_order!r}")
-        if not isinstance(self.gram_bits, int) or not 0 <= self.gram_bits <= 14:
-            raise ValueError(f"gram_bits must be an integer from 0 (no Gram) to 14, got {self.gram_bits!r}")
-
-    @property
-    def n_gram_buckets(self) -> int:
-        """Buckets of the Gram (0 when there is none)."""
-        return 1 << self.gram_bits if self.gram_bits else 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "Settings":
-        """Settings as stored by :meth:`to_dict`; those of stores made before the Gram
-        existed have no ``gram_bits`` and keep none."""
-        return cls(**{"gram_bits": 0, **values})
-
-
-class CategoryTotals:
-    """``n_categories``, ``n_documents`` and ``n_tokens`` of a class with ``categories``,
-    ``doc_counts`` and ``token_counts`` (pages and tokens per category)."""
-
-    @property
-    def n_categories(self) -> int:
-        return len(self.categories)
-
-    @property
-    def n_documents(self) -> int:
-        return int(self.doc_counts.sum())
-
-    @property
-    def n_tokens(self) -> int:
-        return int(self.token_counts.sum())
-
-
-def _spelling_bytes(buf: np.ndarray, start: int) -> int:
-    """Bytes of the spelling kept of a token longer than :data:`MAX_SPELLING_BYTES` that
-    starts at ``buf[start]``: that many, less those of a character the cut would split."""
-    end = start + MAX_SPELLING_BYTES
-    while end > start and buf[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte
-        end -= 1
-    return end - start
 
 
 class Accumulator(CategoryTotals):
@@ -176,7 +96,7 @@ class Accumulator(CategoryTotals):
         self._cat_stats = np.zeros((4, order, 4), np.int64)
         self._all_stats = np.zeros((order, 4), np.int64)
         n_buckets = self.settings.n_gram_buckets
-        self._gram = np.zeros(n_buckets * (n_buckets + 1) // 2, np.int64)  # see _packed_gram()
+        self._gram = np.zeros(n_buckets * (n_buckets + 1) // 2, np.int64)  # see packed_gram()
         self._gram_pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (page bounds, buckets, values)
         self._growth: list[np.ndarray] = []  # growth-log rows not yet taken
         self._crossings: list[tuple[np.ndarray, np.ndarray]] = []  # not yet taken
@@ -207,6 +127,20 @@ class Accumulator(CategoryTotals):
         """
         return _kernels.pairs_columns(self._pairs, self.n_pairs, self.n_rows, ordered)
 
+    @property
+    def raw_pairs(self) -> np.ndarray:
+        """The non-zero counts as the kernels keep them (for models built over the counts,
+        see :mod:`accum.classify`): int64[n_pairs, 4] in the order first counted, columns
+        ``accum._kernels.P_KEY`` (``row << 32 | category``), ``P_COUNT``, ``P_WEIGHT``
+        (fixed point, see :meth:`pairs`) and ``P_ID_TF`` (a read-only view)."""
+        return _read_only(self._pairs[: self.n_pairs])
+
+    @property
+    def raw_rows(self) -> np.ndarray:
+        """Each row (feature) as the kernels keep it: uint64[n_rows, 4] of feature id,
+        prefix id (0 for unigrams), last token id and order (a read-only view)."""
+        return _read_only(self._row_info[: self.n_rows])
+
     def _dense(self, column: int, dtype, scale: float) -> np.ndarray:
         out = np.zeros((self.n_rows, self.n_categories), dtype)
         _kernels.pairs_dense(self._pairs, self.n_pairs, column, scale, out)
@@ -231,7 +165,7 @@ class Accumulator(CategoryTotals):
         if not n:
             raise ValueError("this accumulator keeps no Gram (gram_bits 0)")
         out = np.empty((n, n))
-        _gram_kernels.gram_unpack(self._packed_gram(), n, out)
+        _gram_kernels.gram_unpack(self.packed_gram(), n, out)
         out /= _kernels.GRAM_SCALE**2
         return out
 
@@ -269,7 +203,7 @@ class Accumulator(CategoryTotals):
     def growth_stats(self) -> tuple[np.ndarray, np.ndarray]:
         """Current growth statistics: int64[n_categories, max_order, 4] and int64[max_order, 4].
 
-        Fields along the last axis are :data:`GROWTH_FIELDS`.
+        Fields along the last axis are :data:`accum.counts.GROWTH_FIELDS`.
         """
         return self._cat_stats[: self.n_categories].copy(), self._all_stats.copy()
 
@@ -277,7 +211,7 @@ class Accumulator(CategoryTotals):
         """Growth-log rows logged since the last call, int64[n, 3 + 4 * max_order].
 
         Each row: category index (-1 = all pages), pages, tokens, then per order the
-        :data:`GROWTH_FIELDS`.
+        :data:`accum.counts.GROWTH_FIELDS`.
         """
         width = 3 + 4 * self.settings.max_order
         rows = np.concatenate(self._growth) if self._growth else np.zeros((0, width), np.int64)
@@ -294,6 +228,22 @@ class Accumulator(CategoryTotals):
         if not keys:
             return np.zeros(0, np.uint64), np.zeros((0, 2), np.int64)
         return np.concatenate(keys), np.concatenate(at)
+
+    def capped_counts(self, cap: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each pair's count, in pair order (which merges keep), and each row's total, both
+        capped at ``cap``: uint8[n_pairs] and uint8[n_rows] (see :meth:`replay_crossings`)."""
+        return (np.minimum(self._pairs[: self.n_pairs, _kernels.P_COUNT], cap).astype(np.uint8),
+                np.minimum(self._row_total[: self.n_rows], cap).astype(np.uint8))
+
+    def replay_crossings(self, keys: np.ndarray, cats: np.ndarray, buckets: np.ndarray, running_pair: np.ndarray,
+                         running_all: np.ndarray, hist_cat: np.ndarray, hist_all: np.ndarray) -> None:
+        """Replay crossings logged elsewhere (:meth:`take_crossings`; categories as indices
+        here) on top of the counts before them (``running_*``, as :meth:`capped_counts`
+        gave them, zero-padded for pairs and rows added since), into per-checkpoint
+        histograms: see :func:`accum._kernels.replay_crossings` and :mod:`accum.partials`."""
+        _kernels.replay_crossings(keys, cats, buckets, self._slots, self._row_info, self._pair_table, self._pairs,
+                                  self.row_order, running_pair, running_all, self.settings.prune_k, hist_cat,
+                                  hist_all)
 
     def take_vectors(self) -> PageVectors:
         """The vectors of the pages added since the last call (with ``keep_vectors``), in
@@ -396,7 +346,7 @@ class Accumulator(CategoryTotals):
                 end = h_pages[n_h]
                 self._gram_pending.append((h_pages[: n_h + 1].copy(), h_bucket[:end].copy(), h_value[:end].copy()))
                 if sum(len(b) for _, b, _ in self._gram_pending) >= GRAM_BATCH_ENTRIES:
-                    self._packed_gram()
+                    self.packed_gram()
             self._learn_words(batch, new_tok[:n_new])
             if n_events:
                 self._growth.append(events[:n_events].copy())
@@ -441,7 +391,7 @@ class Accumulator(CategoryTotals):
         if n_h:  # the pages' own Gram, taken out (h hᵀ is the same for -h: it cannot go in as pending pages)
             theirs = np.zeros_like(self._gram)
             _gram_kernels.gram_add_pages(theirs, self.settings.n_gram_buckets, h_pages, h_bucket, h_value)
-            self._packed_gram()[:] -= theirs
+            self.packed_gram()[:] -= theirs
         np.subtract.at(self._doc_counts, cats, 1)
         np.subtract.at(self._token_counts, cats, vectors.n_tokens)
         self._drop_zeros()
@@ -449,29 +399,15 @@ class Accumulator(CategoryTotals):
     def _drop_zeros(self) -> None:
         """Rebuild without the pairs whose count is zero and the rows left without any
         (and their spellings), keeping what is not counts (logs, flags)."""
-        state = self.to_arrays()
-        kept = np.asarray(state["count_value"]) != 0
-        if not np.all(np.asarray(state["count_weight"])[~kept] == 0):
-            raise ValueError("pairs left at zero count with a non-zero weight: pages were not taken back exactly")
-        rows = np.zeros(self.n_rows, bool)
-        rows[np.asarray(state["count_row"])[kept]] = True
-        new_row = np.cumsum(rows) - 1
-        for key in ("count_row", "count_category", "count_value", "count_weight"):
-            state[key] = np.asarray(state[key])[kept]
-        state["count_row"] = new_row[state["count_row"]]
-        state["row_info"] = np.asarray(state["row_info"])[rows]
-        words = set(state["row_info"][state["row_info"][:, 3] == 1, 0].tolist())
-        keys = np.asarray(state["lexicon_keys"]).tolist()
-        state["lexicon_text"] = [t for k, t in zip(keys, state["lexicon_text"]) if k in words]
-        state["lexicon_keys"] = np.array([k for k in keys if k in words], np.uint64)
-        fresh = Accumulator.from_arrays(state)
+        fresh = Accumulator.from_arrays(without_zero_counts(self.to_arrays()))
         for name in ("_slots", "_row_info", "_row_total", "_pair_table", "_pairs", "_doc_counts", "_token_counts",
                      "_cat_stats", "_all_stats", "_gram", "_gram_pending", "n_rows", "n_pairs", "lexicon"):
             setattr(self, name, getattr(fresh, name))
 
-    def _packed_gram(self) -> np.ndarray:
-        """The Gram's packed triangle (int64), with the pages' vectors still waiting
-        (see :data:`GRAM_BATCH_ENTRIES`) added first."""
+    def packed_gram(self) -> np.ndarray:
+        """The Gram's packed triangle (int64; see :attr:`gram`), with the pages' vectors
+        still waiting (see :data:`GRAM_BATCH_ENTRIES`) added first: the accumulator's own
+        array, not a copy (read it, do not change it)."""
         if self._gram_pending:
             bounds = [np.zeros(1, np.int64)]
             for pages, _, _ in self._gram_pending:
@@ -483,21 +419,10 @@ class Accumulator(CategoryTotals):
         return self._gram
 
     def _learn_words(self, batch: TokenBatch, tokens: np.ndarray) -> None:
-        """Record the text of tokens whose ids are new to the lexicon (decoded at once: a
-        token holds no space, so they are joined with spaces and split again), each cut
-        to :data:`MAX_SPELLING_BYTES`."""
+        """Record the text of tokens whose ids are new to the lexicon, each cut to
+        :data:`MAX_SPELLING_BYTES`."""
         if len(tokens):
-            lengths = batch.lengths
-            long = np.flatnonzero(lengths[tokens] > MAX_SPELLING_BYTES)
-            if len(long):  # rare: only these are looked at one by one
-                lengths = lengths.copy()
-                for t in tokens[long].tolist():
-                    lengths[t] = _spelling_bytes(batch.buf, int(batch.starts[t]))
-            joined = _kernels.gather_tokens(batch.buf, batch.starts, lengths, tokens, ord(" "))
-            words = joined.tobytes().decode("utf-8", "replace").split(" ")
-            for k in long.tolist():
-                words[k] += "\u2026"
-            self.lexicon.update(zip(batch.ids[tokens].tolist(), words))
+            self.lexicon.update(zip(batch.ids[tokens].tolist(), batch.spellings(tokens, MAX_SPELLING_BYTES)))
 
     def merge(self, other: "Accumulator") -> "Accumulator":
         """Add ``other``'s counts into this accumulator (in place) and return it.
@@ -515,7 +440,7 @@ class Accumulator(CategoryTotals):
         )
         np.add.at(self._doc_counts, cats, other.doc_counts)
         np.add.at(self._token_counts, cats, other.token_counts)
-        self._packed_gram()[:] += other._packed_gram()
+        self.packed_gram()[:] += other.packed_gram()
         for key, text in other.lexicon.items():
             self.lexicon.setdefault(key, text)
         self._recompute_stats()
@@ -594,7 +519,7 @@ class Accumulator(CategoryTotals):
 
     def _gram_arrays(self) -> dict:
         """The Gram for :meth:`to_arrays`: sparse (12 bytes per non-zero) or whole (8 per entry)."""
-        gram = self._packed_gram()
+        gram = self.packed_gram()
         if 12 * np.count_nonzero(gram) >= 8 * len(gram):
             return {"gram_value": gram}
         index, value = _gram_kernels.gram_nonzero(gram)
@@ -611,7 +536,7 @@ class Accumulator(CategoryTotals):
         acc._doc_counts[:n_cats] = state["doc_counts"]
         acc._token_counts[:n_cats] = state["token_counts"]
         n = len(state["row_info"])
-        rows, cats, values, weights = _nonzero_counts(state)
+        rows, cats, values, weights = nonzero_counts(state)
         n_pairs = len(values)
         acc._reserve(n, n_pairs)
         acc._row_info[:n] = state["row_info"]
@@ -667,16 +592,6 @@ def _batch_vectors(batch: TokenBatch, cats: np.ndarray, first: int, stop: int, v
                        cats[first:stop].astype(np.int32), tokens.astype(np.int64))
 
 
-def checkpoints(limit: int) -> np.ndarray:
-    """The page counts up to ``limit`` at which the growth log has a row (see
-    :func:`accum._kernels.is_checkpoint`), int64[n]."""
-    out, s = [], 1
-    while s <= limit:
-        out.append(s)
-        s = max(s + 1, int(s * _kernels.CHECKPOINT_GROWTH))
-    return np.array(out, np.int64)
-
-
 def _table_size(cap: int, entries: int) -> int:
     """The size from ``cap`` up, growing 4x below :data:`_FAST_GROWTH_SLOTS` and 2x from
     there, that holds ``entries`` at most half full."""
@@ -685,104 +600,6 @@ def _table_size(cap: int, entries: int) -> int:
     return cap
 
 
-def _nonzero_counts(state: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Row, category, count and weight (int64 each) of every non-zero count of a
-    :meth:`Accumulator.to_arrays` state (a snapshot holds non-zero counts only)."""
-    columns = [np.asarray(state[k]) for k in ("count_row", "count_category", "count_value", "count_weight")]
-    kept = columns[2] != 0
-    if not kept.all():
-        columns = [c[kept] for c in columns]
-    return tuple(c.astype(np.int64, copy=False) for c in columns)
-
-
-@dataclass(frozen=True)
-class Counts(CategoryTotals):
-    """The counts of an :meth:`Accumulator.to_arrays` state as plain arrays, without the
-    accumulator's tables, Gram or lexicon: what reporting needs (categories, growth
-    statistics), read in a fraction of the time and memory of a whole accumulator
-    (20 Newsgroups: 0.3 s and 110 MB instead of 1.1 s and 450 MB). Same names and meanings as the
-    accumulator's; nothing can be added to it.
-    """
-
-    settings: Settings
-    categories: list
-    doc_counts: np.ndarray
-    token_counts: np.ndarray
-    row_order: np.ndarray  # int64[n_rows]
-    count_row: np.ndarray  # int64[n], one entry per non-zero (row, category) count, by row then category
-    count_category: np.ndarray
-    count_value: np.ndarray
-    count_weight: np.ndarray
-
-    @classmethod
-    def from_arrays(cls, state: dict) -> "Counts":
-        """The counts of a state (which needs no ``lexicon_*`` or ``gram_*`` entries)."""
-        rows, cats, values, weights = _nonzero_counts(state)
-        return cls(Settings.from_dict(state["settings"]), list(state["categories"]),
-                   np.asarray(state["doc_counts"], np.int64), np.asarray(state["token_counts"], np.int64),
-                   np.asarray(state["row_info"])[:, 3].astype(np.int64), rows, cats, values, weights)
-
-    def pairs(self, ordered: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """As :meth:`Accumulator.pairs`: by row, then category, whatever ``ordered``, as
-        :meth:`Accumulator.to_arrays` lists them."""
-        return self.count_row, self.count_category, self.count_value, self.count_weight
-
-    def growth_stats(self) -> tuple[np.ndarray, np.ndarray]:
-        """As :meth:`Accumulator.growth_stats`, from the counts."""
-        max_order = self.settings.max_order
-        cat_stats = np.zeros((self.n_categories, max_order, 4), np.int64)
-        all_stats = np.zeros((max_order, 4), np.int64)
-        row_total = np.zeros(len(self.row_order), np.int64)
-        np.add.at(row_total, self.count_row, self.count_value)
-        pairs = np.stack([(self.count_row << 32) | self.count_category, self.count_value], axis=1)  # P_KEY, P_COUNT
-        _kernels.count_stats(pairs, len(pairs), row_total, self.row_order, self.settings.prune_k, cat_stats, all_stats)
-        return cat_stats, all_stats
-
-
-@dataclass(frozen=True)
-class CountsSummary(CategoryTotals):
-    """What reports need of a snapshot's counts, small enough for the catalog (a few
-    numbers per category and n-gram order): pages and tokens per category, the growth
-    statistics, and the n-gram occurrences per category and order (for Good-Turing).
-    ``accum categories``, ``info`` and ``saturation`` read it instead of the counts."""
-
-    settings: Settings
-    categories: list
-    doc_counts: np.ndarray  # int64[n_categories]
-    token_counts: np.ndarray  # int64[n_categories]
-    cat_stats: np.ndarray  # int64[n_categories, max_order, 4] (GROWTH_FIELDS)
-    all_stats: np.ndarray  # int64[max_order, 4]
-    occurrences: np.ndarray  # int64[n_categories, max_order]
-
-    @classmethod
-    def of(cls, counts) -> "CountsSummary":
-        """The summary of an :class:`Accumulator` or :class:`Counts`."""
-        cat_stats, all_stats = counts.growth_stats()
-        rows, cats, values, _ = counts.pairs(ordered=False)
-        max_order = counts.settings.max_order
-        occurrences = np.zeros((counts.n_categories, max_order), np.int64)
-        np.add.at(occurrences, (cats, counts.row_order[rows] - 1), values)
-        return cls(counts.settings, list(counts.categories), np.asarray(counts.doc_counts, np.int64).copy(),
-                   np.asarray(counts.token_counts, np.int64).copy(), cat_stats, all_stats, occurrences)
-
-    def growth_stats(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.cat_stats, self.all_stats
-
-    @property
-    def features(self) -> np.ndarray:
-        """Distinct features counted in each category (every order), int64[n_categories]."""
-        return self.cat_stats[:, :, 0].sum(axis=1)
-
-    def to_dict(self) -> dict:
-        return {"settings": self.settings.to_dict(), "categories": list(self.categories),
-                **{k: getattr(self, k).tolist() for k in ("doc_counts", "token_counts", "cat_stats", "all_stats",
-                                                          "occurrences")}}
-
-    @classmethod
-    def from_dict(cls, value: dict) -> "CountsSummary":
-        max_order = value["settings"]["max_order"]
-        n = len(value["categories"])
-        shapes = {"doc_counts": (n,), "token_counts": (n,), "cat_stats": (n, max_order, 4),
-                  "all_stats": (max_order, 4), "occurrences": (n, max_order)}
-        return cls(Settings.from_dict(value["settings"]), list(value["categories"]),
-                   **{k: np.array(value[k], np.int64).reshape(shape) for k, shape in shapes.items()})
+def _read_only(view: np.ndarray) -> np.ndarray:
+    view.flags.writeable = False
+    return view

@@ -57,8 +57,9 @@ import numpy as np
 import scipy.linalg.lapack
 
 from . import _gram_kernels, _kernels
-from .accumulator import Accumulator, Settings
+from .accumulator import Accumulator
 from .prediction import Explanation, TextClassifier, _chunk_ends, _PageFeatures, _top_two
+from .settings import Settings
 from .tokens import encode, tokenize
 
 
@@ -103,7 +104,7 @@ class LinearCountModel(TextClassifier):
             cap *= 2
         self.category_term = np.asarray(category_term, np.float64)
         self._table, self._entries = _kernels.linear_table(
-            accumulator._pairs, accumulator.n_pairs, np.ascontiguousarray(accumulator.row_key),
+            accumulator.raw_pairs, accumulator.n_pairs, np.ascontiguousarray(accumulator.row_key),
             accumulator.n_categories, pair_delta, row_default, cap)
 
     def feature_weights(self, feature_ids: np.ndarray) -> np.ndarray:
@@ -187,7 +188,7 @@ class DirichletClassifier(LinearCountModel):
             raise ValueError(f"beta must be >= 0, got {beta!r}")
         self.beta = float(beta)
         # log p(w | c) = log(alpha) - log_total[c], plus log((n + alpha) / alpha) where n > 0
-        pairs = accumulator._pairs[: accumulator.n_pairs]
+        pairs = accumulator.raw_pairs
         counts = pairs[:, _kernels.P_COUNT]
         totals = np.bincount(pairs[:, _kernels.P_KEY] & 0xFFFFFFFF, weights=counts,
                              minlength=accumulator.n_categories)
@@ -221,7 +222,7 @@ class ComplementClassifier(LinearCountModel):
 def complement_weights(accumulator: Accumulator, alpha: float):
     """Complement naive Bayes' weights as the three parts :meth:`LinearCountModel._set_weights`
     takes (see :func:`accum._kernels.complement_parts`)."""
-    return _kernels.complement_parts(accumulator._pairs, accumulator.n_pairs, accumulator.n_rows,
+    return _kernels.complement_parts(accumulator.raw_pairs, accumulator.n_pairs, accumulator.n_rows,
                                      accumulator.n_categories, alpha)
 
 
@@ -245,7 +246,7 @@ def _solve_centred_gram(accumulator: Accumulator, mean: np.ndarray, lam: float, 
     single precision falls back to a double-precision factor.
     """
     n_buckets = accumulator.settings.n_gram_buckets
-    gram, n_pages = accumulator._packed_gram(), float(accumulator.n_documents)
+    gram, n_pages = accumulator.packed_gram(), float(accumulator.n_documents)
     system = np.zeros((n_buckets, n_buckets), np.float32, order="F")
     _gram_kernels.gram_centered_lower(gram, n_buckets, _kernels.GRAM_SCALE**2, mean, n_pages, lam, system)
     factor, info = scipy.linalg.lapack.spotrf(system, lower=1, overwrite_a=1, clean=0)
@@ -355,7 +356,7 @@ class RidgeComplementClassifier(LinearCountModel):
                              "or use --model complement")
         self.lam, self.blend = float(lam), float(blend)
         # per-category sums of the hashed unigram weights: B[k, c] = sum_{pages of c} h[k]
-        sums = _kernels.unigram_bucket_sums(accumulator._pairs, accumulator.n_pairs, accumulator._row_info, bits,
+        sums = _kernels.unigram_bucket_sums(accumulator.raw_pairs, accumulator.n_pairs, accumulator.raw_rows, bits,
                                             accumulator.n_categories)
         n = float(accumulator.n_documents)
         docs = accumulator.doc_counts.astype(np.float64)

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _kernels
-from .accumulator import Accumulator, Settings, checkpoints
+from .accumulator import Accumulator
+from .counts import checkpoints
 from .ingest import DocumentRow, IngestSummary, count_pages, screen
 from .pages import Page
+from .settings import Settings
 from .vectors import PageVectors
 
 
@@ -108,8 +109,7 @@ def apply_partial(acc: Accumulator, markov, partial: Partial) -> np.ndarray:
     k = acc.settings.prune_k
     base_rows, base_pairs = acc.n_rows, acc.n_pairs
     # Counts before, capped at k: per pair (pairs keep their index through a merge) and row.
-    running_pair = np.minimum(acc._pairs[:base_pairs, _kernels.P_COUNT], k).astype(np.uint8)
-    running_all = np.minimum(acc._row_total[:base_rows], k).astype(np.uint8)
+    running_pair, running_all = acc.capped_counts(k)
     base_docs, base_tokens = acc.doc_counts.copy(), acc.token_counts.copy()
     base_stats, base_all = acc.growth_stats()
     acc.merge(partial.acc)
@@ -136,9 +136,7 @@ def apply_partial(acc: Accumulator, markov, partial: Partial) -> np.ndarray:
     grown_pair[:base_pairs] = running_pair
     grown_all = np.zeros(n_rows, np.uint8)
     grown_all[:base_rows] = running_all
-    _kernels.replay_crossings(partial.cross_keys, cross_cat, bucket, acc._slots, acc._row_info, acc._pair_table,
-                              acc._pairs, acc._row_info[:n_rows, 3].astype(np.int64), grown_pair, grown_all, k,
-                              hist_cat, hist_all)
+    acc.replay_crossings(partial.cross_keys, cross_cat, bucket, grown_pair, grown_all, hist_cat, hist_all)
     at_least_cat = _at_least(base_stats)[..., None] + np.cumsum(hist_cat, axis=-1)
     at_least_all = _at_least(base_all)[..., None] + np.cumsum(hist_all, axis=-1)
 

@@ -129,7 +129,7 @@ class TextClassifier:
     that the log-odds of two categories decomposes exactly over the page's features),
     explain a page (:meth:`explain`) and name the parameters and arrays that
     :meth:`to_arrays` saves (``_PARAMS``, ``_ARRAYS``); ``categories`` and ``settings``
-    (the accumulator's :class:`~accum.accumulator.Settings`, which say how text becomes
+    (the accumulator's :class:`~accum.settings.Settings`, which say how text becomes
     features) are set by each.
     """
 

@@ -261,7 +261,7 @@ def summarize(curve: Curve, occurrences: int | None = None, threshold: float = 1
 def final_states(summary, order: int) -> dict[str | None, tuple[dict, int]]:
     """Current growth numbers of every category (and None: all pages) at ``order``, each
     with its n-gram occurrences N (for Good-Turing), from a
-    :class:`~accum.accumulator.CountsSummary`."""
+    :class:`~accum.counts.CountsSummary`."""
     cat_stats, all_stats = summary.growth_stats()
     occurrences = summary.occurrences[:, order - 1]
     keys = ("distinct", "singletons", "doubletons", "at_least_k")
@@ -281,7 +281,7 @@ def analyse(summary, growth_of, order: int, names: list, threshold: float = 1.0)
     """Curves and :func:`summarize` results of categories ``names`` (None: all pages).
 
     ``growth_of(name)`` returns the growth-log rows of a category (``Store.growth``);
-    the current state (a :class:`~accum.accumulator.CountsSummary`) closes each curve.
+    the current state (a :class:`~accum.counts.CountsSummary`) closes each curve.
     """
     curves, summaries = {}, {}
     finals = final_states(summary, order)

@@ -57,6 +57,31 @@ class TokenBatch:
         """Feature ids of the n-grams ending at each token, uint64[n_tokens, max_order]."""
         return _kernels.ngram_ids(self.ids, self.bounds, max_order)
 
+    def spellings(self, tokens: np.ndarray, max_bytes: int) -> list[str]:
+        """The text of each of ``tokens`` (indices), a longer one cut to ``max_bytes``
+        UTF-8 bytes on a character boundary and ending in "…". Decoded at once: a token
+        holds no space, so they are joined with spaces and split again."""
+        lengths = self.lengths
+        long = np.flatnonzero(lengths[tokens] > max_bytes)
+        if len(long):  # rare: only these are looked at one by one
+            lengths = lengths.copy()
+            for t in tokens[long].tolist():
+                lengths[t] = _cut_bytes(self.buf, int(self.starts[t]), max_bytes)
+        joined = _kernels.gather_tokens(self.buf, self.starts, lengths, tokens, ord(" "))
+        words = joined.tobytes().decode("utf-8", "replace").split(" ")
+        for k in long.tolist():
+            words[k] += "\u2026"
+        return words
+
+
+def _cut_bytes(buf: np.ndarray, start: int, max_bytes: int) -> int:
+    """Bytes of the first ``max_bytes`` at ``buf[start]`` less those of a character the cut
+    would split."""
+    end = start + max_bytes
+    while end > start and buf[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte
+        end -= 1
+    return end - start
+
 
 def encode(texts: Sequence[str], lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The texts' UTF-8 bytes, concatenated (uint8[n_bytes]; case folded with

@@ -20,9 +20,10 @@ LABELS = ("hockey", "hardware", "space", "hockey", "hardware", "space")
 
 def warm_up(settings=None, generator: bool = True) -> dict[str, float]:
     """Run every kernel once (compiling it, or loading it from numba's cache); returns the
-    seconds each part took. ``settings`` (:class:`~accum.accumulator.Settings`) are those
+    seconds each part took. ``settings`` (:class:`~accum.settings.Settings`) are those
     of the store to be served, so kernels specialised on them are ready too."""
-    from .accumulator import Accumulator, Settings
+    from .accumulator import Accumulator
+    from .settings import Settings
     from .classify import make_model
     from .selection import select_model
 

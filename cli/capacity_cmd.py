@@ -24,7 +24,7 @@ def capacity_command(plot_path, report_path, llm_table, store, db, as_json):
     """
     from accum import capacity as cap
     from accum import saturation as sat
-    from accum.accumulator import CountsSummary
+    from accum.counts import CountsSummary
 
     st = open_store(store, db)
     acc = st.load()

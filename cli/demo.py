@@ -28,7 +28,7 @@ EXAMPLES = (
 @data_errors
 def demo_command(corpus, store, quiet):
     """Ingest 20 Newsgroups train, evaluate on test, classify a few texts with explanations."""
-    from accum.accumulator import Settings
+    from accum.settings import Settings
     from accum.evaluate import evaluate
     from accum.storage import Store
 

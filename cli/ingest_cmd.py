@@ -60,7 +60,7 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
     so re-running an interrupted ingest resumes it. Unreadable records are skipped and
     counted by reason.
     """
-    from accum.accumulator import Settings
+    from accum.settings import Settings
 
     st = open_store(store, db, create=True)
     settings = st.settings() or Settings(max_order=max_order, markov_order=markov_order, gram_bits=gram_bits)

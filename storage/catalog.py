@@ -74,7 +74,7 @@ segments = sa.Table(
 )
 
 summaries = sa.Table(
-    "summaries", metadata,  # what reports need of a snapshot's counts (accum.accumulator.CountsSummary)
+    "summaries", metadata,  # what reports need of a snapshot's counts (accum.counts.CountsSummary)
     sa.Column("snapshot", sa.String(64), primary_key=True),
     sa.Column("summary", sa.Text, nullable=False),  # JSON
 )

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from accum.accumulator import Accumulator, Counts
+from accum.accumulator import Accumulator
+from accum.counts import Counts
 
 FORMAT = 3  # 3: generic state tables per model (classifier, markov)
 #: Version of the saved classifiers' layout (:func:`write_model`); others are rebuilt.

@@ -34,9 +34,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from accum.accumulator import Accumulator, Counts, CountsSummary, Settings
+from accum.accumulator import Accumulator
+from accum.counts import GROWTH_FIELDS, Counts, CountsSummary
 from accum.ingest import DocumentRow, IngestSummary
 from accum.names import TRAINED_MODELS
+from accum.settings import Settings
 from accum.vectors import PageVectors
 
 from . import catalog as cat
@@ -185,7 +187,7 @@ class Store:
 
     def load_counts(self) -> Counts | None:
         """The classifier's counts of the newest snapshot, without the tables, Gram and
-        lexicon a whole accumulator builds (see :class:`~accum.accumulator.Counts`); None
+        lexicon a whole accumulator builds (see :class:`~accum.counts.Counts`); None
         when there is no snapshot yet."""
         return self._read_latest(read_counts)
 
@@ -311,8 +313,7 @@ class Store:
                 "documents_since": n_documents - fit["documents"], "candidates": fit["candidates"]}
 
     def summary(self) -> CountsSummary | None:
-        """What reports need of the newest snapshot's counts (:class:`~accum.accumulator.
-        CountsSummary`), read from the catalog (computed from the counts for snapshots
+        """What reports need of the newest snapshot's counts (:class:`~accum.counts.CountsSummary`), read from the catalog (computed from the counts for snapshots
         made before the catalog kept it); None when there is no snapshot yet."""
         for _ in range(3):
             row = self.latest_snapshot()
@@ -859,7 +860,6 @@ def other_store_message(store: Store) -> str:
 
 def _growth_rows(growth, acc: Accumulator, category_ids: dict[str, int], run_id: int) -> list[dict]:
     """Catalog rows (one per checkpoint and order) of :meth:`Accumulator.take_growth` output."""
-    fields = ("distinct", "singletons", "doubletons", "at_least_k")
     rows = []
     for event in growth.tolist():
         cat_index, pages, tokens = event[:3]
@@ -867,7 +867,7 @@ def _growth_rows(growth, acc: Accumulator, category_ids: dict[str, int], run_id:
         for k in range(acc.settings.max_order):
             values = event[3 + 4 * k : 7 + 4 * k]
             rows.append({"run_id": run_id, "category_id": category, "pages": pages, "tokens": tokens,
-                         "order": k + 1, **dict(zip(fields, values))})
+                         "order": k + 1, **dict(zip(GROWTH_FIELDS, values))})
     return rows
 
 

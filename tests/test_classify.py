@@ -14,7 +14,7 @@ from accum.tokens import tokenize
 def feature_matrix(acc, texts):
     """Documents x features count matrix over the accumulator's rows (unseen dropped)."""
     batch = tokenize(texts)
-    rows = _kernels.lookup_rows(batch.ngrams(acc.settings.max_order), acc._slots, acc._row_info)
+    rows = _kernels.lookup_rows(batch.ngrams(acc.settings.max_order), acc._slots, acc.raw_rows)
     doc_of_token = np.repeat(np.arange(len(texts)), np.diff(batch.bounds))
     docs = np.repeat(doc_of_token, rows.shape[1]).reshape(rows.shape)
     seen = rows >= 0
@@ -172,10 +172,10 @@ def test_gram_is_the_sum_of_page_outer_products_and_merges_exactly(newsgroups_sa
     # error is below 2 * 2**-17 (a wrong bucket, sign or norm: ~0.01 to 1)
     np.testing.assert_allclose(acc.gram, h.T @ h, atol=len(texts) * 2**-16)
     halves = _fit(texts[::2], labels[::2]).merge(_fit(texts[1::2], labels[1::2]))
-    np.testing.assert_array_equal(halves._packed_gram(), acc._packed_gram())  # integers: exact in any order
+    np.testing.assert_array_equal(halves.packed_gram(), acc.packed_gram())  # integers: exact in any order
     again = Accumulator.from_arrays(acc.to_arrays())
-    np.testing.assert_array_equal(again._packed_gram(), acc._packed_gram())
-    assert len(acc.to_arrays()["gram_value"]) == np.count_nonzero(acc._packed_gram())  # stored sparse
+    np.testing.assert_array_equal(again.packed_gram(), acc.packed_gram())
+    assert len(acc.to_arrays()["gram_value"]) == np.count_nonzero(acc.packed_gram())  # stored sparse
 
 
 def test_gram_bits_zero_keeps_no_gram_and_old_settings_mean_none():

@@ -375,7 +375,7 @@ def test_a_store_is_never_made_inside_another_or_in_a_foreign_directory(tmp_path
 def test_reports_read_the_summary_not_the_counts(tmp_path, newsgroups_sample, monkeypatch):
     """categories and saturation come from the small summary the catalog keeps per
     snapshot, equal to what the counts give."""
-    from accum.accumulator import CountsSummary
+    from accum.counts import CountsSummary
     from accum.storage import store as store_module
 
     texts, labels = newsgroups_sample

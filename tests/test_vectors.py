@@ -59,12 +59,12 @@ def keyed(acc: Accumulator) -> dict:
     key = acc.row_key
     pairs = {(int(key[r]), acc.categories[c]): (int(n), int(w)) for r, c, n, w in
              zip(rows.tolist(), cats.tolist(), counts.tolist(), weights.tolist())}
-    info = {int(k): tuple(int(x) for x in acc._row_info[r, 1:]) for r, k in enumerate(key.tolist())}
+    info = {int(k): tuple(int(x) for x in acc.raw_rows[r, 1:]) for r, k in enumerate(key.tolist())}
     stats = dict(zip(acc.categories, acc.growth_stats()[0].tolist()))
     return {"pairs": pairs, "rows": info, "lexicon": acc.lexicon, "stats": stats, "all": acc.growth_stats()[1].tolist(),
             "docs": dict(zip(acc.categories, acc.doc_counts.tolist())),
             "tokens": dict(zip(acc.categories, acc.token_counts.tolist())),
-            "gram": acc._packed_gram().tolist() if acc.settings.gram_bits else None}
+            "gram": acc.packed_gram().tolist() if acc.settings.gram_bits else None}
 
 
 def test_taking_pages_back_equals_never_adding_them(newsgroups_sample):

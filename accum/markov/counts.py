@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import _kernels
 from .. import _markov_kernels as K
-from ..accumulator import CategoryTotals
+from ..counts import CategoryTotals
 from .tokens import ABBREVIATIONS, MarkovTokens, abbreviation_ids
 
 DEFAULT_LABEL = "default"

@@ -477,7 +477,7 @@ def stop_report_process() -> None:
 def _analyse(store_path: str, db: str, summary: dict, order: int, names: list, threshold: float):
     """``accum saturation``'s curves and summaries (in the report process)."""
     from accum import saturation as sat
-    from accum.accumulator import CountsSummary
+    from accum.counts import CountsSummary
     from accum.storage import Store
 
     store = Store(store_path, db=db)
@@ -520,7 +520,7 @@ def _figure(store, served, fmt, order, category, threshold) -> bytes:
 
 def _ingest(live: LiveModel, lock: threading.Lock, documents) -> dict:
     """``accum ingest``'s path for pages given in a request."""
-    from accum.accumulator import Settings
+    from accum.settings import Settings
     from accum.pages import Page
 
     from ..common import ingest_into

@@ -58,7 +58,7 @@ class Served:
         return len(self.clf.categories) if self.clf is not None else 0
 
     def summary(self):
-        """What saturation answers need of the counts (:class:`~accum.accumulator.CountsSummary`,
+        """What saturation answers need of the counts (:class:`~accum.counts.CountsSummary`,
         from the catalog: a few numbers per category), read at the first request that
         needs it, then kept with this snapshot."""
         return self.cached(("summary",), self.load_summary)
