@@ -26,6 +26,11 @@ SKIP_REASONS = (
 )
 
 
+#: Default cap on the raw size of one page (5 MiB): larger ones are skipped as "too-large".
+#: Here, with the other limits of a page, so that the command line's options and the
+#: store's record of old runs share it without importing the readers.
+DEFAULT_MAX_PAGE_BYTES = 5 * 2**20
+
 #: Longest label, in UTF-8 bytes: a catalog indexes category names, and PostgreSQL cannot
 #: index much longer values (a directory name has at most 255 bytes).
 MAX_LABEL_BYTES = 1000

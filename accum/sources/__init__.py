@@ -18,12 +18,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 
-from accum.pages import Page, Skipped
+from accum.pages import DEFAULT_MAX_PAGE_BYTES, Page, Skipped
 from accum.sources.directory import DEFAULT_EXCLUDE, read_directory
 from accum.sources.formats import CONTAINER_FORMATS, SNIFF_BYTES, read_container, sniff_format
 from accum.sources.labels import LabelSpec, parse_label_spec
 from accum.sources.parquet import check_parquet_columns
-from accum.sources.records import DEFAULT_MAX_PAGE_BYTES
 from accum.sources.text import read_lines_file, read_text_file
 
 __all__ = [

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from accum.pages import Record, Skipped
 from accum.sources.directory import DEFAULT_EXCLUDE, read_directory_file, walk_files
 from accum.sources.labels import LabelSpec, parse_label_spec
-from accum.sources.records import DEFAULT_MAX_PAGE_BYTES
+from accum.pages import DEFAULT_MAX_PAGE_BYTES
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,6 @@ from typing import Any
 from accum.pages import MAX_LABEL_BYTES  # noqa: F401 (it lived here: keep old imports working)
 from accum.pages import SKIP_REASONS, Page, Skipped, check_label
 
-#: Default cap on the raw size of one page (5 MiB).
-DEFAULT_MAX_PAGE_BYTES = 5 * 2**20
-
 _SURROGATES = re.compile("[\ud800-\udfff]")
 #: File names of the WebKB layout: the crawled URL with ``/`` written as ``^``.
 _CARET_URL = re.compile(r"^(?:https?|ftp|file):\^\^")
