@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import data_errors, emit_json, json_option, open_store, printable, store_options, store_pages
+from .common import data_errors, emit_json, json_option, open_store, printable, store_options
 
 
 @click.command("capacity")
@@ -25,6 +25,7 @@ def capacity_command(plot_path, report_path, llm_table, store, db, as_json):
     from accum import capacity as cap
     from accum import saturation as sat
     from accum.counts import CountsSummary
+    from accum.storage.recorded import recorded_pages
 
     st = open_store(store, db)
     acc = st.load()
@@ -32,7 +33,7 @@ def capacity_command(plot_path, report_path, llm_table, store, db, as_json):
         raise click.ClickException(f"the store at {store} is empty: run accum ingest first")
     markov = st.load_markov()
     accounting = cap.store_accounting(acc, markov)
-    texts, _ = store_pages(st)
+    texts, _ = recorded_pages(st)
     pages = cap.page_bits(texts)
     if "generator" in accounting:
         accounting["generator"]["recall"] = cap.recall_bits(markov, texts, pages["compressed_bits_per_page"],

@@ -9,7 +9,7 @@ import sys
 import click
 
 from accum.names import MODEL_NAMES
-from accum.pages import CONTROL_CHARACTERS
+from accum.pages import CONTROL_CHARACTERS, DEFAULT_MAX_PAGE_BYTES
 
 STORE_HELP = "Store directory (env ACCUM_STORE)."
 DB_HELP = "SQLAlchemy URL of the catalog (env ACCUM_DB); default: SQLite inside the store."
@@ -93,17 +93,11 @@ def open_store(store: str, db: str | None, create: bool = False):
 
 
 def load_classifier(store: str, db: str | None, model: str, alpha: float | None, save: bool = True):
-    """The classifier ``model`` over the newest snapshot of a store, with its calibration
-    (``save``: keep a model built here in the snapshot, see :meth:`accum.storage.Store.classifier`)."""
-    from accum.calibration import apply_calibration
-
-    st = open_store(store, db)
-    clf = st.classifier(model, alpha, save=save)
+    """The classifier ``model`` over the newest snapshot of a store, calibrated as the
+    store keeps it (see :meth:`accum.storage.Store.classifier`, also for ``save``)."""
+    clf = open_store(store, db).classifier(model, alpha, save=save)
     if clf is None:
         raise click.ClickException(f"the store at {store} has no categories yet: run accum ingest first")
-    fitted = st.calibration(clf.name)
-    if fitted is not None and fitted.get("alpha") == getattr(clf, "alpha", None):
-        apply_calibration(clf, fitted)
     return clf
 
 
@@ -133,7 +127,7 @@ def source_options(func):
                           "field:NAME (JSONL/Parquet), rules:FILE (URL patterns), none."),
         click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet text field."),
         click.option("--url-field", default="url", show_default=True, help="JSONL/Parquet URL field."),
-        click.option("--max-page-bytes", default=5 * 2**20, show_default=True, type=click.IntRange(min=1),
+        click.option("--max-page-bytes", default=DEFAULT_MAX_PAGE_BYTES, show_default=True, type=click.IntRange(min=1),
                      help="Skip pages larger than this (counted as too-large)."),
         click.option("--follow-links", is_flag=True,
                      help="Directories: also read files that symbolic links lead to outside the directory "
@@ -178,44 +172,6 @@ def ingest_into(st, records, command: dict, settings, client=None, **options) ->
             summary = ingest_parts(client, records, writer.acc, writer, markov=writer.markov, **options)
     return summary.to_dict() | {"store": str(st.path), "categories": writer.acc.n_categories,
                                 "documents": writer.acc.n_documents, "run": writer.run_id}
-
-
-def store_pages(st) -> tuple[list[str], list[str]]:
-    """Texts and categories of the store's own pages, re-read from its recorded sources.
-
-    Pages are matched to the catalog by content hash (each once); an error says so when
-    the sources moved or changed.
-    """
-    from accum.ingest import content_hash
-    from accum.pages import Page
-
-    labels = st.document_labels()
-    texts, cats, seen = [], [], set()
-    for run in st.info()["runs"]:
-        cmd = run["command"]
-        if not cmd.get("sources") or cmd.get("demo"):
-            continue
-        try:
-            records = read_sources(cmd["sources"], cmd.get("format", "auto"), cmd.get("label"),
-                                   cmd.get("text_field", "text"), cmd.get("url_field", "url"),
-                                   cmd.get("max_page_bytes", 5 * 2**20),
-                                   # runs recorded before --follow-links existed followed every link
-                                   cmd.get("follow_links", True))
-            for r in records:
-                if isinstance(r, Page):
-                    h = content_hash(r.text)
-                    if h in labels and h not in seen:
-                        seen.add(h)
-                        texts.append(r.text)
-                        cats.append(labels[h])
-        except ValueError as exc:
-            raise click.ClickException(f"cannot re-read the sources of run {run['id']}: {exc}")
-    if len(texts) != len(labels):
-        raise click.ClickException(
-            f"found {len(texts):,} of the store's {len(labels):,} pages in its recorded sources "
-            "(moved or changed?)"
-        )
-    return texts, cats
 
 
 def fit_after(st, force: bool) -> dict | None:

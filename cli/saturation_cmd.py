@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import (data_errors, emit_json, json_option, open_store, printable, store_options, store_pages,
-                     unknown_category)
+from .common import data_errors, emit_json, json_option, open_store, printable, store_options, unknown_category
 
 
 @click.command("saturation")
@@ -59,8 +58,9 @@ def saturation_command(category, order, threshold, plot_path, shuffles, seed, st
 def _bands(st, acc, shuffles, seed, order):
     """Shuffled-order bands over the store's own pages, re-read from its recorded sources."""
     from accum import saturation as sat
+    from accum.storage.recorded import recorded_pages
 
-    texts, cats = store_pages(st)
+    texts, cats = recorded_pages(st)
     return sat.shuffle_band(texts, cats, acc.settings, shuffles, seed, order)
 
 

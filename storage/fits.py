@@ -22,6 +22,7 @@ from accum.calibration import apply_calibration
 from accum.names import COUNT_MODELS
 
 from . import catalog as cat
+from .failures import StoreError, os_reason, unwritable_message
 from .segments import SEGMENT_DIR, read_vectors
 from .snapshots import read_model, read_snapshot, write_model
 
@@ -39,8 +40,6 @@ def training_pages(store):
     StoreError
         When the store has no pages, or pages ingested before it kept page vectors.
     """
-    from .store import StoreError
-
     for _ in range(3):
         with store.engine.connect() as conn:
             snap = conn.execute(sa.select(cat.snapshots).order_by(cat.snapshots.c.id.desc()).limit(1)).mappings().first()
@@ -68,8 +67,6 @@ def fit_store(store, *, seed: int = 0, budget_passes: int | None = None, familie
     fit's record (:meth:`accum.selection.Selection.to_dict` plus ``name``, ``snapshot``
     and ``documents``)."""
     from accum.selection import BUDGET_PASSES, select_model
-
-    from .store import StoreError, os_reason, unwritable_message
 
     if store.read_only:
         raise StoreError(unwritable_message(store.path, store.read_only, "no model can be fitted"))
@@ -111,7 +108,7 @@ def fitted_classifier(store, record: dict, save: bool = True):
     from accum.classify import model_from_arrays
 
     if record["model"] in COUNT_MODELS:
-        clf = store.classifier(record["model"], record["params"].get("alpha"), save=save)
+        clf = store.count_model(record["model"], record["params"].get("alpha"), save=save)
     else:
         clf = model_from_arrays(read_model(Path(store.path) / MODEL_DIR / record["name"]))
     if clf is not None:

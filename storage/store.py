@@ -23,40 +23,29 @@ reading (its SQLite catalog read as immutable).
 
 from __future__ import annotations
 
-import datetime as dt
-import errno
-import fcntl
+import hashlib
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from accum.accumulator import Accumulator
-from accum.counts import GROWTH_FIELDS, Counts, CountsSummary
-from accum.ingest import DocumentRow, IngestSummary
+from accum.calibration import apply_calibration
+from accum.counts import Counts, CountsSummary
+from accum.ingest import IngestSummary
 from accum.names import TRAINED_MODELS
 from accum.settings import Settings
 from accum.vectors import PageVectors
 
 from . import catalog as cat
-from .segments import SEGMENT_DIR, read_vectors, write_vectors
-from .snapshots import read_counts, read_markov, read_model, read_snapshot, snapshot_bytes, write_model, write_snapshot
+from .failures import StoreError, db_reason, os_reason, other_store_message, unwritable_message, unwritable_reason
+from .segments import SEGMENT_DIR, read_vectors
+from .snapshots import read_counts, read_markov, read_model, read_snapshot, write_model
 
-KEEP_SNAPSHOTS = 2
 #: Longest URL the catalog keeps, in UTF-8 bytes (longer ones are cut; see :func:`catalog_url`).
 MAX_URL_BYTES = 2000
 #: File of a store directory that holds the id its catalog records (see the module docstring).
 STORE_ID_FILE = "store-id"
-#: First key of the PostgreSQL advisory lock a writer holds (the second: the catalog's schema).
-PG_LOCK_CLASS = 0x61636D  # "acm"
-PG_LOCK_KEY = "CAST(:cls AS integer), hashtext(coalesce(current_schema(), ''))"
-
-
-class StoreError(ValueError):
-    """A store that cannot be opened or written as asked."""
 
 
 class Store:
@@ -94,7 +83,7 @@ class Store:
         except sa.exc.SQLAlchemyError as exc:
             # SQLite cannot open a WAL catalog on a read-only file system, nor on a full disk
             # (it cannot create or grow the WAL index): such a store is still read
-            reason = _unwritable_reason(self.path) if db is None and self.path.is_dir() else None
+            reason = unwritable_reason(self.path) if db is None and self.path.is_dir() else None
             if reason is not None and create:  # a writing command: say why up front
                 raise StoreError(unwritable_message(self.path, reason)) from exc
             if reason is None or not catalog_file.exists():
@@ -113,7 +102,7 @@ class Store:
             raise StoreError(f"cannot read the catalog {self.catalog_name}: {db_reason(exc)}") from exc
         directory_id = self._directory_id()
         if catalog_id is not None and directory_id is not None and catalog_id != directory_id:
-            raise StoreError(other_store_message(self))
+            raise StoreError(other_store_message(self.catalog_name, self.path / STORE_ID_FILE))
 
     @property
     def catalog_name(self) -> str:
@@ -193,13 +182,41 @@ class Store:
 
     def classifier(self, model: str | None = None, alpha: float | None = None, save: bool = True):
         """The classifier ``model`` with smoothing ``alpha`` (None: the model's default)
-        over the newest snapshot; None when the store has no categories yet.
+        over the newest snapshot, calibrated as the store keeps it; None when the store has
+        no categories yet.
 
         ``model`` None is the store's choice: the model of its newest fit
         (:func:`~accum.storage.fits.fit_store`, calibrated on its held-out pages), or,
         before any fit, the count model its settings allow
         (:func:`accum.classify.default_model`). "svm" and "nbsvm" are trained models: the
-        newest fit's when it chose that family.
+        newest fit's when it chose that family. A calibration ``accum calibrate`` kept for
+        the model and alpha (:meth:`calibration`) replaces the fit's. ``save``: see
+        :meth:`count_model`.
+        """
+        from .fits import fitted_classifier, latest_fit
+
+        settings = self.settings()
+        if settings is None:
+            return None
+        fit = latest_fit(self) if alpha is None else None
+        if fit is not None and model in (None, fit["model"]):
+            clf = fitted_classifier(self, fit, save)
+        elif model in TRAINED_MODELS:
+            raise StoreError(f"model {model!r} is trained over the page vectors: run accum fit --model {model} "
+                             f"first (the store's newest fit chose {fit['model'] if fit else 'nothing yet'})")
+        else:
+            from accum.classify import default_model
+
+            clf = self.count_model(default_model(settings) if model is None else model, alpha, save)
+        kept = None if clf is None else self.calibration(clf.name)
+        if kept is not None and kept.get("alpha") == getattr(clf, "alpha", None):
+            apply_calibration(clf, kept)
+        return clf
+
+    def count_model(self, name: str, alpha: float | None = None, save: bool = True):
+        """The count model ``name`` (:data:`accum.names.COUNT_MODELS`) with smoothing
+        ``alpha`` (None: its default) over the newest snapshot, uncalibrated; None when the
+        store has no categories yet.
 
         The first call for a snapshot and model builds it from the counts and, with
         ``save``, saves it in the snapshot's directory (see
@@ -209,47 +226,11 @@ class Store:
         reader that answers untrusted requests (``accum serve``) must not turn them into
         files, since every set of parameters is another model as large as the counts.
         """
-        import hashlib
+        from accum.classify import model_parameters
 
-        from accum.classify import default_model, make_model, model_from_arrays, model_parameters
-
-        from .fits import fitted_classifier, latest_fit
-
-        settings = self.settings()
-        if settings is None:
-            return None
-        fit = latest_fit(self) if alpha is None else None
-        if fit is not None and model in (None, fit["model"]):
-            return fitted_classifier(self, fit, save)
-        if model in TRAINED_MODELS:
-            raise StoreError(f"model {model!r} is trained over the page vectors: run accum fit --model {model} "
-                             f"first (the store's newest fit chose {fit['model'] if fit else 'nothing yet'})")
-        name = default_model(settings) if model is None else model
         params = model_parameters(name, alpha)
-        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-
-        def open_model(snapshot: Path):
-            saved = snapshot / f"model-{name}-{digest}"
-            try:
-                state = read_model(saved)
-                if all(state.get(k) == v for k, v in params.items()):
-                    return model_from_arrays(state)
-            except (FileNotFoundError, ValueError):
-                pass
-            acc = read_snapshot(snapshot)
-            if acc.n_categories == 0:
-                return None
-            clf = make_model(acc, name, alpha)
-            del acc
-            if not save:
-                return clf
-            try:
-                write_model(clf.to_arrays(), saved)
-            except OSError:  # a read-only or full store: the model is rebuilt next time
-                pass
-            return clf
-
-        return self._read_latest(open_model)
+        saved = f"model-{name}-{hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]}"
+        return self._read_latest(lambda snapshot: _open_count_model(snapshot, saved, name, params, alpha, save))
 
     def load_markov(self, settings: Settings | None = None):
         """The generator (:class:`~accum.markov.MarkovAccumulator`) of the newest snapshot;
@@ -313,8 +294,9 @@ class Store:
                 "documents_since": n_documents - fit["documents"], "candidates": fit["candidates"]}
 
     def summary(self) -> CountsSummary | None:
-        """What reports need of the newest snapshot's counts (:class:`~accum.counts.CountsSummary`), read from the catalog (computed from the counts for snapshots
-        made before the catalog kept it); None when there is no snapshot yet."""
+        """What reports need of the newest snapshot's counts (:class:`~accum.counts.CountsSummary`),
+        read from the catalog (computed from the counts for snapshots made before the
+        catalog kept it); None when there is no snapshot yet."""
         for _ in range(3):
             row = self.latest_snapshot()
             if row is None:
@@ -414,304 +396,36 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------
 
-    def writer(self, command: dict, settings: Settings) -> "StoreWriter":
-        """A writer for one ingest run (a context manager; see :class:`StoreWriter`)."""
+    def writer(self, command: dict, settings: Settings):
+        """A writer for one ingest run (a context manager; see
+        :class:`~accum.storage.writer.StoreWriter`)."""
+        from .writer import StoreWriter
+
         return StoreWriter(self, command, settings)
 
 
-class StoreWriter:
-    """One ingest run against a store: holds the store's write lock, implements
-    :class:`accum.ingest.IngestSink`, and records the run's outcome in the catalog.
+def _open_count_model(snapshot: Path, saved: str, name: str, params: dict, alpha: float | None, save: bool):
+    """:meth:`Store.count_model` of one snapshot: the model saved there as ``saved`` when
+    it has these ``params``, else built from the snapshot's counts (and saved, with ``save``)."""
+    from accum.classify import make_model, model_from_arrays
 
-    On entry, with the lock held, it loads what the store has committed: ``acc`` (the
-    classifier's accumulator) and ``markov`` (the generator, or None) are the models the
-    ingest must add to, so no commit can slip in between loading and writing.
-    """
-
-    def __init__(self, store: Store, command: dict, settings: Settings):
-        self.store = store
-        self.command = command
-        self.settings = settings
-        self.run_id: int | None = None
-        self.acc: Accumulator | None = None
-        self.markov = None
-        self._lock_file = None
-        self._catalog_lock = None
-        self._seq = 0
-
-    def __enter__(self) -> "StoreWriter":
-        store = self.store
-        if store.read_only:
-            raise StoreError(unwritable_message(store.path, store.read_only))
+    try:
+        state = read_model(snapshot / saved)
+        if all(state.get(k) == v for k, v in params.items()):
+            return model_from_arrays(state)
+    except (FileNotFoundError, ValueError):
+        pass
+    acc = read_snapshot(snapshot)
+    if acc.n_categories == 0:
+        return None
+    clf = make_model(acc, name, alpha)
+    del acc
+    if save:
         try:
-            self._lock_file = open(store.path / ".write-lock", "w")
-        except OSError as exc:
-            reason = READ_ONLY if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else os_reason(exc)
-            raise StoreError(unwritable_message(store.path, reason)) from exc
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock_file.close()
-            raise StoreError(
-                f"another ingest is writing to {store.path}; wait for it to finish"
-            ) from None
-        try:
-            self._lock_catalog()
-            with store.engine.begin() as conn:
-                self._claim_catalog(conn)
-                existing = cat.get_meta(conn, "settings")
-                wanted = self.settings.to_dict()
-                if existing is None:
-                    cat.set_meta(conn, "settings", wanted)
-                elif existing != wanted:
-                    raise StoreError(
-                        f"the store at {store.path} counts features with {existing}, not "
-                        f"{wanted}; use a new --store for different settings"
-                    )
-                # runs left 'running' by a process that died: nobody else holds the lock
-                conn.execute(
-                    sa.update(cat.runs).where(cat.runs.c.status == "running").values(status="interrupted")
-                )
-                self.run_id = conn.execute(
-                    sa.insert(cat.runs).values(status="running", command=json.dumps(self.command))
-                ).inserted_primary_key[0]
-            self._remove_unregistered()
-            self.acc = store.load(self.settings)
-            self.acc.keep_vectors = True  # every page's vector goes to a segment (accum.vectors)
-            self.markov = store.load_markov(self.settings)
-        except BaseException as exc:
-            self.__exit__(type(exc), exc, exc.__traceback__, reraise=False)
-            if isinstance(exc, sa.exc.SQLAlchemyError):
-                raise StoreError(
-                    f"cannot start an ingest in the catalog {store.catalog_name}: {db_reason(exc)}; "
-                    "the store is unchanged"
-                ) from exc
-            if isinstance(exc, OSError):
-                raise StoreError(f"cannot start an ingest in the store at {store.path}: {os_reason(exc)}; "
-                                 "the store is unchanged") from exc
-            raise
-        return self
-
-    def __exit__(self, exc_type, exc, tb, reraise: bool = True) -> None:
-        """Record the run as finished, failed or interrupted, and release the locks.
-
-        After a failure the record is best effort (a full disk or a lost database may
-        refuse it; the next writer then marks the run interrupted) and the original error
-        propagates; after success a failed record raises :class:`StoreError`.
-        """
-        status = "finished" if exc_type is None else ("interrupted" if exc_type is KeyboardInterrupt else "failed")
-        try:
-            if self.run_id is not None:
-                with self.store.engine.begin() as conn:
-                    conn.execute(
-                        sa.update(cat.runs).where(cat.runs.c.id == self.run_id)
-                        .values(status=status, finished_at=dt.datetime.now(dt.timezone.utc))
-                    )
-        except sa.exc.SQLAlchemyError as record_error:
-            if exc_type is None and reraise:
-                raise StoreError(
-                    f"the ingest committed its pages, but the catalog {self.store.catalog_name} could not "
-                    f"record the run as finished: {db_reason(record_error)}"
-                ) from record_error
-        finally:
-            self._unlock_catalog()
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-
-    def _lock_catalog(self) -> None:
-        """Take the catalog's PostgreSQL advisory lock (other SQL catalogs: nothing to do)."""
-        engine = self.store.engine
-        if engine.dialect.name != "postgresql":
-            return
-        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            got = conn.execute(
-                sa.text(f"SELECT pg_try_advisory_lock({PG_LOCK_KEY})"), {"cls": PG_LOCK_CLASS}
-            ).scalar()
-        except BaseException:
-            conn.close()
-            raise
-        if not got:
-            conn.close()
-            raise StoreError(
-                f"another ingest is writing to the catalog {self.store.catalog_name}; wait for it to finish"
-            )
-        self._catalog_lock = conn
-
-    def _unlock_catalog(self) -> None:
-        conn, self._catalog_lock = self._catalog_lock, None
-        if conn is None:
-            return
-        try:
-            conn.execute(
-                sa.text(f"SELECT pg_advisory_unlock({PG_LOCK_KEY})"), {"cls": PG_LOCK_CLASS}
-            )
-        except sa.exc.SQLAlchemyError:
-            pass  # a lost connection released the lock with it
-        finally:
-            conn.close()
-
-    def _claim_catalog(self, conn: sa.Connection) -> None:
-        """Check that the catalog belongs to this store directory; a new catalog becomes
-        this directory's (see the module docstring)."""
-        store = self.store
-        catalog_id = cat.get_meta(conn, "store_id")
-        directory_id = store._directory_id()
-        if catalog_id is not None:
-            if directory_id != catalog_id:
-                raise StoreError(other_store_message(store))
-            return
-        # a catalog without an id: a new one (or one made before store ids); refuse it when
-        # the directory holds snapshots it does not know (they belong to another catalog)
-        registered = set(conn.execute(sa.select(cat.snapshots.c.name)).scalars())
-        run_ids = set(conn.execute(sa.select(cat.runs.c.id)).scalars())
-        foreign = [name for name in _snapshot_names(store.path / "snapshots")
-                   if name not in registered and _run_of(name) not in run_ids]
-        if foreign:
-            raise StoreError(
-                f"the store at {store.path} holds snapshots ({', '.join(sorted(foreign)[:3])}) that the catalog "
-                f"{store.catalog_name} does not know: they belong to another catalog (the store's own "
-                "catalog.sqlite, or another --db); use that catalog, or a new --store for this one"
-            )
-        if directory_id is None:
-            directory_id = uuid.uuid4().hex
-            _write_small_file(store.path / STORE_ID_FILE, directory_id + "\n")
-        try:  # an insert, not set_meta: of two directories claiming one catalog at once, one fails
-            conn.execute(sa.insert(cat.meta).values(key="store_id", value=json.dumps(directory_id)))
-        except sa.exc.IntegrityError:
-            raise StoreError(other_store_message(store)) from None
-
-    def known_hashes(self, hashes: list[str]) -> set[str]:
-        if not hashes:
-            return set()
-        with self.store.engine.connect() as conn:
-            found = conn.execute(
-                sa.select(cat.documents.c.content_hash).where(cat.documents.c.content_hash.in_(hashes))
-            ).scalars()
-            return set(found)
-
-    def replaced(self, urls: list[str], hashes: list[str]) -> tuple[PageVectors, list[str]]:
-        """The committed pages at ``urls`` (as the catalog keeps URLs) whose content hash
-        differs from the new page's there (``hashes``): their vectors and hashes (see
-        :class:`accum.ingest.Pending`)."""
-        new = {}
-        for url, h in zip(urls, hashes):
-            new[catalog_url(url)] = h
-        d = cat.documents
-        old = []
-        with self.store.engine.connect() as conn:
-            chunk = list(new)
-            for i in range(0, len(chunk), 500):
-                rows = conn.execute(sa.select(d.c.url, d.c.content_hash).where(d.c.url.in_(chunk[i : i + 500]))).all()
-                old.extend(h for url, h in rows if new[url] != h)
-        if not old:
-            return PageVectors.empty(), []
-        return self.store.page_vectors(old)
-
-    def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: IngestSummary,
-                   markov=None, vectors: PageVectors | None = None, forgotten: list[str] = ()) -> None:
-        """Write a snapshot of ``acc`` (and the generator ``markov``) and a segment of the
-        pages' ``vectors`` (those of ``documents``, in order), then register them with
-        ``documents`` and the ``growth`` log rows, and remove the ``forgotten`` pages'
-        documents, in one transaction."""
-        self._seq += 1
-        name = f"r{self.run_id:06d}-{self._seq:05d}"
-        snap_dir = self.store.path / "snapshots"
-        models = {"classifier": acc} | ({"markov": markov} if markov is not None else {})
-        kept = ("the store holds exactly what it held before this run" if self._seq == 1
-                else "the store holds what this run's previous checkpoint committed")
-        segment = None
-        try:
-            if vectors is not None and vectors.n_pages:
-                segment = self.store.path / SEGMENT_DIR / f"v-{name}.arrow"
-                segment.parent.mkdir(exist_ok=True)
-                segment_bytes = write_vectors(vectors, [d.content_hash for d in documents], segment)
-            path = write_snapshot(models, snap_dir, name)
-        except OSError as exc:
-            if segment is not None:
-                segment.unlink(missing_ok=True)
-            raise StoreError(
-                f"cannot write the snapshot {name} to {snap_dir}: {os_reason(exc)}. Nothing of it was "
-                f"committed: {kept}; make room (or make the store writable) and run the same ingest again "
-                "to resume"
-            ) from exc
-        try:
-            with self.store.engine.begin() as conn:
-                ids = self._category_ids(conn, acc.categories)
-                for i in range(0, len(forgotten), 500):
-                    conn.execute(sa.delete(cat.documents).where(cat.documents.c.content_hash.in_(
-                        list(forgotten[i : i + 500]))))
-                if documents:
-                    conn.execute(sa.insert(cat.documents), [
-                        {
-                            "content_hash": d.content_hash, "url": catalog_url(d.url), "category_id": ids[d.label],
-                            "run_id": self.run_id, "n_tokens": d.n_tokens, "n_bytes": d.n_bytes,
-                        }
-                        for d in documents
-                    ])
-                growth_rows = _growth_rows(growth, acc, ids, self.run_id)
-                if growth_rows:
-                    conn.execute(sa.insert(cat.growth), growth_rows)
-                if segment is not None:
-                    conn.execute(sa.insert(cat.segments).values(run_id=self.run_id, name=segment.name, kind="vectors",
-                                                                n_pages=vectors.n_pages, bytes=segment_bytes))
-                conn.execute(sa.insert(cat.summaries).values(snapshot=name, summary=json.dumps(
-                    CountsSummary.of(acc).to_dict())))
-                conn.execute(sa.insert(cat.snapshots).values(
-                    run_id=self.run_id, name=name, n_documents=acc.n_documents,
-                    n_tokens=acc.n_tokens, n_features=acc.n_rows,
-                    n_parameters=acc.n_pairs, n_categories=acc.n_categories,
-                    bytes=snapshot_bytes(path),
-                ))
-                conn.execute(
-                    sa.update(cat.runs).where(cat.runs.c.id == self.run_id)
-                    .values(summary=json.dumps(summary.to_dict()))
-                )
-        except BaseException as exc:
-            shutil.rmtree(path, ignore_errors=True)
-            if segment is not None:
-                segment.unlink(missing_ok=True)
-            if isinstance(exc, sa.exc.SQLAlchemyError):
-                raise StoreError(
-                    f"cannot register the snapshot {name} in the catalog {self.store.catalog_name}: "
-                    f"{db_reason(exc)}. Nothing of it was committed: {kept}; once the cause is fixed (room "
-                    "on the disk, a writable catalog, ...), run the same ingest again to resume"
-                ) from exc
-            raise
-        self._prune()
-
-    def _category_ids(self, conn: sa.Connection, names: list[str]) -> dict[str, int]:
-        rows = dict(conn.execute(sa.select(cat.categories.c.name, cat.categories.c.id)).all())
-        missing = [n for n in names if n not in rows]
-        if missing:
-            conn.execute(sa.insert(cat.categories), [{"name": n} for n in missing])
-            rows = dict(conn.execute(sa.select(cat.categories.c.name, cat.categories.c.id)).all())
-        return rows
-
-    def _registered(self) -> list[str]:
-        with self.store.engine.connect() as conn:
-            return list(conn.execute(
-                sa.select(cat.snapshots.c.name).order_by(cat.snapshots.c.id.desc())
-            ).scalars())
-
-    def _prune(self) -> None:
-        """Delete snapshot files older than the newest KEEP_SNAPSHOTS."""
-        for name in self._registered()[KEEP_SNAPSHOTS:]:
-            shutil.rmtree(self.store.path / "snapshots" / name, ignore_errors=True)
-
-    def _remove_unregistered(self) -> None:
-        """Delete snapshot directories and segments a killed run wrote but never registered."""
-        keep = set(self._registered())
-        snap_dir = self.store.path / "snapshots"
-        for entry in snap_dir.iterdir() if snap_dir.exists() else ():
-            if entry.name not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
-        with self.store.engine.connect() as conn:
-            segments = set(conn.execute(sa.select(cat.segments.c.name)).scalars())
-        seg_dir = self.store.path / SEGMENT_DIR
-        for entry in seg_dir.iterdir() if seg_dir.exists() else ():
-            if entry.name not in segments:
-                entry.unlink(missing_ok=True)
+            write_model(clf.to_arrays(), snapshot / saved)
+        except OSError:  # a read-only or full store: the model is rebuilt next time
+            pass
+    return clf
 
 
 def catalog_url(url: str) -> str:
@@ -765,33 +479,6 @@ def _check_new_store_place(path: Path) -> None:
         )
 
 
-def _snapshot_names(snap_dir: Path) -> list[str]:
-    """Names of the finished snapshot directories in ``snap_dir`` (not ``.tmp`` ones)."""
-    if not snap_dir.is_dir():
-        return []
-    return [e.name for e in snap_dir.iterdir() if e.is_dir() and not e.name.endswith(".tmp")]
-
-
-def _run_of(name: str) -> int | None:
-    """The run id in a snapshot name ``r<run>-<seq>`` (None for other names)."""
-    head = name.split("-", 1)[0]
-    return int(head[1:]) if head[:1] == "r" and head[1:].isdigit() else None
-
-
-def _write_small_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file, fsync, rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _connect_read_only(catalog_file: Path) -> sa.Engine:
     """An engine on the SQLite catalog of a store on a read-only file system.
 
@@ -811,64 +498,6 @@ def _connect_read_only(catalog_file: Path) -> sa.Engine:
             f"cannot open the catalog {catalog_file} of a read-only store: {db_reason(exc)}"
             + ("; its write-ahead log needs a writable directory once to be merged" if has_log else "")
         ) from exc
-
-
-def os_reason(exc: OSError) -> str:
-    """A short reason for an OS error ("No space left on device", ...), with the path."""
-    reason = os.strerror(exc.errno) if isinstance(exc.errno, int) and exc.errno > 0 else str(exc)
-    filename = getattr(exc, "filename", None)
-    return f"{reason} ({filename})" if filename else reason
-
-
-def db_reason(exc: sa.exc.SQLAlchemyError) -> str:
-    """The database's own message of a SQLAlchemy error (without SQLAlchemy's help link)."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    return " ".join(text.split()) or type(exc).__name__
-
-
-READ_ONLY = "it is read-only (a read-only file system, or no write permission)"
-DISK_FULL = "its file system is full (no space left on device)"
-
-
-def _unwritable_reason(path: Path) -> str | None:
-    """Why nothing can be written in the directory ``path`` (None when something can)."""
-    if not os.access(path, os.W_OK):
-        return READ_ONLY
-    try:
-        if os.statvfs(path).f_bavail == 0:
-            return DISK_FULL
-    except OSError:
-        pass
-    return None
-
-
-def unwritable_message(path: Path, reason: str, consequence: str = "nothing can be added to it") -> str:
-    fix = "make room on it" if reason == DISK_FULL else "make it writable (or copy it to a writable place)"
-    return f"cannot write to the store at {path}: {reason}; {consequence}, and the store is unchanged. " \
-           f"To add to it, {fix} and run the command again"
-
-
-def other_store_message(store: Store) -> str:
-    return (
-        f"the catalog {store.catalog_name} belongs to another store directory, not to {store.path} "
-        f"(the ids in the catalog and in {store.path / STORE_ID_FILE} differ or one is missing); "
-        "give each store its own catalog (another database, or another PostgreSQL schema with "
-        "?options=-csearch_path%3DNAME), or use the --store it was made with"
-    )
-
-
-def _growth_rows(growth, acc: Accumulator, category_ids: dict[str, int], run_id: int) -> list[dict]:
-    """Catalog rows (one per checkpoint and order) of :meth:`Accumulator.take_growth` output."""
-    rows = []
-    for event in growth.tolist():
-        cat_index, pages, tokens = event[:3]
-        category = None if cat_index < 0 else category_ids[acc.categories[cat_index]]
-        for k in range(acc.settings.max_order):
-            values = event[3 + 4 * k : 7 + 4 * k]
-            rows.append({"run_id": run_id, "category_id": category, "pages": pages, "tokens": tokens,
-                         "order": k + 1, **dict(zip(GROWTH_FIELDS, values))})
-    return rows
 
 
 def _run_dict(row) -> dict:

@@ -112,12 +112,12 @@ def test_snapshot_written_but_never_registered_is_ignored(tmp_path, db_url, monk
     run_ingest(store, pages([("alpha beta", "a"), ("gamma delta", "b")]))
     before = store.load().canonical()
 
-    from accum.storage import store as store_module
+    from accum.storage import StoreWriter
 
     def fail_commit(*args, **kwargs):
         raise RuntimeError("power cut between snapshot and commit")
 
-    monkeypatch.setattr(store_module.StoreWriter, "_category_ids", fail_commit)
+    monkeypatch.setattr(StoreWriter, "_category_ids", fail_commit)
     with pytest.raises(RuntimeError):
         run_ingest(store, pages([("epsilon zeta", "c")], prefix="v"))
     monkeypatch.undo()

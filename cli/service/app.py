@@ -1,7 +1,7 @@
 """The FastAPI application of ``accum serve``: routes, limits, token, warm start.
 
-Every answer comes from the same calls as the CLI: ``accum.cli.common.load_classifier``
-(``make_model`` plus the store's calibration), ``predict_one`` and ``Prediction.to_dict``
+Every answer comes from the same calls as the CLI: ``Store.classifier`` (the store's
+model with its calibration), ``predict_one`` and ``Prediction.to_dict``
 for ``/classify`` (``accum classify --json``), ``Store.info`` and
 ``Store.categories``, the :mod:`accum.saturation` functions for ``/saturation`` (``accum
 saturation --json``) and ``accum.plots.saturation_figure`` for its figure, and
@@ -144,14 +144,7 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     def open_classifier(model: str, alpha: float | None):
         """The classifier exactly as ``accum classify`` opens it (None while the store is empty)."""
-        import click
-
-        from accum.cli.common import load_classifier
-
-        try:
-            return load_classifier(config.store, config.db, model, alpha, save=False)  # reads never write
-        except click.ClickException:  # no categories yet
-            return None
+        return store.classifier(model, alpha, save=False)  # reads never write
 
     live = LiveModel(store, open_classifier, config.model, config.alpha, config.check_seconds)
     ClassifyRequest, DocumentsRequest, GenerateRequest = S.request_models(config.max_batch, config.max_generate_tokens)
