@@ -199,6 +199,13 @@ def test_classify_equals_the_cli(server, store, test_texts):
     assert r.status_code == 422 and "accum calibrate" in r.text  # a model named apart has none
 
 
+def test_a_trained_model_takes_no_alpha(server):
+    """alpha smooths the count models; asked of svm (by name, or as the store's choice) it is
+    a 422 that says so, not a server error."""
+    r = server.client.post("/classify", json={"text": "the goalie stopped it", "model": "svm", "alpha": 0.1})
+    assert r.status_code == 422 and "takes no alpha" in r.text, r.text
+
+
 def test_ingest_through_the_api_then_answers_equal_the_cli(server, store, posts, test_texts):
     pages = read_posts(posts["api"])
     before = server.client.get("/info").json()

@@ -51,8 +51,9 @@ def start(path, tmp_path_factory, name, *args, token):
 
 @pytest.fixture(scope="module")
 def open_server(store, tmp_path_factory):  # noqa: F811
-    """Without a token (writes off), answering the default Host names."""
-    srv = start(store, tmp_path_factory, "open", token=None)
+    """Without a token (writes off), answering the default Host names, with a count model
+    (whose alpha a request may change; the store may have chosen a trained one)."""
+    srv = start(store, tmp_path_factory, "open", "--model", "complement", token=None)
     yield srv
     srv.stop()
 
@@ -60,7 +61,8 @@ def open_server(store, tmp_path_factory):  # noqa: F811
 @pytest.fixture(scope="module")
 def token_server(store, tmp_path_factory):  # noqa: F811
     """With the token, answering only the Host names it was given."""
-    srv = start(store, tmp_path_factory, "token", "--allowed-host", "127.0.0.1", "--allowed-host", "accum.example",
+    srv = start(store, tmp_path_factory, "token", "--model", "complement", "--allowed-host", "127.0.0.1",
+                "--allowed-host", "accum.example",
                 "--allowed-host", "*.accum.test", token=TOKEN)
     yield srv
     srv.stop()

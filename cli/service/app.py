@@ -44,6 +44,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
 
 from accum import __version__
+from accum.names import COUNT_MODELS, TRAINED_MODELS
 
 from . import bodies
 from . import schemas as S
@@ -261,8 +262,11 @@ def create_app(config: ServeConfig) -> FastAPI:
         served = live.current
         if served.clf is None and served.n_categories == 0:
             raise HTTPException(409, "the store has no categories yet: POST /documents or accum ingest first")
+        name, _ = served.resolve(request.model, None)
+        if request.alpha is not None and name in TRAINED_MODELS:
+            raise unprocessable(("body", "alpha"), f"{name} is trained over the page vectors and takes no alpha; "
+                                f"alpha smooths the count models ({', '.join(COUNT_MODELS)})")
         if served.is_custom(request.model, request.alpha):
-            name, _ = served.resolve(request.model, None)
             why = (f"alpha {request.alpha:g} is not the one {name} is served with ({served.served_alpha(name):g}): "
                    "it needs a model built for this request, which takes the bearer token")
             refusal = token_refusal(credentials, f"{why}, and this accum serve has none (start it with ACCUM_TOKEN "

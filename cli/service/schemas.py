@@ -87,7 +87,7 @@ class ClassifyResponse(ClassifyResult):
 
     results: list[ClassifyResult] | None = Field(None, description="The answers of a batch (texts).")
     model: ModelName
-    alpha: float
+    alpha: float | None = Field(description="The model's smoothing (null for the trained models, svm and nbsvm).")
     snapshot: str | None = Field(None, description="The store snapshot that answered.")
 
 
