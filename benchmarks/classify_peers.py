@@ -128,13 +128,15 @@ TOKEN = re.compile(r"[^\W_]+")
 
 @dataclass
 class Split:
-    """One train/test split; the training pages in the shuffled order every system sees."""
+    """One train/test split; the training pages in the shuffled order every system sees
+    (``train_urls``, when known, name them: model selection can group pages by site)."""
 
     name: str
     train_texts: list[str]
     train_labels: list[str]
     test_texts: list[str]
     test_labels: list[str]
+    train_urls: list[str] = field(default_factory=list)
 
     @property
     def train_bytes(self) -> int:
@@ -156,7 +158,8 @@ def read_pages(path: Path) -> tuple[list, int]:
 
 
 def make_split(name: str, train: list, test: list, quick: bool) -> Split:
-    """A split of pages: training pages shuffled (seeded); both capped when ``quick``."""
+    """A split of pages (anything with ``url``, ``label`` and ``text``): training pages
+    shuffled (seeded); both capped when ``quick``."""
     rng = random.Random(SEED)
     train = list(train)
     rng.shuffle(train)
@@ -164,7 +167,7 @@ def make_split(name: str, train: list, test: list, quick: bool) -> Split:
         train = train[:QUICK_TRAIN]
         test = rng.sample(list(test), min(QUICK_TEST, len(test)))
     return Split(name, [p.text for p in train], [p.label for p in train],
-                 [p.text for p in test], [p.label for p in test])
+                 [p.text for p in test], [p.label for p in test], [p.url for p in train])
 
 
 def newsgroups_splits(quick: bool) -> tuple[list[Split], str]:
@@ -260,8 +263,23 @@ def accuracy(truth: list[str], predictions: list[str]) -> float:
     return sum(t == p for t, p in zip(truth, predictions)) / len(truth)
 
 
+class _ByteCounter:
+    """A file-like sink that only counts the bytes written to it."""
+
+    def __init__(self):
+        self.n = 0
+
+    def write(self, data) -> int:
+        size = memoryview(data).nbytes
+        self.n += size
+        return size
+
+
 def pickled_size(obj) -> int:
-    return len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    """Bytes of ``obj`` pickled, counted as they stream out (no copy of a large model)."""
+    sink = _ByteCounter()
+    pickle.dump(obj, sink, protocol=pickle.HIGHEST_PROTOCOL)
+    return sink.n
 
 
 def saved_size(save: Callable[[str], object]) -> int:
@@ -278,11 +296,12 @@ def saved_size(save: Callable[[str], object]) -> int:
 ACCUM_BATCH = 1000
 
 
-def count_pages(texts, labels, settings=None):
-    """An accumulator of the pages, counted with ``partial_fit`` in batches."""
+def count_pages(texts, labels, settings=None, **options):
+    """An accumulator of the pages, counted with ``partial_fit`` in batches (``options``
+    go to :class:`accum.accumulator.Accumulator`, e.g. ``keep_vectors=True``)."""
     from accum.accumulator import Accumulator
 
-    acc = Accumulator(settings)
+    acc = Accumulator(settings, **options)
     for i in range(0, len(texts), ACCUM_BATCH):
         acc.partial_fit(texts[i : i + ACCUM_BATCH], labels[i : i + ACCUM_BATCH])
     return acc
@@ -520,7 +539,9 @@ def run_river(split: Split, clock: Clock) -> Outcome:
 
 @dataclass(frozen=True)
 class System:
-    """A row of the tables: how to run it, and the module it needs."""
+    """A row of the tables: how to run it, and the module it needs (``warm``, when
+    given, runs in the system's process before anything is measured, after accum's
+    own warm-up: to load numba kernels that :func:`warm_accum` does not reach)."""
 
     key: str
     label: str
@@ -528,6 +549,7 @@ class System:
     kwargs: dict = field(default_factory=dict)
     module: str = "accum"
     package: str = "accum"
+    warm: Callable[[], None] | None = None
 
 
 SYSTEMS = (
@@ -565,13 +587,24 @@ def macro_f1(truth: list[str], predictions: list[str]) -> float:
     return float(f1_score(truth, predictions, labels=sorted(set(truth)), average="macro", zero_division=0))
 
 
-def evaluate_on_split(key: str, split_file: Path) -> dict:
-    """Train and test system ``key`` on the pickled split; its scores, times and sizes."""
-    system = SYSTEM_BY_KEY[key]
-    with open(split_file, "rb") as f:
-        split: Split = pickle.load(f)
+def load_split(source) -> Split:
+    """The split ``source`` names: the path of a pickled :class:`Split`, or an object
+    whose ``load()`` builds it (e.g. one fold of a corpus pickled once for all folds)."""
+    if hasattr(source, "load"):
+        return source.load()
+    with open(source, "rb") as f:
+        return pickle.load(f)
+
+
+def evaluate_on_split(system: System, source) -> dict:
+    """Train and test ``system`` on the split ``source`` names (see :func:`load_split`);
+    its scores, times and sizes. Run in a fresh process (:func:`run_system`): the system
+    travels by reference to its module-level ``run`` function."""
+    split = load_split(source)
     if system.module == "accum":
         warm_accum()
+    if system.warm is not None:
+        system.warm()
     clock = Clock()
     with measure() as memory:
         outcome = system.run(split, clock, **system.kwargs)
@@ -604,17 +637,26 @@ def missing_reason(system: System) -> str | None:
     return None
 
 
-def run_system(system: System, split_files: list[Path]) -> dict:
-    """Every split of one system, each in its own process; its status and fold results."""
+def run_system(system: System, split_files: list) -> dict:
+    """Every split of one system, each in its own process; its status and fold results.
+
+    ``split_files`` are what :func:`load_split` takes. With several, each fold's
+    accuracy and times go to stderr as it ends.
+    """
     reason = missing_reason(system)
     if reason:
         return {"label": system.label, "status": reason, "folds": []}
     folds = []
     for split_file in split_files:
         try:
-            folds.append(run_isolated(evaluate_on_split, system.key, split_file))
+            folds.append(run_isolated(evaluate_on_split, system, split_file))
         except Exception as exc:  # a peer that crashes is reported, not fatal
             return {"label": system.label, "status": f"failed: {type(exc).__name__}: {exc}", "folds": folds}
+        if len(split_files) > 1:
+            fold = folds[-1]
+            print(f"    {fold['fold']}: accuracy {fold['accuracy']:.3f}, train {fold['train_seconds']:.1f} s"
+                  f" (+ tune {fold['tune_seconds']:.1f} s), predict {fold['predict_seconds']:.1f} s, "
+                  f"peak RSS Δ {fold['peak_rss_delta'] / 1e6:,.0f} MB", file=sys.stderr, flush=True)
         gc.collect()
     return {"label": system.label, "status": "ok", "folds": folds, "summary": summarise(folds)}
 

@@ -1,9 +1,10 @@
 """Helpers shared by the benchmark scripts.
 
-Importing this module pins numba, OpenMP and the BLAS libraries to one thread by
+Importing this module pins numba, OpenMP, the BLAS libraries and accum's own thread
+pools (``ACCUM_THREADS``, read by :func:`accum.config.threads`) to one thread by
 setting their environment variables, which those libraries read when they load: import
-it before numpy, numba or scikit-learn. Child processes (started with the ``spawn``
-method by :func:`run_isolated`) inherit the variables.
+it before numpy, numba, scikit-learn or accum. Child processes (started with the
+``spawn`` method by :func:`run_isolated`) inherit the variables.
 
 What is here:
 
@@ -37,6 +38,7 @@ THREAD_VARIABLES = (
     "MKL_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
+    "ACCUM_THREADS",
 )
 for _name in THREAD_VARIABLES:
     os.environ[_name] = "1"
