@@ -12,7 +12,8 @@ features scaled, per class, by naive Bayes' log-count ratio ``r = log((p / |p|_1
 (q / |q|_1))`` where ``p`` and ``q`` are the document frequencies of the features in the
 class and in the other classes plus 1; optionally scaled to unit norm; the learned
 weights are interpolated towards their mean magnitude, ``w' = (1 - beta) * mean|w| + beta
-* w`` (beta < 1 trusts naive Bayes more, which helps short texts).
+* w``, the intercept too, as the weight of a constant feature (beta < 1 trusts naive
+Bayes more, which helps short texts).
 
 Both are linear in the page's features (a page's norm is a constant of the page), so
 :meth:`DenseLinearModel.explain` decomposes the log-odds of two categories exactly.
@@ -135,6 +136,14 @@ class Trained:
         if self.family != "nbsvm" or beta == 1.0:
             return self.ws
         return (np.float32(1.0 - beta) * self._mean_abs * self.scale + np.float32(beta) * self.ws).astype(np.float32)
+
+    def intercepts(self, beta: float = 1.0) -> np.ndarray:
+        """The intercepts, float64[n_problems]: for "nbsvm" interpolated as the weights
+        are, since the solver's intercept is the weight of a constant feature
+        (``(1 - beta) * mean|w| + beta * b``)."""
+        if self.family != "nbsvm" or beta == 1.0:
+            return self.bias
+        return (1.0 - beta) * self._mean_abs.astype(np.float64) + beta * self.bias
 
     @functools.cached_property
     def _mean_abs(self) -> np.ndarray:
@@ -284,7 +293,8 @@ def score_pages(matrix: PageMatrix, rows: np.ndarray, trained: Trained, betas: S
     ratio = sums(trained.scale) if any(b != 1.0 for b in betas) else None
     out = []
     for beta in betas:
-        scores = trained.bias + (learned if beta == 1.0 else beta * learned + (1.0 - beta) * trained._mean_abs * ratio)
+        scores = trained.intercepts(beta) + (learned if beta == 1.0 else
+                                             beta * learned + (1.0 - beta) * trained._mean_abs * ratio)
         out.append(_two_sided(scores) if len(matrix.categories) == 2 else scores)
     return out
 
@@ -314,7 +324,7 @@ class DenseLinearModel(TextClassifier):
                      beta: float = 1.0) -> "DenseLinearModel":
         held = np.nonzero(trained.scale.any(axis=1))[0]  # columns the training pages hold
         weights = trained.weights(beta)[held]
-        bias = trained.bias
+        bias = trained.intercepts(beta)
         if len(matrix.categories) == 2:
             weights, bias = _two_sided(weights), _two_sided(bias[None, :])[0]
         model = cls.__new__(cls)
