@@ -33,26 +33,41 @@ def factorize(fids):
     """Number the distinct values of ``fids`` (uint64[n]) in order of first occurrence.
 
     Returns codes (int32[n]), the distinct values (uint64[m]) and how many entries hold
-    each (int64[m]: for page vectors, the document frequency).
+    each (int64[m]: for page vectors, the document frequency). The table grows with the
+    distinct values (at most half full), not with the entries.
     """
-    cap = 16
-    while cap < 2 * fids.shape[0]:
-        cap *= 2
+    cap = 1 << 16
     mask = np.uint64(cap - 1)
     slot_code = np.full(cap, -1, np.int32)
-    slot_key = np.empty(cap, np.uint64)
     codes = np.empty(fids.shape[0], np.int32)
-    uniques = np.empty(fids.shape[0], np.uint64)
-    df = np.zeros(fids.shape[0], np.int64)
+    uniques = np.empty(1 << 15, np.uint64)
+    df = np.zeros(1 << 15, np.int64)
     m = 0
     for i in range(fids.shape[0]):
         key = fids[i]
         s = (key ^ (key >> np.uint64(29))) & mask
-        while slot_code[s] >= 0 and slot_key[s] != key:
+        while slot_code[s] >= 0 and uniques[slot_code[s]] != key:
             s = (s + _ONE) & mask
         if slot_code[s] < 0:
+            if m == uniques.shape[0]:  # room for twice as many distinct values
+                grown = np.empty(2 * m, np.uint64)
+                grown[:m] = uniques
+                uniques = grown
+                grown_df = np.zeros(2 * m, np.int64)
+                grown_df[:m] = df
+                df = grown_df
+                cap *= 2
+                mask = np.uint64(cap - 1)
+                slot_code = np.full(cap, -1, np.int32)
+                for code in range(m):
+                    t = (uniques[code] ^ (uniques[code] >> np.uint64(29))) & mask
+                    while slot_code[t] >= 0:
+                        t = (t + _ONE) & mask
+                    slot_code[t] = code
+                s = (key ^ (key >> np.uint64(29))) & mask
+                while slot_code[s] >= 0:
+                    s = (s + _ONE) & mask
             slot_code[s] = m
-            slot_key[s] = key
             uniques[m] = key
             m += 1
         code = slot_code[s]

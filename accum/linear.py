@@ -175,8 +175,11 @@ class TrainingPages:
 
     @functools.cached_property
     def df(self) -> np.ndarray:
-        """Training pages holding each column, float64[n_cols]."""
-        return self.class_df.sum(axis=1)
+        """Training pages holding each column, float64[n_cols] (without the per-class
+        counts, which only NBSVM needs)."""
+        if "class_df" in self.__dict__:
+            return self.class_df.sum(axis=1)
+        return self.matrix.class_sums(self.rows, one_class=True)[:, 0]
 
     @functools.cached_property
     def private(self) -> np.ndarray:

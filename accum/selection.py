@@ -73,12 +73,16 @@ EARLY_EPOCHS = 3
 MIN_BUDGET_VISITS = 300_000_000
 #: A candidate drops out when the leader wins this many standard deviations more pages.
 DROP_Z = 2.0
-#: Bytes the weights of one SVM path (every class, every C) may take; a path over that is
+#: Bytes a family's arrays may take per fold (:func:`path_bytes`); a family over that is
 #: not tried (its candidates are reported as skipped for memory): a store of very many
 #: features and classes is served by the count models.
 MAX_PATH_BYTES = 2 << 30
 #: Cost order of the families, for ties.
 CHEAPEST_FIRST = ("complement", "nbsvm", "svm")
+
+
+class StoreTooLarge(ValueError):
+    """No candidate model can be cross-validated within the memory allowed."""
 
 
 @dataclass(frozen=True)
@@ -340,6 +344,11 @@ def select_model(acc: Accumulator | Callable[[], Accumulator], vectors: PageVect
         last_fold = budget.spent - before
         _drop_losers([r for r in alive if r.correct], f + 1)
     scored = [r for r in results.values() if r.correct]
+    if not scored:  # every candidate would need more memory than allowed: the count default
+        raise StoreTooLarge("every candidate model needs more than "
+                            f"{MAX_PATH_BYTES / 2**30:g} GiB per fold for {matrix.n_cols:,} features and "
+                            f"{len(matrix.categories)} categories; the count models (complement naive Bayes, "
+                            "built from the counts) serve without a fit")
     chosen = sorted(scored, key=_rank_key)[0]
     settings = settings if settings is not None else acc.settings
     model = train_chosen(chosen.candidate, acc, everything, settings, seed)
@@ -372,7 +381,10 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
     from .config import threads
 
     alphas = [c.param("alpha") for c in candidates if c.family == "complement"]
-    if alphas:
+    if alphas and path_bytes(train.matrix, "complement", 1) > MAX_PATH_BYTES:
+        for alpha in alphas:
+            results[Candidate("complement", (("alpha", alpha),))].skipped = "memory"
+    elif alphas:
         for alpha, scores in zip(alphas, complement_scores(train, test, alphas)):
             _record(results[Candidate("complement", (("alpha", alpha),))], scores, truth)
     jobs = []
@@ -383,7 +395,7 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
             continue
         cost = epoch_cost(train, family) * len(needed)
         epochs = min(CV_EPOCHS, budget.left // cost)
-        too_large = path_bytes(train.matrix, len(needed)) > MAX_PATH_BYTES
+        too_large = path_bytes(train.matrix, family, len(needed)) > MAX_PATH_BYTES
         if epochs < MIN_PASSES or too_large:
             for c in wanted:
                 if not results[c].correct:
@@ -429,11 +441,14 @@ class _Job:
     stopped: bool = False
 
 
-def path_bytes(matrix: PageMatrix, n_c: int) -> int:
-    """Bytes of the weights of an SVM path with ``n_c`` values of C (float32 per column,
-    problem and C)."""
+def path_bytes(matrix: PageMatrix, family: str, n_c: int) -> int:
+    """Bytes a family's arrays take per fold: an SVM path's weights (float32 per column,
+    problem and C) and, for NBSVM, its per-class counts and ratios; complement's
+    per-class weights and logs."""
     n_classes = len(matrix.categories)
-    return 4 * matrix.n_cols * (1 if n_classes == 2 else n_classes) * n_c
+    n_prob = 1 if n_classes == 2 else n_classes
+    per_column = {"svm": 4 * n_prob * n_c, "nbsvm": 4 * n_prob * n_c + 16 * n_classes, "complement": 16 * n_classes}
+    return matrix.n_cols * per_column[family]
 
 
 def _record(result: Scored, scores: np.ndarray, truth: np.ndarray, replace: bool = False) -> None:
