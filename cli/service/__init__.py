@@ -1,6 +1,7 @@
 """The HTTP service of ``accum serve`` (needs the ``serve`` extra: ``pip install 'accum[serve]'``).
 
 - :mod:`.app`: the FastAPI application (:func:`create_app`), its limits and routes;
+- :mod:`.work`: what the routes run on worker threads (and in the report process);
 - :mod:`.live`: the model the service answers from, switched atomically to newer snapshots;
 - :mod:`.schemas`: request and response shapes (documented at ``/openapi.json``);
 - :mod:`.bodies`: request bodies parsed and validated off the event loop, at a bounded cost;
