@@ -290,6 +290,10 @@ def _centred_gram_times(gram, n_buckets, mean, n_pages, lam, x: np.ndarray) -> n
     return y
 
 
+class NoGramError(ValueError):
+    """A model that needs the Gram, asked of counts that keep none (``gram_bits`` 0)."""
+
+
 def _zscore_scale(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-row mean and standard deviation over the categories (std 0 becomes inf: no vote)."""
     mean = scores.mean(axis=1, keepdims=True)
@@ -351,9 +355,9 @@ class RidgeComplementClassifier(LinearCountModel):
             raise ValueError(f"blend must be >= 0, got {blend!r}")
         bits = accumulator.settings.gram_bits
         if not bits:
-            raise ValueError("the ridge-complement model needs the Gram, which this store does not keep "
-                             "(made with --gram-bits 0 or before accum kept it): re-ingest into a new --store, "
-                             "or use --model complement")
+            raise NoGramError("the ridge-complement model needs the Gram, which these counts do not keep "
+                              "(gram_bits 0, or counted before accum kept it): count the pages again with "
+                              "gram_bits > 0, or use the complement model")
         self.lam, self.blend = float(lam), float(blend)
         # per-category sums of the hashed unigram weights: B[k, c] = sum_{pages of c} h[k]
         sums = _kernels.unigram_bucket_sums(accumulator.raw_pairs, accumulator.n_pairs, accumulator.raw_rows, bits,

@@ -33,29 +33,34 @@ from .partials import apply_partial, count_part, merge_partials, screen_part
 _HASH_QUERY = 500
 
 
+class DaskError(ValueError):
+    """Dask cannot be used as asked: not installed, an address it does not take, or a
+    scheduler it cannot reach."""
+
+
 @contextmanager
 def connect(address: str):
     """A Dask client (closed on exit) for ``local:N``, a new LocalCluster of N one-thread
     worker processes (shut down on exit), or the address of a running scheduler
-    (``tcp://host:port``)."""
+    (``tcp://host:port``). Raises :class:`DaskError` when it cannot."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - the extra is part of the test install
-        raise ValueError("--dask needs Dask: pip install 'accum[dask]'") from exc
+        raise DaskError("distributed counting needs Dask: pip install 'accum[dask]'") from exc
     if address.startswith("local:"):
         n = address.split(":", 1)[1]
         if not n.isdigit() or int(n) < 1:
-            raise ValueError(f"--dask {address!r}: expected local:N with N >= 1 workers, e.g. local:2")
+            raise DaskError(f"expected local:N with N >= 1 workers, e.g. local:2, got {address!r}")
         with LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
             yield client
         return
     if "://" not in address:
-        raise ValueError(f"--dask {address!r}: expected local:N or a scheduler address such as tcp://host:8786")
+        raise DaskError(f"expected local:N or a scheduler address such as tcp://host:8786, got {address!r}")
     try:
         client = Client(address, timeout="30s")
     except OSError as exc:
-        raise ValueError(f"--dask {address}: cannot reach the scheduler ({exc})") from exc
+        raise DaskError(f"cannot reach the Dask scheduler at {address} ({exc})") from exc
     with client:
         yield client
 

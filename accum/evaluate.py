@@ -67,7 +67,7 @@ def score_labelled(records: Iterable[Record], clf: TextClassifier, batch_pages: 
     flush()
     if not y:
         raise ValueError(
-            "no labelled page to score: check the --label spec and that the labels "
+            "no labelled page to score: check the label spec and that the labels "
             f"match the store's categories ({', '.join(clf.categories[:5])}...); skipped: {dict(skipped)}"
         )
     return np.vstack(chunks), np.array(y, np.int64), skipped

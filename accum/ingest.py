@@ -177,7 +177,7 @@ def screen(records: Iterable[Record], summary: IngestSummary, default_label: str
         else:
             label = record.label if record.label is not None else default_label
             if label is None:
-                summary.skip(record.url, "no-label", "the label spec gave no label; pass --default-label")
+                summary.skip(record.url, "no-label", "the label spec gave no label, and no default label was given")
             elif not record.text.strip():
                 summary.skip(record.url, "empty", "no text")
             elif (problem := _label_problem(label)) is not None:

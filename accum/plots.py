@@ -10,6 +10,18 @@ import numpy as np
 
 from .saturation import Curve, good_turing_forecast, heaps_predict, rates
 
+#: The file name endings a figure may be written to (the format follows the ending).
+FIGURE_SUFFIXES = (".png", ".svg")
+
+
+def figure_path(path) -> Path:
+    """``path`` as a Path, when it names a figure file this module can write (see
+    :data:`FIGURE_SUFFIXES`); else ValueError."""
+    path = Path(path)
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise ValueError(f"a figure's file name must end in .png or .svg, got {path.name!r}")
+    return path
+
 OVERALL = "all pages"
 
 
@@ -35,9 +47,7 @@ def saturation_figure(curves: dict, summaries: dict, bands: dict | None, path) -
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg"):
-        raise ValueError(f"--plot takes a .png or .svg file name, got {path.name!r}")
+    path = figure_path(path)
     names = [None] + sorted(n for n in curves if n is not None) if None in curves else sorted(curves)
     ncols = min(4, len(names))
     nrows = math.ceil(len(names) / ncols)
@@ -184,9 +194,7 @@ def reliability_figure(before: dict, after: dict, title: str, path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg"):
-        raise ValueError(f"--plot takes a .png or .svg file name, got {path.name!r}")
+    path = figure_path(path)
     fig = Figure(figsize=(10, 4.6), layout="constrained")
     FigureCanvasAgg(fig)
     fig.suptitle(title, fontsize=12)
@@ -220,9 +228,7 @@ def capacity_figure(measured: list[dict], extrapolated: list[dict], llms: list[d
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg"):
-        raise ValueError(f"--plot takes a .png or .svg file name, got {path.name!r}")
+    path = figure_path(path)
     fig = Figure(figsize=(10, 6.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)

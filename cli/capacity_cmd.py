@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from .common import data_errors, emit_json, json_option, open_store, printable, store_options
+from .common import data_errors, emit_json, figure_name, json_option, open_store, printable, store_options
 
 
 @click.command("capacity")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, callback=figure_name,
               help="Log-log figure (.png or .svg): parameters against pages, with the LLMs.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
               help="Markdown report answering the 400B / 40B question with its numbers.")

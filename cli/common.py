@@ -95,10 +95,29 @@ def open_store(store: str, db: str | None, create: bool = False):
 def load_classifier(store: str, db: str | None, model: str, alpha: float | None, save: bool = True):
     """The classifier ``model`` over the newest snapshot of a store, calibrated as the
     store keeps it (see :meth:`accum.storage.Store.classifier`, also for ``save``)."""
-    clf = open_store(store, db).classifier(model, alpha, save=save)
+    from accum.classify import NoGramError
+
+    try:
+        clf = open_store(store, db).classifier(model, alpha, save=save)
+    except NoGramError as exc:
+        raise click.ClickException(
+            "the ridge-complement model needs the Gram, which this store does not keep (made with --gram-bits 0 "
+            "or before accum kept it): re-ingest into a new --store, or use --model complement") from exc
     if clf is None:
         raise click.ClickException(f"the store at {store} has no categories yet: run accum ingest first")
     return clf
+
+
+def figure_name(ctx, param, value):
+    """Callback of the ``--plot`` options: a figure's file name must end in .png or .svg
+    (checked before the command does any work)."""
+    from pathlib import Path
+
+    from accum.plots import FIGURE_SUFFIXES
+
+    if value is not None and Path(value).suffix.lower() not in FIGURE_SUFFIXES:
+        raise click.BadParameter(f"takes a .png or .svg file name, got {Path(value).name!r}")
+    return value
 
 
 def model_options(func):

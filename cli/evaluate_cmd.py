@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import (data_errors, emit_json, json_option, load_classifier, model_options, open_store, printable,
-                     read_sources, source_options, store_options)
+from .common import (data_errors, emit_json, figure_name, json_option, load_classifier, model_options, open_store,
+                     printable, read_sources, source_options, store_options)
 
 
 @click.command("evaluate")
@@ -70,7 +70,7 @@ def echo_report(report: dict) -> None:
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
 @source_options
 @model_options
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, callback=figure_name,
               help="Write a reliability diagram (.png or .svg), before and after.")
 @click.option("--pairs", default=0, show_default=True, type=click.IntRange(min=0),
               help="Fit the multi-label thresholds also on this many two-topic pages (two of the pages, of "

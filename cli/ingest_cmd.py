@@ -22,6 +22,11 @@ def _valid_label(ctx, param, value):
         raise click.BadParameter(str(exc)) from None
 
 
+#: What a user can do about records skipped for these reasons, shown with their example.
+SKIP_HINTS = {"no-label": "--default-label gives such pages a label",
+              "outside-root": "--follow-links reads files that links lead to"}
+
+
 @click.command("ingest")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
 @source_options
@@ -81,16 +86,19 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
         with progress_bar("ingest", quiet) as bar:
             result = ingest_into(st, records, command, settings, progress=lambda record: bar.update(1), **options)
     else:
-        from accum.distributed import connect, n_workers
+        from accum.distributed import DaskError, connect, n_workers
         from accum.sources.partition import plan_parts
 
-        with connect(dask_address) as client:
-            parts = plan_parts(sources, fmt, label, part_bytes=max(1, int(part_mb * 1e6)),
-                               min_parts=n_workers(client), text_field=text_field, url_field=url_field,
-                               max_page_bytes=max_page_bytes, follow_links=follow_links)
-            with progress_bar("ingest", quiet) as bar:
-                bar.unit, bar.total = " files", sum(p.n_inputs for p in parts)
-                result = ingest_into(st, parts, command, settings, client=client, progress=bar.update, **options)
+        try:
+            with connect(dask_address) as client:
+                parts = plan_parts(sources, fmt, label, part_bytes=max(1, int(part_mb * 1e6)),
+                                   min_parts=n_workers(client), text_field=text_field, url_field=url_field,
+                                   max_page_bytes=max_page_bytes, follow_links=follow_links)
+                with progress_bar("ingest", quiet) as bar:
+                    bar.unit, bar.total = " files", sum(p.n_inputs for p in parts)
+                    result = ingest_into(st, parts, command, settings, client=client, progress=bar.update, **options)
+        except DaskError as exc:
+            raise click.ClickException(f"--dask {dask_address}: {exc}") from exc
         result["dask"] = {"scheduler": dask_address, "parts": len(parts)}
     result["fit"] = None if refit is False else fit_after(st, force=bool(refit))
     if as_json:
@@ -104,7 +112,8 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
     click.echo(f"  skipped      {sum(skipped.values()):>10,}"
                + (f"  ({', '.join(f'{k}: {v:,}' for k, v in skipped.items())})" if skipped else ""))
     for reason, example in result["skip_examples"].items():
-        click.echo(f"    e.g. {reason}: {printable(example)}")
+        hint = f" ({SKIP_HINTS[reason]})" if reason in SKIP_HINTS else ""
+        click.echo(f"    e.g. {reason}: {printable(example)}{hint}")
     notes = result.get("notes", {})
     if notes:  # pages kept, but read another way (a deeply nested page's tags stripped)
         click.echo(f"  notes        {sum(notes.values()):>10,}  ({', '.join(f'{k}: {v:,}' for k, v in notes.items())})")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import data_errors, emit_json, json_option, open_store, printable, store_options, unknown_category
+from .common import (data_errors, emit_json, figure_name, json_option, open_store, printable, store_options,
+                     unknown_category)
 
 
 @click.command("saturation")
@@ -12,7 +13,7 @@ from .common import data_errors, emit_json, json_option, open_store, printable, 
 @click.option("--order", default=1, show_default=True, type=click.IntRange(1, 8), help="n-gram order of the features.")
 @click.option("--threshold", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Saturated when fewer new features seen >= 2 times than this arrive per page.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, callback=figure_name,
               help="Write the figure (.png or .svg) and its points (.csv beside it).")
 @click.option("--shuffles", default=0, show_default=True, type=click.IntRange(min=0),
               help="Also draw the band of R shuffled page orders (re-reads the store's sources).")

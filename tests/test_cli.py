@@ -130,6 +130,26 @@ def test_a_store_without_the_gram_defaults_to_complement(tmp_path):
     assert again.returncode == 2 and "gram-bits 0" in again.stderr
 
 
+def test_engine_errors_speak_settings_and_the_cli_names_flags(tmp_path):
+    """The engine's errors name its own settings (gram_bits, a figure's file name); the
+    command line names its flags (--plot is checked before any work: a usage error)."""
+    from accum.accumulator import Accumulator
+    from accum.classify import make_model
+    from accum.plots import figure_path
+    from accum.settings import Settings
+
+    acc = Accumulator(Settings(gram_bits=0))
+    acc.partial_fit(["the goalie", "the rocket"], ["hockey", "space"])
+    with pytest.raises(ValueError, match="gram_bits 0") as caught:
+        make_model(acc, "ridge-complement")
+    assert "--" not in str(caught.value)
+    with pytest.raises(ValueError, match="must end in .png or .svg") as caught:
+        figure_path("growth.pdf")
+    assert "--" not in str(caught.value)
+    proc = accum("saturation", "--plot", "growth.pdf", "--store", tmp_path / "nowhere", check=False)
+    assert proc.returncode == 2 and "--plot" in proc.stderr and "growth.pdf" in proc.stderr
+
+
 def test_real_warc_samples_ingest(tmp_path):
     warcs = sorted(p for p in corpus_path("warc-samples").rglob("*") if p.is_file())
     summary = accum_json("ingest", *warcs, "--default-label", "web", "--store", tmp_path / "s")

@@ -63,7 +63,7 @@ def test_links_out_of_the_root_are_skipped_unless_followed(linked_corpus):
     assert kinds(items) == [("page.txt", "a"), ("secret.txt", "outside-root"), ("alias.txt", "b"),
                             ("inside-abs.txt", "b"), ("passwd", "outside-root")]
     skip = items[1]
-    assert "--follow-links" in skip.detail and str(linked_corpus.parent / "secret.txt") in skip.detail
+    assert "follow_links" in skip.detail and str(linked_corpus.parent / "secret.txt") in skip.detail
     assert not any("root:" in item.text for item in items if isinstance(item, Page))
 
     followed = list(open_source(linked_corpus, label="dir", follow_links=True))
@@ -82,12 +82,15 @@ def test_links_out_of_the_root_are_skipped_unless_followed(linked_corpus):
 
 
 def test_ingest_reports_outside_root_and_follow_links_is_recorded(linked_corpus, tmp_path):
-    from accum.cli.common import store_pages
+    from accum.storage.recorded import recorded_pages
     from accum.storage import Store
 
     plain = accum_json("ingest", linked_corpus, "--label", "dir", "--store", tmp_path / "plain")
     assert plain["skipped"] == {"outside-root": 2} and plain["pages_added"] == 1
     assert "secret.txt" in plain["skip_examples"]["outside-root"]
+    shown = subprocess.run([*ACCUM, "ingest", str(linked_corpus), "--label", "dir", "--store", str(tmp_path / "shown")],
+                           capture_output=True, text=True, timeout=600)
+    assert "e.g. outside-root:" in shown.stdout and "--follow-links reads files" in shown.stdout  # the CLI's hint
 
     store = tmp_path / "followed"
     followed = accum_json("ingest", linked_corpus, "--label", "dir", "--follow-links", "--store", store)
@@ -95,7 +98,7 @@ def test_ingest_reports_outside_root_and_follow_links_is_recorded(linked_corpus,
     st = Store(store)
     try:
         assert st.info()["runs"][-1]["command"]["follow_links"] is True
-        texts, cats = store_pages(st)  # re-reads the sources as the run did: through the links
+        texts, cats = recorded_pages(st)  # re-reads the sources as the run did: through the links
         assert len(texts) == 3 and sorted(cats) == ["a", "a", "b"]
     finally:
         st.engine.dispose()

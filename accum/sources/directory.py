@@ -93,7 +93,7 @@ def _outside(real_root: str, path: str) -> Skipped | None:
         source=display_path(path),
         reason="outside-root",
         detail=f"a symbolic link to {display_path(target)}, outside {display_path(real_root)}; "
-        "pass --follow-links (follow_links=True) to read files that links lead to",
+        "follow_links reads files that links lead to",
     )
 
 
