@@ -18,3 +18,10 @@ def _modules_with_examples() -> list[str]:
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def test_every_export_of_accum_loads():
+    """``import accum`` stays light: the names in ``accum.__all__`` load on first use."""
+    for name in accum.__all__:
+        assert getattr(accum, name) is getattr(importlib.import_module(accum._EXPORTS[name]), name)
+    assert {"make_model", "select_model", "PageVectors", "MarkovAccumulator"} <= set(accum.__all__)
