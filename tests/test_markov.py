@@ -699,15 +699,6 @@ def test_per_category_counts_are_sparse_and_exact():
                                    m.log_probs(HELD_OUT, category="law", method=method), rtol=1e-13)
 
 
-def test_models_pickled_with_dense_counts_still_load():
-    m = fitted(3)
-    old = {k: v for k, v in m.__dict__.items() if k not in ("_table", "_row_count", "_pairs", "n_pairs")}
-    old["_counts"] = m.counts  # the former layout: int64[rows, categories]
-    back = MarkovAccumulator.__new__(MarkovAccumulator)
-    back.__setstate__(old)
-    assert back.canonical() == m.canonical() and back.generate(30, seed=4) == m.generate(30, seed=4)
-
-
 def test_backing_off_below_a_context_that_knows_every_token_ends():
     m = fitted(2)
     chain, query, _ = m._setup(None, None, "kn", None, None, None)

@@ -424,10 +424,7 @@ class NgramCounts(CategoryTotals):
         return state
 
     def __setstate__(self, state: dict) -> None:
-        state.pop("_cache", None)  # what derived state was called before
         state["_derived"] = Derived()
-        if "_counts" in state:  # pickled before counts were sparse: rebuild through to_arrays' format
-            state = _from_dense_pickle(type(self), state).__dict__
         self.__dict__.update(state)
 
     # -- accounting ----------------------------------------------------------------------
@@ -468,21 +465,3 @@ class NgramCounts(CategoryTotals):
                         "cumulative_contexts": cum_ctx, "cumulative_pairs": cum_pairs,
                         "cumulative_bytes": cum_bytes})
         return out
-
-
-def _from_dense_pickle(cls, state: dict):
-    """A model from the state of one pickled when counts were a dense matrix (0.1.0)."""
-    n, n_cat = state["n_rows"], len(state["categories"])
-    rows, cats = np.nonzero(state["_counts"][:n, :n_cat])
-    arrays = {"settings": {k: state[k] for k in ("order", "method", "discount", "alpha", "alpha_per_type")},
-              "categories": state["categories"], "doc_counts": state["doc_counts"],
-              "token_counts": state["token_counts"], "count_row": rows, "count_category": cats,
-              "count_value": state["_counts"][rows, cats],
-              "lexicon_keys": np.fromiter(state["lexicon"], np.uint64, len(state["lexicon"])),
-              "lexicon_text": list(state["lexicon"].values()),
-              "lexicon_info": np.array([state["token_info"][k] for k in state["lexicon"]], np.uint8)}
-    for name in ("row_key", "row_prefix", "row_last", "row_order"):
-        arrays[name] = state["_" + name][:n]
-    fresh = cls.from_arrays(arrays)
-    fresh.text_index = state.get("text_index")
-    return fresh
