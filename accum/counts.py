@@ -5,7 +5,8 @@
 counts but not an accumulator; :class:`CountsSummary` the few numbers per category and
 n-gram order that ``accum categories``, ``info`` and ``saturation`` need, small enough
 for the catalog. Also here: the growth statistics' names and the page counts at which
-the growth log has a row.
+the growth log has a row. Importing it does not import numba (the kernels load when
+first needed), so reports that read a summary stay light.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels
 from .settings import Settings
 
 #: Names of the per-order growth statistics, in kernel order.
@@ -41,10 +41,12 @@ class CategoryTotals:
 def checkpoints(limit: int) -> np.ndarray:
     """The page counts up to ``limit`` at which the growth log has a row (see
     :func:`accum._kernels.is_checkpoint`), int64[n]."""
+    from ._kernels import CHECKPOINT_GROWTH
+
     out, s = [], 1
     while s <= limit:
         out.append(s)
-        s = max(s + 1, int(s * _kernels.CHECKPOINT_GROWTH))
+        s = max(s + 1, int(s * CHECKPOINT_GROWTH))
     return np.array(out, np.int64)
 
 
@@ -119,13 +121,15 @@ class Counts(CategoryTotals):
 
     def growth_stats(self) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`~accum.accumulator.Accumulator.growth_stats`, from the counts."""
+        from ._kernels import count_stats
+
         max_order = self.settings.max_order
         cat_stats = np.zeros((self.n_categories, max_order, 4), np.int64)
         all_stats = np.zeros((max_order, 4), np.int64)
         row_total = np.zeros(len(self.row_order), np.int64)
         np.add.at(row_total, self.count_row, self.count_value)
         pairs = np.stack([(self.count_row << 32) | self.count_category, self.count_value], axis=1)  # P_KEY, P_COUNT
-        _kernels.count_stats(pairs, len(pairs), row_total, self.row_order, self.settings.prune_k, cat_stats, all_stats)
+        count_stats(pairs, len(pairs), row_total, self.row_order, self.settings.prune_k, cat_stats, all_stats)
         return cat_stats, all_stats
 
 

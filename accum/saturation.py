@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .counts import GROWTH_FIELDS
+
 #: Fractions of a category's pages used to fit when validating the forecast.
 FORECAST_FRACTIONS = (0.1, 0.25, 0.5)
 
@@ -78,7 +80,7 @@ def curve_from_rows(name: str, rows: list[dict], order: int, prune_k: int, final
         rows = rows + [final]
     if not rows:
         raise ValueError(f"no growth log for {name!r} at order {order}: ingest pages first")
-    cols = ("pages", "tokens", "distinct", "singletons", "doubletons", "at_least_k")
+    cols = ("pages", "tokens", *GROWTH_FIELDS)
     arrays = [np.array([r[c] for r in rows], np.int64) for c in cols]
     return Curve(name, order, *arrays, prune_k=prune_k)
 
@@ -264,11 +266,9 @@ def final_states(summary, order: int) -> dict[str | None, tuple[dict, int]]:
     :class:`~accum.counts.CountsSummary`."""
     cat_stats, all_stats = summary.growth_stats()
     occurrences = summary.occurrences[:, order - 1]
-    keys = ("distinct", "singletons", "doubletons", "at_least_k")
-
     def state(pages, tokens, stats):
         return {"pages": int(pages), "tokens": int(tokens), "order": order,
-                **{k: int(v) for k, v in zip(keys, stats)}}
+                **{k: int(v) for k, v in zip(GROWTH_FIELDS, stats)}}
 
     out = {None: (state(summary.n_documents, summary.n_tokens, all_stats[order - 1]), int(occurrences.sum()))}
     for c, name in enumerate(summary.categories):
