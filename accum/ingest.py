@@ -52,13 +52,22 @@ class IngestSink(Protocol):
         """The committed pages at ``urls`` whose text differs from the new pages' (content
         ``hashes``, one per URL): their vectors and content hashes."""
 
+    def spill(self, vectors: PageVectors, hashes: list[str]) -> None:
+        """Keep the vectors of pages counted since the last checkpoint (content ``hashes``)
+        until the next checkpoint commits those of them still among its documents (or the
+        run ends without one: then they are dropped)."""
+
+    def replaced_pending(self, hashes: list[str]) -> PageVectors:
+        """The vectors of spilled pages (content ``hashes``) not committed yet."""
+
     def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: "IngestSummary",
                    markov=None, vectors: PageVectors | None = None, forgotten: list[str] = ()) -> None:
         """Make ``acc``, the generator ``markov`` (when kept), the new ``documents``, their
         page ``vectors`` (when the accumulator keeps them: one per document, in order)
         and their ``growth`` log rows visible together, atomically (``growth`` as
         returned by :meth:`Accumulator.take_growth`), and the committed pages whose
-        content hashes are ``forgotten`` gone (``acc`` no longer counts them)."""
+        content hashes are ``forgotten`` gone (``acc`` no longer counts them). The
+        ``vectors`` are those of the last documents: the earlier ones' were spilled."""
 
 
 class MemorySink:
@@ -70,6 +79,7 @@ class MemorySink:
         self.markov = None
         self.growth: list = []
         self.vectors: dict[str, PageVectors] = {}  # by content hash
+        self._spilled: dict[str, PageVectors] = {}  # not yet committed
         self.checkpoints = 0
 
     def known_hashes(self, hashes: list[str]) -> set[str]:
@@ -80,11 +90,20 @@ class MemorySink:
         old = [d.content_hash for d in self.documents.values() if d.url in new and new[d.url] != d.content_hash]
         return PageVectors.concat([self.vectors[h] for h in old]), old
 
+    def spill(self, vectors, hashes) -> None:
+        self._spilled.update((h, vectors.subset([i])) for i, h in enumerate(hashes))
+
+    def replaced_pending(self, hashes):
+        return PageVectors.concat([self._spilled[h] for h in hashes])
+
     def checkpoint(self, acc, documents, growth, summary, markov=None, vectors=None, forgotten=()) -> None:
         self.accumulator = Accumulator.from_arrays(acc.to_arrays())
         if vectors is not None:
-            for i, d in enumerate(documents):
-                self.vectors[d.content_hash] = vectors.subset([i])
+            tail = documents[len(documents) - vectors.n_pages :]
+            self._spilled.update((d.content_hash, vectors.subset([i])) for i, d in enumerate(tail))
+            for d in documents:
+                self.vectors[d.content_hash] = self._spilled[d.content_hash]
+        self._spilled = {}
         for h in forgotten:
             self.documents.pop(h, None)
             self.vectors.pop(h, None)
@@ -275,6 +294,12 @@ def count_pages(acc: Accumulator, markov, pages: list[tuple[Page, str, str]],
     return rows
 
 
+#: Bytes of page vectors an ingest keeps in memory: beyond them they are spilled to the
+#: sink (see :meth:`IngestSink.spill`), so memory does not grow with the pages between
+#: checkpoints.
+SPILL_BYTES = 64 << 20
+
+
 class Pending:
     """The pages counted since the last checkpoint (document rows and vectors, in order),
     and the committed pages they replace.
@@ -285,13 +310,15 @@ class Pending:
     checkpoint, and a page replaced before a checkpoint is dropped from the pending ones,
     so a re-crawled page never counts twice. Pages without a URL replace nothing. Without
     page vectors (an accumulator that does not keep them) nothing can be taken back, and
-    pages only add.
+    pages only add. Vectors beyond :data:`SPILL_BYTES` go to the sink at once (the pages
+    before ``spilled``), the rest at the checkpoint.
     """
 
     def __init__(self, acc: Accumulator, sink: IngestSink):
         self.acc, self.sink = acc, sink
         self.documents: list[DocumentRow] = []
-        self.vectors: list[PageVectors] = []
+        self.vectors: list[PageVectors] = []  # of the documents from ``spilled`` on
+        self.spilled = 0
         self.hashes: set[str] = set()
         self.forgotten: list[str] = []
         self._dropped: set[int] = set()
@@ -302,15 +329,19 @@ class Pending:
         and take back what they replace."""
         first = len(self.documents)
         if vectors is not None:
-            self._replace(documents, first, summary)
+            self._replace(documents, summary)
             self.vectors.append(vectors)
         self.documents.extend(documents)
         self.hashes.update(d.content_hash for d in documents)
         for i, d in enumerate(documents):
             if d.url:
                 self._by_url[d.url] = first + i
+        if sum(v.fids.nbytes + v.tfs.nbytes for v in self.vectors) > SPILL_BYTES:
+            vectors = PageVectors.concat(self.vectors, self.acc.categories)
+            self.sink.spill(vectors, [d.content_hash for d in self.documents[self.spilled :]])
+            self.spilled, self.vectors = len(self.documents), []
 
-    def _replace(self, documents: list[DocumentRow], first: int, summary: "IngestSummary") -> None:
+    def _replace(self, documents: list[DocumentRow], summary: "IngestSummary") -> None:
         with_url = [d for d in documents if d.url]
         if not with_url:
             return
@@ -321,9 +352,12 @@ class Pending:
             i = self._by_url.get(d.url)
             if i is not None and i not in self._dropped and self.documents[i].content_hash != d.content_hash:
                 pending.append(i)
-        if pending:
-            everything = PageVectors.concat(self.vectors)
-            parts.append(everything.subset(np.array(pending, np.int64)))
+        spilled = [self.documents[i].content_hash for i in pending if i < self.spilled]
+        if spilled:
+            parts.append(self.sink.replaced_pending(spilled))
+        in_memory = [i - self.spilled for i in pending if i >= self.spilled]
+        if in_memory:
+            parts.append(PageVectors.concat(self.vectors).subset(np.array(in_memory, np.int64)))
         if not parts:
             return
         self.acc.subtract(PageVectors.concat(parts, self.acc.categories))
@@ -332,14 +366,15 @@ class Pending:
         summary.replaced += len(keep) + len(pending)
 
     def take(self) -> tuple[list[DocumentRow], PageVectors | None, list[str]]:
-        """The pending documents, their vectors and the forgotten hashes; then none pend."""
+        """The pending documents, the vectors of those not spilled (the last ones of the
+        documents, in order) and the forgotten hashes; then none pend."""
         kept = [i for i in range(len(self.documents)) if i not in self._dropped]
         documents = [self.documents[i] for i in kept]
         vectors = None
         if self.vectors:
             vectors = PageVectors.concat(self.vectors, self.acc.categories)
             if self._dropped:
-                vectors = vectors.subset(np.array(kept, np.int64))
+                vectors = vectors.subset(np.array([i - self.spilled for i in kept if i >= self.spilled], np.int64))
         elif self.acc.keep_vectors:
             vectors = PageVectors.empty(self.acc.categories)
         forgotten = list(self.forgotten)

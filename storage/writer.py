@@ -27,7 +27,7 @@ from accum.vectors import PageVectors
 
 from . import catalog as cat
 from .failures import READ_ONLY, StoreError, db_reason, os_reason, other_store_message, unwritable_message
-from .segments import SEGMENT_DIR, write_vectors
+from .segments import SEGMENT_DIR, read_vectors, write_vectors
 from .snapshots import snapshot_bytes, write_snapshot
 from .store import STORE_ID_FILE, Store, catalog_url
 
@@ -56,6 +56,7 @@ class StoreWriter:
         self._lock_file = None
         self._catalog_lock = None
         self._seq = 0
+        self._spilled: list = []  # (path, pages, bytes) of segments spilled since the last checkpoint
 
     def __enter__(self) -> "StoreWriter":
         store = self.store
@@ -226,27 +227,47 @@ class StoreWriter:
             return PageVectors.empty(), []
         return self.store.page_vectors(old)
 
+    def spill(self, vectors: PageVectors, hashes: list[str]) -> None:
+        """Write pending pages' vectors to a segment now (registered by the next
+        checkpoint; a run that stops before it leaves a file the next writer removes)."""
+        name = f"v-r{self.run_id:06d}-{self._seq + 1:05d}-{len(self._spilled):04d}.arrow"
+        path = self.store.path / SEGMENT_DIR / name
+        path.parent.mkdir(exist_ok=True)
+        try:
+            self._spilled.append((path, vectors.n_pages, write_vectors(vectors, hashes, path)))
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            raise StoreError(f"cannot write page vectors to {path.parent}: {os_reason(exc)}. Nothing of this run "
+                             "since its last checkpoint was committed; make room and run the same ingest again "
+                             "to resume") from exc
+
+    def replaced_pending(self, hashes: list[str]) -> PageVectors:
+        """Vectors of spilled pages of this run, not committed yet."""
+        return read_vectors([path for path, _, _ in self._spilled], keep=set(hashes))[0]
+
     def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: IngestSummary,
                    markov=None, vectors: PageVectors | None = None, forgotten: list[str] = ()) -> None:
         """Write a snapshot of ``acc`` (and the generator ``markov``) and a segment of the
-        pages' ``vectors`` (those of ``documents``, in order), then register them with
-        ``documents`` and the ``growth`` log rows, and remove the ``forgotten`` pages'
-        documents, in one transaction."""
+        pages' ``vectors`` (those of the last ``documents``: the earlier ones' were
+        spilled), then register them and the spilled segments with ``documents`` and the
+        ``growth`` log rows, and remove the ``forgotten`` pages' documents, in one
+        transaction."""
         self._seq += 1
         name = f"r{self.run_id:06d}-{self._seq:05d}"
         snap_dir = self.store.path / "snapshots"
         models = {"classifier": acc} | ({"markov": markov} if markov is not None else {})
         kept = ("the store holds exactly what it held before this run" if self._seq == 1
                 else "the store holds what this run's previous checkpoint committed")
-        segment = None
+        segments, self._spilled = list(self._spilled), []
         try:
             if vectors is not None and vectors.n_pages:
                 segment = self.store.path / SEGMENT_DIR / f"v-{name}.arrow"
                 segment.parent.mkdir(exist_ok=True)
-                segment_bytes = write_vectors(vectors, [d.content_hash for d in documents], segment)
+                tail = [d.content_hash for d in documents[len(documents) - vectors.n_pages :]]
+                segments.append((segment, vectors.n_pages, write_vectors(vectors, tail, segment)))
             path = write_snapshot(models, snap_dir, name)
         except OSError as exc:
-            if segment is not None:
+            for segment, _, _ in segments:
                 segment.unlink(missing_ok=True)
             raise StoreError(
                 f"cannot write the snapshot {name} to {snap_dir}: {os_reason(exc)}. Nothing of it was "
@@ -270,9 +291,9 @@ class StoreWriter:
                 growth_rows = _growth_rows(growth, acc, ids, self.run_id)
                 if growth_rows:
                     conn.execute(sa.insert(cat.growth), growth_rows)
-                if segment is not None:
+                for segment, n_pages, n_bytes in segments:
                     conn.execute(sa.insert(cat.segments).values(run_id=self.run_id, name=segment.name, kind="vectors",
-                                                                n_pages=vectors.n_pages, bytes=segment_bytes))
+                                                                n_pages=n_pages, bytes=n_bytes))
                 conn.execute(sa.insert(cat.summaries).values(snapshot=name, summary=json.dumps(
                     CountsSummary.of(acc).to_dict())))
                 conn.execute(sa.insert(cat.snapshots).values(
@@ -287,7 +308,7 @@ class StoreWriter:
                 )
         except BaseException as exc:
             shutil.rmtree(path, ignore_errors=True)
-            if segment is not None:
+            for segment, _, _ in segments:
                 segment.unlink(missing_ok=True)
             if isinstance(exc, sa.exc.SQLAlchemyError):
                 raise StoreError(
