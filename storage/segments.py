@@ -21,6 +21,8 @@ import pyarrow as pa
 
 from accum.vectors import PageVectors
 
+from .snapshots import fsync
+
 #: Directory of a store that holds the segments.
 SEGMENT_DIR = "vectors"
 
@@ -45,12 +47,12 @@ def write_vectors(vectors: PageVectors, hashes: Sequence[str], path: Path) -> in
     try:
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-        _fsync(tmp)
+        fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync(path.parent)
+    fsync(path.parent)
     return path.stat().st_size
 
 
@@ -93,11 +95,3 @@ def _hex(hashes: np.ndarray) -> list[str]:
     """16-byte hashes (numpy ``S16``, which would drop trailing NUL bytes as items) as hex."""
     text = np.ascontiguousarray(hashes).view(np.uint8).tobytes().hex()
     return [text[i : i + 32] for i in range(0, len(text), 32)]
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

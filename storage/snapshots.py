@@ -58,14 +58,14 @@ def write_snapshot(models: dict, directory: Path, name: str) -> Path:
         tmp.mkdir(parents=True)
         for model, obj in models.items():
             write_state(obj.to_arrays(), tmp, model)
-        _fsync(tmp)
+        fsync(tmp)
         os.replace(tmp, final)
     except BaseException:
         # a full disk, a read-only or vanished directory, ^C: leave no partial snapshot behind
         # (it would hold the space the catalog needs to record the failure)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync(final.parent)
+    fsync(final.parent)
     return final
 
 
@@ -177,7 +177,7 @@ def write_model(state: dict, path: Path) -> None:
             else:
                 meta[key] = value
         (tmp / "model.json").write_text(json.dumps(meta), encoding="utf-8")
-        _fsync(tmp)
+        fsync(tmp)
         shutil.rmtree(path, ignore_errors=True)  # one of another format (a reader that has it mapped keeps it)
         os.replace(tmp, path)
     except BaseException:
@@ -207,7 +207,7 @@ def _write_ipc(table: pa.Table, path: Path, compression: str | None = None) -> N
     with pa.OSFile(str(path), "wb") as sink:
         with pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as writer:
             writer.write_table(table)
-    _fsync(path)
+    fsync(path)
 
 
 def _read_ipc(path: Path) -> pa.Table:
@@ -217,7 +217,8 @@ def _read_ipc(path: Path) -> pa.Table:
         return pa.ipc.open_file(source).read_all()
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file or directory to the disk (a directory: the names in it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
