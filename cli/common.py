@@ -198,11 +198,15 @@ def fit_after(st, force: bool) -> dict | None:
     (see :func:`accum.storage.fits.fit_if_due`). The pages are committed whatever happens
     here: a fit that fails (a full disk) is reported, on stderr and as ``{"error": ...}``,
     without failing the command; ``accum fit`` tries again."""
+    from accum.selection import StoreTooLarge
     from accum.storage import StoreError
     from accum.storage.fits import fit_if_due
 
     try:
         fit = fit_if_due(st, force=force)
+    except StoreTooLarge as exc:  # not a failure: the count models serve such a store
+        click.echo(f"accum: no model fitted: {exc}", err=True)
+        return {"error": str(exc)}
     except (StoreError, OSError) as exc:
         click.echo(f"accum: the pages are committed, but choosing the model failed: {exc}; "
                    "run accum fit once the cause is fixed", err=True)
