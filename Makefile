@@ -25,11 +25,13 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m pip install --quiet -e '.[test,bench]'
 	$(VENV)/bin/python benchmarks/ingest_speed.py
+	$(VENV)/bin/python benchmarks/classify_suite.py
 	$(VENV)/bin/python benchmarks/classify_peers.py
 	$(VENV)/bin/python benchmarks/tracking_cost.py --runs 7
 	$(VENV)/bin/python benchmarks/markov_peers.py
 	$(VENV)/bin/python benchmarks/dask_speedup.py --runs 2
 	$(VENV)/bin/python benchmarks/service_load.py
+	$(VENV)/bin/python benchmarks/scale.py
 
 # Build the wheel and check that every subpackage is inside it (editable installs hide
 # a package missing from pyproject's list).
