@@ -77,10 +77,21 @@ def factorize(fids):
 
 
 @njit(**NJIT_OPTIONS)
+def class_counts(indptr, indices, rows, labels, n_cols, n_classes):
+    """How many of the pages ``rows`` of each class hold each column, int32[n_cols, n_classes]."""
+    out = np.zeros((n_cols, n_classes), np.int32)
+    for k in range(rows.shape[0]):
+        i = rows[k]
+        c = labels[i]
+        for e in range(indptr[i], indptr[i + 1]):
+            out[indices[e], c] += 1
+    return out
+
+
+@njit(**NJIT_OPTIONS)
 def class_sums(indptr, indices, values, rows, row_weight, labels, n_cols, n_classes):
     """Per column and class, the sum of ``values[e] * row_weight[k]`` over the entries of
-    the pages ``rows[k]`` of that class, float64[n_cols, n_classes] (with values and
-    weights of 1: how many pages of each class hold each column)."""
+    the pages ``rows[k]`` of that class, float64[n_cols, n_classes]."""
     out = np.zeros((n_cols, n_classes))
     for k in range(rows.shape[0]):
         i = rows[k]
@@ -89,6 +100,76 @@ def class_sums(indptr, indices, values, rows, row_weight, labels, n_cols, n_clas
         for e in range(indptr[i], indptr[i + 1]):
             out[indices[e], c] += values[e] * w
     return out
+
+
+@njit(**NJIT_OPTIONS)
+def complement_logs(weights, cols, alpha, out):
+    """Complement naive Bayes' ``log(W[j] - W[j, c] + alpha)`` (``W[j]`` the column's sum
+    over the classes) of the columns ``cols``, less its mean over the classes (which
+    shifts a page's scores alike, nothing a decision or a softmax sees, and keeps
+    single-precision sums small), into ``out[j]`` (float32[n_cols, n_classes])."""
+    n_classes = weights.shape[1]
+    logs = np.empty(n_classes, np.float32)
+    for j in cols:
+        total = 0.0
+        for c in range(n_classes):
+            total += weights[j, c]
+        mean = np.float32(0.0)
+        for c in range(n_classes):
+            logs[c] = np.log(np.float32(total - weights[j, c]) + np.float32(alpha))
+            mean += logs[c]
+        mean /= np.float32(n_classes)
+        for c in range(n_classes):
+            out[j, c] = logs[c] - mean
+
+
+@njit(**NJIT_OPTIONS)
+def log_count_ratio(class_df, df, alpha):
+    """Naive Bayes' log-count ratios ``r = log(p / |p|_1) - log(q / |q|_1)`` per column and
+    problem, float32[n_cols, n_problems], with ``p`` and ``q`` the document frequencies of
+    a class and of the other classes (two classes: class 1 and class 0, one problem) plus
+    ``alpha``, over the columns ``df > 0``; 0 in the others.
+
+    ``class_df`` int32[n_cols, n_classes], ``df`` int64[n_cols] (its row sums).
+    """
+    n_cols, n_classes = class_df.shape
+    two = n_classes == 2
+    n_prob = 1 if two else n_classes
+    p_sum = np.zeros(n_prob)
+    q_sum = np.zeros(n_prob)
+    held = 0
+    for j in range(n_cols):
+        if df[j] > 0:
+            held += 1
+            for c in range(n_prob):
+                p = class_df[j, 1] if two else class_df[j, c]
+                p_sum[c] += p
+                q_sum[c] += class_df[j, 0] if two else df[j] - p
+    norm = np.empty(n_prob)
+    for c in range(n_prob):
+        norm[c] = np.log(q_sum[c] + alpha * held) - np.log(p_sum[c] + alpha * held)
+    out = np.zeros((n_cols, n_prob), np.float32)
+    for j in range(n_cols):
+        if df[j] > 0:
+            for c in range(n_prob):
+                p = class_df[j, 1] if two else class_df[j, c]
+                q = class_df[j, 0] if two else df[j] - p
+                out[j, c] = np.float32(np.log((p + alpha) / (q + alpha)) + norm[c])
+    return out
+
+
+@njit(**NJIT_OPTIONS)
+def keep_columns(a, cols):
+    """The columns ``cols`` (increasing) of the C-ordered ``a`` (2-d), moved to the front of
+    its own buffer row by row: a view of it, shape ``(a.shape[0], len(cols))``. No new
+    memory is touched (a copy of a large array costs its page faults); ``a`` is spent."""
+    n, width = a.shape
+    m = cols.shape[0]
+    flat = a.reshape(-1)
+    for i in range(n):
+        for c in range(m):  # the destination never passes the source: i * m + c <= i * width + cols[c]
+            flat[i * m + c] = flat[i * width + cols[c]]
+    return flat[: n * m].reshape(n, m)
 
 
 @njit(**NJIT_OPTIONS)
@@ -111,17 +192,17 @@ def inverse_norms(indptr, indices, values, scale, rows, out):
 
 
 @njit(**NJIT_OPTIONS)
-def training_rows(indptr, indices, values, rows, private, inv_norm, s2):
+def training_rows(indptr, indices, values, rows, private, inv_norm, scale):
     """The training pages ``rows`` as the solver reads them, and the dual's diagonal.
 
     Returns the pages' entries in columns held by two training pages or more (a compact
     CSR: page k is ``rows[k]``; int64[n + 1], int32, float32), and per page and scale the
     squared norm of its whole feature vector (``q``) and of its part in the ``private``
-    columns (``own``), float64[n, n_s] each, for the scales ``s2`` (float32[n_cols, n_s],
-    squared) and the pages' inverse norms ``inv_norm`` (float32[n, n_s]).
+    columns (``own``), float64[n, n_s] each, for the scales ``scale`` (float32[n_cols, n_s])
+    and the pages' inverse norms ``inv_norm`` (float32[n, n_s]).
     """
     n = rows.shape[0]
-    n_s = s2.shape[1]
+    n_s = scale.shape[1]
     size = 0
     for k in range(n):
         for e in range(indptr[rows[k]], indptr[rows[k] + 1]):
@@ -139,7 +220,8 @@ def training_rows(indptr, indices, values, rows, private, inv_norm, s2):
             j = indices[e]
             v2 = np.float64(values[e]) ** 2
             for c in range(n_s):
-                x2 = v2 * s2[j, c]
+                s = scale[j, c]
+                x2 = v2 * (s * s)
                 q[k, c] += x2
                 if private[j]:
                     own[k, c] += x2
@@ -156,7 +238,8 @@ def training_rows(indptr, indices, values, rows, private, inv_norm, s2):
 
 
 @njit(**NJIT_OPTIONS)
-def train_ovr(indptr, indices, values, targets, inv_norm, s2, q, own, C, ws, bias, alpha, max_epochs, eps, seed):
+def train_ovr(indptr, indices, values, targets, inv_norm, scale, q, own, C, ws, bias, alpha, max_epochs, eps,
+              seed):
     """L2-regularised squared-hinge linear SVMs, one per problem, by dual coordinate
     descent (Hsieh, Chang, Lin, Keerthi & Sundararajan 2008, as LIBLINEAR's solver 1).
 
@@ -183,8 +266,8 @@ def train_ovr(indptr, indices, values, targets, inv_norm, s2, q, own, C, ws, bia
         +1 or -1 per training page and problem.
     inv_norm : float32[n, n_s]
         Inverse norm of each training page under each scale.
-    s2 : float32[n_cols, n_s]
-        The squared column scales: problem c uses scale ``c % n_s`` (one shared by every
+    scale : float32[n_cols, n_s]
+        The column scales: problem c uses scale ``c % n_s`` (one shared by every
         problem, or one per class with the problems in blocks of the classes, one block per C).
     q, own : float64[n, n_s]
         From :func:`training_rows`.
@@ -207,7 +290,7 @@ def train_ovr(indptr, indices, values, targets, inv_norm, s2, q, own, C, ws, bia
     """
     n = indptr.shape[0] - 1
     n_prob = targets.shape[1]
-    n_s = s2.shape[1]
+    n_s = scale.shape[1]
     shared = n_s == 1
     diag = 0.5 / C
     order = np.arange(n)
@@ -264,13 +347,15 @@ def train_ovr(indptr, indices, values, targets, inv_norm, s2, q, own, C, ws, bia
                     v = values[e]
                     row = ws[j]
                     if shared:
-                        sv = v * s2[j, 0]
+                        s = scale[j, 0]
+                        sv = v * (s * s)
                         for c in range(n_prob):
                             row[c] += step[c] * sv
                     else:  # problem c has scale column c % n_s: blocks of n_s problems
                         for first in range(0, n_prob, n_s):
                             for sc in range(n_s):
-                                row[first + sc] += step[first + sc] * v * s2[j, sc]
+                                s = scale[j, sc]
+                                row[first + sc] += step[first + sc] * v * (s * s)
         for c in range(n_prob):
             if pg_max[c] - pg_min[c] <= eps:
                 done[c] = True
@@ -278,11 +363,15 @@ def train_ovr(indptr, indices, values, targets, inv_norm, s2, q, own, C, ws, bia
 
 
 @njit(**NJIT_OPTIONS)
-def private_weights(indptr, indices, values, rows, private, targets, inv_norm, s2, alpha, ws):
+def private_weights(indptr, indices, values, rows, private, targets, inv_norm, scale, alpha, ws, beyond):
     """Write the weights of the ``private`` columns (held by one training page each): the
-    page's ``alpha * y * v * s² / norm`` (see :func:`train_ovr`)."""
+    page's ``alpha * y * v * s² / norm`` (see :func:`train_ovr`). Those of columns past
+    the rows of ``ws`` are not kept: their ``|ws / s|`` is added to ``beyond[0]`` and
+    their number to ``beyond[1]`` (float64[2, n_problems], zeros in), for
+    :func:`mean_abs_ratio`."""
     n_prob = targets.shape[1]
-    n_s = s2.shape[1]
+    n_s = scale.shape[1]
+    kept = ws.shape[0]
     for k in range(rows.shape[0]):
         for e in range(indptr[rows[k]], indptr[rows[k] + 1]):
             j = indices[e]
@@ -290,15 +379,23 @@ def private_weights(indptr, indices, values, rows, private, targets, inv_norm, s
                 v = np.float64(values[e])
                 for c in range(n_prob):
                     sc = c % n_s
-                    ws[j, c] = alpha[k, c] * targets[k, c] * v * s2[j, sc] * inv_norm[k, sc]
+                    s = scale[j, sc]
+                    w = np.float32(alpha[k, c] * targets[k, c] * v * (s * s) * inv_norm[k, sc])
+                    if j < kept:
+                        ws[j, c] = w
+                    elif s != 0:
+                        beyond[0, c] += abs(np.float64(w) / s)
+                        beyond[1, c] += 1
 
 
 @njit(**NJIT_OPTIONS)
 def score_rows(indptr, indices, values, rows, inv_norm, weights, bias, out):
     """``out[k, c] = bias[c] + inv_norm[k, c] * sum_e values[e] * weights[j, c]`` over
     page ``rows[k]``'s entries (``inv_norm`` float32[len(rows), 1 or n_problems]); the
-    sums in single precision, as :func:`train_ovr` makes them, weight rows prefetched."""
+    sums in single precision, as :func:`train_ovr` makes them, weight rows prefetched.
+    Columns past the rows of ``weights`` weigh 0."""
     n_prob = weights.shape[1]
+    kept = weights.shape[0]
     shared = inv_norm.shape[1] == 1
     acc = np.empty(n_prob, np.float32)
     for k in range(rows.shape[0]):
@@ -308,22 +405,25 @@ def score_rows(indptr, indices, values, rows, inv_norm, weights, bias, out):
         for e in range(a, b):
             if e + AHEAD < b:
                 prefetch_row(weights, np.int64(indices[e + AHEAD]))
-            v = values[e]
-            row = weights[indices[e]]
-            for c in range(n_prob):
-                acc[c] += v * row[c]
+            j = indices[e]
+            if j < kept:
+                v = values[e]
+                row = weights[j]
+                for c in range(n_prob):
+                    acc[c] += v * row[c]
         for c in range(n_prob):
             out[k, c] = bias[c] + np.float64(acc[c]) * inv_norm[k, 0 if shared else c]
 
 
 @njit(**NJIT_OPTIONS)
-def mean_abs_ratio(ws, scale):
+def mean_abs_ratio(ws, scale, beyond):
     """Per problem, the mean of ``|ws / scale|`` over the columns whose scale is not 0
-    (``scale`` float32[n_cols, 1 or n_problems]): NBSVM's mean weight magnitude."""
+    (``scale`` float32[n_cols, 1 or n_problems]): NBSVM's mean weight magnitude. The
+    columns past the rows of ``ws`` are summed in ``beyond`` (see :func:`private_weights`)."""
     n_prob = ws.shape[1]
     shared = scale.shape[1] == 1
-    total = np.zeros(n_prob)
-    count = np.zeros(n_prob)
+    total = beyond[0].copy()
+    count = beyond[1].copy()
     for j in range(ws.shape[0]):
         for c in range(n_prob):
             s = scale[j, 0 if shared else c]

@@ -91,6 +91,12 @@ class PageMatrix:
     def n_cols(self) -> int:
         return len(self.fids)
 
+    @functools.cached_property
+    def n_shared(self) -> int:
+        """Columns two pages or more hold: the first ones (the columns go by decreasing
+        document frequency)."""
+        return int(np.count_nonzero(self.df >= 2))
+
     def values(self, presence: bool) -> np.ndarray:
         """Each entry's value: 1 for ``presence``, else ``log(1 + tf)`` (float32[nnz], made once)."""
         return self._presence if presence else self._log_tf
@@ -103,18 +109,18 @@ class PageMatrix:
     def _log_tf(self) -> np.ndarray:
         return np.log1p(self.tfs.astype(np.float32))
 
-    def class_sums(self, rows: np.ndarray, values: np.ndarray | None = None, row_weight: np.ndarray | None = None,
-                   one_class: bool = False) -> np.ndarray:
-        """Per column and class (or over all, ``one_class``), the sum over the pages
-        ``rows`` of ``values`` (default 1: document frequencies) times ``row_weight``
-        (default 1), float64[n_cols, n_classes or 1]."""
-        rows = np.asarray(rows, np.int64)
-        values = np.ones(len(self.tfs), np.float32) if values is None else values
-        row_weight = np.ones(len(rows)) if row_weight is None else row_weight
+    def class_counts(self, rows: np.ndarray, one_class: bool = False) -> np.ndarray:
+        """Pages of ``rows`` holding each column, per class (or over all, ``one_class``):
+        document frequencies, int32[n_cols, n_classes or 1]."""
         labels = np.zeros(self.n_pages, np.int32) if one_class else self.labels
-        return _linear_kernels.class_sums(self.indptr, self.indices, values, rows, row_weight, labels, self.n_cols,
-                                          1 if one_class else len(self.categories))
+        return _linear_kernels.class_counts(self.indptr, self.indices, np.asarray(rows, np.int64), labels, self.n_cols,
+                                            1 if one_class else len(self.categories))
 
+    def class_sums(self, rows: np.ndarray, values: np.ndarray, row_weight: np.ndarray) -> np.ndarray:
+        """Per column and class, the sum over the pages ``rows`` of ``values`` times
+        ``row_weight``, float64[n_cols, n_classes]."""
+        return _linear_kernels.class_sums(self.indptr, self.indices, values, np.asarray(rows, np.int64), row_weight,
+                                          self.labels, self.n_cols, len(self.categories))
 
 
 @dataclass
@@ -124,18 +130,22 @@ class Trained:
     family: str
     normalize: bool
     C: float
-    ws: np.ndarray  # float32[n_cols, n_problems] (a view of the path's weights, several C side by side)
+    ws: np.ndarray  # float32[n_kept, n_problems] (a view of the path's weights); see ``beyond``
     bias: np.ndarray  # float64[n_problems]
     scale: np.ndarray  # float32[n_cols, 1 or n_problems]; 0 for columns the training pages lack
     epochs: int
+    # the columns past ws's rows (each held by one page of the store, a training page: no
+    # other page reads their weights): sum of |w| and how many, float64[2, n_problems]
+    beyond: np.ndarray
 
     def weights(self, beta: float = 1.0) -> np.ndarray:
-        """The scoring weights, float32[n_cols, n_problems]: ``ws``, or for "nbsvm" the
+        """The scoring weights, float32[n_kept, n_problems]: ``ws``, or for "nbsvm" the
         interpolation ``(1 - beta) * mean|w| * r + beta * ws`` (the mean over the
         columns the training pages hold)."""
         if self.family != "nbsvm" or beta == 1.0:
             return self.ws
-        return (np.float32(1.0 - beta) * self._mean_abs * self.scale + np.float32(beta) * self.ws).astype(np.float32)
+        scale = self.scale[: len(self.ws)]
+        return (np.float32(1.0 - beta) * self._mean_abs * scale + np.float32(beta) * self.ws).astype(np.float32)
 
     def intercepts(self, beta: float = 1.0) -> np.ndarray:
         """The intercepts, float64[n_problems]: for "nbsvm" interpolated as the weights
@@ -147,7 +157,7 @@ class Trained:
 
     @functools.cached_property
     def _mean_abs(self) -> np.ndarray:
-        return _linear_kernels.mean_abs_ratio(self.ws, self.scale)
+        return _linear_kernels.mean_abs_ratio(self.ws, self.scale, self.beyond)
 
 
 def problem_targets(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -170,16 +180,16 @@ class TrainingPages:
 
     @functools.cached_property
     def class_df(self) -> np.ndarray:
-        """Training pages of each class holding each column, float64[n_cols, n_classes]."""
-        return self.matrix.class_sums(self.rows)
+        """Training pages of each class holding each column, int32[n_cols, n_classes]."""
+        return self.matrix.class_counts(self.rows)
 
     @functools.cached_property
     def df(self) -> np.ndarray:
-        """Training pages holding each column, float64[n_cols] (without the per-class
+        """Training pages holding each column, int64[n_cols] (without the per-class
         counts, which only NBSVM needs)."""
         if "class_df" in self.__dict__:
-            return self.class_df.sum(axis=1)
-        return self.matrix.class_sums(self.rows, one_class=True)[:, 0]
+            return self.class_df.sum(axis=1, dtype=np.int64)
+        return self.matrix.class_counts(self.rows, one_class=True)[:, 0].astype(np.int64)
 
     @functools.cached_property
     def private(self) -> np.ndarray:
@@ -192,27 +202,14 @@ class TrainingPages:
         per problem (float32[n_cols, n_problems]) for "nbsvm"; 0 for columns no training
         page holds (features unseen in training carry nothing)."""
         if family not in self._scales:
-            self._scales[family] = self._idf() if family == "svm" else self._log_count_ratio()
+            self._scales[family] = (self._idf() if family == "svm" else
+                                     _linear_kernels.log_count_ratio(self.class_df, self.df, NB_ALPHA))
         return self._scales[family]
 
     def _idf(self) -> np.ndarray:
         df = self.df
         idf = np.log((1.0 + len(self.rows)) / (1.0 + df)) + 1.0
         return np.where(df > 0, idf, 0.0).astype(np.float32)[:, None]
-
-    def _log_count_ratio(self) -> np.ndarray:
-        # r = log(p / |p|_1) - log(q / |q|_1) with p, q the document frequencies plus alpha,
-        # over the columns the training pages hold, in single precision (a scale)
-        per_class, held = self.class_df.astype(np.float32), self.df > 0
-        if per_class.shape[1] == 2:
-            p, q = per_class[:, 1:], per_class[:, :1]
-        else:
-            p, q = per_class, self.df.astype(np.float32)[:, None] - per_class
-        p, q = p[held] + np.float32(NB_ALPHA), q[held] + np.float32(NB_ALPHA)
-        norm = np.log(q.sum(axis=0, dtype=np.float64)) - np.log(p.sum(axis=0, dtype=np.float64))
-        r = np.zeros((len(held), p.shape[1]), np.float32)
-        r[held] = np.log(p) - np.log(q) + norm.astype(np.float32)
-        return r
 
 
 def inverse_norms(matrix: PageMatrix, values: np.ndarray, scale: np.ndarray, rows: np.ndarray,
@@ -236,38 +233,58 @@ def epoch_cost(pages: TrainingPages, family: str) -> int:
 class PathSolver:
     """The SVMs of ``family`` on ``pages`` for each C of ``Cs`` (one set of problems per C,
     solved in lockstep), run a few passes at a time (:meth:`run`), so that a search can
-    stop a path early and continue the others."""
+    stop a path early and continue the others.
 
-    def __init__(self, pages: TrainingPages, family: str, normalize: bool, Cs: Sequence[float], seed: int = 0):
+    ``kept_columns``: keep the weights of the first columns only (default all). A search
+    keeps those that two pages of the store or more hold: the weight of a column only one
+    page holds, a training page, is read by no held-out page (:class:`Trained` keeps what
+    the interpolation of NBSVM needs of them)."""
+
+    def __init__(self, pages: TrainingPages, family: str, normalize: bool, Cs: Sequence[float], seed: int = 0,
+                 kept_columns: int | None = None):
         matrix, rows = pages.matrix, pages.rows
         self.pages, self.family, self.normalize, self.Cs, self.seed = pages, family, normalize, list(Cs), seed
         self.values = matrix.values(FEATURES[family][0])
         self.scale = pages.scale(family)
         self.inv = inverse_norms(matrix, self.values, self.scale, rows, normalize)
-        self.s2 = np.square(self.scale)
         self.rows_ = _linear_kernels.training_rows(matrix.indptr, matrix.indices, self.values, rows, pages.private,
-                                                   self.inv, self.s2)
+                                                   self.inv, self.scale)
         targets = problem_targets(matrix.labels[rows], len(matrix.categories))
         self.n_prob = targets.shape[1]
         self.targets = np.tile(targets, (1, len(Cs)))
-        self.ws = np.zeros((matrix.n_cols, self.targets.shape[1]), np.float32)
+        self.ws = np.zeros((kept_columns or matrix.n_cols, self.targets.shape[1]), np.float32)
         self.bias, self.alpha = np.zeros(self.targets.shape[1]), np.zeros((len(rows), self.targets.shape[1]))
         self.costs = np.repeat(np.asarray(Cs, np.float64), self.n_prob)
         self.epochs = 0
 
+    def keep(self, Cs: Sequence[float]) -> None:
+        """Go on with the problems of ``Cs`` only (a subset of the path's, possibly none):
+        each problem is solved on its own, so the ones kept continue exactly as they would
+        have. (Weights of the others, and earlier :meth:`run` results, are overwritten.)"""
+        n, blocks = self.n_prob, sorted(self.Cs.index(C) for C in Cs)
+        cols = np.asarray([b * n + c for b in blocks for c in range(n)], np.int64)
+        self.Cs = [self.Cs[b] for b in blocks]
+        self.ws = _linear_kernels.keep_columns(self.ws, cols)
+        self.targets, self.alpha = np.ascontiguousarray(self.targets[:, cols]), np.ascontiguousarray(self.alpha[:, cols])
+        self.bias, self.costs = self.bias[cols], self.costs[cols]
+
     def run(self, epochs: int) -> list[Trained]:
         """Up to ``epochs`` more passes (fewer once every problem has converged); then one
-        :class:`Trained` per C (views of the path's weights: a later :meth:`run` changes them)."""
+        :class:`Trained` per C (views of the path's weights: a later :meth:`run` or
+        :meth:`keep` changes them)."""
         indptr, indices, values, q, own = self.rows_
         matrix = self.pages.matrix
-        self.epochs += _linear_kernels.train_ovr(indptr, indices, values, self.targets, self.inv, self.s2, q, own,
+        self.epochs += _linear_kernels.train_ovr(indptr, indices, values, self.targets, self.inv, self.scale, q, own,
                                                  self.costs, self.ws, self.bias, self.alpha, epochs, TOLERANCE,
                                                  self.seed + self.epochs)
+        beyond = np.zeros((2, self.targets.shape[1]))
         _linear_kernels.private_weights(matrix.indptr, matrix.indices, self.values, self.pages.rows,
-                                        self.pages.private, self.targets, self.inv, self.s2, self.alpha, self.ws)
+                                        self.pages.private, self.targets, self.inv, self.scale, self.alpha, self.ws,
+                                        beyond)
         n = self.n_prob
         return [Trained(self.family, self.normalize, float(C), self.ws[:, i * n : (i + 1) * n],
-                        self.bias[i * n : (i + 1) * n].copy(), self.scale, self.epochs) for i, C in enumerate(self.Cs)]
+                        self.bias[i * n : (i + 1) * n].copy(), self.scale, self.epochs, beyond[:, i * n : (i + 1) * n])
+                for i, C in enumerate(self.Cs)]
 
 
 def train_path(pages: TrainingPages, family: str, normalize: bool, Cs: Sequence[float], seed: int = 0,
@@ -325,7 +342,8 @@ class DenseLinearModel(TextClassifier):
     @classmethod
     def from_trained(cls, trained: Trained, matrix: PageMatrix, settings: Settings,
                      beta: float = 1.0) -> "DenseLinearModel":
-        held = np.nonzero(trained.scale.any(axis=1))[0]  # columns the training pages hold
+        held = trained.scale.any(axis=1)  # columns the training pages hold (all, trained on every page)
+        held = slice(None) if held.all() else np.nonzero(held)[0]
         weights = trained.weights(beta)[held]
         bias = trained.intercepts(beta)
         if len(matrix.categories) == 2:

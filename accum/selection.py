@@ -17,8 +17,10 @@ Protocol
   whose held-out pages the leader gets right significantly more often than it does
   (paired: ``b - c > 2 sqrt(b + c)`` where b counts pages only the leader gets right
   and c pages only the candidate does) drops out, so the others' folds cost nothing.
-  Within a fold, every SVM path is scored after :data:`EARLY_EPOCHS` passes first, and a
-  path whose every candidate the leader already beats stops there (successive halving).
+  Within a fold, every SVM path is scored after :data:`EARLY_EPOCHS` passes first; the
+  candidates the leader already beats drop out there, and so do the C values no other
+  candidate needs (successive halving). Once one candidate is left and
+  :data:`SETTLED_PAGES` pages have been held out, no further fold is started.
 - **Budget.** Training is counted in passes of the solver, each weighed by the entries
   and problems it visits, against ``budget_passes`` passes over every page: a unit that
   is deterministic (the same data and seed give the same choice on any machine) and
@@ -71,6 +73,10 @@ EARLY_EPOCHS = 3
 #: Entry visits the search may spend whatever the store's size: small stores are cheap
 #: to cross-validate whole, and their choice needs every held-out page it can get.
 MIN_BUDGET_VISITS = 300_000_000
+#: Held-out pages after which a search left with one candidate stops: its accuracy is
+#: then known within about one point (95 %), and more folds would only narrow the
+#: interval of a choice already made.
+SETTLED_PAGES = 5_000
 #: A candidate drops out when the leader wins this many standard deviations more pages.
 DROP_Z = 2.0
 #: Bytes a family's arrays may take per fold (:func:`path_bytes`); a family over that is
@@ -256,18 +262,14 @@ def complement_scores(pages: TrainingPages, test: np.ndarray, alphas: Sequence[f
     n_held = sums(held[:, None].astype(np.float32))  # features of each test page the training pages hold
     # the logs are needed only for the columns the test pages hold; the normaliser
     # sum_v (W[v] - W[v, c] + alpha) over the held columns is W - W[c] + alpha * held
-    used = matrix.class_sums(test, one_class=True)[:, 0] > 0
+    used = matrix.class_counts(test, one_class=True)[:, 0] > 0
     cols = np.nonzero(used & held)[0]
-    theirs = (weights[cols].sum(axis=1, keepdims=True) - weights[cols]).astype(np.float32)
     per_class, everything = weights.sum(axis=0), weights.sum()
     log_other = np.zeros((matrix.n_cols, weights.shape[1]), np.float32)
     out = []
     for alpha in alphas:
         log_norm = np.log(everything - per_class + alpha * held.sum())
-        logs = np.log(theirs + np.float32(alpha))
-        # less each column's mean over the classes, which shifts a page's scores alike
-        # (nothing a decision or a softmax sees) and keeps the single-precision sums small
-        log_other[cols] = logs - logs.mean(axis=1, keepdims=True)
+        _linear_kernels.complement_logs(weights, cols, alpha, log_other)
         out.append(n_held * log_norm - sums(log_other))  # sum over the page of log(norm / other)
     return out
 
@@ -338,6 +340,8 @@ def select_model(acc: Accumulator | Callable[[], Accumulator], vectors: PageVect
         alive = [r for r in results.values() if r.dropped_after is None and r.skipped is None]
         if f > 0 and budget.left < last_fold:  # a fold of the survivors costs at most the last one
             break
+        if len(alive) == 1 and alive[0].n >= SETTLED_PAGES:
+            break
         train, test = TrainingPages(matrix, np.nonzero(folds != f)[0]), np.nonzero(folds == f)[0]
         before = budget.spent
         _score_fold(train, test, [r.candidate for r in alive], results, labels[test], seed, budget, f)
@@ -374,8 +378,9 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
     then each SVM path (its C values solved in lockstep), the paths side by side on
     :func:`accum.config.threads` threads. Each path's passes are allotted from the budget
     in a fixed order before any runs, so the outcome does not depend on the threads.
-    Every path first runs :data:`EARLY_EPOCHS` passes; a path whose every candidate the
-    leader then beats significantly stops there (successive halving), the others go on."""
+    Every path first runs :data:`EARLY_EPOCHS` passes; the candidates the leader then
+    beats significantly drop out, and a C value none of the others needs stops there
+    (successive halving), the others go on."""
     from concurrent.futures import ThreadPoolExecutor
 
     from .config import threads
@@ -393,16 +398,17 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
         needed = sorted({c.param("C") for c in wanted})
         if not needed:
             continue
-        cost = epoch_cost(train, family) * len(needed)
-        epochs = min(CV_EPOCHS, budget.left // cost)
+        unit = epoch_cost(train, family)  # one pass of one C
+        epochs = min(CV_EPOCHS, budget.left // (unit * len(needed)))
         too_large = path_bytes(train.matrix, family, len(needed)) > MAX_PATH_BYTES
         if epochs < MIN_PASSES or too_large:
             for c in wanted:
                 if not results[c].correct:
                     results[c].skipped = "memory" if too_large else "budget"
             continue
-        budget.spent += epochs * cost  # allotted now; what a path leaves unused is returned below
-        jobs.append(_Job(PathSolver(train, family, normalize, needed, seed), wanted, int(epochs), cost))
+        budget.spent += epochs * unit * len(needed)  # allotted now; what a path leaves unused is returned
+        jobs.append(_Job(PathSolver(train, family, normalize, needed, seed, kept_columns=train.matrix.n_shared), wanted,
+                         int(epochs), unit))
 
     def run(stage):
         def step(job):
@@ -411,7 +417,7 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
 
     with ThreadPoolExecutor(max(1, min(threads(), len(jobs)))) as pool:
         for stage in (0, 1):
-            live = [job for job in jobs if stage == 0 or (not job.stopped and job.solver.epochs < job.epochs)]
+            live = [job for job in jobs if stage == 0 or (job.solver.Cs and job.solver.epochs < job.epochs)]
             for job, path in zip(live, pool.map(run(stage), live)):
                 for trained in path:
                     at_c = [c for c in job.wanted if c.param("C") == trained.C]
@@ -422,12 +428,13 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
                 scored = [r for r in results.values() if r.correct and r.dropped_after is None]
                 leader = sorted(scored, key=_rank_key)[0]
                 for job in jobs:
-                    if all(_beaten(leader, results[c]) for c in job.wanted):
-                        job.stopped = True
-                        for c in job.wanted:
+                    for c in job.wanted:
+                        if _beaten(leader, results[c]):
                             results[c].dropped_after = fold + 1
+                    job.wanted = [c for c in job.wanted if results[c].dropped_after is None]
+                    job.keep(sorted({c.param("C") for c in job.wanted}), budget)
     for job in jobs:
-        budget.spent -= (job.epochs - job.solver.epochs) * job.cost
+        job.keep([], budget)
 
 
 @dataclass
@@ -437,18 +444,26 @@ class _Job:
     solver: PathSolver
     wanted: list
     epochs: int  # passes allotted
-    cost: int  # of one pass
-    stopped: bool = False
+    unit: int  # cost of one pass of one C
+
+    def keep(self, Cs: list, budget: Budget) -> None:
+        """Go on with the C values ``Cs`` only, returning to ``budget`` the passes allotted
+        to the others that they will not run (``[]``: all that is left unused)."""
+        dropped = len(self.solver.Cs) - len(Cs)
+        budget.spent -= (self.epochs - self.solver.epochs) * self.unit * dropped
+        if dropped:
+            self.solver.keep(Cs)
 
 
 def path_bytes(matrix: PageMatrix, family: str, n_c: int) -> int:
-    """Bytes a family's arrays take per fold: an SVM path's weights (float32 per column,
-    problem and C) and, for NBSVM, its per-class counts and ratios; complement's
-    per-class weights and logs."""
+    """Bytes a family's arrays take per fold: an SVM path's weights (float32 per column
+    two pages hold, problem and C) and, for NBSVM, its per-class counts and ratios over
+    every column; complement's per-class weights and logs."""
     n_classes = len(matrix.categories)
     n_prob = 1 if n_classes == 2 else n_classes
-    per_column = {"svm": 4 * n_prob * n_c, "nbsvm": 4 * n_prob * n_c + 16 * n_classes, "complement": 16 * n_classes}
-    return matrix.n_cols * per_column[family]
+    weights = 4 * n_prob * n_c * matrix.n_shared
+    return {"svm": weights, "nbsvm": weights + 8 * n_classes * matrix.n_cols,
+            "complement": 16 * n_classes * matrix.n_cols}[family]
 
 
 def _record(result: Scored, scores: np.ndarray, truth: np.ndarray, replace: bool = False) -> None:

@@ -6,7 +6,7 @@ import pytest
 from sklearn.svm import LinearSVC
 
 from accum.accumulator import Accumulator, Settings
-from accum.linear import DenseLinearModel, PageMatrix, TrainingPages, score_pages, train_path
+from accum.linear import DenseLinearModel, PageMatrix, PathSolver, TrainingPages, score_pages, train_path
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +110,51 @@ def test_two_classes_are_one_problem_scored_both_ways(newsgroups_sample):
     scores = model.decision_function([texts[i] for i in pick])
     np.testing.assert_allclose(scores[:, 0], -scores[:, 1])
     assert np.mean(np.array(model.predict([texts[i] for i in pick])) == np.array([labels[i] for i in pick])) == 1.0
+
+
+@pytest.mark.parametrize("two", [False, True])
+def test_log_count_ratios_are_naive_bayes_as_the_paper_defines_them(sample, newsgroups_sample, two):
+    """r = log((p / |p|_1) / (q / |q|_1)), p and q a class's and the other classes' document
+    frequencies plus 1 over the columns the training pages hold (two classes: one ratio,
+    class 1 against class 0), 0 elsewhere."""
+    _, matrix, _ = sample
+    if two:
+        texts, labels = newsgroups_sample
+        acc = Accumulator(Settings(gram_bits=0), keep_vectors=True)
+        acc.partial_fit(*zip(*[(t, l) for t, l in zip(texts, labels) if l in ("sci.space", "rec.autos")]))
+        matrix = PageMatrix.from_vectors(acc.take_vectors())
+    rows = np.arange(0, matrix.n_pages, 2)
+    pages = TrainingPages(matrix, rows)
+    counts = np.zeros((matrix.n_cols, len(matrix.categories)))
+    for i in rows:
+        counts[matrix.indices[matrix.indptr[i] : matrix.indptr[i + 1]], matrix.labels[i]] += 1
+    held = counts.sum(axis=1) > 0
+    if two:
+        p, q = counts[held][:, 1:2] + 1, counts[held][:, 0:1] + 1
+    else:
+        p, q = counts[held] + 1, counts[held].sum(axis=1, keepdims=True) - counts[held] + 1
+    expected = np.log(p / p.sum(axis=0)) - np.log(q / q.sum(axis=0))
+    r = pages.scale("nbsvm")
+    np.testing.assert_allclose(r[held], expected, rtol=1e-5, atol=1e-5)
+    assert not r[~held].any()
+
+
+def test_a_search_path_narrowed_to_fewer_c_and_columns_scores_as_a_whole_one(sample):
+    """A path that stops some C values goes on bit for bit as one solved without them;
+    one that keeps only the weights of columns two pages hold scores held-out pages as
+    one that keeps every column (NBSVM's interpolation included)."""
+    _, matrix, _ = sample
+    train, test = np.nonzero(np.arange(matrix.n_pages) % 3 != 0)[0], np.nonzero(np.arange(matrix.n_pages) % 3 == 0)[0]
+    pages = TrainingPages(matrix, train)
+    narrowed, alone = PathSolver(pages, "nbsvm", True, [0.3, 1.0, 3.0]), PathSolver(pages, "nbsvm", True, [1.0])
+    narrowed.run(2), alone.run(2)
+    narrowed.keep([1.0])
+    [kept], [whole] = narrowed.run(3), alone.run(3)
+    assert np.array_equal(kept.ws, whole.ws) and np.array_equal(kept.bias, whole.bias)
+    assert 0 < matrix.n_shared < matrix.n_cols
+    [short] = PathSolver(pages, "nbsvm", True, [1.0], kept_columns=matrix.n_shared).run(5)
+    [full] = PathSolver(pages, "nbsvm", True, [1.0]).run(5)
+    assert short.ws.shape[0] == matrix.n_shared
+    np.testing.assert_allclose(short._mean_abs, full._mean_abs, rtol=1e-6)
+    for a, b in zip(score_pages(matrix, test, short, [0.25, 1.0]), score_pages(matrix, test, full, [0.25, 1.0])):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
