@@ -23,15 +23,17 @@ class Settings:
         from the same pages, keeping case and punctuation; 0 builds none.
     gram_bits : int
         The accumulator also keeps the Gram ``sum h hᵀ`` of the pages' unigram weights
-        hashed into ``2 ** gram_bits`` signed buckets (default 12: 4,096 buckets, a
-        64 MiB triangle), which the "ridge-complement" model needs; 0 keeps none.
+        hashed into ``2 ** gram_bits`` signed buckets (12: 4,096 buckets, a 64 MiB
+        triangle), which only the "ridge-complement" count model reads; 0 (the default)
+        keeps none: counting is then about a third faster, and the store's classifier is
+        chosen among the models of :mod:`accum.selection`, which do not read it.
     """
 
     max_order: int = 2
     lowercase: bool = True
     prune_k: int = 5
     markov_order: int = 0
-    gram_bits: int = 12
+    gram_bits: int = 0
 
     def __post_init__(self):
         if not isinstance(self.max_order, int) or not 1 <= self.max_order <= 8:

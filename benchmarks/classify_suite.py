@@ -40,7 +40,8 @@ Systems
   model by cross-validation over the page vectors; its ``summary()`` is reported. Until
   ``accum.selection`` exists the row falls back to ``make_model(acc)`` and says so.
   Train time is everything from texts to a ready model: counting + selection + final fit.
-- accum's count-only default, ``make_model(acc)`` (ridge + complement), no selection.
+- accum's ridge-complement count model (``make_model(acc)`` over counts that keep the Gram,
+  ``--gram-bits 12``), no selection: the default before model selection existed.
 - TF-IDF + LinearSVC, the standard baseline: ``TfidfVectorizer(ngram_range=(1, 2),
   sublinear_tf=True)``, ``LinearSVC(C=1)``.
 - NBSVM (Wang & Manning 2012): binarised unigram + bigram counts; per class the
@@ -406,7 +407,8 @@ def run_accum_selected(split: Split, clock: Clock) -> Outcome:
 
 
 def run_accum_count_only(split: Split, clock: Clock) -> Outcome:
-    """accum's count-only default, ``make_model(acc)`` (``classify_peers.run_accum``)."""
+    """accum's ridge-complement count model, ``make_model(acc)`` over counts with the Gram
+    (``classify_peers.run_accum``)."""
     outcome = run_accum(split, clock)
     outcome.params.pop("measure_after", None)  # classify_peers' bounds paragraph is not reported here
     outcome.params["chosen"] = outcome.params["model"]
@@ -491,7 +493,7 @@ def run_complement_nb_bigrams(split: Split, clock: Clock) -> Outcome:
 SKLEARN = {"module": "sklearn", "package": "scikit-learn"}
 SYSTEMS = (
     System("accum", "**accum** (default, model selection)", run_accum_selected, warm=warm_selection),
-    System("accum-count", "accum count-only default (ridge + complement)", run_accum_count_only),
+    System("accum-count", "accum ridge-complement (count model, no selection)", run_accum_count_only),
     System("svm", "TF-IDF 1-2 grams + LinearSVC", run_linear_svc, **SKLEARN),
     System("nbsvm", "NBSVM 1-2 grams (β 0.25)", run_nbsvm, **SKLEARN),
     System("mnb", "MultinomialNB, binary 1-2 grams", run_binary_mnb, **SKLEARN),
@@ -728,13 +730,13 @@ def render(corpora: dict, versions: dict, machine: dict, args: argparse.Namespac
         partial.append(f"blogs folds {min(args.folds, BLOG_FOLDS)} of {BLOG_FOLDS}")
     if args.only:
         partial.append("systems " + args.only)
-    summary = markdown_table(["corpus", "accum (selection)", "accum count-only", "best peer", "which peer", "goal",
+    summary = markdown_table(["corpus", "accum (selection)", "accum ridge-complement", "best peer", "which peer", "goal",
                               "goal met"], summary_rows(corpora), "lrrrlll")
     return "\n".join([
         report_header(title, versions, machine),
         *([f"**Partial run**: {'; '.join(partial)}.", ""] if partial else []),
         "## Summary", "",
-        ("Mean accuracy of accum's default with model selection, its count-only default and the best peer; "
+        ("Mean accuracy of accum's default with model selection, its ridge-complement count model (no selection) and the best peer; "
          "the goals of issue #18."), "",
         summary, "",
         *(corpus_section(c) for c in corpora.values()),

@@ -129,9 +129,9 @@ def model_options(func):
     return click.option(
         "--model", type=click.Choice(MODEL_NAMES), default=None,
         help="Default: the store's choice (accum fit: by cross-validation on its pages; before any fit "
-             "ridge-complement, or complement without the Gram). svm: TF-IDF linear SVM; nbsvm: NBSVM "
-             "(both trained by accum fit); ridge-complement: ridge regression on hashed unigrams blended "
-             "with complement naive Bayes; complement: complement naive Bayes; dm: Dirichlet-multinomial.",
+             "complement, or ridge-complement in a store made with --gram-bits 12). svm: TF-IDF linear SVM; "
+             "nbsvm: NBSVM (both trained by accum fit); ridge-complement: ridge regression on hashed unigrams "
+             "blended with complement naive Bayes; complement: complement naive Bayes; dm: Dirichlet-multinomial.",
     )(func)
 
 

@@ -39,9 +39,9 @@ SKIP_HINTS = {"no-label": "--default-label gives such pages a label",
 @click.option("--markov-order", default=0, show_default=True, type=click.IntRange(0, 32),
               help="Also build a text generator of this n-gram order from the same pages, for accum generate "
                    "and recall (0: none; 4 is a good start; fixed at a store's first ingest).")
-@click.option("--gram-bits", default=12, show_default=True, type=click.IntRange(0, 14),
-              help="Also keep the Gram of the pages' unigrams hashed into 2^N buckets, which the "
-                   "ridge-complement model needs (0: none; 12 takes 64 MiB; fixed at a store's first ingest).")
+@click.option("--gram-bits", default=0, show_default=True, type=click.IntRange(0, 14),
+              help="Also keep the Gram of the pages' unigrams hashed into 2^N buckets, which only the "
+                   "ridge-complement model reads (0: none; 12 takes 64 MiB; fixed at a store's first ingest).")
 @click.option("--batch-pages", default=500, show_default=True, type=click.IntRange(min=1),
               help="Pages tokenised and counted together.")
 @click.option("--dask", "dask_address", default=None, metavar="local:N|tcp://HOST:PORT",

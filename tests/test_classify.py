@@ -120,8 +120,7 @@ def test_every_model_explains_exactly_and_pickles(newsgroups_sample, name):
     from accum.classify import make_model
 
     texts, labels = newsgroups_sample
-    acc = Accumulator()
-    acc.partial_fit(texts[1:], labels[1:])
+    acc = _fit(texts[1:], labels[1:])
     clf = make_model(acc, name)
     exp = clf.explain(texts[0] + " " + texts[0])  # repeated features: binary models count once
     scores = clf.decision_function([texts[0] + " " + texts[0]])[0]
@@ -137,7 +136,8 @@ def test_every_model_explains_exactly_and_pickles(newsgroups_sample, name):
 
 
 def _fit(texts, labels):
-    acc = Accumulator()
+    """Counts that keep the Gram (``gram_bits`` 12), which the ridge model reads."""
+    acc = Accumulator(Settings(gram_bits=12))
     acc.partial_fit(texts, labels)
     return acc
 

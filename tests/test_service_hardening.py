@@ -91,7 +91,7 @@ def test_a_custom_alpha_needs_the_token_and_nothing_is_written(open_server, toke
     # the served model, and the other registered models at their default alpha, need no token
     default = open_server.client.post("/classify", json={"text": text}).json()
     assert open_server.client.post("/classify", json={"text": text, "alpha": default["alpha"]}).json() == default
-    for model, alpha in (("dm", None), ("dm", 0.01), ("complement", 0.03), ("ridge-complement", None)):
+    for model, alpha in (("dm", None), ("dm", 0.01), ("complement", 0.03), ("complement", None)):
         r = open_server.client.post("/classify", json={"text": text, "model": model, "alpha": alpha})
         assert r.status_code == 200 and r.json()["model"] == model, r.text
     # with the token a custom alpha is answered, from a model built in memory
