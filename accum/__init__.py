@@ -1,7 +1,9 @@
 """accum: Dirichlet accumulators over crawled pages: classify, track saturation, regenerate.
 
 The names below load on first use, so that ``import accum`` (and ``accum --help``)
-does not pay for numba.
+does not pay for numba. The functions ``ingest`` and ``evaluate`` live in the submodules
+of those names (``from accum.ingest import ingest``): exported here too, they would be
+shadowed by their module once it is imported.
 """
 
 __version__ = "0.1.0"
@@ -16,9 +18,7 @@ _EXPORTS = {
     "MarkovAccumulator": "accum.markov",
     "Page": "accum.pages",
     "Skipped": "accum.pages",
-    "ingest": "accum.ingest",
     "MemorySink": "accum.ingest",
-    "evaluate": "accum.evaluate",
     "open_source": "accum.sources",
     "iter_sources": "accum.sources",
     "tokenize": "accum.tokens",

@@ -295,6 +295,7 @@ def train_ovr(indptr, indices, values, targets, inv_norm, scale, q, own, C, ws, 
     diag = 0.5 / C
     order = np.arange(n)
     flat = ws.reshape(-1)
+    scales = scale.reshape(-1)
     np.random.seed(seed)
     dots = np.empty(n_prob, np.float32)
     step = np.empty(n_prob, np.float32)
@@ -312,10 +313,14 @@ def train_ovr(indptr, indices, values, targets, inv_norm, scale, q, own, C, ws, 
                 nxt = order[t + 1]
                 for e in range(indptr[nxt], min(indptr[nxt] + AHEAD, indptr[nxt + 1])):
                     prefetch(flat, indices[e] * n_prob)
+                    if not shared:  # a per-class scale is read by the update too
+                        prefetch(scales, indices[e] * n_s)
             dots[:] = 0.0
             for e in range(a, b):
                 if e + AHEAD < b:
                     prefetch(flat, indices[e + AHEAD] * n_prob)
+                    if not shared:
+                        prefetch(scales, indices[e + AHEAD] * n_s)
                 v = values[e]
                 row = ws[indices[e]]
                 for c in range(n_prob):

@@ -179,16 +179,8 @@ class TrainingPages:
         self._scales: dict[str, np.ndarray] = {}
 
     @functools.cached_property
-    def class_df(self) -> np.ndarray:
-        """Training pages of each class holding each column, int32[n_cols, n_classes]."""
-        return self.matrix.class_counts(self.rows)
-
-    @functools.cached_property
     def df(self) -> np.ndarray:
-        """Training pages holding each column, int64[n_cols] (without the per-class
-        counts, which only NBSVM needs)."""
-        if "class_df" in self.__dict__:
-            return self.class_df.sum(axis=1, dtype=np.int64)
+        """Training pages holding each column, int64[n_cols]."""
         return self.matrix.class_counts(self.rows, one_class=True)[:, 0].astype(np.int64)
 
     @functools.cached_property
@@ -202,9 +194,13 @@ class TrainingPages:
         per problem (float32[n_cols, n_problems]) for "nbsvm"; 0 for columns no training
         page holds (features unseen in training carry nothing)."""
         if family not in self._scales:
-            self._scales[family] = (self._idf() if family == "svm" else
-                                     _linear_kernels.log_count_ratio(self.class_df, self.df, NB_ALPHA))
+            self._scales[family] = self._idf() if family == "svm" else self._log_count_ratio()
         return self._scales[family]
+
+    def _log_count_ratio(self) -> np.ndarray:
+        class_df = self.matrix.class_counts(self.rows)  # not kept: as large as the ratios
+        self.__dict__.setdefault("df", class_df.sum(axis=1, dtype=np.int64))
+        return _linear_kernels.log_count_ratio(class_df, self.df, NB_ALPHA)
 
     def _idf(self) -> np.ndarray:
         df = self.df

@@ -9,13 +9,14 @@ import time
 import click
 
 from .common import data_errors, model_options, store_options
+from .serve_config import default
 
 EXTRA_MISSING = ("accum serve needs FastAPI and uvicorn, which the core install leaves out: "
                  "pip install 'accum[serve]'")
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
+@click.option("--host", default=default("host"), show_default=True,
               help="Interface to listen on (loopback only by default; 0.0.0.0 for every interface).")
 @click.option("--port", default=8750, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
@@ -24,21 +25,21 @@ EXTRA_MISSING = ("accum serve needs FastAPI and uvicorn, which the core install 
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False),
               help="File holding the bearer token that turns POST /documents on (else env ACCUM_TOKEN; "
                    "without either, write endpoints are off).")
-@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--timeout", default=default("timeout"), show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Seconds a request may work before it is answered 503.")
-@click.option("--max-body-bytes", default=8 * 2**20, show_default=True, type=click.IntRange(min=1024),
+@click.option("--max-body-bytes", default=default("max_body_bytes"), show_default=True, type=click.IntRange(min=1024),
               help="Larger request bodies are answered 413.")
-@click.option("--max-batch", default=256, show_default=True, type=click.IntRange(min=1),
+@click.option("--max-batch", default=default("max_batch"), show_default=True, type=click.IntRange(min=1),
               help="Most texts per /classify and pages per /documents request (422 beyond).")
-@click.option("--max-generate-tokens", default=1000, show_default=True, type=click.IntRange(min=1),
+@click.option("--max-generate-tokens", default=default("max_generate_tokens"), show_default=True, type=click.IntRange(min=1),
               help="Longest /generate answer in tokens (422 beyond).")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="A Host name clients use to reach the service (repeat it; '*.example.com' for subdomains, "
                    "'*' for any); other Host headers are answered 400. Default: the --host address, "
                    "localhost, 127.0.0.1 and ::1.")
-@click.option("--head-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--head-timeout", default=default("head_timeout"), show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Seconds a client may take to send a request head; then 408 and the connection closes.")
-@click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--body-timeout", default=default("body_timeout"), show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Seconds a request body may take to arrive after its head (then 408) and to be parsed "
                    "(then 503).")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
@@ -61,7 +62,8 @@ def serve_command(host, port, workers, model, alpha, token_file, timeout, max_bo
         import uvicorn
     except ImportError as exc:
         raise click.ClickException(f"{EXTRA_MISSING} ({exc})") from None
-    from .service import ServeConfig, create_app
+    from .serve_config import ServeConfig
+    from .service import create_app
     from .service.protocol import IMPORT_PATH, configure
 
     token = _read_token(token_file)

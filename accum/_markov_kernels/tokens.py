@@ -110,22 +110,9 @@ def tokenize(buf, doc_bounds):
     between two letters stays inside it (``Lord's``, ``don't``). Every other visible
     character is a token of its own. Whitespace, controls and invalid bytes separate.
 
-    Parameters
-    ----------
-    buf : uint8[n_bytes]
-        The documents' bytes, concatenated.
-    doc_bounds : int64[n_docs + 1]
-        Document d is ``buf[doc_bounds[d]:doc_bounds[d + 1]]``.
-
-    Returns
-    -------
-    ids : uint64[n_tokens]
-    starts : int64[n_tokens]
-        Byte offset of each token in ``buf``.
-    lengths : int32[n_tokens]
-    info : uint8[n_tokens]
-        ``kind | sb << 3 | sa << 4`` (see the module notes).
-    tok_bounds : int64[n_docs + 1]
+    Takes the documents and returns ``ids``, ``starts``, ``lengths`` and ``tok_bounds``
+    as :func:`accum._kernels.features.tokenize` does, with ``info`` (uint8[n_tokens],
+    ``kind | sb << 3 | sa << 4``, see the module notes) before ``tok_bounds``.
     """
     n_docs = doc_bounds.shape[0] - 1
     # room for a token every TOKEN_BYTES bytes, grown when a document could overflow it

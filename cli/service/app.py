@@ -28,7 +28,6 @@ import os
 import threading
 import time
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from accum.names import COUNT_MODELS, TRAINED_MODELS
 
 from . import bodies, work
 from . import schemas as S
+from ..serve_config import ServeConfig
 from .bodies import unprocessable
 from .guard import DOCS_POLICY, FIGURE_POLICY, BodyLimit, Gate, HostCheck, SecurityHeaders, default_hosts
 from .live import MISSING, LiveModel
@@ -64,35 +64,6 @@ CLASSIFY_THREADS = max(2, min(4, os.cpu_count() or 2))
 PARSE_THREADS = 2
 #: Uncached saturation answers and figures that may wait while one is made (:class:`.guard.Gate`).
 FIGURE_QUEUE = 4
-
-
-@dataclass
-class ServeConfig:
-    """What ``accum serve`` was told (JSON-able, so that worker processes can rebuild it)."""
-
-    store: str
-    db: str | None = None
-    model: str | None = None  # None: the store's default (accum.classify.default_model)
-    alpha: float | None = None
-    token: str | None = None
-    timeout: float = 30.0
-    max_body_bytes: int = 8 * 2**20
-    max_batch: int = 256
-    max_generate_tokens: int = 1000
-    check_seconds: float = 0.5
-    started_at: float | None = None  # time.time() when the command started
-    host: str = "127.0.0.1"  # the address accum serve binds to
-    allowed_hosts: list[str] | None = None  # Host names answered (None: guard.default_hosts(host))
-    head_timeout: float = 10.0  # seconds for a request head to arrive (protocol.GuardedHttpToolsProtocol)
-    body_timeout: float = 30.0  # seconds for a request body to arrive after its head (guard.BodyLimit)
-
-    def limits(self) -> dict:
-        return {"max_body_bytes": self.max_body_bytes, "max_batch": self.max_batch,
-                "max_generate_tokens": self.max_generate_tokens, "timeout_seconds": self.timeout}
-
-    def public(self) -> dict:
-        """The configuration without the token (for logs)."""
-        return {k: v for k, v in asdict(self).items() if k != "token"}
 
 
 def _web_dir() -> Path:
