@@ -89,17 +89,23 @@ def class_counts(indptr, indices, rows, labels, n_cols, n_classes):
 
 
 @njit(**NJIT_OPTIONS)
-def class_sums(indptr, indices, values, rows, row_weight, labels, n_cols, n_classes):
+def class_sums(indptr, indices, values, rows, row_weight, labels, n_rows, n_classes):
     """Per column and class, the sum of ``values[e] * row_weight[k]`` over the entries of
-    the pages ``rows[k]`` of that class, float64[n_cols, n_classes]."""
-    out = np.zeros((n_cols, n_classes))
+    the pages ``rows[k]`` of that class: float64[n_rows, n_classes] for the first
+    ``n_rows`` columns, and float64[n_classes] summed over the others."""
+    out = np.zeros((n_rows, n_classes))
+    beyond = np.zeros(n_classes)
     for k in range(rows.shape[0]):
         i = rows[k]
         c = labels[i]
         w = row_weight[k]
         for e in range(indptr[i], indptr[i + 1]):
-            out[indices[e], c] += values[e] * w
-    return out
+            j = indices[e]
+            if j < n_rows:
+                out[j, c] += values[e] * w
+            else:
+                beyond[c] += values[e] * w
+    return out, beyond
 
 
 @njit(**NJIT_OPTIONS)

@@ -116,11 +116,13 @@ class PageMatrix:
         return _linear_kernels.class_counts(self.indptr, self.indices, np.asarray(rows, np.int64), labels, self.n_cols,
                                             1 if one_class else len(self.categories))
 
-    def class_sums(self, rows: np.ndarray, values: np.ndarray, row_weight: np.ndarray) -> np.ndarray:
+    def class_sums(self, rows: np.ndarray, values: np.ndarray, row_weight: np.ndarray,
+                   n_rows: int) -> tuple[np.ndarray, np.ndarray]:
         """Per column and class, the sum over the pages ``rows`` of ``values`` times
-        ``row_weight``, float64[n_cols, n_classes]."""
+        ``row_weight``: float64[n_rows, n_classes] for the first ``n_rows`` columns, and
+        float64[n_classes] over the others."""
         return _linear_kernels.class_sums(self.indptr, self.indices, values, np.asarray(rows, np.int64), row_weight,
-                                          self.labels, self.n_cols, len(self.categories))
+                                          self.labels, n_rows, len(self.categories))
 
 
 @dataclass

@@ -248,7 +248,9 @@ def complement_scores(pages: TrainingPages, test: np.ndarray, alphas: Sequence[f
     matrix, train = pages.matrix, pages.rows
     values = matrix.values(presence=False)
     page_norm = inverse_norms(matrix, values, np.ones((matrix.n_cols, 1), np.float32), train, True)[:, 0]
-    weights = matrix.class_sums(train, values, page_norm.astype(np.float64))
+    # a column both test and training pages hold is one two pages hold: the weights of the
+    # others only count in the per-class totals
+    weights, beyond = matrix.class_sums(train, values, page_norm.astype(np.float64), matrix.n_shared)
     held = pages.df > 0
     test = np.asarray(test, np.int64)
     ones = np.ones(len(matrix.tfs), np.float32)
@@ -264,8 +266,9 @@ def complement_scores(pages: TrainingPages, test: np.ndarray, alphas: Sequence[f
     # sum_v (W[v] - W[v, c] + alpha) over the held columns is W - W[c] + alpha * held
     used = matrix.class_counts(test, one_class=True)[:, 0] > 0
     cols = np.nonzero(used & held)[0]
-    per_class, everything = weights.sum(axis=0), weights.sum()
-    log_other = np.zeros((matrix.n_cols, weights.shape[1]), np.float32)
+    per_class = weights.sum(axis=0) + beyond
+    everything = per_class.sum()
+    log_other = np.zeros(weights.shape, np.float32)
     out = []
     for alpha in alphas:
         log_norm = np.log(everything - per_class + alpha * held.sum())
