@@ -18,8 +18,9 @@ Protocol
   (paired: ``b - c > 2 sqrt(b + c)`` where b counts pages only the leader gets right
   and c pages only the candidate does) drops out, so the others' folds cost nothing.
   Within a fold, every SVM path is scored after :data:`EARLY_EPOCHS` passes first; the
-  candidates the leader already beats drop out there, and so do the C values no other
-  candidate needs (successive halving). Once one candidate is left and
+  candidates the leader already beats drop out there if their C is below one that goes on
+  (a larger C converges more slowly: its early score understates it), or with their whole
+  path, and the C values no other candidate needs stop (successive halving). Once one candidate is left and
   :data:`SETTLED_PAGES` pages have been held out, no further fold is started.
 - **Budget.** Training is counted in passes of the solver, each weighed by the entries
   and problems it visits, against ``budget_passes`` passes over every page: a unit that
@@ -55,11 +56,12 @@ from .vectors import PageVectors
 
 #: Complement naive Bayes' smoothing tried.
 COMPLEMENT_ALPHAS = (0.01, 0.03, 0.1, 0.3, 1.0)
-#: The SVM paths tried: (family, normalise, C values ascending, beta values).
+#: The SVM paths tried: (family, normalise, C values ascending, beta values). Each holds
+#: the setting its authors recommend (LinearSVC's C 1; NBSVM's C 1 and beta 0.25).
 SVM_PATHS = (
     ("svm", True, (0.3, 1.0, 3.0), (1.0,)),
     ("nbsvm", True, (0.3, 1.0), (0.25, 0.5, 1.0)),
-    ("nbsvm", False, (0.1, 0.3), (0.25, 0.5, 1.0)),
+    ("nbsvm", False, (0.1, 0.3, 1.0), (0.25, 0.5, 1.0)),
 )
 #: Solver passes over every page that the search may spend (see the module notes), and
 #: the fewest a path of C values must be able to afford per C to be tried.
@@ -382,8 +384,8 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
     :func:`accum.config.threads` threads. Each path's passes are allotted from the budget
     in a fixed order before any runs, so the outcome does not depend on the threads.
     Every path first runs :data:`EARLY_EPOCHS` passes; the candidates the leader then
-    beats significantly drop out, and a C value none of the others needs stops there
-    (successive halving), the others go on."""
+    beats significantly drop out (see the module notes), and a C value none of the others
+    needs stops there (successive halving), the others go on."""
     from concurrent.futures import ThreadPoolExecutor
 
     from .config import threads
@@ -431,8 +433,13 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
                 scored = [r for r in results.values() if r.correct and r.dropped_after is None]
                 leader = sorted(scored, key=_rank_key)[0]
                 for job in jobs:
-                    for c in job.wanted:
-                        if _beaten(leader, results[c]):
+                    beaten = [c for c in job.wanted if _beaten(leader, results[c])]
+                    going = [c.param("C") for c in job.wanted if c not in beaten]
+                    # a larger C converges more slowly, so its early score understates it:
+                    # a beaten candidate stops only below a C value that goes on (or with
+                    # its whole path)
+                    for c in beaten:
+                        if not going or c.param("C") < max(going):
                             results[c].dropped_after = fold + 1
                     job.wanted = [c for c in job.wanted if results[c].dropped_after is None]
                     job.keep(sorted({c.param("C") for c in job.wanted}), budget)
