@@ -468,12 +468,12 @@ class _Job:
 def path_bytes(matrix: PageMatrix, family: str, n_c: int) -> int:
     """Bytes a family's arrays take per fold: an SVM path's weights (float32 per column
     two pages hold, problem and C) and, for NBSVM, its per-class counts and ratios over
-    every column; complement's per-class weights and logs."""
+    every column; complement's per-class weights and logs over the columns two pages hold."""
     n_classes = len(matrix.categories)
     n_prob = 1 if n_classes == 2 else n_classes
     weights = 4 * n_prob * n_c * matrix.n_shared
     return {"svm": weights, "nbsvm": weights + 8 * n_classes * matrix.n_cols,
-            "complement": 16 * n_classes * matrix.n_cols}[family]
+            "complement": 12 * n_classes * matrix.n_shared}[family]
 
 
 def _record(result: Scored, scores: np.ndarray, truth: np.ndarray, replace: bool = False) -> None:
