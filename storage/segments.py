@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from accum.vectors import PageVectors
 
-from .snapshots import fsync
+from .snapshots import column_array, fsync
 
 #: Directory of a store that holds the segments.
 SEGMENT_DIR = "vectors"
@@ -68,7 +68,7 @@ def read_vectors(paths: Sequence[Path], keep: set[str] | None = None) -> tuple[P
             table = pa.ipc.open_file(source).read_all()
         if table.num_rows == 0:
             continue
-        column = table.column("hash").combine_chunks()
+        column = column_array(table, "hash")
         hashes = np.frombuffer(column.buffers()[1], "S16", count=len(column), offset=column.offset * 16)
         pages = np.arange(len(hashes))
         if wanted is not None:
@@ -76,9 +76,7 @@ def read_vectors(paths: Sequence[Path], keep: set[str] | None = None) -> tuple[P
             if not len(pages):
                 continue
             found = np.concatenate([found, hashes[pages]])
-        category = table.column("category").combine_chunks()
-        features = table.column("features").combine_chunks()
-        counts = table.column("counts").combine_chunks()
+        category, features, counts = (column_array(table, name) for name in ("category", "features", "counts"))
         offsets = features.offsets.to_numpy()
         vectors = PageVectors(offsets - offsets[0], features.values.to_numpy()[offsets[0]:offsets[-1]],
                               counts.values.to_numpy()[offsets[0]:offsets[-1]],

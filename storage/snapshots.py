@@ -150,7 +150,7 @@ def read_state(directory: Path, model: str, tables: tuple[str, ...] = TABLES) ->
         arrow = rows if table == "row" else _read_ipc(path)
         stacked: dict[str, list] = {}
         for name in arrow.column_names:
-            column = arrow.column(name).combine_chunks()
+            column = column_array(arrow, name)
             values = column.to_pylist() if pa.types.is_string(column.type) else column.to_numpy(zero_copy_only=False)
             if "." in name:
                 stacked.setdefault(name.split(".")[0], []).append(values)
@@ -193,7 +193,7 @@ def read_model(path: Path) -> dict:
     if meta.pop("format", None) != MODEL_FORMAT:
         raise ValueError(f"{path}: a saved model of another format")
     for key, shape in meta.pop("arrays"):
-        column = _read_ipc(path / f"{key}.arrow").column(key).combine_chunks()
+        column = column_array(_read_ipc(path / f"{key}.arrow"), key)
         meta[key] = column.to_numpy(zero_copy_only=True).reshape(shape)
     return meta
 
@@ -208,6 +208,13 @@ def _write_ipc(table: pa.Table, path: Path, compression: str | None = None) -> N
         with pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=compression)) as writer:
             writer.write_table(table)
     fsync(path)
+
+
+def column_array(table: pa.Table, name: str) -> pa.Array:
+    """Column ``name`` of ``table`` as one array: its chunk when it has one (pyarrow's
+    ``combine_chunks`` copies even then, which reads a memory-mapped file whole)."""
+    column = table.column(name)
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _read_ipc(path: Path) -> pa.Table:

@@ -387,3 +387,36 @@ def test_reports_read_the_summary_not_the_counts(tmp_path, newsgroups_sample, mo
     assert got.to_dict() == want.to_dict()
     assert [c["features"] for c in Store(tmp_path / "s").categories()] == np.bincount(
         acc.pairs()[1], minlength=acc.n_categories).tolist()
+
+
+def _mapped_from(array: np.ndarray, path) -> bool:
+    """Whether ``array``'s data lies in this process's memory mapping of the file ``path``."""
+    address = array.ctypes.data
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) >= 6 and fields[5] == str(path):
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                if start <= address < end:
+                    return True
+    return False
+
+
+def test_saved_models_and_page_vectors_are_read_in_place_from_their_files(tmp_path):
+    """A query reads a saved model where its file is mapped, and a segment's columns too:
+    nothing copies a file whole (pyarrow's combine_chunks does, even of one chunk)."""
+    import pyarrow as pa
+
+    from accum.storage.snapshots import column_array, read_model, write_model
+
+    weights = np.arange(1 << 20, dtype=np.float64)
+    write_model({"weights": weights, "name": "x"}, tmp_path / "model")
+    state = read_model(tmp_path / "model")
+    assert np.array_equal(state["weights"], weights)
+    assert _mapped_from(state["weights"], (tmp_path / "model" / "weights.arrow").resolve())
+    path = tmp_path / "t.arrow"
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, pa.schema([("v", pa.int64())])) as writer:
+        writer.write_table(pa.table({"v": pa.array(np.arange(1 << 20))}))
+    with pa.memory_map(str(path), "r") as source:
+        table = pa.ipc.open_file(source).read_all()
+    assert _mapped_from(column_array(table, "v").to_numpy(), path.resolve())
