@@ -77,7 +77,9 @@ def fit_store(store, *, seed: int = 0, budget_passes: int | None = None, familie
     name = f"fit-{snapshot}"
     record.update(name=name, snapshot=snapshot, documents=int(vectors.n_pages), seed=seed,
                   families=None if families is None else list(families))
-    if record["model"] not in COUNT_MODELS:
+    if record["model"] in COUNT_MODELS:
+        store.keep_count_model(selection.model, snapshot)
+    else:
         try:
             write_model(selection.model.to_arrays(), store.path / MODEL_DIR / name)
         except OSError as exc:

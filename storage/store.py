@@ -226,11 +226,15 @@ class Store:
         reader that answers untrusted requests (``accum serve``) must not turn them into
         files, since every set of parameters is another model as large as the counts.
         """
-        from accum.classify import model_parameters
-
-        params = model_parameters(name, alpha)
-        saved = f"model-{name}-{hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]}"
+        params, saved = _saved_count_model(name, alpha)
         return self._read_latest(lambda snapshot: _open_count_model(snapshot, saved, name, params, alpha, save))
+
+    def keep_count_model(self, clf, snapshot: str) -> None:
+        """Save the count model ``clf``, built from the counts of the snapshot named
+        ``snapshot``, where :meth:`count_model` finds it: a fit that chooses a count model
+        keeps it, so that the first query memory-maps it instead of building it again
+        from the counts."""
+        _save_count_model(clf, self.path / "snapshots" / snapshot / _saved_count_model(clf.name, clf.alpha)[1])
 
     def load_markov(self, settings: Settings | None = None):
         """The generator (:class:`~accum.markov.MarkovAccumulator`) of the newest snapshot;
@@ -421,11 +425,24 @@ def _open_count_model(snapshot: Path, saved: str, name: str, params: dict, alpha
     clf = make_model(acc, name, alpha)
     del acc
     if save:
-        try:
-            write_model(clf.to_arrays(), snapshot / saved)
-        except OSError:  # a read-only or full store: the model is rebuilt next time
-            pass
+        _save_count_model(clf, snapshot / saved)
     return clf
+
+
+def _saved_count_model(name: str, alpha: float | None) -> tuple[dict, str]:
+    """The parameters of count model ``name`` at ``alpha`` and the directory name its
+    saved arrays take in a snapshot (``model-<name>-<parameters digest>``)."""
+    from accum.classify import model_parameters
+
+    params = model_parameters(name, alpha)
+    return params, f"model-{name}-{hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]}"
+
+
+def _save_count_model(clf, path: Path) -> None:
+    try:
+        write_model(clf.to_arrays(), path)
+    except OSError:  # a read-only or full store: the model is built again next time
+        pass
 
 
 def catalog_url(url: str) -> str:

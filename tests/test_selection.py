@@ -77,7 +77,7 @@ def test_a_family_can_be_forced_and_budget_zero_still_decides(trec):
         select_model(acc, vectors, urls, families=["nothing"])
 
 
-def test_a_store_fits_keeps_and_serves_its_choice(tmp_path, trec):
+def test_a_store_fits_keeps_and_serves_its_choice(tmp_path, trec, monkeypatch):
     texts, labels, urls = trec
     store = Store(tmp_path / "s", create=True)
     pages = [Page(u, label, t, {"bytes": len(t)}) for u, label, t in zip(urls, labels, texts)]
@@ -103,6 +103,21 @@ def test_a_store_fits_keeps_and_serves_its_choice(tmp_path, trec):
     info = Store(tmp_path / "s").info()["model_choice"]
     assert info["chosen_by"] == "cross-validation" and info["expected_accuracy"] == record["accuracy"]
     assert Store(tmp_path / "s").classifier("complement", 0.1).name == "complement"  # an explicit model still works
+    # a fit that chooses a count model keeps it in the snapshot: the first query reads it, not the counts
+    import shutil
+
+    import accum.storage.store as store_module
+
+    for saved in (tmp_path / "s" / "snapshots").glob("*/model-*"):
+        shutil.rmtree(saved)
+    counted = fit_store(store, families=["complement"])
+
+    def no_counts(*args):
+        raise AssertionError("the counts were read")
+
+    monkeypatch.setattr(store_module, "read_snapshot", no_counts)
+    clf = Store(tmp_path / "s").classifier()
+    assert clf.name == "complement" and clf.alpha == counted["params"]["alpha"]
 
 
 def test_cross_validated_complement_scores_equal_the_complement_model(newsgroups_sample):
