@@ -263,7 +263,8 @@ class PathSolver:
         cols = np.asarray([b * n + c for b in blocks for c in range(n)], np.int64)
         self.Cs = [self.Cs[b] for b in blocks]
         self.ws = _linear_kernels.keep_columns(self.ws, cols)
-        self.targets, self.alpha = np.ascontiguousarray(self.targets[:, cols]), np.ascontiguousarray(self.alpha[:, cols])
+        self.targets = np.ascontiguousarray(self.targets[:, cols])
+        self.alpha = np.ascontiguousarray(self.alpha[:, cols])
         self.bias, self.costs = self.bias[cols], self.costs[cols]
 
     def run(self, epochs: int) -> list[Trained]:

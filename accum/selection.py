@@ -20,8 +20,9 @@ Protocol
   Within a fold, every SVM path is scored after :data:`EARLY_EPOCHS` passes first; the
   candidates the leader already beats drop out there if their C is below one that goes on
   (a larger C converges more slowly: its early score understates it), or with their whole
-  path, and the C values no other candidate needs stop (successive halving). Once one candidate is left and
-  :data:`SETTLED_PAGES` pages have been held out, no further fold is started.
+  path, and the C values no other candidate needs stop (successive halving). Once one
+  candidate is left and :data:`SETTLED_PAGES` pages have been held out, no further fold
+  is started.
 - **Budget.** Training is counted in passes of the solver, each weighed by the entries
   and problems it visits, against ``budget_passes`` passes over every page: a unit that
   is deterministic (the same data and seed give the same choice on any machine) and

@@ -822,6 +822,13 @@ def query_names(q: dict) -> dict:
     }
 
 
+def query_section(q: dict | None) -> list[str]:
+    """The report's lines for a store's queries: their table and the store's line."""
+    if not q:
+        return []
+    return [markdown_table(QUERY_HEADERS, query_rows(q, query_names(q)), "llrrrl"), "", store_line(q), ""]
+
+
 def store_line(q: dict) -> str:
     info = q.get("info_summary") or {}
     if not info:
@@ -908,12 +915,7 @@ def render(data: dict) -> str:
                        f"checkpoint(s); over the latter size its writes are "
                        f"{ck['write_bytes'] / one['store_bytes']:.2f}×.")
             out.append("")
-        q = p.get("queries")
-        if q:
-            out.append(markdown_table(QUERY_HEADERS, query_rows(q, query_names(q)), "llrrrl"))
-            out.append("")
-            out.append(store_line(q))
-            out.append("")
+        out.extend(query_section(p.get("queries")))
         sv = p.get("serve")
         if sv:
             out.append("**accum serve** on this store (after the fit):")
@@ -1009,12 +1011,7 @@ def render(data: dict) -> str:
         out.append("")
         out.append(markdown_table(INGEST_HEADERS, ingest_rows([("default", s["ingest"])], True)))
         out.append("")
-        q = s.get("queries")
-        if q:
-            out.append(markdown_table(QUERY_HEADERS, query_rows(q, query_names(q)), "llrrrl"))
-            out.append("")
-            out.append(store_line(q))
-            out.append("")
+        out.extend(query_section(s.get("queries")))
 
     failures = data.get("failures") or []
     out.append("## Failures")

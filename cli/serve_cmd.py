@@ -31,15 +31,18 @@ EXTRA_MISSING = ("accum serve needs FastAPI and uvicorn, which the core install 
               help="Larger request bodies are answered 413.")
 @click.option("--max-batch", default=default("max_batch"), show_default=True, type=click.IntRange(min=1),
               help="Most texts per /classify and pages per /documents request (422 beyond).")
-@click.option("--max-generate-tokens", default=default("max_generate_tokens"), show_default=True, type=click.IntRange(min=1),
+@click.option("--max-generate-tokens", default=default("max_generate_tokens"), show_default=True,
+              type=click.IntRange(min=1),
               help="Longest /generate answer in tokens (422 beyond).")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="A Host name clients use to reach the service (repeat it; '*.example.com' for subdomains, "
                    "'*' for any); other Host headers are answered 400. Default: the --host address, "
                    "localhost, 127.0.0.1 and ::1.")
-@click.option("--head-timeout", default=default("head_timeout"), show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--head-timeout", default=default("head_timeout"), show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
               help="Seconds a client may take to send a request head; then 408 and the connection closes.")
-@click.option("--body-timeout", default=default("body_timeout"), show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--body-timeout", default=default("body_timeout"), show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
               help="Seconds a request body may take to arrive after its head (then 408) and to be parsed "
                    "(then 503).")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
