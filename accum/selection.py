@@ -30,10 +30,10 @@ Protocol
   entry visits, so that a small store is cross-validated whole). A path of C values gets the budget
   left (at most :data:`CV_EPOCHS` passes per C); one that cannot afford
   :data:`MIN_PASSES` is not tried, and no fold is started once the budget is spent.
-- **Choice.** The highest accuracy over the held-out pages scored; ties go to the
-  cheaper model. The chosen candidate is then trained on every page, and its
-  temperature, confidence map and label-set thresholds are fitted on its held-out
-  scores (no separate calibration set needed).
+- **Choice.** Among the candidates still in the race, the highest accuracy over the
+  held-out pages scored; ties go to the cheaper model. The chosen candidate is then
+  trained on every page, and its temperature, confidence map and label-set thresholds
+  are fitted on its held-out scores (no separate calibration set needed).
 """
 
 from __future__ import annotations
@@ -164,7 +164,8 @@ class Selection:
     def summary(self) -> str:
         low, high = self.chosen.interval()
         runner = next((r for r in self.ranking() if r is not self.chosen), None)
-        versus = f"; next best {runner.candidate.label} {runner.accuracy:.3f}" if runner else ""
+        out = f" (out after fold {runner.dropped_after})" if runner and runner.dropped_after else ""
+        versus = f"; next best {runner.candidate.label} {runner.accuracy:.3f}{out}" if runner else ""
         return (f"{self.chosen.candidate.label}: {self.chosen.accuracy:.3f} cross-validated accuracy "
                 f"(95 % CI {low:.3f}-{high:.3f}, {self.chosen.n:,} held-out pages, {self.folds} folds "
                 f"{self.grouped_by}){versus}")
@@ -182,8 +183,12 @@ class Selection:
 
 
 def _rank_key(result: Scored):
-    family = result.candidate.family
-    return (-result.accuracy, CHEAPEST_FIRST.index(family), result.candidate.params)
+    """Candidates still in the race first (a dropped one lost a paired test to the leader
+    on the pages both were scored on, and its accuracy is over fewer folds, or early
+    passes), then those dropped, then those never scored; by accuracy within each, ties
+    to the cheaper family."""
+    stage = 0 if result.dropped_after is None and result.correct else 1 if result.correct else 2
+    return (stage, -result.accuracy, CHEAPEST_FIRST.index(result.candidate.family), result.candidate.params)
 
 
 # -- folds ----------------------------------------------------------------------------

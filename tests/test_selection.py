@@ -139,3 +139,15 @@ def test_cross_validated_complement_scores_equal_the_complement_model(newsgroups
         want = make_model(counted, "complement", alpha).decision_function([texts[i] for i in test])
         np.testing.assert_allclose(scores - scores.mean(axis=1, keepdims=True),
                                    want - want.mean(axis=1, keepdims=True), rtol=1e-4, atol=1e-3)
+
+
+def test_a_candidate_that_dropped_out_is_never_chosen():
+    """A dropped candidate lost a paired test to the leader, and its accuracy is over fewer
+    folds (or early passes): a higher figure does not put it before one still racing."""
+    from accum.selection import Candidate, Scored, _rank_key
+
+    racing = Scored(Candidate("svm", (("C", 3.0), ("normalize", True))), [np.array([True] * 93 + [False] * 7)])
+    dropped = Scored(Candidate("svm", (("C", 1.0), ("normalize", True))), [np.array([True] * 94 + [False] * 6)],
+                     dropped_after=1)
+    never = Scored(Candidate("nbsvm", (("C", 1.0),)), skipped="memory")
+    assert sorted([never, dropped, racing], key=_rank_key) == [racing, dropped, never]
