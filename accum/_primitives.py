@@ -140,3 +140,12 @@ def is_word_char(cp):
     if cp >= 0x1F000 and cp <= 0x1FAFF:  # emoji and pictographs
         return False
     return True
+
+
+@njit(**NJIT_OPTIONS)
+def token_arrays(cap, n_docs):
+    """The arrays a tokenizer fills, for up to ``cap`` tokens of ``n_docs`` documents:
+    ``ids`` (uint64), ``starts`` (int64), ``lengths`` (int32) and ``tok_bounds``
+    (int64[n_docs + 1]); document d's tokens are ``[tok_bounds[d], tok_bounds[d + 1])``."""
+    return (np.empty(cap, np.uint64), np.empty(cap, np.int64), np.empty(cap, np.int32),
+            np.empty(n_docs + 1, np.int64))

@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit
 
 from .._prefetch import prefetch as _prefetch
-from .._primitives import BYTE_CLASS, FNV_OFFSET, FNV_PRIME, ONE, ZERO, decode_utf8, finish, is_word_char
+from .._primitives import BYTE_CLASS, FNV_OFFSET, FNV_PRIME, ONE, ZERO, decode_utf8, finish, is_word_char, token_arrays
 from .._primitives import ngram_id as _ngram_id
 from ..config import NJIT_OPTIONS
 
@@ -87,10 +87,7 @@ def tokenize(buf, doc_bounds):
     """
     n_docs = doc_bounds.shape[0] - 1
     cap = buf.shape[0] // 2 + n_docs + 1
-    ids = np.empty(cap, np.uint64)
-    starts = np.empty(cap, np.int64)
-    lengths = np.empty(cap, np.int32)
-    tok_bounds = np.empty(n_docs + 1, np.int64)
+    ids, starts, lengths, tok_bounds = token_arrays(cap, n_docs)
     n = 0
     for d in range(n_docs):
         tok_bounds[d] = n

@@ -8,7 +8,8 @@ word's id equals the classifier's id of the same (case-kept) word.
 import numpy as np
 from numba import njit
 
-from .._primitives import BYTE_CLASS, FNV_OFFSET, FNV_PRIME, SALT, decode_utf8, finish, is_word_char, mix64
+from .._primitives import (BYTE_CLASS, FNV_OFFSET, FNV_PRIME, SALT, decode_utf8, finish, is_word_char, mix64,
+                           token_arrays)
 from .._primitives import ngram_id as _ngram_id
 from ..config import NJIT_OPTIONS
 
@@ -118,11 +119,8 @@ def tokenize(buf, doc_bounds):
     # room for a token every TOKEN_BYTES bytes, grown when a document could overflow it
     # (it has at most a token per byte): fresh memory is slow to touch, and copying less helps
     cap = buf.shape[0] // TOKEN_BYTES + 16
-    ids = np.empty(cap, np.uint64)
-    starts = np.empty(cap, np.int64)
-    lengths = np.empty(cap, np.int32)
+    ids, starts, lengths, tok_bounds = token_arrays(cap, n_docs)
     info = np.empty(cap, np.uint8)
-    tok_bounds = np.empty(n_docs + 1, np.int64)
     n = 0
     for d in range(n_docs):
         tok_bounds[d] = n
