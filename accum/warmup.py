@@ -57,5 +57,25 @@ def warm_up(settings=None, generator: bool = True) -> dict[str, float]:
             markov.generate(20, seed=0, method=method, temperature=0.7)
         markov.generate(10, prompt="The goalie", greedy=True)
         markov.recall(list(TEXTS[:2]), prefix=3, continuation=3)
+        _warm_chain_only(markov)
         seconds["generator"] = time.perf_counter() - started
     return seconds
+
+
+def _warm_chain_only(markov) -> None:
+    """Generate from a saved chain as a store serves it (memory-mapped arrays are
+    read-only, which numba compiles for separately)."""
+    import numpy as np
+
+    from .markov.compiled import ChainOnly, chain_state
+
+    state = chain_state(markov)
+    for value in state.values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    chain_only = ChainOnly.from_state(state)
+    for method in ("kn", "dirichlet", "mle"):
+        chain_only.generate(20, seed=0, method=method)
+        chain_only.generate(20, seed=0, method=method, temperature=0.7)
+    chain_only.generate(10, prompt="The goalie", greedy=True)
+    chain_only.make_sentence(seed=0)

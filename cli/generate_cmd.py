@@ -13,18 +13,6 @@ METHODS = click.Choice(["kn", "dirichlet", "mle"])
 METHOD_HELP = "Smoothing: kn (interpolated Kneser-Ney), dirichlet (Dirichlet back-off), mle (the raw chain)."
 
 
-def load_generator(store, db):
-    """The store's generator, or a clear error when it keeps none."""
-    st = open_store(store, db)
-    markov = st.load_markov()
-    if markov is None or markov.n_rows == 0:
-        raise click.ClickException(
-            f"the store at {store} keeps no text generator: ingest with --markov-order 4 (or higher) "
-            "into a new --store"
-        )
-    return markov
-
-
 @click.command("generate")
 @click.option("--category", default=None, help="Generate from one category's counts (default: all).")
 @click.option("--tokens", "n_tokens", default=100, show_default=True, type=click.IntRange(1, 1_000_000),
@@ -42,7 +30,7 @@ def load_generator(store, db):
 def generate_command(category, n_tokens, prompt, seed, temperature, top_k, greedy, method, sentence,
                      store, db, as_json):
     """Generate text from the n-gram counts of the store (a "super Markov generator")."""
-    markov = load_generator(store, db)
+    markov = open_store(store, db).generator(whole=category is not None)
     if category is not None and category not in markov.categories:
         raise unknown_category(category, markov.categories)
     if seed is None:
@@ -89,7 +77,7 @@ def recall_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
     """
     from accum.pages import Page
 
-    markov = load_generator(store, db)
+    markov = open_store(store, db).generator(whole=True)
     texts = [r.text for r in read_sources(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links)
              if isinstance(r, Page) and r.text.strip()]
     if not texts:

@@ -21,7 +21,9 @@ disk, read-only directory) removes its ``.tmp`` directory before the error propa
 A snapshot directory may also hold classifiers built from it (:func:`write_model`):
 ``model-<name>-<parameters digest>/``, one Arrow IPC file per array plus ``model.json``,
 written the same way, so that classifying memory-maps a model instead of loading the
-counts and deriving it again. They are a cache: deleting them loses nothing.
+counts and deriving it again; and the generator's chain of all categories
+(``markov-chain/``, see :mod:`accum.storage.generators`). They are a cache: deleting them
+loses nothing.
 """
 
 from __future__ import annotations
@@ -172,8 +174,11 @@ def write_model(state: dict, path: Path) -> None:
         meta = {"format": MODEL_FORMAT, "arrays": []}
         for key, value in state.items():
             if isinstance(value, np.ndarray):
-                _write_ipc(pa.table({key: pa.array(value.ravel())}), tmp / f"{key}.arrow")
-                meta["arrays"].append([key, list(value.shape)])
+                flat = value.ravel()
+                # Arrow packs booleans in bits, which numpy cannot map: kept as bytes
+                _write_ipc(pa.table({key: pa.array(flat.view(np.uint8) if flat.dtype == bool else flat)}),
+                           tmp / f"{key}.arrow")
+                meta["arrays"].append([key, list(value.shape)] + (["bool"] if value.dtype == bool else []))
             else:
                 meta[key] = value
         (tmp / "model.json").write_text(json.dumps(meta), encoding="utf-8")
@@ -192,9 +197,9 @@ def read_model(path: Path) -> dict:
     meta = json.loads((path / "model.json").read_text(encoding="utf-8"))
     if meta.pop("format", None) != MODEL_FORMAT:
         raise ValueError(f"{path}: a saved model of another format")
-    for key, shape in meta.pop("arrays"):
-        column = column_array(_read_ipc(path / f"{key}.arrow"), key)
-        meta[key] = column.to_numpy(zero_copy_only=True).reshape(shape)
+    for key, shape, *kind in meta.pop("arrays"):
+        array = column_array(_read_ipc(path / f"{key}.arrow"), key).to_numpy(zero_copy_only=True)
+        meta[key] = (array.view(bool) if kind == ["bool"] else array).reshape(shape)
     return meta
 
 

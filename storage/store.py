@@ -39,6 +39,7 @@ from accum.vectors import PageVectors
 
 from . import catalog as cat
 from .failures import StoreError, db_reason, os_reason, other_store_message, unwritable_message, unwritable_reason
+from .generators import open_generator
 from .segments import SEGMENT_DIR, read_vectors
 from .snapshots import read_counts, read_markov, read_model, read_snapshot, write_model
 
@@ -245,6 +246,18 @@ class Store:
         if self.latest_snapshot() is None:
             return MarkovAccumulator(order=settings.markov_order) if settings.markov_order else None
         return self._read_latest(read_markov)
+
+    def generator(self, whole: bool = False, save: bool = True):
+        """The text generator of the newest snapshot for a query: with ``whole`` its
+        :class:`~accum.markov.MarkovAccumulator` (a query about one category, recall), else
+        one that may hold only the chain of all categories (see
+        :func:`~accum.storage.generators.open_generator`, also for ``save``). Raises
+        :class:`StoreError` when the store keeps no generator."""
+        markov = self._read_latest(lambda snapshot: open_generator(snapshot, whole, save))
+        if markov is None or markov.n_documents == 0:
+            raise StoreError(f"the store at {self.path} keeps no text generator: ingest with --markov-order 4 "
+                             "(or higher) into a new --store")
+        return markov
 
     def _read_latest(self, reader):
         """``reader(path)`` of the newest snapshot (None without one), retrying when a

@@ -56,3 +56,26 @@ def test_gutenberg_book_generates_and_a_store_without_generator_says_so(tmp_path
     assert proc.returncode == 1 and "--markov-order" in proc.stderr
     bad = accum("ingest", book, "--default-label", "austen", "--markov-order", "5", "--store", store, check=False)
     assert bad.returncode == 2 and "markov-order" in bad.stderr
+
+
+def test_a_saved_chain_answers_as_the_counts_do(kjv_store, monkeypatch):
+    """Once a query has saved the chain of all categories in the snapshot, generation
+    memory-maps it instead of reading the counts, with the same texts for every way of
+    decoding; what needs the counts says so."""
+    import accum.storage.generators as generators
+    from accum.markov.compiled import ChainOnly, NeedsCounts
+    from accum.storage import Store
+
+    cases = [{"seed": 1}, {"seed": 2, "method": "mle"}, {"seed": 3, "method": "dirichlet", "prompt": "And God said"},
+             {"seed": 4, "temperature": 0.6, "top_k": 20}, {"greedy": True, "prompt": "In the beginning"}]
+    whole = Store(kjv_store).generator(whole=True)
+    expected = [whole.generate(60, **case) for case in cases] + [whole.make_sentence(seed=5)]
+    Store(kjv_store).generator()  # the first query of all categories saves the chain (if none has yet)
+    monkeypatch.setattr(generators, "read_markov", lambda path: pytest.fail("the counts were read"))
+    saved = Store(kjv_store).generator()
+    assert isinstance(saved, ChainOnly) and not saved._derived.vocabulary.ids.flags.writeable  # memory-mapped
+    assert [saved.generate(60, **case) for case in cases] + [saved.make_sentence(seed=5)] == expected
+    for needs_counts in (lambda: saved.generate(5, category="kjv"), lambda: saved.generate(5, order=3),
+                         lambda: saved.recall(["In the beginning"]), lambda: saved.count("the")):
+        with pytest.raises(NeedsCounts):
+            needs_counts()

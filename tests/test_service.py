@@ -265,6 +265,8 @@ def test_generate_equals_the_cli(server, store):
     cli = accum_json("generate", "--tokens", "25", "--seed", "3", "--category", "sci.space",
                      "--prompt", "The shuttle", "--store", store)
     assert without_snapshot(r.json()) == cli and r.json()["text"].startswith("The shuttle")
+    every = server.client.post("/generate", json={"length": 25, "seed": 4}).json()  # from all categories
+    assert without_snapshot(every) == accum_json("generate", "--tokens", "25", "--seed", "4", "--store", store)
     assert server.client.get("/info").json()["generation"] is True
     r = server.client.post("/generate", json={"length": 5, "category": "nope"})
     assert r.status_code == 422 and "no category" in r.json()["message"]

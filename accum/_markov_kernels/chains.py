@@ -183,8 +183,6 @@ def build_chain(row_order, row_last_dense, prefix_row, suffix_row, bos_initial, 
     chain : ChainArrays
         ``ctx_kn`` sums the Kneser-Ney counts: continuation counts below the top order.
     ctx_order : int64[n_ctx]
-    entry_row : int64[n_entries]
-        Row of each entry.
     bos_ctx : int
         Context index of ``BOS`` (the empty context's 0 when the order is 1).
     """
@@ -284,7 +282,7 @@ def build_chain(row_order, row_last_dense, prefix_row, suffix_row, bos_initial, 
         else:
             ctx_parent[c] = ctx_of[suffix_row[key] + 2]
     return (ChainArrays(ctx_start, ctx_parent, ctx_raw, ctx_kn, e_tok, e_next, cum_raw, cum_kn),
-            ctx_order, entry_row, bos_ctx)
+            ctx_order, bos_ctx)
 
 
 @njit(**NJIT_OPTIONS)

@@ -25,13 +25,14 @@ every held-out token has a probability and ``p(.|h)`` sums to one over ``V + 1``
 
 The package splits the generator the way markovify splits ``Chain`` from ``Text``:
 
-==========================  ============================================================
-:mod:`accum.markov.tokens`  tokenising (words keep their case, marks their spacing)
-:mod:`accum.markov.counts`  the counts: adding, merging, arrays (:class:`NgramCounts`)
-:mod:`accum.markov.chain`   the chain view: vocabulary, compiled chains, sampling tables
-:mod:`accum.markov.recall`  verbatim recall: prompted extraction, the suffix-array index
-:mod:`accum.markov.model`   :class:`MarkovAccumulator`: hooks, checks and queries
-==========================  ============================================================
+==============================  ============================================================
+:mod:`accum.markov.tokens`      tokenising (words keep their case, marks their spacing)
+:mod:`accum.markov.counts`      the counts: adding, merging, arrays (:class:`NgramCounts`)
+:mod:`accum.markov.chain`       the chain view: vocabulary, compiled chains, sampling tables
+:mod:`accum.markov.recall`      verbatim recall: prompted extraction, the suffix-array index
+:mod:`accum.markov.model`       :class:`MarkovAccumulator`: hooks, checks and queries
+:mod:`accum.markov.compiled`    one chain kept apart from the counts, for queries that need only it
+==============================  ============================================================
 
 Examples
 --------

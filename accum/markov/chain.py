@@ -140,7 +140,6 @@ class Chain:
     arrays: K.ChainArrays
     bos_ctx: int
     ctx_order: np.ndarray
-    entry_row: np.ndarray
     openers: K.Openers
     _tables: dict = field(default_factory=dict, repr=False)  # sampling tables and ranks, by smoother
 
@@ -150,7 +149,7 @@ class Chain:
         """The chain of ``counts``' column (-1: all categories) at ``order``."""
         links = counts.links()
         col = counts._column(column)
-        arrays, ctx_order, entry_row, bos_ctx = K.build_chain(
+        arrays, ctx_order, bos_ctx = K.build_chain(
             counts.row_order, links.last_dense, links.prefix_row, links.suffix_row, links.bos_initial,
             col, order, discount, vocabulary.size, vocabulary.eos)
         # sentence openers of this column, by (previous token, first token)
@@ -164,7 +163,7 @@ class Chain:
         open_state = K.next_states(arrays, vocabulary.size, np.zeros(len(rows), np.int64), prev_dense)
         open_state[after_bos] = bos_ctx
         openers = K.Openers(open_cum, open_state, links.last_dense[rows].copy())
-        return cls(arrays, int(bos_ctx), ctx_order, entry_row, openers)
+        return cls(arrays, int(bos_ctx), ctx_order, openers)
 
     @property
     def nbytes(self) -> int:
@@ -179,9 +178,14 @@ class Chain:
     def n_entries(self) -> int:
         return len(self.arrays.e_tok)
 
+    @staticmethod
+    def table_key(kind: str, query: K.Query) -> tuple:
+        """Key of the ``kind`` tables ("sampler", "plain") of one smoother in the cache."""
+        return kind, int(query.method), float(query.alpha), bool(query.per_type), float(query.discount)
+
     def sampler(self, query: K.Query) -> tuple[np.ndarray, np.ndarray]:
         """Packed contexts and alias-table entries for sampling (cached per smoother)."""
-        key = ("sampler", int(query.method), float(query.alpha), bool(query.per_type), float(query.discount))
+        key = self.table_key("sampler", query)
         if key not in self._tables:
             # allocated here, by numpy (huge pages where allowed), and filled by the kernel
             pc = np.empty((self.n_contexts, 4), np.int64)
@@ -194,7 +198,7 @@ class Chain:
         """Blocks for sampling the plain table with mostly one cache line a token
         (``plain_tables``) and where each context's block is, or None when this chain's
         draws can back off."""
-        key = ("plain", int(query.method), float(query.alpha), bool(query.per_type), float(query.discount))
+        key = self.table_key("plain", query)
         if key not in self._tables:
             pc, pe = self.sampler(query)
             off, size = K.plain_layout(pc)

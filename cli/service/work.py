@@ -22,7 +22,7 @@ GENERATION_OFF = (
 )
 #: What the warm start classifies once.
 WARM_TEXT = "The goalie stopped the puck and the disk drive spun up in orbit."
-#: Whether this accum has ``accum generate`` (whose ``load_generator`` the service calls).
+#: Whether this accum has ``accum generate`` (the service's POST /generate answers as it does).
 GENERATE_COMMAND = importlib.util.find_spec("accum.cli.generate_cmd") is not None
 
 
@@ -35,20 +35,19 @@ class Generator:
     lock: threading.Lock  # generation builds chains lazily: one at a time per generator
 
 
-def open_generator(config) -> Generator:
-    """Open the generator with the CLI's own ``load_generator`` (the seam: without that
-    command, or for a store that keeps no generator, ``POST /generate`` answers 501 with
-    the reason)."""
-    import click
+def open_generator(config, whole: bool) -> Generator:
+    """The store's generator for a request (see :meth:`accum.storage.Store.generator`;
+    ``whole`` for one category), never saving anything; without ``accum generate`` in
+    this accum, or for a store that keeps no generator, ``POST /generate`` answers 501
+    with the reason."""
+    from accum.storage import Store, StoreError
 
-    try:
-        from accum.cli.generate_cmd import load_generator
-    except ImportError:
+    if not GENERATE_COMMAND:
         return Generator(None, GENERATION_OFF, threading.Lock())
     try:
-        return Generator(load_generator(config.store, config.db), None, threading.Lock())
-    except click.ClickException as exc:
-        return Generator(None, exc.message, threading.Lock())
+        return Generator(Store(config.store, db=config.db).generator(whole=whole, save=False), None, threading.Lock())
+    except StoreError as exc:
+        return Generator(None, str(exc), threading.Lock())
 
 
 def warm_start(live: LiveModel):
