@@ -14,6 +14,24 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+#: Longest URL the catalog keeps, in UTF-8 bytes (longer ones are cut; see :func:`catalog_url`).
+MAX_URL_BYTES = 2000
+#: File of a store directory that holds the id its catalog records (a catalog belongs to
+#: one store directory, see :mod:`accum.storage.store`).
+STORE_ID_FILE = "store-id"
+
+
+def catalog_url(url: str) -> str:
+    """``url`` as the catalog keeps it: without NUL characters (PostgreSQL text cannot hold
+    them) and cut to :data:`MAX_URL_BYTES` UTF-8 bytes (PostgreSQL cannot index longer
+    values), with ``…`` marking a cut."""
+    url = url.replace("\x00", "")
+    data = url.encode("utf-8", "surrogatepass")
+    if len(data) <= MAX_URL_BYTES:
+        return url
+    return data[:MAX_URL_BYTES].decode("utf-8", "ignore") + "…"
+
+
 meta = sa.Table(
     "accum_meta", metadata,
     sa.Column("key", sa.String(64), primary_key=True),

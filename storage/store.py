@@ -38,15 +38,12 @@ from accum.settings import Settings
 from accum.vectors import PageVectors
 
 from . import catalog as cat
+from .catalog import STORE_ID_FILE, catalog_url
 from .failures import StoreError, db_reason, os_reason, other_store_message, unwritable_message, unwritable_reason
 from .generators import open_generator
 from .segments import SEGMENT_DIR, read_vectors
 from .snapshots import read_counts, read_markov, read_model, read_snapshot, write_model
 
-#: Longest URL the catalog keeps, in UTF-8 bytes (longer ones are cut; see :func:`catalog_url`).
-MAX_URL_BYTES = 2000
-#: File of a store directory that holds the id its catalog records (see the module docstring).
-STORE_ID_FILE = "store-id"
 
 
 class Store:
@@ -456,17 +453,6 @@ def _save_count_model(clf, path: Path) -> None:
         write_model(clf.to_arrays(), path)
     except OSError:  # a read-only or full store: the model is built again next time
         pass
-
-
-def catalog_url(url: str) -> str:
-    """``url`` as the catalog keeps it: without NUL characters (PostgreSQL text cannot hold
-    them) and cut to :data:`MAX_URL_BYTES` UTF-8 bytes (PostgreSQL cannot index longer
-    values), with ``…`` marking a cut."""
-    url = url.replace("\x00", "")
-    data = url.encode("utf-8", "surrogatepass")
-    if len(data) <= MAX_URL_BYTES:
-        return url
-    return data[:MAX_URL_BYTES].decode("utf-8", "ignore") + "…"
 
 
 #: What a store directory may hold before its first ingest has committed (an ingest that

@@ -16,6 +16,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -26,10 +27,13 @@ from accum.settings import Settings
 from accum.vectors import PageVectors
 
 from . import catalog as cat
+from .catalog import STORE_ID_FILE, catalog_url
 from .failures import READ_ONLY, StoreError, db_reason, os_reason, other_store_message, unwritable_message
 from .segments import SEGMENT_DIR, read_vectors, write_vectors
 from .snapshots import snapshot_bytes, write_snapshot
-from .store import STORE_ID_FILE, Store, catalog_url
+
+if TYPE_CHECKING:  # a store opens its writer (Store.writer)
+    from .store import Store
 
 KEEP_SNAPSHOTS = 2
 #: First key of the PostgreSQL advisory lock a writer holds (the second: the catalog's schema).

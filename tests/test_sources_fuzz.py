@@ -36,7 +36,7 @@ from accum.pages import SKIP_REASONS, Page, Skipped
 from accum.sources import DEFAULT_EXCLUDE, open_source
 from accum.sources.formats import SNIFF_BYTES, sniff_format
 from accum.sources.records import MAX_LABEL_BYTES, display_path
-from accum.storage.store import MAX_URL_BYTES, catalog_url
+from accum.storage.catalog import MAX_URL_BYTES, catalog_url
 
 #: Inputs per test under CI: 10,000 in all, more where an input is cheap to make.
 CI_EXAMPLES = {"warc": 1800, "jsonl": 1000, "html": 1600, "plain": 1600, "parquet": 2200, "dir": 1800}

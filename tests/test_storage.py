@@ -165,7 +165,7 @@ def test_awkward_labels_and_urls_round_trip(tmp_path, db_url):
     syntax come back from the catalog exactly (labels with control characters are
     refused, and counted); a URL the catalog cannot hold whole (a NUL; over
     MAX_URL_BYTES) is kept without the NUL, cut, and marked."""
-    from accum.storage.store import MAX_URL_BYTES
+    from accum.storage.catalog import MAX_URL_BYTES
 
     long_url = "http://example.com/?q=" + "".join(chr(0x41 + (i * 7919) % 26) for i in range(6000)) + "\u00e9"
     urls = ["http://example.com/it's/\"q\"?a=1&b='2'#frag", "http://example.com/new\nline\r\n",
