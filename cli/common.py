@@ -175,24 +175,6 @@ def progress_bar(desc: str, quiet: bool):
                 dynamic_ncols=True, mininterval=0.5)
 
 
-def ingest_into(st, records, command: dict, settings, client=None, **options) -> dict:
-    """Ingest ``records`` into store ``st`` (one run, under its write lock) and return the
-    ``accum ingest --json`` summary; ``options`` go to :func:`accum.ingest.ingest`.
-
-    With a Dask ``client``, ``records`` are source parts counted on its cluster
-    (:func:`accum.distributed.ingest_parts`, same result)."""
-    from accum.distributed import ingest_parts
-    from accum.ingest import ingest
-
-    with st.writer(command, settings) as writer:
-        if client is None:
-            summary = ingest(records, writer.acc, writer, markov=writer.markov, **options)
-        else:
-            summary = ingest_parts(client, records, writer.acc, writer, markov=writer.markov, **options)
-    return summary.to_dict() | {"store": str(st.path), "categories": writer.acc.n_categories,
-                                "documents": writer.acc.n_documents, "run": writer.run_id}
-
-
 def fit_after(st, force: bool) -> dict | None:
     """Choose the store's model again after its pages changed (ingest, forget) when due
     (see :func:`accum.storage.fits.fit_if_due`). The pages are committed whatever happens

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import data_errors, fit_after, ingest_into, progress_bar
+from .common import data_errors, fit_after, progress_bar
 from .evaluate_cmd import echo_report
 from .query import echo_explanation
 
@@ -37,8 +37,8 @@ def demo_command(corpus, store, quiet):
     st = Store(store, create=True)
     settings = st.settings() or Settings()
     with progress_bar("ingest train", quiet) as bar:
-        s = ingest_into(st, train, {"sources": [where], "demo": True}, settings,
-                        progress=lambda record: bar.update(1))
+        s = st.ingest(train, {"sources": [where], "demo": True}, settings,
+                      progress=lambda record: bar.update(1))
     info = st.info()
     click.echo(f"ingested {s['pages_added']:,} new pages ({s['duplicates']:,} already in {store}), "
                f"{info['documents']:,} documents, {info['distinct_features']:,} distinct unigram+bigram features, "

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from .common import (data_errors, emit_json, fit_after, ingest_into, json_option, open_store, printable, progress_bar,
+from .common import (data_errors, emit_json, fit_after, json_option, open_store, printable, progress_bar,
                      read_sources, source_options, store_options)
 
 
@@ -84,7 +84,7 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
     if dask_address is None:
         records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links)
         with progress_bar("ingest", quiet) as bar:
-            result = ingest_into(st, records, command, settings, progress=lambda record: bar.update(1), **options)
+            result = st.ingest(records, command, settings, progress=lambda record: bar.update(1), **options)
     else:
         from accum.distributed import DaskError, connect, n_workers
         from accum.sources.partition import plan_parts
@@ -96,7 +96,7 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
                                    max_page_bytes=max_page_bytes, follow_links=follow_links)
                 with progress_bar("ingest", quiet) as bar:
                     bar.unit, bar.total = " files", sum(p.n_inputs for p in parts)
-                    result = ingest_into(st, parts, command, settings, client=client, progress=bar.update, **options)
+                    result = st.ingest(parts, command, settings, client=client, progress=bar.update, **options)
         except DaskError as exc:
             raise click.ClickException(f"--dask {dask_address}: {exc}") from exc
         result["dask"] = {"scheduler": dask_address, "parts": len(parts)}

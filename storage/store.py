@@ -417,6 +417,22 @@ class Store:
 
         return StoreWriter(self, command, settings)
 
+    def ingest(self, records, command: dict, settings: Settings, client=None, **options) -> dict:
+        """Ingest ``records`` (one run, under the write lock) and return the ``accum ingest
+        --json`` summary; ``options`` go to :func:`accum.ingest.ingest`. With a Dask
+        ``client``, ``records`` are source parts counted on its cluster
+        (:func:`accum.distributed.ingest_parts`, same result)."""
+        from accum.distributed import ingest_parts
+        from accum.ingest import ingest
+
+        with self.writer(command, settings) as writer:
+            if client is None:
+                summary = ingest(records, writer.acc, writer, markov=writer.markov, **options)
+            else:
+                summary = ingest_parts(client, records, writer.acc, writer, markov=writer.markov, **options)
+        return summary.to_dict() | {"store": str(self.path), "categories": writer.acc.n_categories,
+                                    "documents": writer.acc.n_documents, "run": writer.run_id}
+
 
 def _open_count_model(snapshot: Path, saved: str, name: str, params: dict, alpha: float | None, save: bool):
     """:meth:`Store.count_model` of one snapshot: the model saved there as ``saved`` when

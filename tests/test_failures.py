@@ -212,12 +212,12 @@ def world(tmp_path_factory):
 
 def resume(store: Path, corpus: Path, db=None) -> None:
     """The same ingest again, in process (what the user does once there is room)."""
-    from accum.cli.common import ingest_into, read_sources
+    from accum.cli.common import read_sources
 
     st = Store(store, db=db, create=True)
     try:
-        ingest_into(st, read_sources([str(corpus)], "auto", "dir", "text", "url", 5 * 2**20, follow_links=True),
-                    {"sources": [str(corpus)], "label": "dir", "follow_links": True}, st.settings())
+        st.ingest(read_sources([str(corpus)], "auto", "dir", "text", "url", 5 * 2**20, follow_links=True),
+                  {"sources": [str(corpus)], "label": "dir", "follow_links": True}, st.settings())
     finally:
         st.engine.dispose()
 

@@ -177,8 +177,6 @@ def ingest(live: LiveModel, lock: threading.Lock, documents) -> dict:
     from accum.pages import Page
     from accum.settings import Settings
 
-    from ..common import ingest_into
-
     store = live.store
     records = [
         Page(d.url, d.label, d.text, {"source": "POST /documents",
@@ -188,7 +186,7 @@ def ingest(live: LiveModel, lock: threading.Lock, documents) -> dict:
     command = {"sources": [], "via": "POST /documents", "format": "api", "label": "field:label",
                "pages": len(records)}
     with lock:  # one API ingest at a time in this process (the store's lock covers the rest)
-        result = ingest_into(store, records, command, store.settings() or Settings())
+        result = store.ingest(records, command, store.settings() or Settings())
     served = live.load_now()  # read your writes: answer from this snapshot from now on
     return result | {"snapshot": served.snapshot}
 
