@@ -51,6 +51,6 @@ def main():
         sys.exit(1)
     finally:
         # The command's work is done and committed; the interpreter's last collection
-        # would walk the objects numba's compiler leaves (a third of a short query's
-        # time) only to free memory the process gives back anyway.
+        # would walk every object numba's compiler leaves, a noticeable part of a short
+        # query's time, only to free memory the process gives back anyway.
         gc.freeze()

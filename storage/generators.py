@@ -31,7 +31,7 @@ def open_generator(snapshot: Path, whole: bool, save: bool):
         except (FileNotFoundError, ValueError):
             pass
     markov = read_markov(snapshot)
-    if markov is None or markov.n_rows == 0 or whole or not save:
+    if markov is None or markov.n_documents == 0 or whole or not save:
         return markov
     try:
         write_model(chain_state(markov), snapshot / CHAIN_DIR)

@@ -347,9 +347,7 @@ def _writing_routes(app: FastAPI, svc: _Service, documents_body, generate_body) 
     async def generate(request=generate_body[0]):
         """Generate text from the store's Markov counts (501 while the store keeps none)."""
         served = live.current
-        whole = request.category is not None
-        generator = await svc.offload(served.cached, ("generator", whole),
-                                      functools.partial(work.open_generator, config, whole))
+        generator = await svc.offload(work.generator_for, served, config, request.category)
         if generator.markov is None:
             raise HTTPException(501, generator.why_not)
         return await svc.offload(work.generate, served, generator, request)

@@ -35,11 +35,22 @@ class Generator:
     lock: threading.Lock  # generation builds chains lazily: one at a time per generator
 
 
-def open_generator(config, whole: bool) -> Generator:
-    """The store's generator for a request (see :meth:`accum.storage.Store.generator`;
-    ``whole`` for one category), never saving anything; without ``accum generate`` in
-    this accum, or for a store that keeps no generator, ``POST /generate`` answers 501
-    with the reason."""
+def generator_for(served, config, category: str | None) -> Generator:
+    """The store's generator for a request about ``category`` (None: all categories), opened
+    once per snapshot: the chain of all categories when the store keeps one saved, and
+    the whole generator for one category or when no chain is saved (one copy serves
+    both). Never saves anything; without ``accum generate`` in this accum, or for a
+    store that keeps no generator, ``POST /generate`` answers 501 with the reason."""
+    from accum.markov.compiled import ChainOnly
+
+    generator = served.cached(("generator", False), lambda: _open_generator(config, whole=False))
+    if category is None or not isinstance(generator.markov, ChainOnly):
+        return generator
+    return served.cached(("generator", True), lambda: _open_generator(config, whole=True))
+
+
+def _open_generator(config, whole: bool) -> Generator:
+    """:meth:`accum.storage.Store.generator`, or why there is none."""
     from accum.storage import Store, StoreError
 
     if not GENERATE_COMMAND:
