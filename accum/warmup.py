@@ -4,8 +4,8 @@ numba compiles a kernel the first time it runs and keeps the machine code in its
 cache (see :mod:`accum.config`); a fresh install's first ``accum classify`` or
 ``generate`` would otherwise wait for that. :func:`warm_up` runs each kernel on a few
 tiny pages: counting, vectors and taking pages back, the count models, the SVMs of the
-model search, and the text generator. ``accum warm-up`` (which ``make install`` runs),
-the service's start and the benchmarks call it.
+model search, the vocabulary forecasts, and the text generator. ``accum warm-up`` (which
+``make install`` runs), the service's start and the benchmarks call it.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ def warm_up(settings=None, generator: bool = True) -> dict[str, float]:
     for families in (["svm"], ["nbsvm"]):
         select_model(acc, vectors, families=families, k=2).model.predict_one(TEXTS[0], explain=True)
     seconds["model search"] = time.perf_counter() - started
+    started = time.perf_counter()
+    _warm_forecasts(acc, vectors)
+    seconds["forecasts"] = time.perf_counter() - started
     if generator:
         from .markov import MarkovAccumulator
 
@@ -60,6 +63,17 @@ def warm_up(settings=None, generator: bool = True) -> dict[str, float]:
         _warm_chain_only(markov)
         seconds["generator"] = time.perf_counter() - started
     return seconds
+
+
+def _warm_forecasts(acc, vectors) -> None:
+    """Incidence profiles and the forecasts checked on them (``accum forecast``)."""
+    import numpy as np
+
+    from .profiles import PageFeatures, check_forecasts
+
+    ids = acc.row_key
+    by_id = np.argsort(ids)
+    check_forecasts(PageFeatures.of(vectors, ids[by_id], acc.row_order[by_id]), shuffles=1)
 
 
 def _warm_chain_only(markov) -> None:

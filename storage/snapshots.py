@@ -90,6 +90,15 @@ def read_markov(path: Path):
     return MarkovAccumulator.from_arrays(read_state(Path(path), "markov"))
 
 
+def feature_orders(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Every feature id of a snapshot's classifier counts, sorted (uint64), and each one's
+    n-gram order (uint8), read from two columns of its row table."""
+    rows = _read_ipc(Path(path) / "classifier-row.arrow")
+    ids = column_array(rows, "row_info.0").to_numpy()
+    order = np.argsort(ids)
+    return ids[order], column_array(rows, "row_info.3").to_numpy()[order].astype(np.uint8)
+
+
 def write_state(state: dict, directory: Path, model: str) -> None:
     """Write one model's ``to_arrays()`` state as ``<model>-{row,count,lexicon,gram}.arrow``.
 

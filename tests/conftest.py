@@ -21,6 +21,26 @@ def newsgroups_sample():
     return texts, labels
 
 
+@pytest.fixture(scope="session")
+def small_store(tmp_path_factory, newsgroups_sample):
+    """A store of 90 real posts from 3 groups, ingested from files through the CLI, with
+    the texts and labels in the order of ingest (only read by the tests that use it)."""
+    from test_cli import accum
+
+    texts, labels = newsgroups_sample
+    root = tmp_path_factory.mktemp("small")
+    corpus = root / "corpus"
+    picked = [(t, c) for t, c in zip(texts, labels) if c in ("sci.space", "rec.autos", "talk.politics.guns")]
+    for i, (text, label) in enumerate(picked):
+        (corpus / label).mkdir(parents=True, exist_ok=True)
+        (corpus / label / f"{i:04d}").write_text(text, encoding="latin-1")
+    store = root / "store"
+    accum("ingest", corpus, "--label", "dir", "--store", store)
+    # the directory reader walks groups in name order, files by name
+    ordered = sorted(picked, key=lambda p: (p[1], f"{picked.index(p):04d}"))
+    return store, [t for t, _ in ordered], [c for _, c in ordered]
+
+
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

@@ -131,23 +131,6 @@ def _naive_forecasts(rows, final):
     return gt, heaps
 
 
-@pytest.fixture(scope="module")
-def small_store(tmp_path_factory, newsgroups_sample):
-    """A store of 90 real posts from 3 groups, ingested from files through the CLI."""
-    texts, labels = newsgroups_sample
-    root = tmp_path_factory.mktemp("small")
-    corpus = root / "corpus"
-    picked = [(t, c) for t, c in zip(texts, labels) if c in ("sci.space", "rec.autos", "talk.politics.guns")]
-    for i, (text, label) in enumerate(picked):
-        (corpus / label).mkdir(parents=True, exist_ok=True)
-        (corpus / label / f"{i:04d}").write_text(text, encoding="latin-1")
-    store = root / "store"
-    accum("ingest", corpus, "--label", "dir", "--store", store)
-    # the directory reader walks groups in name order, files by name
-    ordered = sorted(picked, key=lambda p: (p[1], f"{picked.index(p):04d}"))
-    return store, [t for t, _ in ordered], [c for _, c in ordered]
-
-
 @pytest.mark.parametrize("order", [1, 2])
 def test_cli_numbers_equal_an_independent_count(small_store, order):
     store, texts, labels = small_store

@@ -1,0 +1,103 @@
+"""``accum forecast``: the features more pages would add, and how well that was forecast before."""
+
+from __future__ import annotations
+
+import click
+
+from .common import data_errors, emit_json, json_option, open_store, printable, store_options, unknown_category
+
+#: Page multiples each category's vocabulary is forecast at.
+AHEAD = (2.0, 10.0)
+
+
+@click.command("forecast")
+@click.option("--category", "category", default=None, help="One category (default: all, plus all pages).")
+@click.option("--order", default=1, show_default=True, type=click.IntRange(1, 8),
+              help="n-gram order of the features in the tables (--json has every order).")
+@click.option("--shuffles", default=5, show_default=True, type=click.IntRange(min=0),
+              help="Seeded random page orders the forecasts are checked in, besides the order of ingest.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the shuffles.")
+@click.option("--min-pages", default=1000, show_default=True, type=click.IntRange(min=2),
+              help="Categories with fewer pages are left out of the error summary.")
+@store_options
+@json_option
+@data_errors
+def forecast_command(category, order, shuffles, seed, min_pages, store, db, as_json):
+    """Forecast each category's distinct features at 2x and 10x its pages from its
+    incidence profile (smoothed Good-Toulmin, second-order tangent, tangent), and check
+    every method on the store's own pages: from the first 10/25/50 % of each category,
+    in the order of ingest and in shuffled orders, against all its pages."""
+    import numpy as np
+
+    from accum import profiles as pf
+    from accum import species
+    from accum.storage.fits import training_pages
+    from accum.storage.snapshots import feature_orders
+
+    st = open_store(store, db)
+    snapshot, _, vectors, _ = training_pages(st)
+    if category is not None and category not in vectors.categories:
+        raise unknown_category(category, list(vectors.categories))
+    pages = pf.PageFeatures.of(vectors, *feature_orders(st.path / "snapshots" / snapshot))
+    if order > pages.n_orders:
+        raise click.BadParameter(f"this store counts n-grams up to order {pages.n_orders}", param_hint="--order")
+    now = pf.current_profiles(pages)
+    names = list(vectors.categories) + [None]
+    counts = pages.group_pages
+    current = []
+    for g, name in enumerate(names):
+        for k in range(pages.n_orders):
+            profile = now[g, k]
+            current.append({
+                "category": name, "order": k + 1, "pages": int(counts[g]), "distinct": int(profile.sum()),
+                "profile": profile.tolist(),
+                "forecast": {m: {f"{r:g}x": species.forecast(profile, r, m) for r in AHEAD} for m in species.METHODS},
+            })
+    with click.progressbar(length=shuffles + 1, label="checking forecasts", file=click.get_text_stream("stderr"),
+                           hidden=as_json) as bar:
+        checks = pf.check_forecasts(pages, shuffles, seed, progress=lambda done, total: bar.update(1))
+    errors = pf.error_table(checks, min_pages)
+    wanted = [name for name in names if category is None or name == category]
+    if as_json:
+        emit_json({
+            "snapshot": snapshot, "shuffles": shuffles, "seed": seed, "min_pages": min_pages,
+            "methods": list(species.METHODS), "profile_terms": pf.PROFILE_TERMS,
+            "current": [c for c in current if c["category"] in wanted],
+            "errors": errors,
+            "checks": [c for c in checks if c["category"] in wanted],
+        })
+        return
+    _echo_current([c for c in current if c["order"] == order and c["category"] in wanted])
+    _echo_errors(errors, min_pages, shuffles, int(np.sum(counts[:-1] >= min_pages)))
+
+
+def _echo_current(rows: list[dict]) -> None:
+    click.echo(f"{'category':<26} {'pages':>8} {'features':>10} {'Φ1':>9} {'Φ2':>9}   "
+               + "  ".join(f"{'SGT ' + k:>10} {'2nd ' + k:>10}" for k in (f"{r:g}x" for r in AHEAD)))
+    for c in rows:
+        f = c["forecast"]
+        click.echo(
+            f"{printable(c['category'] or 'ALL PAGES'):<26.26} {c['pages']:>8,} {c['distinct']:>10,} "
+            f"{c['profile'][0]:>9,} {c['profile'][1]:>9,}   "
+            + "  ".join(f"{f['smoothed_good_toulmin'][k]:>10,.0f} {f['second_order'][k]:>10,.0f}"
+                        for k in (f"{r:g}x" for r in AHEAD)))
+    click.echo("\nΦ1, Φ2: features held by exactly 1 and 2 pages; SGT: smoothed Good–Toulmin; 2nd: the growth "
+               "curve's second-order expansion in log-log space (see accum.species)")
+
+
+def _echo_errors(errors: list[dict], min_pages: int, shuffles: int, n_categories: int) -> None:
+    if not errors:
+        click.echo(f"\nno category has {min_pages:,} pages or more: no forecast was checked (see --min-pages)")
+        return
+    click.echo(f"\nForecasts of all of a category's pages from its first 10/25/50 %, checked on the "
+               f"{n_categories} categories with ≥ {min_pages:,} pages: median (largest) |error|; "
+               f"shuffled: {shuffles} orders")
+    click.echo(f"{'order':>5} {'pages in':<9} {'method':<22} " + " ".join(f"{'from ' + format(f, '.0%'):>16}"
+                                                                     for f in sorted({e['fraction'] for e in errors})))
+    rows: dict = {}
+    for e in errors:
+        rows.setdefault((e["order"], e["pages_order"], e["method"]), {})[e["fraction"]] = e
+    for (order, kind, method), by_fraction in rows.items():
+        cells = " ".join(f"{e['median_abs_error']:>7.1%} ({e['max_abs_error']:>5.1%})" for _, e in
+                         sorted(by_fraction.items()))
+        click.echo(f"{order:>5} {kind:<9} {method:<22} {cells}")
