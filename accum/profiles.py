@@ -127,3 +127,27 @@ def error_table(rows: list[dict], min_pages: int = 1) -> list[dict]:
                     "forecasts": len(e), "median_abs_error": float(np.median(e)), "max_abs_error": float(e.max()),
                     "mean_error": float(np.mean(errors))})
     return out
+
+
+def choose_methods(errors: list[dict], ratios) -> dict[float, dict | None]:
+    """For each ratio of pages ahead, the method whose checks from the fraction of pages
+    nearest ``1 / ratio`` erred least in median, at the worse of the n-gram orders
+    (:func:`error_table` rows; shuffled orders when there are any, where pages come as a
+    sample would): the store picks its forecast from its own pages. None for a ratio
+    without checks."""
+    kind = "shuffled" if any(e["pages_order"] == "shuffled" for e in errors) else "ingest"
+    chosen = {}
+    for ratio in ratios:
+        rows = [e for e in errors if e["pages_order"] == kind]
+        if not rows:
+            chosen[ratio] = None
+            continue
+        fraction = min({e["fraction"] for e in rows}, key=lambda f: abs(np.log(f * ratio)))
+        by_method: dict = {}
+        for e in rows:
+            if e["fraction"] == fraction:
+                by_method.setdefault(e["method"], []).append(e["median_abs_error"])
+        method = min(by_method, key=lambda m: (max(by_method[m]), species.METHODS.index(m)))
+        chosen[ratio] = {"method": method, "fraction": fraction, "pages_order": kind,
+                         "median_abs_error": max(by_method[method])}
+    return chosen

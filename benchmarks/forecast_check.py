@@ -41,7 +41,7 @@ from benchmarks.common import (  # noqa: E402
     write_report,
 )
 
-from accum.profiles import error_table  # noqa: E402
+from accum.profiles import choose_methods, error_table  # noqa: E402
 
 ACCUM = [str(Path(sys.executable).with_name("accum"))]
 #: name -> (corpus path under the corpora folder, ingest options, part of a --quick run, the
@@ -143,8 +143,14 @@ def report(results: list[dict], shuffles: int, quick: bool) -> str:
                                        "≤ 5 %", "50 %: largest", "10 %: median", "≤ 5 %"],
                                       goals(result, min_pages), "lrrlrlrrl"))
             out.append("")
+        errors = error_table(data["checks"], min_pages)
+        picks = [f"{ratio:g}× the pages: {METHOD_NAMES[c['method']]} ({c['median_abs_error']:.1%} median |error| "
+                 f"from {c['fraction']:.0%}, the worse n-gram order)"
+                 for ratio, c in choose_methods(errors, (2.0, 10.0)).items() if c]
+        out.append("The store's own forecast (`accum forecast`'s `predicted`: the method its shuffled checks "
+                   "favour at that multiple): " + "; ".join(picks) + ".\n")
         rows = []
-        for e in error_table(data["checks"], min_pages):
+        for e in errors:
             rows.append([e["order"], e["pages_order"], f"{e['fraction']:.0%}", METHOD_NAMES[e["method"]],
                          e["forecasts"], f"{e['median_abs_error']:.1%}", f"{e['max_abs_error']:.1%}",
                          f"{e['mean_error']:+.1%}"])

@@ -120,6 +120,15 @@ def test_cli_profiles_and_checks_equal_an_independent_count(small_store, order):
     assert {(e["pages_order"], e["fraction"]) for e in summary} == {
         (kind, f) for kind in ("ingest", "shuffled") for f in profiles.CHECK_FRACTIONS}
     assert all(e["forecasts"] == (3 if e["pages_order"] == "ingest" else 6) for e in summary)
+    # the store's own forecast: at each multiple, the method that erred least on its shuffled checks
+    for ahead, fraction in (("2x", 0.5), ("10x", 0.1)):
+        chosen = out["chosen"][ahead]
+        worst = {m: max(e["median_abs_error"] for e in out["errors"] if e["method"] == m and e["fraction"] == fraction
+                        and e["pages_order"] == "shuffled") for m in species.METHODS}
+        assert chosen["fraction"] == fraction and chosen["median_abs_error"] == min(worst.values())
+        assert worst[chosen["method"]] == min(worst.values())
+        for c in out["current"]:
+            assert c["predicted"][ahead] == c["forecast"][chosen["method"]][ahead]
 
 
 def test_cli_forecast_tables_and_errors(small_store):
