@@ -61,15 +61,8 @@ class PageFeatures:
         return np.append(per, v.n_pages)
 
 
-def current_profiles(pages: PageFeatures, terms: int = PROFILE_TERMS) -> np.ndarray:
-    """The profile of all pages of each category (and, last, of all pages):
-    int64[n_categories + 1, n_orders, terms + 1]."""
-    n = pages.group_pages
-    return pages.profiles(np.arange(pages.vectors.n_pages), n.reshape(-1, 1), terms)[:, 0]
-
-
 def check_forecasts(pages: PageFeatures, shuffles: int = 0, seed: int = 0, fractions=CHECK_FRACTIONS,
-                    methods=species.METHODS, progress=None) -> list[dict]:
+                    methods=species.METHODS, progress=None) -> tuple[list[dict], np.ndarray]:
     """Forecast each category's (and all pages') distinct features at all its pages
     from the first ``fractions`` of them, in the order of ingest and in ``shuffles``
     seeded random orders, by every method.
@@ -77,7 +70,9 @@ def check_forecasts(pages: PageFeatures, shuffles: int = 0, seed: int = 0, fract
     Returns one dict per (order of pages, category, n-gram order, fraction, method):
     ``pages_order`` ("ingest" or "shuffle <i>"), ``category`` (None: all pages),
     ``order``, ``fraction``, ``fit_pages``, ``pages``, ``method``, ``predicted``,
-    ``actual`` and ``relative_error``. ``progress(done, total)`` is called after each order.
+    ``actual`` and ``relative_error``; and the profiles of all the pages, which every
+    order ends with: int64[n_categories + 1, n_orders, PROFILE_TERMS + 1].
+    ``progress(done, total)`` is called after each order.
     """
     n = pages.group_pages
     fits = np.maximum(1, (np.outer(n, fractions)).astype(np.int64))
@@ -89,11 +84,12 @@ def check_forecasts(pages: PageFeatures, shuffles: int = 0, seed: int = 0, fract
     rows = []
     for done, (label, sequence) in enumerate(sequences, 1):
         prof = pages.profiles(sequence, cutoffs)
+        whole = prof[:, -1]
         for g, name in enumerate(names):
             if n[g] < 2:
                 continue
             for order in range(pages.n_orders):
-                actual = int(prof[g, -1, order].sum())
+                actual = int(whole[g, order].sum())
                 for j, fraction in enumerate(fractions):
                     part = prof[g, j, order]
                     if fits[g, j] >= n[g] or not part.sum():
@@ -107,7 +103,7 @@ def check_forecasts(pages: PageFeatures, shuffles: int = 0, seed: int = 0, fract
                                      "relative_error": (predicted - actual) / actual if actual else None})
         if progress is not None:
             progress(done, len(sequences))
-    return rows
+    return rows, whole
 
 
 def error_table(rows: list[dict], min_pages: int = 1) -> list[dict]:
@@ -136,9 +132,9 @@ def choose_methods(errors: list[dict], ratios) -> dict[float, dict | None]:
     sample would): the store picks its forecast from its own pages. None for a ratio
     without checks."""
     kind = "shuffled" if any(e["pages_order"] == "shuffled" for e in errors) else "ingest"
+    rows = [e for e in errors if e["pages_order"] == kind]
     chosen = {}
     for ratio in ratios:
-        rows = [e for e in errors if e["pages_order"] == kind]
         if not rows:
             chosen[ratio] = None
             continue

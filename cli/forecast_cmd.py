@@ -44,10 +44,9 @@ def forecast_command(category, order, shuffles, seed, min_pages, store, db, as_j
         raise click.BadParameter(f"this store counts n-grams up to order {pages.n_orders}", param_hint="--order")
     with click.progressbar(length=shuffles + 1, label="checking forecasts", file=click.get_text_stream("stderr"),
                            hidden=as_json) as bar:
-        checks = pf.check_forecasts(pages, shuffles, seed, progress=lambda done, total: bar.update(1))
+        checks, now = pf.check_forecasts(pages, shuffles, seed, progress=lambda done, total: bar.update(1))
     errors = pf.error_table(checks, min_pages)
     chosen = {f"{r:g}x": c for r, c in pf.choose_methods(errors, AHEAD).items()}
-    now = pf.current_profiles(pages)
     names = list(vectors.categories) + [None]
     counts = pages.group_pages
     current = []
