@@ -39,6 +39,8 @@ GRAM_BATCH_ENTRIES = 1 << 20
 #: counts do not change. (The generator keeps its own, whole spellings: it must write the
 #: text back as it was.)
 MAX_SPELLING_BYTES = 64
+#: Bytes of a spelling in the lexicon beyond its text: its str and int objects and dict slot.
+_SPELLING_OVERHEAD = 120
 
 
 class Accumulator(CategoryTotals):
@@ -80,17 +82,8 @@ class Accumulator(CategoryTotals):
         self.keep_vectors = keep_vectors
         self.categories: list[str] = []
         self._cat_index: dict[str, int] = {}
-        self.lexicon: dict[int, str] = {}
-        self.n_rows = 0
+        self._empty_tables()
         order = self.settings.max_order
-        self._slots = np.zeros(_MIN_TABLE, np.uint32)  # the feature table (see accum._kernels)
-        self._row_info = np.zeros((_MIN_TABLE // 2, 4), np.uint64)
-        self._row_total = np.zeros(_MIN_TABLE // 2, np.int64)
-        # Counts are sparse: one row (row and category, count, weight, scratch) per pair
-        # counted, found through a second table (see accum._kernels' module notes).
-        self.n_pairs = 0
-        self._pair_table = np.zeros(_MIN_TABLE, np.uint64)
-        self._pairs = np.zeros((_MIN_TABLE // 2, 4), np.int64)
         self._doc_counts = np.zeros(4, np.int64)
         self._token_counts = np.zeros(4, np.int64)
         self._cat_stats = np.zeros((4, order, 4), np.int64)
@@ -101,6 +94,19 @@ class Accumulator(CategoryTotals):
         self._growth: list[np.ndarray] = []  # growth-log rows not yet taken
         self._crossings: list[tuple[np.ndarray, np.ndarray]] = []  # not yet taken
         self._vectors: list[PageVectors] = []  # not yet taken
+
+    def _empty_tables(self) -> None:
+        """No features and no counts (the smallest tables)."""
+        self.lexicon: dict[int, str] = {}
+        self.n_rows = 0
+        self._slots = np.zeros(_MIN_TABLE, np.uint32)  # the feature table (see accum._kernels)
+        self._row_info = np.zeros((_MIN_TABLE // 2, 4), np.uint64)
+        self._row_total = np.zeros(_MIN_TABLE // 2, np.int64)
+        # Counts are sparse: one row (row and category, count, weight, scratch) per pair
+        # counted, found through a second table (see accum._kernels' module notes).
+        self.n_pairs = 0
+        self._pair_table = np.zeros(_MIN_TABLE, np.uint64)
+        self._pairs = np.zeros((_MIN_TABLE // 2, 4), np.int64)
 
     # -- views ---------------------------------------------------------------------------
 
@@ -200,6 +206,16 @@ class Accumulator(CategoryTotals):
             + sum(len(s) + 8 for s in self.lexicon.values())
         )
 
+    @property
+    def counting_bytes(self) -> int:
+        """Memory the counts since the last :meth:`take_counts` hold, about: the tables,
+        rows, pairs and spellings (as Python objects) and the crossings not yet taken.
+        What an ingest with a memory budget watches."""
+        crossings = sum(k.nbytes + a.nbytes for k, a in self._crossings)
+        return int(self.n_rows * (self._row_info.itemsize * 4 + self._row_total.itemsize)
+                   + self.n_pairs * self._pairs.itemsize * 4 + self._slots.nbytes + self._pair_table.nbytes
+                   + sum(len(s) + _SPELLING_OVERHEAD for s in self.lexicon.values()) + crossings)
+
     def growth_stats(self) -> tuple[np.ndarray, np.ndarray]:
         """Current growth statistics: int64[n_categories, max_order, 4] and int64[max_order, 4].
 
@@ -250,6 +266,19 @@ class Accumulator(CategoryTotals):
         the order they were added."""
         taken, self._vectors = self._vectors, []
         return PageVectors.concat(taken, self.categories)
+
+    def take_counts(self):
+        """The counts since the last call, with their crossings (see ``log_crossings``), as
+        a sorted :class:`~accum.runs.CountRun`; then the counts start again from empty
+        tables, while categories, pages, tokens and the Gram stay (an ingest with a memory
+        budget spills them so: see :mod:`accum.runs`)."""
+        from .runs import CountRun
+
+        run = CountRun.of_accumulator(self, self.take_crossings())
+        self._empty_tables()
+        self._cat_stats[:] = 0
+        self._all_stats[:] = 0
+        return run
 
     def rows_of(self, feature_ids: np.ndarray) -> np.ndarray:
         """Row of each feature id (-1 when unseen)."""
@@ -549,12 +578,29 @@ class Accumulator(CategoryTotals):
         _kernels.table_build(acc._row_info, n, acc._slots)
         _kernels.pair_table_build(acc._pairs, n_pairs, acc._row_info, acc._pair_table)
         acc.lexicon = dict(zip(np.asarray(state["lexicon_keys"]).tolist(), state["lexicon_text"]))
-        if "gram_index" in state:
-            acc._gram[np.asarray(state["gram_index"], np.int64)] = state["gram_value"]
-        elif len(acc._gram):
-            acc._gram[:] = state["gram_value"]
+        acc._set_gram(state)
         acc._recompute_stats()
         return acc
+
+    @classmethod
+    def without_counts(cls, state: dict, **options) -> "Accumulator":
+        """An accumulator with the categories, pages, tokens and Gram of a
+        :meth:`to_arrays` state (its ``row_*``, ``count_*`` and ``lexicon_*`` entries may
+        be absent) but no counts: what an ingest with a memory budget counts on (see
+        :meth:`take_counts`). ``options`` as the constructor's."""
+        acc = cls(Settings.from_dict(state["settings"]), **options)
+        for name in state["categories"]:
+            acc.category_index(name)
+        acc._doc_counts[: acc.n_categories] = state["doc_counts"]
+        acc._token_counts[: acc.n_categories] = state["token_counts"]
+        acc._set_gram(state)
+        return acc
+
+    def _set_gram(self, state: dict) -> None:
+        if "gram_index" in state:
+            self._gram[np.asarray(state["gram_index"], np.int64)] = state["gram_value"]
+        elif len(self._gram) and "gram_value" in state:
+            self._gram[:] = state["gram_value"]
 
     def __getstate__(self) -> dict:
         """Pickle the counts sparsely (as a snapshot does), with logs not yet taken."""

@@ -393,6 +393,7 @@ def ingest(
     progress: Callable[[Record], None] | None = None,
     markov=None,
     read_ahead_thread: bool = True,
+    spill_bytes: int | None = None,
 ) -> IngestSummary:
     """Add every new labelled page of ``records`` to ``acc``, committing to ``sink``.
 
@@ -416,6 +417,11 @@ def ingest(
     read_ahead_thread : bool
         Read the records in a background thread (:func:`read_ahead`): the same result,
         sooner on a machine with two cores or more.
+    spill_bytes : int, optional
+        When the counts ``acc`` holds take this much memory
+        (:attr:`~accum.accumulator.Accumulator.counting_bytes`), hand them to the sink's
+        ``spill_counts(acc)``, which writes them out and empties ``acc`` (a sink with a
+        memory budget: :class:`accum.storage.writer.StoreWriter`).
 
     Returns
     -------
@@ -440,6 +446,8 @@ def ingest(
         if fresh:
             documents = count_pages(acc, markov, fresh, summary)
             pending.add(documents, acc.take_vectors() if acc.keep_vectors else None, summary)
+            if spill_bytes is not None and acc.counting_bytes >= spill_bytes:
+                sink.spill_counts(acc)
 
     def commit() -> None:
         summary.seconds = time.perf_counter() - started

@@ -195,3 +195,26 @@ def fit_after(st, force: bool) -> dict | None:
         return {"error": str(exc)}
     return None if fit is None else {k: fit[k] for k in ("model", "params", "accuracy", "ci95", "summary",
                                                          "seconds", "name")}
+
+
+class ByteSize(click.ParamType):
+    """A size in bytes: a number with an optional unit, K/M/G/T (powers of 1000) or
+    KiB/MiB/GiB/TiB (powers of 1024), e.g. ``1GiB`` or ``256M``."""
+
+    name = "size"
+    _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+              "t": 10**12, "tb": 10**12, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower().replace(" ", "")
+        number = text.rstrip("kmgtib")
+        unit = text[len(number):]
+        try:
+            size = float(number) * self._UNITS[unit]
+        except (ValueError, KeyError):
+            self.fail(f"expected a size such as 1GiB, 512MiB or 2G, got {value!r}", param, ctx)
+        if size < 1:
+            self.fail(f"a size must be positive, got {value!r}", param, ctx)
+        return int(size)

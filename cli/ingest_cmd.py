@@ -6,7 +6,7 @@ import os
 
 import click
 
-from .common import (data_errors, emit_json, fit_after, json_option, open_store, printable, progress_bar,
+from .common import (ByteSize, data_errors, emit_json, fit_after, json_option, open_store, printable, progress_bar,
                      read_sources, source_options, store_options)
 
 
@@ -42,6 +42,10 @@ SKIP_HINTS = {"no-label": "--default-label gives such pages a label",
 @click.option("--gram-bits", default=0, show_default=True, type=click.IntRange(0, 14),
               help="Also keep the Gram of the pages' unigrams hashed into 2^N buckets, which only the "
                    "ridge-complement model reads (0: none; 12 takes 64 MiB; fixed at a store's first ingest).")
+@click.option("--memory", default=None, type=ByteSize(), metavar="SIZE",
+              help="Memory budget of the ingest, e.g. 1GiB: past a share of it the counts are written to runs "
+                   "on disk and merged into the store at each checkpoint, with the same result (default: no "
+                   "budget, all counts in memory).")
 @click.option("--batch-pages", default=500, show_default=True, type=click.IntRange(min=1),
               help="Pages tokenised and counted together.")
 @click.option("--dask", "dask_address", default=None, metavar="local:N|tcp://HOST:PORT",
@@ -57,8 +61,8 @@ SKIP_HINTS = {"no-label": "--default-label gives such pages a label",
 @json_option
 @data_errors
 def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links, default_label,
-                   max_order, checkpoint_seconds, markov_order, gram_bits, batch_pages, dask_address, part_mb, refit,
-                   quiet, store, db, as_json):
+                   max_order, checkpoint_seconds, markov_order, gram_bits, memory, batch_pages, dask_address, part_mb,
+                   refit, quiet, store, db, as_json):
     """Add the pages of SOURCE... (directories, WARC, JSONL, Parquet, text) to the store.
 
     Pages already in the store (same text) are counted as duplicates and add nothing,
@@ -81,10 +85,13 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
                "default_label": default_label, "text_field": text_field, "url_field": url_field,
                "max_page_bytes": max_page_bytes, "follow_links": follow_links}
     options = {"checkpoint_seconds": checkpoint_seconds, "batch_pages": batch_pages, "default_label": default_label}
+    if memory is not None and dask_address is not None:
+        raise click.UsageError("--memory does not work with --dask yet: leave out one of them")
     if dask_address is None:
         records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links)
         with progress_bar("ingest", quiet) as bar:
-            result = st.ingest(records, command, settings, progress=lambda record: bar.update(1), **options)
+            result = st.ingest(records, command, settings, progress=lambda record: bar.update(1), memory=memory,
+                               **options)
     else:
         from accum.distributed import DaskError, connect, n_workers
         from accum.sources.partition import plan_parts

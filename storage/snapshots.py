@@ -99,8 +99,9 @@ def feature_orders(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return ids[order], column_array(rows, "row_info.3").to_numpy()[order].astype(np.uint8)
 
 
-def write_state(state: dict, directory: Path, model: str) -> None:
-    """Write one model's ``to_arrays()`` state as ``<model>-{row,count,lexicon,gram}.arrow``.
+def write_state(state: dict, directory: Path, model: str, tables: tuple[str, ...] = TABLES) -> None:
+    """Write one model's ``to_arrays()`` state as ``<model>-{row,count,lexicon,gram}.arrow``
+    (only ``tables`` of them).
 
     Empties ``state`` and lets go of each table's arrays once it is written, so that
     converting one table (copying the row table's strided columns, compressing the Gram)
@@ -108,7 +109,7 @@ def write_state(state: dict, directory: Path, model: str) -> None:
     at the peak of a snapshot).
     """
     meta, columns = _split_tables(state)
-    for table in TABLES:
+    for table in tables:
         cols = columns.pop(table)
         arrow = pa.table({k: pa.array(v) for k, v in cols.items()}) if cols else pa.table({})
         del cols

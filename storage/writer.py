@@ -30,7 +30,8 @@ from . import catalog as cat
 from .catalog import STORE_ID_FILE, catalog_url
 from .failures import READ_ONLY, StoreError, db_reason, os_reason, other_store_message, unwritable_message
 from .segments import SEGMENT_DIR, read_vectors, write_vectors
-from .snapshots import snapshot_bytes, write_snapshot
+from .runs import RUN_DIR, write_merged_snapshot, write_run
+from .snapshots import read_state, snapshot_bytes, write_snapshot
 
 if TYPE_CHECKING:  # a store opens its writer (Store.writer)
     from .store import Store
@@ -50,10 +51,13 @@ class StoreWriter:
     ingest must add to, so no commit can slip in between loading and writing.
     """
 
-    def __init__(self, store: Store, command: dict, settings: Settings):
+    def __init__(self, store: Store, command: dict, settings: Settings, memory: int | None = None):
         self.store = store
         self.command = command
         self.settings = settings
+        #: With a budget, ``acc`` holds only the counts since the last spill or checkpoint
+        #: (see :meth:`spill_counts`); without one, every count of the store.
+        self.memory = memory
         self.run_id: int | None = None
         self.acc: Accumulator | None = None
         self.markov = None
@@ -61,6 +65,7 @@ class StoreWriter:
         self._catalog_lock = None
         self._seq = 0
         self._spilled: list = []  # (path, pages, bytes) of segments spilled since the last checkpoint
+        self._runs: list = []  # (path, growth rows) of counts spilled since the last checkpoint
 
     def __enter__(self) -> "StoreWriter":
         store = self.store
@@ -99,8 +104,11 @@ class StoreWriter:
                     sa.insert(cat.runs).values(status="running", command=json.dumps(self.command))
                 ).inserted_primary_key[0]
             self._remove_unregistered()
-            self.acc = store.load(self.settings)
-            self.acc.keep_vectors = True  # every page's vector goes to a segment (accum.vectors)
+            if self.memory is None:
+                self.acc = store.load(self.settings)
+                self.acc.keep_vectors = True  # every page's vector goes to a segment (accum.vectors)
+            else:
+                self.acc = self._counting_accumulator()
             self.markov = store.load_markov(self.settings)
         except BaseException as exc:
             self.__exit__(type(exc), exc, exc.__traceback__, reraise=False)
@@ -204,6 +212,32 @@ class StoreWriter:
         except sa.exc.IntegrityError:
             raise StoreError(other_store_message(store.catalog_name, store.path / STORE_ID_FILE)) from None
 
+    def _counting_accumulator(self) -> Accumulator:
+        """The store's categories, pages, tokens and Gram, without its counts: what an
+        ingest with a memory budget counts on, spilling runs (:mod:`accum.runs`)."""
+        newest = self._registered()[:1]
+        if newest:
+            state = read_state(self.store.path / "snapshots" / newest[0], "classifier", ("gram",))
+        else:
+            state = {"settings": (self.store.settings() or self.settings).to_dict(), "categories": [],
+                     "doc_counts": [], "token_counts": []}
+        return Accumulator.without_counts(state, log_crossings=True, keep_vectors=True)
+
+    def spill_counts(self, acc: Accumulator) -> None:
+        """Write the counts ``acc`` holds since the last spill to a run (merged into the
+        store's snapshot by the next checkpoint) and let go of them."""
+        events = acc.take_growth()
+        run = acc.take_counts()
+        path = self.store.path / RUN_DIR / f"r{self.run_id:06d}-{self._seq + 1:05d}-{len(self._runs):04d}"
+        try:
+            path.parent.mkdir(exist_ok=True)
+            write_run(run, path)
+        except OSError as exc:
+            raise StoreError(f"cannot write counts to {path.parent}: {os_reason(exc)}. Nothing of this run since "
+                             "its last checkpoint was committed; make room and run the same ingest again to "
+                             "resume") from exc
+        self._runs.append((path, events))
+
     def known_hashes(self, hashes: list[str]) -> set[str]:
         if not hashes:
             return set()
@@ -259,7 +293,6 @@ class StoreWriter:
         self._seq += 1
         name = f"r{self.run_id:06d}-{self._seq:05d}"
         snap_dir = self.store.path / "snapshots"
-        models = {"classifier": acc} | ({"markov": markov} if markov is not None else {})
         kept = ("the store holds exactly what it held before this run" if self._seq == 1
                 else "the store holds what this run's previous checkpoint committed")
         segments, self._spilled = list(self._spilled), []
@@ -269,7 +302,7 @@ class StoreWriter:
                 segment.parent.mkdir(exist_ok=True)
                 tail = [d.content_hash for d in documents[len(documents) - vectors.n_pages :]]
                 segments.append((segment, vectors.n_pages, write_vectors(vectors, tail, segment)))
-            path = write_snapshot(models, snap_dir, name)
+            path, growth, counts, n_rows, n_pairs = self._write_snapshot(acc, markov, growth, snap_dir, name)
         except OSError as exc:
             for segment, _, _ in segments:
                 segment.unlink(missing_ok=True)
@@ -298,12 +331,11 @@ class StoreWriter:
                 for segment, n_pages, n_bytes in segments:
                     conn.execute(sa.insert(cat.segments).values(run_id=self.run_id, name=segment.name, kind="vectors",
                                                                 n_pages=n_pages, bytes=n_bytes))
-                conn.execute(sa.insert(cat.summaries).values(snapshot=name, summary=json.dumps(
-                    CountsSummary.of(acc).to_dict())))
+                conn.execute(sa.insert(cat.summaries).values(snapshot=name, summary=json.dumps(counts.to_dict())))
                 conn.execute(sa.insert(cat.snapshots).values(
                     run_id=self.run_id, name=name, n_documents=acc.n_documents,
-                    n_tokens=acc.n_tokens, n_features=acc.n_rows,
-                    n_parameters=acc.n_pairs, n_categories=acc.n_categories,
+                    n_tokens=acc.n_tokens, n_features=n_rows,
+                    n_parameters=n_pairs, n_categories=acc.n_categories,
                     bytes=snapshot_bytes(path),
                 ))
                 conn.execute(
@@ -321,7 +353,30 @@ class StoreWriter:
                     "on the disk, a writable catalog, ...), run the same ingest again to resume"
                 ) from exc
             raise
+        for run, _ in self._runs:
+            shutil.rmtree(run, ignore_errors=True)
+        self._runs = []
         self._prune()
+
+    def _write_snapshot(self, acc: Accumulator, markov, growth, snap_dir: Path, name: str):
+        """Write the snapshot ``name``; returns its path, the growth-log rows of the pages
+        since the last checkpoint, the counts' summary, and the features and non-zero
+        counts it holds. With a memory budget, the store's newest snapshot, the runs
+        spilled since and the counts in ``acc`` are merged shard by shard
+        (:func:`~accum.storage.runs.write_merged_snapshot`), which replays the growth."""
+        if self.memory is None:
+            models = {"classifier": acc} | ({"markov": markov} if markov is not None else {})
+            path = write_snapshot(models, snap_dir, name)
+            return path, growth, CountsSummary.of(acc), acc.n_rows, acc.n_pairs
+        newest = self._registered()[:1]
+        runs = [run for run, _ in self._runs] + [acc.take_counts()]
+        path, merged, info = write_merged_snapshot(snap_dir, name, acc, snap_dir / newest[0] if newest else None,
+                                                   runs, markov)
+        events = [growth[:0]] + [rows for _, rows in self._runs] + [growth]
+        cat_stats, all_stats = merged.stats()
+        counts = CountsSummary(acc.settings, list(acc.categories), acc.doc_counts.copy(), acc.token_counts.copy(),
+                               cat_stats, all_stats, info["occurrences"])
+        return path, merged.log_rows(events), counts, info["rows"], info["pairs"]
 
     def _category_ids(self, conn: sa.Connection, names: list[str]) -> dict[str, int]:
         rows = dict(conn.execute(sa.select(cat.categories.c.name, cat.categories.c.id)).all())
@@ -355,6 +410,7 @@ class StoreWriter:
         for entry in seg_dir.iterdir() if seg_dir.exists() else ():
             if entry.name not in segments:
                 entry.unlink(missing_ok=True)
+        shutil.rmtree(self.store.path / RUN_DIR, ignore_errors=True)  # runs are never committed as such
 
 
 def _growth_rows(growth, acc: Accumulator, category_ids: dict[str, int], run_id: int) -> list[dict]:

@@ -1,0 +1,255 @@
+"""Count runs: what an ingest counted since its last spill, sorted by feature, and their
+exact merge.
+
+An ingest with a memory budget counts into an accumulator that holds only the pages
+since its last spill; when the budget is reached it takes the counts out as a
+:class:`CountRun` (sorted by feature id, then category) and starts again from empty
+tables, keeping categories, pages, tokens and the Gram. A run keeps, beside its counts,
+its *crossings* (for each count below ``prune_k`` that grew, the page), so that
+:func:`merge_shard` can replay every count's history on top of the counts before it
+(the store's snapshot, earlier runs) and log the same growth rows a single process would
+have: see :mod:`accum._run_kernels`.
+
+Feature ids are uniformly spread hashes, so their top :data:`SHARD_BITS` bits split
+every run and snapshot into shards that merge independently, one at a time: the merge's
+memory is a shard of each source, not the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from . import _run_kernels
+from .counts import checkpoints
+
+SHARD_BITS = 8
+N_SHARDS = 1 << SHARD_BITS
+_SHARD_SHIFT = np.uint64(64 - SHARD_BITS)
+
+
+def shard_bounds(sorted_fids: np.ndarray) -> np.ndarray:
+    """Where each shard starts in sorted feature ids, int64[N_SHARDS + 1]."""
+    starts = np.arange(N_SHARDS, dtype=np.uint64) << _SHARD_SHIFT
+    out = np.empty(N_SHARDS + 1, np.int64)
+    out[:N_SHARDS] = np.searchsorted(sorted_fids, starts, side="left")
+    out[N_SHARDS] = len(sorted_fids)
+    return out
+
+
+@dataclass
+class CountRun:
+    """Counts of one source, sorted: per (feature, category) count and fixed-point weight,
+    category -1 holding the feature's total (weight 0); each feature's row (prefix, last
+    token, order); crossings (feature, category, page); spellings of new unigrams."""
+
+    fid: np.ndarray  # uint64[n], sorted with cat
+    cat: np.ndarray  # int64[n]
+    count: np.ndarray  # int64[n]
+    weight: np.ndarray  # int64[n]
+    row_fid: np.ndarray  # uint64[q], sorted
+    row_prefix: np.ndarray  # uint64[q]
+    row_last: np.ndarray  # uint64[q]
+    row_order: np.ndarray  # int64[q]
+    cross_fid: np.ndarray  # uint64[m], sorted with cross_cat, cross_pos
+    cross_cat: np.ndarray  # int64[m]
+    cross_pos: np.ndarray  # int64[m]: the category's page count (all pages' for category -1)
+    lex_key: np.ndarray  # uint64[w], sorted
+    lex_text: list
+
+    #: Column groups, each sorted on its first column (how the run is split and stored).
+    TABLES = {"count": ("fid", "cat", "count", "weight"), "row": ("row_fid", "row_prefix", "row_last", "row_order"),
+              "cross": ("cross_fid", "cross_cat", "cross_pos"), "lexicon": ("lex_key", "lex_text")}
+
+    @classmethod
+    def empty(cls) -> "CountRun":
+        u, i = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        return cls(u, i, i, i, u, u, u, i, u, i, i, u, [])
+
+    @classmethod
+    def of_accumulator(cls, acc, crossings: tuple[np.ndarray, np.ndarray] | None = None) -> "CountRun":
+        """The counts of ``acc`` (category indices as its own), with ``crossings`` as
+        :meth:`~accum.accumulator.Accumulator.take_crossings` gave them."""
+        info = acc.raw_rows
+        rows, cats, values, weights = acc.pairs(ordered=False)
+        totals = acc._row_total[: acc.n_rows]
+        fid = np.concatenate([info[rows, 0], info[:, 0]])
+        del rows
+        cat = np.concatenate([cats, np.full(acc.n_rows, -1, np.int64)])
+        order = np.lexsort((cat, fid))
+        count = np.concatenate([values, totals])[order]
+        weight = np.concatenate([weights, np.zeros(acc.n_rows, np.int64)])[order]
+        fid, cat = fid[order], cat[order]
+        del order
+        by_fid = np.argsort(info[:, 0])
+        keys, at = crossings if crossings is not None else (np.zeros(0, np.uint64), np.zeros((0, 2), np.int64))
+        x_order = np.lexsort((at[:, 1], at[:, 0], keys))
+        lex_key = np.fromiter(acc.lexicon.keys(), np.uint64, len(acc.lexicon))
+        texts = list(acc.lexicon.values())
+        lex_order = np.argsort(lex_key)
+        return cls(fid, cat, count, weight, info[by_fid, 0], info[by_fid, 1], info[by_fid, 2],
+                   info[by_fid, 3].astype(np.int64), keys[x_order], at[x_order, 0], at[x_order, 1],
+                   lex_key[lex_order], [texts[i] for i in lex_order.tolist()])
+
+    @classmethod
+    def of_state(cls, state: dict) -> "CountRun":
+        """The counts of an :meth:`~accum.accumulator.Accumulator.to_arrays` state (a
+        snapshot written whole), as a source without crossings."""
+        info = np.asarray(state["row_info"])
+        rows = np.asarray(state["count_row"], np.int64)
+        values = np.asarray(state["count_value"], np.int64)
+        totals = np.zeros(len(info), np.int64)
+        np.add.at(totals, rows, values)
+        fid = np.concatenate([info[rows, 0], info[:, 0]])
+        cat = np.concatenate([np.asarray(state["count_category"], np.int64), np.full(len(info), -1, np.int64)])
+        order = np.lexsort((cat, fid))
+        weight = np.concatenate([np.asarray(state["count_weight"], np.int64), np.zeros(len(info), np.int64)])
+        by_fid = np.argsort(info[:, 0])
+        keys = np.asarray(state["lexicon_keys"], np.uint64)
+        lex_order = np.argsort(keys)
+        texts = state["lexicon_text"]
+        u, i = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        return cls(fid[order], cat[order], np.concatenate([values, totals])[order], weight[order],
+                   info[by_fid, 0], info[by_fid, 1], info[by_fid, 2], info[by_fid, 3].astype(np.int64), u, i, i,
+                   keys[lex_order], [texts[j] for j in lex_order.tolist()])
+
+    @classmethod
+    def taken_out(cls, fids: np.ndarray, cats: np.ndarray, tfs: np.ndarray, weights: np.ndarray) -> "CountRun":
+        """A run of pages taken back out: minus their counts and weights (one entry per
+        page and feature; see :func:`accum._kernels.page_weights`)."""
+        fid = np.concatenate([fids, fids])
+        cat = np.concatenate([cats, np.full(len(fids), -1, np.int64)])
+        count = -np.concatenate([tfs, tfs]).astype(np.int64)
+        weight = -np.concatenate([weights, np.zeros(len(fids), np.int64)])
+        order = np.lexsort((cat, fid))
+        fid, cat, count, weight = fid[order], cat[order], count[order], weight[order]
+        starts = np.flatnonzero(np.r_[True, (fid[1:] != fid[:-1]) | (cat[1:] != cat[:-1])])
+        u, i = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        return cls(fid[starts], cat[starts], np.add.reduceat(count, starts) if len(starts) else i,
+                   np.add.reduceat(weight, starts) if len(starts) else i, u, u, u, i, u, i, i, u, [])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, f.name).nbytes for f in fields(self) if f.name != "lex_text") + sum(
+            len(t) for t in self.lex_text)
+
+    def shard(self, s: int, bounds: dict | None = None) -> "CountRun":
+        """The entries of shard ``s`` (``bounds``: :meth:`bounds`, computed when None)."""
+        bounds = bounds or self.bounds()
+        out = {}
+        for table, names in self.TABLES.items():
+            a, b = int(bounds[table][s]), int(bounds[table][s + 1])
+            for name in names:
+                out[name] = getattr(self, name)[a:b]
+        return CountRun(**out)
+
+    def bounds(self) -> dict:
+        """Each table's shard bounds."""
+        return {table: shard_bounds(getattr(self, names[0])) for table, names in self.TABLES.items()}
+
+
+def merge_shard(sources: list[CountRun], marks: np.ndarray, jump_bucket: np.ndarray, prune_k: int,
+                hist: np.ndarray, occurrences: np.ndarray) -> CountRun:
+    """The merged counts of one shard of ``sources`` (in the order their pages were
+    counted), without totals or crossings; their growth is added to ``hist`` and the
+    merged counts to ``occurrences`` (see :func:`accum._run_kernels.merge_sources`).
+
+    Raises ValueError when pages taken out were not counted.
+    """
+    src = np.concatenate([np.full(len(s.fid), i, np.int64) for i, s in enumerate(sources)])
+    fid = np.concatenate([s.fid for s in sources])
+    cat = np.concatenate([s.cat for s in sources])
+    order = np.lexsort((src, cat, fid))
+    fid, cat, src = fid[order], cat[order], src[order]
+    count = np.concatenate([s.count for s in sources])[order]
+    weight = np.concatenate([s.weight for s in sources])[order]
+    x_src = np.concatenate([np.full(len(s.cross_fid), i, np.int64) for i, s in enumerate(sources)])
+    x_fid = np.concatenate([s.cross_fid for s in sources])
+    x_cat = np.concatenate([s.cross_cat for s in sources])
+    x_pos = np.concatenate([s.cross_pos for s in sources])
+    x_order = np.lexsort((x_pos, x_src, x_cat, x_fid))
+    x_bucket = np.searchsorted(marks, x_pos[x_order], side="left").astype(np.int64)
+    rows = _first_of_each(sources, ("row_fid", "row_prefix", "row_last", "row_order"))
+    n = len(fid)
+    out_fid, out_cat = np.empty(n, np.uint64), np.empty(n, np.int64)
+    out_count, out_weight = np.empty(n, np.int64), np.empty(n, np.int64)
+    done = _run_kernels.merge_sources(fid, cat, src, count, weight, x_fid[x_order], x_cat[x_order], x_src[x_order],
+                                      x_bucket, rows[0], rows[3], jump_bucket, prune_k, out_fid, out_cat,
+                                      out_count, out_weight, hist, occurrences)
+    if done < 0:
+        raise ValueError(f"pages were taken out of feature {int(fid[-1 - done]):#x} that were never counted in "
+                         "its category")
+    out_fid, out_cat, out_count, out_weight = out_fid[:done], out_cat[:done], out_count[:done], out_weight[:done]
+    kept = np.isin(rows[0], out_fid)
+    row_fid, row_prefix, row_last, row_order = (r[kept] for r in rows)
+    lex_key, lex_text = _first_of_each(sources, ("lex_key", "lex_text"))
+    words = np.isin(lex_key, row_fid[row_order == 1])
+    u, i = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    return CountRun(out_fid, out_cat, out_count, out_weight, row_fid, row_prefix, row_last, row_order, u, i, i,
+                    lex_key[words], [t for t, w in zip(lex_text, words.tolist()) if w])
+
+
+def _first_of_each(sources: list[CountRun], names: tuple[str, ...]) -> list:
+    """Columns ``names`` of the sources, sorted on the first, each key once: the first
+    source's entry (rows and spellings are kept as first seen)."""
+    columns = []
+    for name in names:
+        parts = [getattr(s, name) for s in sources]
+        columns.append(sum(parts, []) if isinstance(parts[0], list) else np.concatenate(parts))
+    if not len(columns[0]):
+        return columns
+    order = np.argsort(columns[0], kind="stable")
+    keys = columns[0][order]
+    first = order[np.r_[True, keys[1:] != keys[:-1]]]
+    return [c[first] if isinstance(c, np.ndarray) else [c[j] for j in first.tolist()] for c in columns]
+
+
+@dataclass
+class Growth:
+    """The growth of a merge: every source's histograms of counts reaching (or leaving)
+    1, 2, 3 and ``prune_k``, by category and checkpoint (see :func:`merge_shard`)."""
+
+    marks: np.ndarray  # the growth log's page checkpoints
+    hist: np.ndarray  # int64[n_sources, n_categories + 1, max_order, 4, len(marks) + 1]
+
+    @classmethod
+    def for_sources(cls, n_sources: int, n_categories: int, max_order: int, last_page: int) -> "Growth":
+        marks = checkpoints(max(last_page, 1))
+        return cls(marks, np.zeros((n_sources, n_categories + 1, max_order, 4, len(marks) + 1), np.int64))
+
+    def at_least(self) -> np.ndarray:
+        """Features counted at least 1, 2, 3 and ``prune_k`` times after all sources,
+        int64[n_categories + 1, max_order, 4] (index 0: all pages)."""
+        return self.hist.sum(axis=(0, -1))
+
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """The growth statistics after all sources, as
+        :meth:`~accum.accumulator.Accumulator.growth_stats` gives them."""
+        fields_ = _fields(self.at_least())
+        return fields_[1:], fields_[0]
+
+    def log_rows(self, events: list[np.ndarray]) -> np.ndarray:
+        """The growth-log rows of the runs' pages: ``events[s]`` are the rows source ``s``'s
+        accumulator logged (category, pages, tokens right; its statistics, counted from
+        empty, replaced here by the merged ones at each row's checkpoint)."""
+        done = np.zeros(self.hist.shape[1:-1], np.int64)
+        out = []
+        for s, rows in enumerate(events):
+            running = np.cumsum(self.hist[s], axis=-1)
+            if len(rows):
+                rows = rows.copy()
+                bucket = np.searchsorted(self.marks, rows[:, 1], side="left")
+                # two index arrays apart: numpy puts the rows' axis first, (n, max_order, 4)
+                at = done[rows[:, 0] + 1] + running[rows[:, 0] + 1, :, :, bucket]
+                rows[:, 3:] = _fields(at).reshape(len(rows), -1)
+                out.append(rows)
+            done += running[..., -1]
+        return np.concatenate(out) if out else np.zeros((0, 3 + 4 * self.hist.shape[2]), np.int64)
+
+
+def _fields(at_least: np.ndarray) -> np.ndarray:
+    """(distinct, singletons, doubletons, at least k) from counts of features seen at
+    least 1, 2, 3 and k times (last axis)."""
+    ge1, ge2, ge3, gek = np.moveaxis(at_least, -1, 0)
+    return np.stack([ge1, ge1 - ge2, ge2 - ge3, gek], axis=-1)
