@@ -408,22 +408,24 @@ class Accumulator(CategoryTotals):
             raise ValueError(f"cannot take back pages of categories this accumulator never counted: {missing[:3]}")
         codes = np.array([self._cat_index[c] for c in vectors.categories], np.int64)
         cats = codes[vectors.labels] if len(vectors.labels) else np.zeros(0, np.int64)
-        n_h = vectors.nnz if self.settings.gram_bits else 0
-        h_bucket, h_value = np.empty(n_h, np.uint16), np.empty(n_h, np.int32)
-        h_pages = np.zeros(vectors.n_pages + 1, np.int64)
-        done = _kernels.subtract_pages(vectors.fids, vectors.tfs, vectors.bounds, cats, self._pair_table, self._pairs,
-                                       self._row_info, self._row_total, self.settings.gram_bits, h_bucket, h_value,
-                                       h_pages)
+        rows = self.rows_of(vectors.fids)
+        unigram = (rows >= 0) & (self._row_info[np.maximum(rows, 0), 3] == 1)
+        weights, gram = page_terms(vectors, unigram, self.settings)
+        done = _kernels.subtract_pages(vectors.fids, vectors.tfs, weights, vectors.bounds, cats, self._pair_table,
+                                       self._pairs, self._row_total)
         if done < 0:
             raise ValueError(f"page {-1 - done} of the vectors was not added to this accumulator (a feature of it "
                              "was counted less often in its category); nothing was taken out")
-        if n_h:  # the pages' own Gram, taken out (h hᵀ is the same for -h: it cannot go in as pending pages)
-            theirs = np.zeros_like(self._gram)
-            _gram_kernels.gram_add_pages(theirs, self.settings.n_gram_buckets, h_pages, h_bucket, h_value)
-            self.packed_gram()[:] -= theirs
-        np.subtract.at(self._doc_counts, cats, 1)
-        np.subtract.at(self._token_counts, cats, vectors.n_tokens)
+        self.take_out_totals(cats, vectors.n_tokens, gram)
         self._drop_zeros()
+
+    def take_out_totals(self, cats: np.ndarray, n_tokens: np.ndarray, gram: np.ndarray | None) -> None:
+        """Take pages (their categories and tokens, and their own Gram as
+        :func:`page_terms` gives it) out of the pages, tokens and Gram."""
+        if gram is not None:
+            self.packed_gram()[:] -= gram
+        np.subtract.at(self._doc_counts, cats, 1)
+        np.subtract.at(self._token_counts, cats, n_tokens)
 
     def _drop_zeros(self) -> None:
         """Rebuild without the pairs whose count is zero and the rows left without any
@@ -626,6 +628,26 @@ class Accumulator(CategoryTotals):
             f"Accumulator({self.n_categories} categories, {self.n_documents} documents, "
             f"{self.n_tokens} tokens, {self.n_rows} features)"
         )
+
+
+def page_terms(vectors: PageVectors, unigram: np.ndarray, settings: Settings) -> tuple[np.ndarray, np.ndarray | None]:
+    """What counting pages added beyond their counts, from their vectors: each entry's
+    fixed-point document weight (int64[nnz]) and, when ``settings`` keep a Gram, the
+    pages' own packed Gram (``unigram``: which entries are unigrams), else None. Exact:
+    what :func:`accum._kernels.accumulate` added, bit for bit."""
+    n_h = vectors.nnz if settings.gram_bits else 0
+    h_bucket, h_value = np.empty(n_h, np.uint16), np.empty(n_h, np.int32)
+    h_pages = np.zeros(vectors.n_pages + 1, np.int64)
+    weights = np.empty(vectors.nnz, np.int64)
+    _kernels.page_terms(vectors.fids, vectors.tfs, vectors.bounds, unigram, settings.gram_bits, weights, h_bucket,
+                        h_value, h_pages)
+    if not n_h:
+        return weights, None
+    # h hᵀ is the same for -h: pages' Gram is taken out by subtracting theirs, added up apart
+    n = settings.n_gram_buckets
+    gram = np.zeros(n * (n + 1) // 2, np.int64)
+    _gram_kernels.gram_add_pages(gram, n, h_pages, h_bucket, h_value)
+    return weights, gram
 
 
 def _batch_vectors(batch: TokenBatch, cats: np.ndarray, first: int, stop: int, vec_pages: np.ndarray,

@@ -60,6 +60,11 @@ class IngestSink(Protocol):
     def replaced_pending(self, hashes: list[str]) -> PageVectors:
         """The vectors of spilled pages (content ``hashes``) not committed yet."""
 
+    def take_out(self, acc: Accumulator, vectors: PageVectors) -> None:
+        """Take pages counted in ``acc`` (or committed before) back out, given their
+        vectors (:meth:`Accumulator.subtract <accum.accumulator.Accumulator.subtract>`
+        when ``acc`` holds every count)."""
+
     def checkpoint(self, acc: Accumulator, documents: list[DocumentRow], growth, summary: "IngestSummary",
                    markov=None, vectors: PageVectors | None = None, forgotten: list[str] = ()) -> None:
         """Make ``acc``, the generator ``markov`` (when kept), the new ``documents``, their
@@ -95,6 +100,9 @@ class MemorySink:
 
     def replaced_pending(self, hashes):
         return PageVectors.concat([self._spilled[h] for h in hashes])
+
+    def take_out(self, acc, vectors) -> None:
+        acc.subtract(vectors)
 
     def checkpoint(self, acc, documents, growth, summary, markov=None, vectors=None, forgotten=()) -> None:
         self.accumulator = Accumulator.from_arrays(acc.to_arrays())
@@ -360,7 +368,7 @@ class Pending:
             parts.append(PageVectors.concat(self.vectors).subset(np.array(in_memory, np.int64)))
         if not parts:
             return
-        self.acc.subtract(PageVectors.concat(parts, self.acc.categories))
+        self.sink.take_out(self.acc, PageVectors.concat(parts, self.acc.categories))
         self.forgotten.extend(old_hashes[i] for i in keep)
         self._dropped.update(pending)
         summary.replaced += len(keep) + len(pending)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from accum.runs import N_SHARDS, CountRun, Growth, merge_shard
+from accum.runs import N_SHARDS, SHARD_BITS, CountRun, Growth, merge_shard
 
 from .snapshots import FORMAT, column_array, fsync, read_state, write_state
 
@@ -94,6 +94,11 @@ class RunFiles:
         out["cat"], out["row_order"] = out["cat"].astype(np.int64), out["row_order"].astype(np.int64)
         return CountRun(**out)
 
+    def rows(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """Feature ids and orders of shard ``s``'s rows."""
+        batch = self.files["row"].batch(s)
+        return batch["row_fid"], batch["row_order"].astype(np.int64)
+
     def close(self) -> None:
         for f in self.files.values():
             f.close()
@@ -140,6 +145,14 @@ class SnapshotShards:
                         row_fid, rows["row_info.1"], rows["row_info.2"], rows["row_info.3"].astype(np.int64),
                         u, i, i, lexicon["lexicon_keys"], lexicon["lexicon_text"])
 
+    def rows(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """Feature ids and orders of shard ``s``'s rows."""
+        if self.whole is not None:
+            run = self.shard(s)
+            return run.row_fid, run.row_order
+        batch = self.files["row"].batch(s)
+        return batch["row_info.0"], batch["row_info.3"].astype(np.int64)
+
     def close(self) -> None:
         for f in self.files.values():
             f.close()
@@ -154,8 +167,39 @@ class _InMemory:
     def shard(self, s: int) -> CountRun:
         return self.run.shard(s, self._bounds)
 
+    def rows(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        run = self.shard(s)
+        return run.row_fid, run.row_order
+
     def close(self) -> None:
         pass
+
+
+def feature_orders(sources: list, fids: np.ndarray) -> np.ndarray:
+    """The n-gram order of each of ``fids`` (0 where no source has it), from the rows of
+    ``sources`` (snapshot directories, run directories or :class:`CountRun` objects),
+    reading only the shards the features fall in."""
+    out = np.zeros(len(fids), np.int64)
+    shards = np.unique(np.asarray(fids, np.uint64) >> np.uint64(64 - SHARD_BITS)).tolist()
+    for source in sources:
+        reader = _source(source)
+        try:
+            for s in shards:
+                row_fid, row_order = reader.rows(s)
+                if len(row_fid):
+                    at = np.minimum(np.searchsorted(row_fid, fids), len(row_fid) - 1)
+                    found = (out == 0) & (row_fid[at] == fids)
+                    out[found] = row_order[at[found]]
+        finally:
+            reader.close()
+    return out
+
+
+def _source(source):
+    """A merge source: a snapshot directory, a run directory or a :class:`CountRun`."""
+    if isinstance(source, CountRun):
+        return _InMemory(source)
+    return SnapshotShards(source) if (Path(source) / "classifier-row.arrow").exists() else RunFiles(source)
 
 
 def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, runs: list, markov=None) -> tuple[Path, Growth, dict]:
@@ -168,8 +212,7 @@ def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, ru
     ``{"rows", "pairs", "occurrences"}``.
     """
     settings = acc.settings
-    sources = [SnapshotShards(base)] if base is not None else [_InMemory(CountRun.empty())]
-    sources += [_InMemory(r) if isinstance(r, CountRun) else RunFiles(r) for r in runs]
+    sources = [_source(s) for s in ([base] if base is not None else [CountRun.empty()]) + list(runs)]
     n_cats = acc.n_categories
     growth = Growth.for_sources(len(sources), n_cats, settings.max_order, acc.n_documents + 1)
     occurrences = np.zeros((n_cats, settings.max_order), np.int64)

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from accum.accumulator import Accumulator
+import numpy as np
+
+from accum.accumulator import Accumulator, page_terms
 from accum.counts import GROWTH_FIELDS, CountsSummary
 from accum.ingest import DocumentRow, IngestSummary
 from accum.settings import Settings
@@ -30,7 +32,9 @@ from . import catalog as cat
 from .catalog import STORE_ID_FILE, catalog_url
 from .failures import READ_ONLY, StoreError, db_reason, os_reason, other_store_message, unwritable_message
 from .segments import SEGMENT_DIR, read_vectors, write_vectors
-from .runs import RUN_DIR, write_merged_snapshot, write_run
+from accum.runs import CountRun
+
+from .runs import RUN_DIR, feature_orders, write_merged_snapshot, write_run
 from .snapshots import read_state, snapshot_bytes, write_snapshot
 
 if TYPE_CHECKING:  # a store opens its writer (Store.writer)
@@ -226,6 +230,8 @@ class StoreWriter:
     def spill_counts(self, acc: Accumulator) -> None:
         """Write the counts ``acc`` holds since the last spill to a run (merged into the
         store's snapshot by the next checkpoint) and let go of them."""
+        if not acc.n_pairs:
+            return
         events = acc.take_growth()
         run = acc.take_counts()
         path = self.store.path / RUN_DIR / f"r{self.run_id:06d}-{self._seq + 1:05d}-{len(self._runs):04d}"
@@ -237,6 +243,29 @@ class StoreWriter:
                              "its last checkpoint was committed; make room and run the same ingest again to "
                              "resume") from exc
         self._runs.append((path, events))
+
+    def take_out(self, acc: Accumulator, vectors: PageVectors) -> None:
+        """Take counted pages back out (see :class:`accum.ingest.Pending`). With a memory
+        budget their counts may be in the snapshot, a run or ``acc``: the counts in
+        ``acc`` are spilled first, and the pages' counts and weights are taken out by a
+        run of their own, merged in order at the checkpoint."""
+        if self.memory is None:
+            acc.subtract(vectors)
+            return
+        if not vectors.n_pages:
+            return
+        self.spill_counts(acc)
+        codes = np.array([acc.category_index(c) for c in vectors.categories], np.int64)
+        cats = codes[vectors.labels]
+        unigram = np.zeros(vectors.nnz, bool)
+        if acc.settings.gram_bits:
+            newest = self._registered()[:1]
+            base = [self.store.path / "snapshots" / newest[0]] if newest else []
+            unigram = feature_orders(base + [run for run, _ in self._runs], vectors.fids) == 1
+        weights, gram = page_terms(vectors, unigram, acc.settings)
+        run = CountRun.taken_out(vectors.fids, np.repeat(cats, np.diff(vectors.bounds)), vectors.tfs, weights)
+        self._runs.append((run, acc.take_growth()[:0]))
+        acc.take_out_totals(cats, vectors.n_tokens, gram)
 
     def known_hashes(self, hashes: list[str]) -> set[str]:
         if not hashes:

@@ -17,10 +17,10 @@ from corpora import corpus_path
 KILLS = 20
 
 
-def ingest_cmd(corpus, store):
+def ingest_cmd(corpus, store, extra=()):
     return [sys.executable, "-m", "accum.cli", "ingest", str(corpus), "--label", "dir", "--follow-links",
             "--store", str(store),
-            "--batch-pages", "25", "--checkpoint-seconds", "0", "--quiet", "--json"]
+            "--batch-pages", "25", "--checkpoint-seconds", "0", "--quiet", "--json", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,11 @@ def store_state(path):
     return acc.canonical(), dict(zip(acc.categories, acc.doc_counts.tolist())), info["documents"], growth
 
 
-def test_sigkill_at_random_moments_then_resume_gives_identical_counts(corpus, tmp_path):
+@pytest.mark.parametrize("extra, kills", [((), KILLS), (("--memory", "200kB"), KILLS // 2)],
+                         ids=["in-memory", "memory-budget"])
+def test_sigkill_at_random_moments_then_resume_gives_identical_counts(corpus, tmp_path, extra, kills):
+    """With a memory budget (counts spilled to runs every batch) the killed and resumed
+    ingests must give the counts of the reference, which has none."""
     reference = tmp_path / "reference"
     started = time.perf_counter()
     subprocess.run(ingest_cmd(corpus, reference), check=True, capture_output=True)
@@ -53,10 +57,10 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_counts(corpus, tm
 
     rng = random.Random(20261122)
     outcomes = []
-    for kill in range(KILLS):
+    for kill in range(kills):
         store = tmp_path / f"killed{kill}"
         delay = rng.uniform(0.3, full_run)
-        proc = subprocess.Popen(ingest_cmd(corpus, store), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(ingest_cmd(corpus, store, extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -64,13 +68,13 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_counts(corpus, tm
         if committed:
             runs = Store(store).info()["runs"]
             assert runs[-1]["status"] in ("running", "finished")  # the killed run, as the catalog saw it
-        resumed = subprocess.run(ingest_cmd(corpus, store), check=True, capture_output=True, text=True)
+        resumed = subprocess.run(ingest_cmd(corpus, store, extra), check=True, capture_output=True, text=True)
         assert store_state(store) == want, f"kill {kill} after {delay:.2f}s: counts differ"
         if committed:
             runs = Store(store).info()["runs"]
             assert runs[0]["status"] in ("interrupted", "finished")
         outcomes.append((round(delay, 2), committed))
-    print(f"\n{KILLS} kills (seconds after start, documents committed before the kill): {outcomes}")
+    print(f"\n{kills} kills (seconds after start, documents committed before the kill): {outcomes}")
     print(f"compared {len(want[0]):,} feature rows, the pages of {len(want[1])} categories ({sum(want[1].values())} in all), "
           f"{len(want[3])} growth-log rows: identical after every resume")
     assert any(0 < c < 400 for _, c in outcomes), "no kill landed mid-ingest; timing needs adjusting"

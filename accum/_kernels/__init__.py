@@ -40,7 +40,7 @@ Conventions
 
 from .counting import (AT_LEAST_K, CHECKPOINT_GROWTH, DISTINCT, DOUBLETONS, GRAM_SCALE, SINGLETONS, WEIGHT_SCALE,
                        accumulate, count_stats, gram_bucket, gram_buckets, is_checkpoint, merge_rows,
-                       replay_crossings, subtract_pages)
+                       replay_crossings, subtract_pages, page_terms)
 from .features import gather_tokens, ngram_id, ngram_ids, page_features, tokenize
 from .scoring import (DENSE, LINEAR_LOAD, complement_parts, key_table, linear_find, linear_starts, linear_table,
                       linear_weights, score_dense, score_texts, unigram_bucket_sums)

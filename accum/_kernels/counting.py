@@ -391,48 +391,55 @@ def _log_page_growth(events, n_events, c, all_docs, doc_counts, token_counts, ca
 
 
 @njit(**NJIT_OPTIONS)
-def subtract_pages(fids, tfs, bounds, cats, pair_table, pairs, row_info, row_total, gram_bits, h_bucket, h_value,
-                   h_pages):
-    """Take pages' counts and weights back out of the pairs: the exact inverse of what
-    :func:`accumulate` added for them, from their vectors (see :mod:`accum.vectors`: the
-    features in the order they first occur, which is the order the page's norm summed
-    them in, so every weight is recomputed bit for bit).
+def page_terms(fids, tfs, bounds, unigram, gram_bits, weights, h_bucket, h_value, h_pages):
+    """What :func:`accumulate` added for pages, from their vectors (see
+    :mod:`accum.vectors`: the features in the order they first occur, which is the order
+    the page's norm summed them in, so every weight is recomputed bit for bit).
 
-    Page d holds ``fids``/``tfs`` entries ``bounds[d]`` to ``bounds[d + 1]`` and belongs
-    to category ``cats[d]``. With ``gram_bits``, each page's hashed unigram vector is
-    written as :func:`accumulate` writes it (``h_bucket``, ``h_value``, ``h_pages``),
-    for the caller to take the pages' Gram out. Returns the pages taken out, or
-    ``-1 - d`` when page d has a feature the accumulator never counted that often in its
-    category (then nothing is taken out).
+    Page d holds ``fids``/``tfs`` entries ``bounds[d]`` to ``bounds[d + 1]``. Writes each
+    entry's fixed-point document weight to ``weights`` and, with ``gram_bits``, each page's
+    hashed vector of its unigram entries (``unigram``) as :func:`accumulate` writes it
+    (``h_bucket``, ``h_value``, ``h_pages``).
     """
     log1p_small = np.log1p(np.arange(LOG1P_SMALL).astype(np.float64))
-    for d in range(bounds.shape[0] - 1):  # check every page before changing anything
-        for i in range(bounds[d], bounds[d + 1]):
-            p = pair_find(pair_table, pairs, fids[i], cats[d])
-            if p < 0 or pairs[p, P_COUNT] < tfs[i]:
-                return -1 - d
     n_uni = 0
     h_pages[0] = 0
     for d in range(bounds.shape[0] - 1):
         a, b = bounds[d], bounds[d + 1]
-        c = cats[d]
         norm = 0.0
         for i in range(a, b):
             norm += _log_tf(tfs[i], log1p_small) ** 2
         norm = np.sqrt(norm)
         for i in range(a, b):
             log_tf = _log_tf(tfs[i], log1p_small)
-            p = pair_find(pair_table, pairs, fids[i], c)
-            r = pairs[p, P_KEY] >> 32
-            pairs[p, P_COUNT] -= tfs[i]
-            row_total[r] -= tfs[i]
-            pairs[p, P_WEIGHT] -= _scaled(log_tf, norm, WEIGHT_SCALE)
-            if gram_bits > 0 and row_info[r, 3] == 1:
+            weights[i] = _scaled(log_tf, norm, WEIGHT_SCALE)
+            if gram_bits > 0 and unigram[i]:
                 bucket, sign = gram_bucket(fids[i], gram_bits)
                 h_bucket[n_uni] = bucket
                 h_value[n_uni] = sign * _scaled(log_tf, norm, GRAM_SCALE)
                 n_uni += 1
         h_pages[d + 1] = n_uni
+
+
+@njit(**NJIT_OPTIONS)
+def subtract_pages(fids, tfs, weights, bounds, cats, pair_table, pairs, row_total):
+    """Take pages' counts and weights (as :func:`page_terms` gives them) back out of the
+    pairs: the exact inverse of what :func:`accumulate` added for them. Page d holds
+    entries ``bounds[d]`` to ``bounds[d + 1]`` and belongs to category ``cats[d]``.
+    Returns the pages taken out, or ``-1 - d`` when page d has a feature the accumulator
+    never counted that often in its category (then nothing is taken out).
+    """
+    for d in range(bounds.shape[0] - 1):  # check every page before changing anything
+        for i in range(bounds[d], bounds[d + 1]):
+            p = pair_find(pair_table, pairs, fids[i], cats[d])
+            if p < 0 or pairs[p, P_COUNT] < tfs[i]:
+                return -1 - d
+    for d in range(bounds.shape[0] - 1):
+        for i in range(bounds[d], bounds[d + 1]):
+            p = pair_find(pair_table, pairs, fids[i], cats[d])
+            pairs[p, P_COUNT] -= tfs[i]
+            row_total[pairs[p, P_KEY] >> 32] -= tfs[i]
+            pairs[p, P_WEIGHT] -= weights[i]
     return bounds.shape[0] - 1
 
 
