@@ -39,8 +39,8 @@ GRAM_BATCH_ENTRIES = 1 << 20
 #: counts do not change. (The generator keeps its own, whole spellings: it must write the
 #: text back as it was.)
 MAX_SPELLING_BYTES = 64
-#: Bytes of a spelling in the lexicon beyond its text: its str and int objects and dict slot.
-_SPELLING_OVERHEAD = 120
+#: Bytes of a spelling in the lexicon, about: its str and int objects, dict slot and text.
+_SPELLING_BYTES = 130
 
 
 class Accumulator(CategoryTotals):
@@ -214,7 +214,7 @@ class Accumulator(CategoryTotals):
         crossings = sum(k.nbytes + a.nbytes for k, a in self._crossings)
         return int(self.n_rows * (self._row_info.itemsize * 4 + self._row_total.itemsize)
                    + self.n_pairs * self._pairs.itemsize * 4 + self._slots.nbytes + self._pair_table.nbytes
-                   + sum(len(s) + _SPELLING_OVERHEAD for s in self.lexicon.values()) + crossings)
+                   + len(self.lexicon) * _SPELLING_BYTES + crossings)
 
     def growth_stats(self) -> tuple[np.ndarray, np.ndarray]:
         """Current growth statistics: int64[n_categories, max_order, 4] and int64[max_order, 4].
@@ -238,12 +238,12 @@ class Accumulator(CategoryTotals):
         """Crossings logged since the last call (with ``log_crossings``), in page order:
         feature ids uint64[n] and int64[n, 2] of (category, its page count), category -1
         meaning all pages (the row total)."""
-        keys = [k for k, _ in self._crossings]
+        rows = [k for k, _ in self._crossings]  # the kernel logs rows: ids are one read away
         at = [a for _, a in self._crossings]
         self._crossings = []
-        if not keys:
+        if not rows:
             return np.zeros(0, np.uint64), np.zeros((0, 2), np.int64)
-        return np.concatenate(keys), np.concatenate(at)
+        return self._row_info[np.concatenate(rows).astype(np.int64), 0], np.concatenate(at)
 
     def capped_counts(self, cap: int) -> tuple[np.ndarray, np.ndarray]:
         """Each pair's count, in pair order (which merges keep), and each row's total, both
@@ -271,13 +271,38 @@ class Accumulator(CategoryTotals):
         """The counts since the last call, with their crossings (see ``log_crossings``), as
         a sorted :class:`~accum.runs.CountRun`; then the counts start again from empty
         tables, while categories, pages, tokens and the Gram stay (an ingest with a memory
-        budget spills them so: see :mod:`accum.runs`)."""
+        budget spills them so: see :mod:`accum.runs`). Sorted by counting sorts over the
+        rows' ranks, letting go of each batch of crossings once placed, so that taking the
+        counts needs little memory beyond the run it makes."""
+        from ._run_kernels import count_crossings, place_crossings, sort_counts, sort_segments
         from .runs import CountRun
 
-        run = CountRun.of_accumulator(self, self.take_crossings())
+        n_rows, n_pairs = self.n_rows, self.n_pairs
+        info = self._row_info[:n_rows]
+        by_fid = np.argsort(info[:, 0])
+        rank = np.empty(n_rows, np.int64)
+        rank[by_fid] = np.arange(n_rows)
+        n = n_rows + n_pairs
+        fid, cat, count, weight = np.empty(n, np.uint64), *(np.empty(n, np.int64) for _ in range(3))
+        sort_counts(info, self._row_total[:n_rows], self._pairs[:n_pairs], rank, fid, cat, count, weight)
+        start = np.zeros(n_rows + 1, np.int64)
+        for rows, _ in self._crossings:
+            count_crossings(rows, rank, start)
+        np.cumsum(start, out=start)
+        cursor = start[:-1].copy()
+        x_fid, x_cat, x_pos = np.empty(start[-1], np.uint64), np.empty(start[-1], np.int64), np.empty(start[-1], np.int64)
+        while self._crossings:  # each batch let go of once placed
+            place_crossings(*self._crossings.pop(0), info, rank, cursor, x_fid, x_cat, x_pos)
+        sort_segments(start, x_cat, x_pos, x_pos)
+        lex_key = np.fromiter(self.lexicon.keys(), np.uint64, len(self.lexicon))
+        texts = list(self.lexicon.values())
+        lex_order = np.argsort(lex_key)
+        run = CountRun(fid, cat, count, weight, info[by_fid, 0], info[by_fid, 1], info[by_fid, 2],
+                       info[by_fid, 3].astype(np.int64), x_fid, x_cat, x_pos, lex_key[lex_order],
+                       [texts[i] for i in lex_order.tolist()])
+        del info
         self._empty_tables()
         self._cat_stats[:] = 0
-        self._all_stats[:] = 0
         return run
 
     def rows_of(self, feature_ids: np.ndarray) -> np.ndarray:
@@ -430,6 +455,8 @@ class Accumulator(CategoryTotals):
     def _drop_zeros(self) -> None:
         """Rebuild without the pairs whose count is zero and the rows left without any
         (and their spellings), keeping what is not counts (logs, flags)."""
+        if self._crossings:  # they name rows, which this renumbers
+            raise RuntimeError("take the crossings before taking pages out")
         fresh = Accumulator.from_arrays(without_zero_counts(self.to_arrays()))
         for name in ("_slots", "_row_info", "_row_total", "_pair_table", "_pairs", "_doc_counts", "_token_counts",
                      "_cat_stats", "_all_stats", "_gram", "_gram_pending", "n_rows", "n_pairs", "lexicon"):

@@ -17,6 +17,7 @@ memory is a shard of each source, not the store.
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -27,6 +28,24 @@ from .counts import checkpoints
 SHARD_BITS = 8
 N_SHARDS = 1 << SHARD_BITS
 _SHARD_SHIFT = np.uint64(64 - SHARD_BITS)
+
+
+def give_back_memory() -> None:
+    """Return the C heap's free memory to the system, and from now on allocate arrays
+    of 128 KiB or more apart from it (glibc's ``malloc_trim`` and ``mallopt``). Spilling
+    frees hundreds of MB in arrays of every size, and glibc keeps much of it for reuse
+    by default (it raises its threshold for separate allocations as they are freed), so
+    that a budgeted ingest's memory would creep above its budget. Elsewhere than glibc,
+    nothing to do: the allocator gives memory back its own way."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 << 10)  # a fixed threshold: no dynamic raise
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+_M_MMAP_THRESHOLD = -3
 
 
 def shard_bounds(sorted_fids: np.ndarray) -> np.ndarray:
@@ -66,31 +85,6 @@ class CountRun:
     def empty(cls) -> "CountRun":
         u, i = np.zeros(0, np.uint64), np.zeros(0, np.int64)
         return cls(u, i, i, i, u, u, u, i, u, i, i, u, [])
-
-    @classmethod
-    def of_accumulator(cls, acc, crossings: tuple[np.ndarray, np.ndarray] | None = None) -> "CountRun":
-        """The counts of ``acc`` (category indices as its own), with ``crossings`` as
-        :meth:`~accum.accumulator.Accumulator.take_crossings` gave them."""
-        info = acc.raw_rows
-        rows, cats, values, weights = acc.pairs(ordered=False)
-        totals = acc._row_total[: acc.n_rows]
-        fid = np.concatenate([info[rows, 0], info[:, 0]])
-        del rows
-        cat = np.concatenate([cats, np.full(acc.n_rows, -1, np.int64)])
-        order = np.lexsort((cat, fid))
-        count = np.concatenate([values, totals])[order]
-        weight = np.concatenate([weights, np.zeros(acc.n_rows, np.int64)])[order]
-        fid, cat = fid[order], cat[order]
-        del order
-        by_fid = np.argsort(info[:, 0])
-        keys, at = crossings if crossings is not None else (np.zeros(0, np.uint64), np.zeros((0, 2), np.int64))
-        x_order = np.lexsort((at[:, 1], at[:, 0], keys))
-        lex_key = np.fromiter(acc.lexicon.keys(), np.uint64, len(acc.lexicon))
-        texts = list(acc.lexicon.values())
-        lex_order = np.argsort(lex_key)
-        return cls(fid, cat, count, weight, info[by_fid, 0], info[by_fid, 1], info[by_fid, 2],
-                   info[by_fid, 3].astype(np.int64), keys[x_order], at[x_order, 0], at[x_order, 1],
-                   lex_key[lex_order], [texts[i] for i in lex_order.tolist()])
 
     @classmethod
     def of_state(cls, state: dict) -> "CountRun":
@@ -157,52 +151,48 @@ def merge_shard(sources: list[CountRun], marks: np.ndarray, jump_bucket: np.ndar
 
     Raises ValueError when pages taken out were not counted.
     """
-    src = np.concatenate([np.full(len(s.fid), i, np.int64) for i, s in enumerate(sources)])
-    fid = np.concatenate([s.fid for s in sources])
-    cat = np.concatenate([s.cat for s in sources])
-    order = np.lexsort((src, cat, fid))
-    fid, cat, src = fid[order], cat[order], src[order]
-    count = np.concatenate([s.count for s in sources])[order]
-    weight = np.concatenate([s.weight for s in sources])[order]
-    x_src = np.concatenate([np.full(len(s.cross_fid), i, np.int64) for i, s in enumerate(sources)])
-    x_fid = np.concatenate([s.cross_fid for s in sources])
-    x_cat = np.concatenate([s.cross_cat for s in sources])
-    x_pos = np.concatenate([s.cross_pos for s in sources])
-    x_order = np.lexsort((x_pos, x_src, x_cat, x_fid))
-    x_bucket = np.searchsorted(marks, x_pos[x_order], side="left").astype(np.int64)
-    rows = _first_of_each(sources, ("row_fid", "row_prefix", "row_last", "row_order"))
-    n = len(fid)
-    out_fid, out_cat = np.empty(n, np.uint64), np.empty(n, np.int64)
-    out_count, out_weight = np.empty(n, np.int64), np.empty(n, np.int64)
-    done = _run_kernels.merge_sources(fid, cat, src, count, weight, x_fid[x_order], x_cat[x_order], x_src[x_order],
-                                      x_bucket, rows[0], rows[3], jump_bucket, prune_k, out_fid, out_cat,
-                                      out_count, out_weight, hist, occurrences)
+    def joined(*names):
+        offsets = np.zeros(len(sources) + 1, np.int64)
+        offsets[1:] = np.cumsum([len(getattr(s, names[0])) for s in sources])
+        return (offsets, *(np.concatenate([getattr(s, name) for s in sources]) for name in names))
+
+    p_off, fid, cat, count, weight = joined("fid", "cat", "count", "weight")
+    x_off, x_fid, x_cat, x_pos = joined("cross_fid", "cross_cat", "cross_pos")
+    r_off, r_fid, r_prefix, r_last, r_order = joined("row_fid", "row_prefix", "row_last", "row_order")
+    n, q = len(fid), len(r_fid)
+    out = CountRun.empty()
+    out.fid, out.cat, out.count, out.weight = np.empty(n, np.uint64), *(np.empty(n, np.int64) for _ in range(3))
+    out.row_fid, out.row_prefix, out.row_last = (np.empty(q, np.uint64) for _ in range(3))
+    out.row_order = np.empty(q, np.int64)
+    done, n_rows = _run_kernels.merge_sources(
+        p_off, fid, cat, count, weight, x_off, x_fid, x_cat, np.searchsorted(marks, x_pos, side="left"),
+        r_off, r_fid, r_prefix, r_last, r_order, jump_bucket, prune_k, out.fid, out.cat, out.count, out.weight,
+        out.row_fid, out.row_prefix, out.row_last, out.row_order, hist, occurrences)
     if done < 0:
         raise ValueError(f"pages were taken out of feature {int(fid[-1 - done]):#x} that were never counted in "
                          "its category")
-    out_fid, out_cat, out_count, out_weight = out_fid[:done], out_cat[:done], out_count[:done], out_weight[:done]
-    kept = np.isin(rows[0], out_fid)
-    row_fid, row_prefix, row_last, row_order = (r[kept] for r in rows)
-    lex_key, lex_text = _first_of_each(sources, ("lex_key", "lex_text"))
-    words = np.isin(lex_key, row_fid[row_order == 1])
-    u, i = np.zeros(0, np.uint64), np.zeros(0, np.int64)
-    return CountRun(out_fid, out_cat, out_count, out_weight, row_fid, row_prefix, row_last, row_order, u, i, i,
-                    lex_key[words], [t for t, w in zip(lex_text, words.tolist()) if w])
+    for name in ("fid", "cat", "count", "weight"):
+        setattr(out, name, getattr(out, name)[:done])
+    for name in ("row_fid", "row_prefix", "row_last", "row_order"):
+        setattr(out, name, getattr(out, name)[:n_rows])
+    words = out.row_fid[out.row_order == 1]
+    lex_key, lex_text = _first_spellings(sources)
+    at = np.minimum(np.searchsorted(words, lex_key), max(len(words) - 1, 0))
+    kept = (words[at] == lex_key) if len(words) else np.zeros(len(lex_key), bool)
+    out.lex_key, out.lex_text = lex_key[kept], [t for t, k in zip(lex_text, kept.tolist()) if k]
+    return out
 
 
-def _first_of_each(sources: list[CountRun], names: tuple[str, ...]) -> list:
-    """Columns ``names`` of the sources, sorted on the first, each key once: the first
-    source's entry (rows and spellings are kept as first seen)."""
-    columns = []
-    for name in names:
-        parts = [getattr(s, name) for s in sources]
-        columns.append(sum(parts, []) if isinstance(parts[0], list) else np.concatenate(parts))
-    if not len(columns[0]):
-        return columns
-    order = np.argsort(columns[0], kind="stable")
-    keys = columns[0][order]
-    first = order[np.r_[True, keys[1:] != keys[:-1]]]
-    return [c[first] if isinstance(c, np.ndarray) else [c[j] for j in first.tolist()] for c in columns]
+def _first_spellings(sources: list[CountRun]) -> tuple[np.ndarray, list]:
+    """Each spelled feature once, sorted, as the first source that has it spells it."""
+    keys = np.concatenate([s.lex_key for s in sources])
+    texts = [t for s in sources for t in s.lex_text]
+    if not len(keys):
+        return keys, texts
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    first = order[np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]]
+    return keys[first], [texts[j] for j in first.tolist()]
 
 
 @dataclass

@@ -32,7 +32,7 @@ from . import catalog as cat
 from .catalog import STORE_ID_FILE, catalog_url
 from .failures import READ_ONLY, StoreError, db_reason, os_reason, other_store_message, unwritable_message
 from .segments import SEGMENT_DIR, read_vectors, write_vectors
-from accum.runs import CountRun
+from accum.runs import CountRun, give_back_memory
 
 from .runs import RUN_DIR, feature_orders, write_merged_snapshot, write_run
 from .snapshots import read_state, snapshot_bytes, write_snapshot
@@ -112,6 +112,7 @@ class StoreWriter:
                 self.acc = store.load(self.settings)
                 self.acc.keep_vectors = True  # every page's vector goes to a segment (accum.vectors)
             else:
+                give_back_memory()  # from here on, large arrays go back to the system when freed
                 self.acc = self._counting_accumulator()
             self.markov = store.load_markov(self.settings)
         except BaseException as exc:
@@ -243,6 +244,8 @@ class StoreWriter:
                              "its last checkpoint was committed; make room and run the same ingest again to "
                              "resume") from exc
         self._runs.append((path, events))
+        del run
+        give_back_memory()
 
     def take_out(self, acc: Accumulator, vectors: PageVectors) -> None:
         """Take counted pages back out (see :class:`accum.ingest.Pending`). With a memory
@@ -386,6 +389,8 @@ class StoreWriter:
             shutil.rmtree(run, ignore_errors=True)
         self._runs = []
         self._prune()
+        if self.memory is not None:
+            give_back_memory()
 
     def _write_snapshot(self, acc: Accumulator, markov, growth, snap_dir: Path, name: str):
         """Write the snapshot ``name``; returns its path, the growth-log rows of the pages

@@ -200,7 +200,7 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
         Keep the growth statistics and log (False only to measure what they cost).
     cross_keys : uint64[n_tokens * max_order * 2] or uint64[0]
         When not empty (and ``track``), receives a crossing whenever a count below
-        ``prune_k`` grows: the feature id here, and in ``cross_at`` (int64[same, 2]) the
+        ``prune_k`` grows: the feature's row here, and in ``cross_at`` (int64[same, 2]) the
         category and its page count including the current page (category -1 and the
         overall page count for row totals). Crossings let growth logs of pages counted
         elsewhere be replayed in order (see :func:`replay_crossings`).
@@ -313,12 +313,12 @@ def accumulate(grams, ids, tok_bounds, doc_cats, first_doc, slots, row_info, row
                     _count_transition(all_stats, k, total, prune_k)
                     if log_cross:
                         if before < prune_k:
-                            cross_keys[n_cross] = fid
+                            cross_keys[n_cross] = r
                             cross_at[n_cross, 0] = c
                             cross_at[n_cross, 1] = doc_counts[c] + 1
                             n_cross += 1
                         if total < prune_k:
-                            cross_keys[n_cross] = fid
+                            cross_keys[n_cross] = r
                             cross_at[n_cross, 0] = -1
                             cross_at[n_cross, 1] = all_docs + 1
                             n_cross += 1
