@@ -3,7 +3,8 @@
 numba compiles a kernel the first time it runs and keeps the machine code in its on-disk
 cache (see :mod:`accum.config`); a fresh install's first ``accum classify`` or
 ``generate`` would otherwise wait for that. :func:`warm_up` runs each kernel on a few
-tiny pages: counting, vectors and taking pages back, the count models, the SVMs of the
+tiny pages: counting, vectors and taking pages back, spilling and merging count runs,
+the count models, the SVMs of the
 model search, the vocabulary forecasts, and the text generator. ``accum warm-up`` (which
 ``make install`` runs), the service's start and the benchmarks call it.
 """
@@ -36,6 +37,7 @@ def warm_up(settings=None, generator: bool = True) -> dict[str, float]:
     other.partial_fit(TEXTS[:1], LABELS[:1])
     acc.merge(other)
     acc.subtract(vectors.subset([0]))
+    _warm_runs(acc.settings)
     seconds["count"] = time.perf_counter() - started
     started = time.perf_counter()
     names = ["dm", "complement"] + (["ridge-complement"] if acc.settings.gram_bits else [])
@@ -63,6 +65,21 @@ def warm_up(settings=None, generator: bool = True) -> dict[str, float]:
         _warm_chain_only(markov)
         seconds["generator"] = time.perf_counter() - started
     return seconds
+
+
+def _warm_runs(settings) -> None:
+    """Counts spilled to a run and merged (``accum ingest --memory``)."""
+    import numpy as np
+
+    from .accumulator import Accumulator
+    from .runs import CountRun, Growth, merge_shard
+
+    acc = Accumulator(settings, log_crossings=True)
+    acc.partial_fit(list(TEXTS), list(LABELS))
+    sources = [CountRun.empty(), acc.take_counts()]
+    growth = Growth.for_sources(len(sources), acc.n_categories, settings.max_order, acc.n_documents + 1)
+    merge_shard(sources, growth.marks, np.zeros(len(sources), np.int64), settings.prune_k, growth.hist,
+                np.zeros((acc.n_categories, settings.max_order), np.int64))
 
 
 def _warm_forecasts(acc, vectors) -> None:
