@@ -93,10 +93,10 @@ def read_markov(path: Path):
 def feature_orders(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Every feature id of a snapshot's classifier counts, sorted (uint64), and each one's
     n-gram order (uint8), read from two columns of its row table."""
-    rows = _read_ipc(Path(path) / "classifier-row.arrow")
-    ids = column_array(rows, "row_info.0").to_numpy()
+    _, rows = read_columns(Path(path) / "classifier-row.arrow", ("row_info.0", "row_info.3"))
+    ids = rows["row_info.0"]
     order = np.argsort(ids)
-    return ids[order], column_array(rows, "row_info.3").to_numpy()[order].astype(np.uint8)
+    return ids[order], rows["row_info.3"][order].astype(np.uint8)
 
 
 def write_state(state: dict, directory: Path, model: str, tables: tuple[str, ...] = TABLES) -> None:
@@ -147,8 +147,11 @@ def read_state(directory: Path, model: str, tables: tuple[str, ...] = TABLES) ->
             f"{directory}: snapshot of an older format; this accum reads format {FORMAT}: "
             "re-ingest the sources into a new --store"
         )
-    rows = _read_ipc(directory / f"{model}-row.arrow")
-    meta = json.loads(rows.schema.metadata[b"accum"])
+    row_path = directory / f"{model}-row.arrow"
+    if not row_path.exists():
+        raise FileNotFoundError(row_path)
+    with pa.memory_map(str(row_path), "r") as source:
+        meta = json.loads(pa.ipc.open_file(source).schema.metadata[b"accum"])
     if meta.pop("format", None) != FORMAT:
         raise ValueError(
             f"{directory}: snapshot of another format; this accum reads format {FORMAT}: "
@@ -159,11 +162,8 @@ def read_state(directory: Path, model: str, tables: tuple[str, ...] = TABLES) ->
         path = directory / f"{model}-{table}.arrow"
         if table in OPTIONAL_TABLES and not path.exists():
             continue
-        arrow = rows if table == "row" else _read_ipc(path)
         stacked: dict[str, list] = {}
-        for name in arrow.column_names:
-            column = column_array(arrow, name)
-            values = column.to_pylist() if pa.types.is_string(column.type) else column.to_numpy(zero_copy_only=False)
+        for name, values in read_columns(path)[1].items():
             if "." in name:
                 stacked.setdefault(name.split(".")[0], []).append(values)
             else:
@@ -230,6 +230,44 @@ def column_array(table: pa.Table, name: str) -> pa.Array:
     ``combine_chunks`` copies even then, which reads a memory-mapped file whole)."""
     column = table.column(name)
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def read_columns(path: Path, names: tuple[str, ...] | None = None) -> tuple[pa.Schema, dict]:
+    """The columns ``names`` (None: all) of an Arrow IPC file as numpy arrays (lists for
+    strings), and its schema. A file of one record batch is memory-mapped (no copy); one
+    of many (a snapshot written shard by shard, see :mod:`accum.storage.runs`) is read a
+    batch at a time into arrays made for the whole column, so that reading it takes the
+    memory of the columns once, not of the file and the columns."""
+    if not Path(path).exists():
+        raise FileNotFoundError(path)
+    with pa.memory_map(str(path), "r") as source:
+        reader = pa.ipc.open_file(source)
+        schema = reader.schema
+        names = schema.names if names is None else list(names)
+        if reader.num_record_batches <= 1:
+            table = reader.read_all()
+            return schema, {n: _values(column_array(table, n)) for n in names}
+        lengths = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]  # no data read
+    fields = {n: schema.field(n) for n in names}
+    out = {n: [] if pa.types.is_string(f.type) else np.empty(sum(lengths), f.type.to_pandas_dtype())
+           for n, f in fields.items()}
+    at = 0
+    with pa.OSFile(str(path), "rb") as source:
+        reader = pa.ipc.open_file(source)
+        for i, length in enumerate(lengths):
+            batch = reader.get_batch(i)
+            for n in names:
+                column = batch.column(n)
+                if isinstance(out[n], list):
+                    out[n].extend(column.to_pylist())
+                else:
+                    out[n][at : at + length] = column.to_numpy(zero_copy_only=False)
+            at += length
+    return schema, out
+
+
+def _values(column: pa.Array):
+    return column.to_pylist() if pa.types.is_string(column.type) else column.to_numpy(zero_copy_only=False)
 
 
 def _read_ipc(path: Path) -> pa.Table:
