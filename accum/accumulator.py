@@ -191,6 +191,11 @@ class Accumulator(CategoryTotals):
         return self._row_info[: self.n_rows, 0]
 
     @property
+    def row_totals(self) -> np.ndarray:
+        """Each feature's count over all categories, int64[n_features] (a read-only view)."""
+        return _read_only(self._row_total[: self.n_rows])
+
+    @property
     def row_order(self) -> np.ndarray:
         """n-gram order of each row, int64[n_features]."""
         return self._row_info[: self.n_rows, 3].astype(np.int64)

@@ -103,9 +103,10 @@ class LinearCountModel(TextClassifier):
         while accumulator.n_rows > _kernels.LINEAR_LOAD * cap:
             cap *= 2
         self.category_term = np.asarray(category_term, np.float64)
+        frequent_first = np.argsort(-accumulator.row_totals, kind="stable")
         self._table, self._entries = _kernels.linear_table(
             accumulator.raw_pairs, accumulator.n_pairs, np.ascontiguousarray(accumulator.row_key),
-            accumulator.n_categories, pair_delta, row_default, cap)
+            accumulator.n_categories, pair_delta, row_default, cap, frequent_first)
 
     def feature_weights(self, feature_ids: np.ndarray) -> np.ndarray:
         """The weight of each feature (ids, e.g. ``Accumulator.row_key``) in every category,

@@ -25,7 +25,7 @@ DENSE = -1.0
 
 
 @njit(**NJIT_OPTIONS)
-def linear_table(pairs, n_pairs, row_keys, n_cats, pair_delta, row_default, cap):
+def linear_table(pairs, n_pairs, row_keys, n_cats, pair_delta, row_default, cap, layout):
     """A linear model's weights, laid out for scoring (see :func:`score_texts`).
 
     A feature (row r) weighs ``category_term[c] + row_default[r] + delta`` in category c,
@@ -33,29 +33,30 @@ def linear_table(pairs, n_pairs, row_keys, n_cats, pair_delta, row_default, cap)
 
     Returns ``table`` (uint64[2 * cap]: open addressing, slot s holds a feature id at
     ``2s`` (0 = empty) and where its entries start at ``2s + 1``) and ``entries``
-    (float64): per row, in row order, a header (the number of its pairs, its
-    ``row_default``), then its pairs as (category, ``pair_delta``); a row counted in a
-    quarter of the categories or more is dense instead: header (``DENSE``,
+    (float64): per row, in the order ``layout`` lists the rows, a header (the number of
+    its pairs, its ``row_default``), then its pairs as (category, ``pair_delta``); a row
+    counted in a quarter of the categories or more is dense instead: header (``DENSE``,
     ``row_default``), then ``n_cats`` deltas. Most rows have one pair (sparse: 32 bytes)
     while the frequent features most pages contain are dense (their sums vectorise).
+    Laying the frequent rows out first keeps the pages a query touches few when the
+    entries are memory-mapped.
     """
     n_rows = row_keys.shape[0]
-    start = np.zeros(n_rows, np.int64)  # pairs per row, then where each row's entries start
+    n_of = np.zeros(n_rows, np.int64)  # pairs per row
     for p in range(n_pairs):
-        start[pairs[p, P_KEY] >> 32] += 1
+        n_of[pairs[p, P_KEY] >> 32] += 1
+    start = np.empty(n_rows, np.int64)  # where each row's entries start
     size = 0
-    for r in range(n_rows):
-        n_of = start[r]
+    for r in layout:
         start[r] = size
-        size += 2 + (n_cats if 4 * n_of >= n_cats else 2 * n_of)
+        size += 2 + (n_cats if 4 * n_of[r] >= n_cats else 2 * n_of[r])
     entries = np.empty(size, np.float64)
     for r in range(n_rows):  # headers; a sparse row's count grows as its pairs are placed
         e = start[r]
-        end = start[r + 1] if r + 1 < n_rows else size
         entries[e + 1] = row_default[r]
-        if end - e - 2 == n_cats:  # dense (a sparse row that long would be dense: 4 * pairs >= n_cats)
+        if 4 * n_of[r] >= n_cats:
             entries[e] = DENSE
-            entries[e + 2 : end] = 0.0
+            entries[e + 2 : e + 2 + n_cats] = 0.0
         else:
             entries[e] = 0.0
     for p in range(n_pairs):
