@@ -18,7 +18,7 @@ memory is a shard of each source, not the store.
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -122,11 +122,6 @@ class CountRun:
         u, i = np.zeros(0, np.uint64), np.zeros(0, np.int64)
         return cls(fid[starts], cat[starts], np.add.reduceat(count, starts) if len(starts) else i,
                    np.add.reduceat(weight, starts) if len(starts) else i, u, u, u, i, u, i, i, u, [])
-
-    @property
-    def nbytes(self) -> int:
-        return sum(getattr(self, f.name).nbytes for f in fields(self) if f.name != "lex_text") + sum(
-            len(t) for t in self.lex_text)
 
     def shard(self, s: int, bounds: dict | None = None) -> "CountRun":
         """The entries of shard ``s`` (``bounds``: :meth:`bounds`, computed when None)."""

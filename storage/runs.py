@@ -128,22 +128,12 @@ class SnapshotShards:
         if self.whole is not None:
             return self.whole.shard(s, self._bounds)
         rows, counts, lexicon = (self.files[t].batch(s) for t in ("row", "count", "lexicon"))
-        row_fid = rows["row_info.0"]
-        local = counts["count_row"] - self._row_offset
-        self._row_offset += len(row_fid)
-        n_rows = len(row_fid)
-        values = counts["count_value"].astype(np.int64)
-        totals = np.zeros(n_rows, np.int64)
-        np.add.at(totals, local, values)
-        # counts are by row, then category; each row's total goes first (category -1)
-        fid = np.concatenate([row_fid, row_fid[local]])
-        cat = np.concatenate([np.full(n_rows, -1, np.int64), counts["count_category"].astype(np.int64)])
-        order = np.lexsort((cat, fid))
-        u, i = np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        return CountRun(fid[order], cat[order], np.concatenate([totals, values])[order],
-                        np.concatenate([np.zeros(n_rows, np.int64), counts["count_weight"].astype(np.int64)])[order],
-                        row_fid, rows["row_info.1"], rows["row_info.2"], rows["row_info.3"].astype(np.int64),
-                        u, i, i, lexicon["lexicon_keys"], lexicon["lexicon_text"])
+        n_rows = len(rows["row_info.0"])
+        state = {"row_info": np.stack([rows[f"row_info.{j}"] for j in range(4)], axis=1),
+                 "count_row": counts["count_row"] - self._row_offset, **{
+                     k: counts[k] for k in ("count_category", "count_value", "count_weight")}, **lexicon}
+        self._row_offset += n_rows
+        return CountRun.of_state(state)
 
     def rows(self, s: int) -> tuple[np.ndarray, np.ndarray]:
         """Feature ids and orders of shard ``s``'s rows."""
