@@ -30,7 +30,7 @@ def _transition(hist, src, cat, k, bucket, before, after, prune_k):
 
 @njit(**NJIT_OPTIONS)
 def merge_sources(p_off, p_fid, p_cat, p_count, p_weight, x_off, x_fid, x_cat, x_bucket, r_off, r_fid, r_prefix,
-                  r_last, r_order, jump_bucket, prune_k, out_fid, out_cat, out_count, out_weight, o_fid, o_prefix,
+                  r_last, r_order, prune_k, out_fid, out_cat, out_count, out_weight, o_fid, o_prefix,
                   o_last, o_order, hist, occurrences):
     """Add up the sources' counts key by key and replay their growth (a k-way merge:
     every source is sorted already).
@@ -49,9 +49,6 @@ def merge_sources(p_off, p_fid, p_cat, p_count, p_weight, x_off, x_fid, x_cat, x
         at or after the crossing's page.
     r_fid, r_prefix, r_last, r_order : uint64 x 3, int64
         Each feature the source counted, sorted by id: its prefix, last token and order.
-    jump_bucket : int64[n_sources]
-        Bucket of each source's count changes that are not crossings (a snapshot's
-        counts, a run of pages taken back out).
     out_fid, out_cat, out_count, out_weight
         Receive the merged non-zero counts per category (totals left out), in order.
     o_fid, o_prefix, o_last, o_order
@@ -59,7 +56,10 @@ def merge_sources(p_off, p_fid, p_cat, p_count, p_weight, x_off, x_fid, x_cat, x
         source that has the feature holds them.
     hist : int64[n_sources, n_categories + 1, max_order, 4, n_buckets]
         Incremented (or decremented) where a count reaches (or leaves) 1, 2, 3 and
-        ``prune_k``; index 0 of the category axis is the totals.
+        ``prune_k``; index 0 of the category axis is the totals. A source's changes
+        that are not crossings (a snapshot's counts, a run of pages taken back out, a
+        run's count past ``prune_k``, which crosses nothing) go to its bucket 0: only
+        their sum over the buckets is read (:meth:`accum.runs.Growth.log_rows`).
     occurrences : int64[n_categories, max_order]
         Incremented by the merged counts.
 
@@ -114,7 +114,7 @@ def merge_sources(p_off, p_fid, p_cat, p_count, p_weight, x_off, x_fid, x_cat, x
                 running += 1
                 x += 1
             xh[s] = x
-            _transition(hist, s, cat, k, jump_bucket[s], running, before + p_count[i], prune_k)
+            _transition(hist, s, cat, k, 0, running, before + p_count[i], prune_k)
             running = before + p_count[i]
             weight += p_weight[i]
             ph[s] = i + 1
@@ -160,7 +160,7 @@ def sort_counts(row_info, row_total, pairs, rank, fid, cat, count, weight):
         i = cursor[rank[r]]
         fid[i], cat[i], count[i], weight[i] = row_info[r, 0], pairs[p, 0] & 0xFFFFFFFF, pairs[p, 1], pairs[p, 2]
         cursor[rank[r]] += 1
-    _sort_segments(start, cat, count, weight)
+    sort_segments(start, cat, count, weight)
 
 
 @njit(**NJIT_OPTIONS)
@@ -185,11 +185,6 @@ def place_crossings(rows, at, row_info, rank, cursor, fid, cat, pos):
 def sort_segments(start, cat, a, b):
     """Sort each segment ``start[j]:start[j + 1]`` by ``cat``, stably, moving ``a`` and
     ``b`` along (segments are a feature's entries: a few per category)."""
-    _sort_segments(start, cat, a, b)
-
-
-@njit(**NJIT_OPTIONS)
-def _sort_segments(start, cat, a, b):
     for j in range(start.shape[0] - 1):
         for i in range(start[j] + 1, start[j + 1]):
             c, x, y = cat[i], a[i], b[i]

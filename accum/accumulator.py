@@ -17,7 +17,9 @@ from typing import Sequence
 import numpy as np
 
 from . import _gram_kernels, _kernels
+from ._run_kernels import count_crossings, place_crossings, sort_counts, sort_segments
 from .counts import CategoryTotals, nonzero_counts, without_zero_counts
+from .runs import CountRun
 from .settings import Settings
 from .tokens import TokenBatch, tokenize
 from .vectors import PageVectors
@@ -204,12 +206,7 @@ class Accumulator(CategoryTotals):
     def nbytes(self) -> int:
         """Bytes of the arrays that hold the model (rows and pairs at their in-use size,
         both tables whole) and the lexicon."""
-        return int(
-            self.n_rows * (self._row_info.itemsize * 4 + self._row_total.itemsize)
-            + self.n_pairs * self._pairs.itemsize * 4
-            + self._slots.nbytes + self._pair_table.nbytes + self._gram.nbytes
-            + sum(len(s) + 8 for s in self.lexicon.values())
-        )
+        return self._table_bytes() + self._gram.nbytes + sum(len(s) + 8 for s in self.lexicon.values())
 
     @property
     def counting_bytes(self) -> int:
@@ -217,9 +214,12 @@ class Accumulator(CategoryTotals):
         rows, pairs and spellings (as Python objects) and the crossings not yet taken.
         What an ingest with a memory budget watches."""
         crossings = sum(k.nbytes + a.nbytes for k, a in self._crossings)
+        return self._table_bytes() + len(self.lexicon) * _SPELLING_BYTES + crossings
+
+    def _table_bytes(self) -> int:
+        """Bytes of the rows and pairs at their in-use size and of both tables whole."""
         return int(self.n_rows * (self._row_info.itemsize * 4 + self._row_total.itemsize)
-                   + self.n_pairs * self._pairs.itemsize * 4 + self._slots.nbytes + self._pair_table.nbytes
-                   + len(self.lexicon) * _SPELLING_BYTES + crossings)
+                   + self.n_pairs * self._pairs.itemsize * 4 + self._slots.nbytes + self._pair_table.nbytes)
 
     def growth_stats(self) -> tuple[np.ndarray, np.ndarray]:
         """Current growth statistics: int64[n_categories, max_order, 4] and int64[max_order, 4].
@@ -272,16 +272,13 @@ class Accumulator(CategoryTotals):
         taken, self._vectors = self._vectors, []
         return PageVectors.concat(taken, self.categories)
 
-    def take_counts(self):
+    def take_counts(self) -> CountRun:
         """The counts since the last call, with their crossings (see ``log_crossings``), as
         a sorted :class:`~accum.runs.CountRun`; then the counts start again from empty
         tables, while categories, pages, tokens and the Gram stay (an ingest with a memory
         budget spills them so: see :mod:`accum.runs`). Sorted by counting sorts over the
         rows' ranks, letting go of each batch of crossings once placed, so that taking the
         counts needs little memory beyond the run it makes."""
-        from ._run_kernels import count_crossings, place_crossings, sort_counts, sort_segments
-        from .runs import CountRun
-
         n_rows, n_pairs = self.n_rows, self.n_pairs
         info = self._row_info[:n_rows]
         by_fid = np.argsort(info[:, 0])
@@ -298,7 +295,7 @@ class Accumulator(CategoryTotals):
         x_fid, x_cat, x_pos = np.empty(start[-1], np.uint64), np.empty(start[-1], np.int64), np.empty(start[-1], np.int64)
         while self._crossings:  # each batch let go of once placed
             place_crossings(*self._crossings.pop(0), info, rank, cursor, x_fid, x_cat, x_pos)
-        sort_segments(start, x_cat, x_pos, x_pos)
+        sort_segments(start, x_cat, x_pos, x_pos)  # by category; pages (moved as both payloads) stay in order
         lex_key = np.fromiter(self.lexicon.keys(), np.uint64, len(self.lexicon))
         texts = list(self.lexicon.values())
         lex_order = np.argsort(lex_key)

@@ -28,6 +28,7 @@ from .counts import checkpoints
 SHARD_BITS = 8
 N_SHARDS = 1 << SHARD_BITS
 _SHARD_SHIFT = np.uint64(64 - SHARD_BITS)
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
 
 def give_back_memory() -> None:
@@ -43,9 +44,6 @@ def give_back_memory() -> None:
         libc.malloc_trim(0)
     except (OSError, AttributeError):
         pass
-
-
-_M_MMAP_THRESHOLD = -3
 
 
 def shard_bounds(sorted_fids: np.ndarray) -> np.ndarray:
@@ -111,7 +109,7 @@ class CountRun:
     @classmethod
     def taken_out(cls, fids: np.ndarray, cats: np.ndarray, tfs: np.ndarray, weights: np.ndarray) -> "CountRun":
         """A run of pages taken back out: minus their counts and weights (one entry per
-        page and feature; see :func:`accum._kernels.page_weights`)."""
+        page and feature; see :func:`accum.accumulator.page_terms`)."""
         fid = np.concatenate([fids, fids])
         cat = np.concatenate([cats, np.full(len(fids), -1, np.int64)])
         count = -np.concatenate([tfs, tfs]).astype(np.int64)
@@ -138,8 +136,8 @@ class CountRun:
         return {table: shard_bounds(getattr(self, names[0])) for table, names in self.TABLES.items()}
 
 
-def merge_shard(sources: list[CountRun], marks: np.ndarray, jump_bucket: np.ndarray, prune_k: int,
-                hist: np.ndarray, occurrences: np.ndarray) -> CountRun:
+def merge_shard(sources: list[CountRun], marks: np.ndarray, prune_k: int, hist: np.ndarray,
+                occurrences: np.ndarray) -> CountRun:
     """The merged counts of one shard of ``sources`` (in the order their pages were
     counted), without totals or crossings; their growth is added to ``hist`` and the
     merged counts to ``occurrences`` (see :func:`accum._run_kernels.merge_sources`).
@@ -161,7 +159,7 @@ def merge_shard(sources: list[CountRun], marks: np.ndarray, jump_bucket: np.ndar
     out.row_order = np.empty(q, np.int64)
     done, n_rows = _run_kernels.merge_sources(
         p_off, fid, cat, count, weight, x_off, x_fid, x_cat, np.searchsorted(marks, x_pos, side="left"),
-        r_off, r_fid, r_prefix, r_last, r_order, jump_bucket, prune_k, out.fid, out.cat, out.count, out.weight,
+        r_off, r_fid, r_prefix, r_last, r_order, prune_k, out.fid, out.cat, out.count, out.weight,
         out.row_fid, out.row_prefix, out.row_last, out.row_order, hist, occurrences)
     if done < 0:
         raise ValueError(f"pages were taken out of feature {int(fid[-1 - done]):#x} that were never counted in "
@@ -214,15 +212,16 @@ class Growth:
         fields_ = _fields(self.at_least())
         return fields_[1:], fields_[0]
 
-    def log_rows(self, events: list[np.ndarray]) -> np.ndarray:
+    def log_rows(self, events: list[np.ndarray | None]) -> np.ndarray:
         """The growth-log rows of the runs' pages: ``events[s]`` are the rows source ``s``'s
         accumulator logged (category, pages, tokens right; its statistics, counted from
-        empty, replaced here by the merged ones at each row's checkpoint)."""
+        empty, replaced here by the merged ones at each row's checkpoint), None for a
+        source that logged none (the snapshot, pages taken out)."""
         done = np.zeros(self.hist.shape[1:-1], np.int64)
         out = []
         for s, rows in enumerate(events):
             running = np.cumsum(self.hist[s], axis=-1)
-            if len(rows):
+            if rows is not None and len(rows):
                 rows = rows.copy()
                 bucket = np.searchsorted(self.marks, rows[:, 1], side="left")
                 # two index arrays apart: numpy puts the rows' axis first, (n, max_order, 4)

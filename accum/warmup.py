@@ -78,7 +78,7 @@ def _warm_runs(settings) -> None:
     acc.partial_fit(list(TEXTS), list(LABELS))
     sources = [CountRun.empty(), acc.take_counts()]
     growth = Growth.for_sources(len(sources), acc.n_categories, settings.max_order, acc.n_documents + 1)
-    merge_shard(sources, growth.marks, np.zeros(len(sources), np.int64), settings.prune_k, growth.hist,
+    merge_shard(sources, growth.marks, settings.prune_k, growth.hist,
                 np.zeros((acc.n_categories, settings.max_order), np.int64))
 
 

@@ -28,14 +28,13 @@ import pyarrow as pa
 
 from accum.runs import N_SHARDS, SHARD_BITS, CountRun, Growth, merge_shard
 
-from .snapshots import FORMAT, column_array, fsync, read_state, write_state
+from .snapshots import FORMAT, column_values, fsync, read_state, write_state
 
 RUN_DIR = "runs"
 
 
-def write_run(run: CountRun, path: Path) -> int:
-    """Write ``run`` to the directory ``path`` (one file per table, a batch per shard);
-    returns the bytes written."""
+def write_run(run: CountRun, path: Path) -> None:
+    """Write ``run`` to the directory ``path`` (one file per table, a batch per shard)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -50,13 +49,12 @@ def write_run(run: CountRun, path: Path) -> int:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return sum(f.stat().st_size for f in path.iterdir())
 
 
-def _write_shards(path: Path, columns: dict, bounds: np.ndarray, metadata: dict | None = None) -> None:
+def _write_shards(path: Path, columns: dict, bounds: np.ndarray) -> None:
     """Write ``columns`` as one record batch per shard (rows ``bounds[s]`` to ``bounds[s + 1]``)."""
     arrays = {k: (pa.array(v, pa.string()) if isinstance(v, list) else pa.array(v)) for k, v in columns.items()}
-    schema = pa.schema([(k, a.type) for k, a in arrays.items()], metadata=metadata)
+    schema = pa.schema([(k, a.type) for k, a in arrays.items()])
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
         for s in range(N_SHARDS):
             a, b = int(bounds[s]), int(bounds[s + 1])
@@ -74,15 +72,32 @@ class _ShardFile:
 
     def batch(self, s: int) -> dict:
         batch = self.reader.get_batch(s)
-        return {name: (column.to_pylist() if pa.types.is_string(column.type) else column.to_numpy(zero_copy_only=False))
-                for name, column in zip(batch.schema.names, batch.columns)}
+        return {name: column_values(column) for name, column in zip(batch.schema.names, batch.columns)}
 
     def close(self) -> None:
         self._file.close()
 
 
-class RunFiles:
-    """A spilled run on disk, read shard by shard."""
+class _Source:
+    """A merge source, read shard by shard: its counts (:meth:`shard`) or only its rows'
+    ids and orders (:meth:`rows`); :meth:`close` closes its files."""
+
+    files: dict
+
+    def shard(self, s: int) -> CountRun:
+        raise NotImplementedError
+
+    def rows(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        run = self.shard(s)
+        return run.row_fid, run.row_order
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+
+
+class RunFiles(_Source):
+    """A spilled run on disk."""
 
     def __init__(self, path: Path):
         self.files = {table: _ShardFile(Path(path) / f"{table}.arrow") for table in CountRun.TABLES}
@@ -95,16 +110,11 @@ class RunFiles:
         return CountRun(**out)
 
     def rows(self, s: int) -> tuple[np.ndarray, np.ndarray]:
-        """Feature ids and orders of shard ``s``'s rows."""
         batch = self.files["row"].batch(s)
         return batch["row_fid"], batch["row_order"].astype(np.int64)
 
-    def close(self) -> None:
-        for f in self.files.values():
-            f.close()
 
-
-class SnapshotShards:
+class SnapshotShards(_Source):
     """The classifier counts of a snapshot as a merge source, shard by shard: a snapshot
     written in shards is read a batch at a time; an older one, written whole, is read
     whole once and sorted."""
@@ -136,36 +146,24 @@ class SnapshotShards:
         return CountRun.of_state(state)
 
     def rows(self, s: int) -> tuple[np.ndarray, np.ndarray]:
-        """Feature ids and orders of shard ``s``'s rows."""
         if self.whole is not None:
-            run = self.shard(s)
-            return run.row_fid, run.row_order
+            return super().rows(s)
         batch = self.files["row"].batch(s)
         return batch["row_info.0"], batch["row_info.3"].astype(np.int64)
 
-    def close(self) -> None:
-        for f in self.files.values():
-            f.close()
 
-
-class _InMemory:
-    """A run still in memory as a merge source."""
+class _InMemory(_Source):
+    """A run still in memory."""
 
     def __init__(self, run: CountRun):
         self.run, self._bounds = run, run.bounds()
+        self.files = {}
 
     def shard(self, s: int) -> CountRun:
         return self.run.shard(s, self._bounds)
 
-    def rows(self, s: int) -> tuple[np.ndarray, np.ndarray]:
-        run = self.shard(s)
-        return run.row_fid, run.row_order
 
-    def close(self) -> None:
-        pass
-
-
-def feature_orders(sources: list, fids: np.ndarray) -> np.ndarray:
+def orders_of(sources: list, fids: np.ndarray) -> np.ndarray:
     """The n-gram order of each of ``fids`` (0 where no source has it), from the rows of
     ``sources`` (snapshot directories, run directories or :class:`CountRun` objects),
     reading only the shards the features fall in."""
@@ -185,14 +183,15 @@ def feature_orders(sources: list, fids: np.ndarray) -> np.ndarray:
     return out
 
 
-def _source(source):
+def _source(source) -> _Source:
     """A merge source: a snapshot directory, a run directory or a :class:`CountRun`."""
     if isinstance(source, CountRun):
         return _InMemory(source)
     return SnapshotShards(source) if (Path(source) / "classifier-row.arrow").exists() else RunFiles(source)
 
 
-def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, runs: list, markov=None) -> tuple[Path, Growth, dict]:
+def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, runs: list,
+                          markov=None) -> tuple[Path, Growth, dict]:
     """Merge the snapshot ``base`` (None: an empty store), then ``runs`` (spilled run
     directories or :class:`CountRun` objects, in the order their pages were counted),
     into the snapshot ``directory/name``, written atomically, with ``acc``'s categories,
@@ -206,7 +205,6 @@ def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, ru
     n_cats = acc.n_categories
     growth = Growth.for_sources(len(sources), n_cats, settings.max_order, acc.n_documents + 1)
     occurrences = np.zeros((n_cats, settings.max_order), np.int64)
-    jump_bucket = np.zeros(len(sources), np.int64)
     final = Path(directory) / name
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -217,8 +215,8 @@ def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, ru
         tmp.mkdir(parents=True)
         out = _SnapshotWriter(tmp, meta)
         for s in range(N_SHARDS):
-            merged = merge_shard([src.shard(s) for src in sources], growth.marks, jump_bucket, settings.prune_k,
-                                 growth.hist, occurrences)
+            merged = merge_shard([src.shard(s) for src in sources], growth.marks, settings.prune_k, growth.hist,
+                                 occurrences)
             out.write(merged, n_rows)
             n_rows += len(merged.row_fid)
             n_pairs += len(merged.fid)

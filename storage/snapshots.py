@@ -147,11 +147,7 @@ def read_state(directory: Path, model: str, tables: tuple[str, ...] = TABLES) ->
             f"{directory}: snapshot of an older format; this accum reads format {FORMAT}: "
             "re-ingest the sources into a new --store"
         )
-    row_path = directory / f"{model}-row.arrow"
-    if not row_path.exists():
-        raise FileNotFoundError(row_path)
-    with pa.memory_map(str(row_path), "r") as source:
-        meta = json.loads(pa.ipc.open_file(source).schema.metadata[b"accum"])
+    meta = json.loads(read_columns(directory / f"{model}-row.arrow", ())[0].metadata[b"accum"])
     if meta.pop("format", None) != FORMAT:
         raise ValueError(
             f"{directory}: snapshot of another format; this accum reads format {FORMAT}: "
@@ -246,7 +242,9 @@ def read_columns(path: Path, names: tuple[str, ...] | None = None) -> tuple[pa.S
         names = schema.names if names is None else list(names)
         if reader.num_record_batches <= 1:
             table = reader.read_all()
-            return schema, {n: _values(column_array(table, n)) for n in names}
+            return schema, {n: column_values(column_array(table, n)) for n in names}
+        if not names:
+            return schema, {}
         lengths = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]  # no data read
     fields = {n: schema.field(n) for n in names}
     out = {n: [] if pa.types.is_string(f.type) else np.empty(sum(lengths), f.type.to_pandas_dtype())
@@ -257,16 +255,16 @@ def read_columns(path: Path, names: tuple[str, ...] | None = None) -> tuple[pa.S
         for i, length in enumerate(lengths):
             batch = reader.get_batch(i)
             for n in names:
-                column = batch.column(n)
                 if isinstance(out[n], list):
-                    out[n].extend(column.to_pylist())
+                    out[n].extend(column_values(batch.column(n)))
                 else:
-                    out[n][at : at + length] = column.to_numpy(zero_copy_only=False)
+                    out[n][at : at + length] = column_values(batch.column(n))
             at += length
     return schema, out
 
 
-def _values(column: pa.Array):
+def column_values(column: pa.Array):
+    """An Arrow column as numpy (a list of str for strings)."""
     return column.to_pylist() if pa.types.is_string(column.type) else column.to_numpy(zero_copy_only=False)
 
 

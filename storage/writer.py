@@ -18,23 +18,21 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 import numpy as np
+import sqlalchemy as sa
 
 from accum.accumulator import Accumulator, page_terms
 from accum.counts import GROWTH_FIELDS, CountsSummary
 from accum.ingest import DocumentRow, IngestSummary
+from accum.runs import CountRun, give_back_memory
 from accum.settings import Settings
 from accum.vectors import PageVectors
 
 from . import catalog as cat
 from .catalog import STORE_ID_FILE, catalog_url
 from .failures import READ_ONLY, StoreError, db_reason, os_reason, other_store_message, unwritable_message
+from .runs import RUN_DIR, orders_of, write_merged_snapshot, write_run
 from .segments import SEGMENT_DIR, read_vectors, write_vectors
-from accum.runs import CountRun, give_back_memory
-
-from .runs import RUN_DIR, feature_orders, write_merged_snapshot, write_run
 from .snapshots import read_state, snapshot_bytes, write_snapshot
 
 if TYPE_CHECKING:  # a store opens its writer (Store.writer)
@@ -69,7 +67,9 @@ class StoreWriter:
         self._catalog_lock = None
         self._seq = 0
         self._spilled: list = []  # (path, pages, bytes) of segments spilled since the last checkpoint
-        self._runs: list = []  # (path, growth rows) of counts spilled since the last checkpoint
+        # counts spilled since the last checkpoint: (run directory, or a run of pages taken
+        # out kept in memory; the growth rows its pages logged, None for none)
+        self._runs: list = []
 
     def __enter__(self) -> "StoreWriter":
         store = self.store
@@ -220,9 +220,9 @@ class StoreWriter:
     def _counting_accumulator(self) -> Accumulator:
         """The store's categories, pages, tokens and Gram, without its counts: what an
         ingest with a memory budget counts on, spilling runs (:mod:`accum.runs`)."""
-        newest = self._registered()[:1]
-        if newest:
-            state = read_state(self.store.path / "snapshots" / newest[0], "classifier", ("gram",))
+        newest = self._newest_snapshot()
+        if newest is not None:
+            state = read_state(newest, "classifier", ("gram",))
         else:
             state = {"settings": (self.store.settings() or self.settings).to_dict(), "categories": [],
                      "doc_counts": [], "token_counts": []}
@@ -262,12 +262,12 @@ class StoreWriter:
         cats = codes[vectors.labels]
         unigram = np.zeros(vectors.nnz, bool)
         if acc.settings.gram_bits:
-            newest = self._registered()[:1]
-            base = [self.store.path / "snapshots" / newest[0]] if newest else []
-            unigram = feature_orders(base + [run for run, _ in self._runs], vectors.fids) == 1
+            newest = self._newest_snapshot()
+            base = [] if newest is None else [newest]
+            unigram = orders_of(base + [run for run, _ in self._runs], vectors.fids) == 1
         weights, gram = page_terms(vectors, unigram, acc.settings)
         run = CountRun.taken_out(vectors.fids, np.repeat(cats, np.diff(vectors.bounds)), vectors.tfs, weights)
-        self._runs.append((run, acc.take_growth()[:0]))
+        self._runs.append((run, None))
         acc.take_out_totals(cats, vectors.n_tokens, gram)
 
     def known_hashes(self, hashes: list[str]) -> set[str]:
@@ -386,7 +386,8 @@ class StoreWriter:
                 ) from exc
             raise
         for run, _ in self._runs:
-            shutil.rmtree(run, ignore_errors=True)
+            if isinstance(run, Path):
+                shutil.rmtree(run, ignore_errors=True)
         self._runs = []
         self._prune()
         if self.memory is not None:
@@ -402,11 +403,9 @@ class StoreWriter:
             models = {"classifier": acc} | ({"markov": markov} if markov is not None else {})
             path = write_snapshot(models, snap_dir, name)
             return path, growth, CountsSummary.of(acc), acc.n_rows, acc.n_pairs
-        newest = self._registered()[:1]
         runs = [run for run, _ in self._runs] + [acc.take_counts()]
-        path, merged, info = write_merged_snapshot(snap_dir, name, acc, snap_dir / newest[0] if newest else None,
-                                                   runs, markov)
-        events = [growth[:0]] + [rows for _, rows in self._runs] + [growth]
+        path, merged, info = write_merged_snapshot(snap_dir, name, acc, self._newest_snapshot(), runs, markov)
+        events = [None] + [rows for _, rows in self._runs] + [growth]
         cat_stats, all_stats = merged.stats()
         counts = CountsSummary(acc.settings, list(acc.categories), acc.doc_counts.copy(), acc.token_counts.copy(),
                                cat_stats, all_stats, info["occurrences"])
@@ -419,6 +418,11 @@ class StoreWriter:
             conn.execute(sa.insert(cat.categories), [{"name": n} for n in missing])
             rows = dict(conn.execute(sa.select(cat.categories.c.name, cat.categories.c.id)).all())
         return rows
+
+    def _newest_snapshot(self) -> Path | None:
+        """The directory of the newest snapshot registered (None before the first)."""
+        newest = self._registered()[:1]
+        return self.store.path / "snapshots" / newest[0] if newest else None
 
     def _registered(self) -> list[str]:
         with self.store.engine.connect() as conn:
