@@ -31,7 +31,8 @@ def _transition(hist, src, cat, k, bucket, before, after, prune_k):
 @njit(**NJIT_OPTIONS)
 def merge_sources(p_off, p_fid, p_cat, p_count, p_weight, x_off, x_fid, x_cat, x_bucket, r_off, r_fid, r_prefix,
                   r_last, r_order, prune_k, out_fid, out_cat, out_count, out_weight, o_fid, o_prefix,
-                  o_last, o_order, hist, occurrences):
+                  o_last, o_order, hist, occurrences, n_base, d_fid, d_cat, d_count, d_weight, d_row_fid,
+                  d_prefix, d_last, d_order):
     """Add up the sources' counts key by key and replay their growth (a k-way merge:
     every source is sorted already).
 
@@ -62,10 +63,17 @@ def merge_sources(p_off, p_fid, p_cat, p_count, p_weight, x_off, x_fid, x_cat, x
         their sum over the buckets is read (:meth:`accum.runs.Growth.log_rows`).
     occurrences : int64[n_categories, max_order]
         Incremented by the merged counts.
+    n_base, d_fid, d_cat, d_count, d_weight, d_row_fid, d_prefix, d_last, d_order
+        Receive the *delta* of the sources from ``n_base`` on: per (feature, category)
+        what they change in the merged count and weight (negative where pages were taken
+        out), where they change something, and the rows of the features changed. Added
+        to the first ``n_base`` sources' counts, it gives the merged counts
+        (``n_base`` = the number of sources: no delta).
 
-    Returns ``(counts written, rows written)``, or ``(-1 - i, 0)`` when the merge of the
-    key at ``p_*[i]`` leaves a negative count, or a zero count with a non-zero weight
-    (pages taken out that were never counted).
+    Returns ``(counts written, rows written, delta counts, delta rows)``, or
+    ``(-1 - i, 0, 0, 0)`` when the merge of the key at ``p_*[i]`` leaves a negative
+    count, or a zero count with a non-zero weight (pages taken out that were never
+    counted).
     """
     n_src = p_off.shape[0] - 1
     ph = p_off[:n_src].copy()
@@ -73,6 +81,8 @@ def merge_sources(p_off, p_fid, p_cat, p_count, p_weight, x_off, x_fid, x_cat, x
     rh = r_off[:n_src].copy()
     n_out = 0
     n_rows = 0
+    n_delta = 0
+    n_delta_rows = 0
     have_fid = False
     fid = np.uint64(0)
     k = 0
@@ -91,6 +101,7 @@ def merge_sources(p_off, p_fid, p_cat, p_count, p_weight, x_off, x_fid, x_cat, x
             fid = p_fid[best]
             have_fid = True
             emitted = False
+            delta_emitted = False
             row = -1
             for s in range(n_src):  # the row, from the first source that has it
                 while rh[s] < r_off[s + 1] and r_fid[rh[s]] < fid:
@@ -101,6 +112,8 @@ def merge_sources(p_off, p_fid, p_cat, p_count, p_weight, x_off, x_fid, x_cat, x
         cat = p_cat[best]
         running = np.int64(0)
         weight = np.int64(0)
+        base_count = np.int64(0)
+        base_weight = np.int64(0)
         for s in range(n_src):
             i = ph[s]
             if i >= p_off[s + 1] or p_fid[i] != fid or p_cat[i] != cat:
@@ -117,9 +130,20 @@ def merge_sources(p_off, p_fid, p_cat, p_count, p_weight, x_off, x_fid, x_cat, x
             _transition(hist, s, cat, k, 0, running, before + p_count[i], prune_k)
             running = before + p_count[i]
             weight += p_weight[i]
+            if s < n_base:
+                base_count, base_weight = running, weight
             ph[s] = i + 1
         if running < 0 or (running == 0 and weight != 0) or row < 0:
-            return -1 - best, 0
+            return -1 - best, 0, 0, 0
+        if cat >= 0 and (running != base_count or weight != base_weight):
+            d_fid[n_delta], d_cat[n_delta] = fid, cat
+            d_count[n_delta], d_weight[n_delta] = running - base_count, weight - base_weight
+            n_delta += 1
+            if not delta_emitted:
+                d_row_fid[n_delta_rows], d_prefix[n_delta_rows], d_last[n_delta_rows], d_order[n_delta_rows] = (
+                    fid, r_prefix[row], r_last[row], r_order[row])
+                n_delta_rows += 1
+                delta_emitted = True
         if cat >= 0 and running != 0:
             out_fid[n_out] = fid
             out_cat[n_out] = cat
@@ -132,7 +156,7 @@ def merge_sources(p_off, p_fid, p_cat, p_count, p_weight, x_off, x_fid, x_cat, x
                     fid, r_prefix[row], r_last[row], r_order[row])
                 n_rows += 1
                 emitted = True
-    return n_out, n_rows
+    return n_out, n_rows, n_delta, n_delta_rows
 
 
 @njit(**NJIT_OPTIONS)

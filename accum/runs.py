@@ -137,10 +137,12 @@ class CountRun:
 
 
 def merge_shard(sources: list[CountRun], marks: np.ndarray, prune_k: int, hist: np.ndarray,
-                occurrences: np.ndarray) -> CountRun:
+                occurrences: np.ndarray, n_base: int | None = None) -> tuple[CountRun, CountRun | None]:
     """The merged counts of one shard of ``sources`` (in the order their pages were
     counted), without totals or crossings; their growth is added to ``hist`` and the
     merged counts to ``occurrences`` (see :func:`accum._run_kernels.merge_sources`).
+    With ``n_base``, also the delta of the sources from ``n_base`` on (what they change,
+    as counts to add to the first ``n_base`` sources'), else None.
 
     Raises ValueError when pages taken out were not counted.
     """
@@ -152,28 +154,45 @@ def merge_shard(sources: list[CountRun], marks: np.ndarray, prune_k: int, hist: 
     p_off, fid, cat, count, weight = joined("fid", "cat", "count", "weight")
     x_off, x_fid, x_cat, x_pos = joined("cross_fid", "cross_cat", "cross_pos")
     r_off, r_fid, r_prefix, r_last, r_order = joined("row_fid", "row_prefix", "row_last", "row_order")
-    n, q = len(fid), len(r_fid)
+    out = _counts_for(len(fid), len(r_fid))
+    delta = _counts_for(len(fid) if n_base is not None else 0, len(r_fid) if n_base is not None else 0)
+    done, n_rows, n_delta, n_delta_rows = _run_kernels.merge_sources(
+        p_off, fid, cat, count, weight, x_off, x_fid, x_cat, np.searchsorted(marks, x_pos, side="left"),
+        r_off, r_fid, r_prefix, r_last, r_order, prune_k, out.fid, out.cat, out.count, out.weight,
+        out.row_fid, out.row_prefix, out.row_last, out.row_order, hist, occurrences,
+        len(sources) if n_base is None else n_base, delta.fid, delta.cat, delta.count, delta.weight,
+        delta.row_fid, delta.row_prefix, delta.row_last, delta.row_order)
+    if done < 0:
+        raise ValueError(f"pages were taken out of feature {int(fid[-1 - done]):#x} that were never counted in "
+                         "its category")
+    spellings = _first_spellings(sources)
+    _cut(out, done, n_rows, spellings)
+    if n_base is None:
+        return out, None
+    _cut(delta, n_delta, n_delta_rows, spellings)
+    return out, delta
+
+
+def _counts_for(n: int, q: int) -> CountRun:
+    """An empty run with room for ``n`` counts and ``q`` rows."""
     out = CountRun.empty()
     out.fid, out.cat, out.count, out.weight = np.empty(n, np.uint64), *(np.empty(n, np.int64) for _ in range(3))
     out.row_fid, out.row_prefix, out.row_last = (np.empty(q, np.uint64) for _ in range(3))
     out.row_order = np.empty(q, np.int64)
-    done, n_rows = _run_kernels.merge_sources(
-        p_off, fid, cat, count, weight, x_off, x_fid, x_cat, np.searchsorted(marks, x_pos, side="left"),
-        r_off, r_fid, r_prefix, r_last, r_order, prune_k, out.fid, out.cat, out.count, out.weight,
-        out.row_fid, out.row_prefix, out.row_last, out.row_order, hist, occurrences)
-    if done < 0:
-        raise ValueError(f"pages were taken out of feature {int(fid[-1 - done]):#x} that were never counted in "
-                         "its category")
+    return out
+
+
+def _cut(out: CountRun, n: int, q: int, spellings: tuple[np.ndarray, list]) -> None:
+    """Keep the first ``n`` counts and ``q`` rows of ``out``, and the ``spellings`` of its words."""
     for name in ("fid", "cat", "count", "weight"):
-        setattr(out, name, getattr(out, name)[:done])
+        setattr(out, name, getattr(out, name)[:n])
     for name in ("row_fid", "row_prefix", "row_last", "row_order"):
-        setattr(out, name, getattr(out, name)[:n_rows])
+        setattr(out, name, getattr(out, name)[:q])
     words = out.row_fid[out.row_order == 1]
-    lex_key, lex_text = _first_spellings(sources)
+    lex_key, lex_text = spellings
     at = np.minimum(np.searchsorted(words, lex_key), max(len(words) - 1, 0))
     kept = (words[at] == lex_key) if len(words) else np.zeros(len(lex_key), bool)
     out.lex_key, out.lex_text = lex_key[kept], [t for t, k in zip(lex_text, kept.tolist()) if k]
-    return out
 
 
 def _first_spellings(sources: list[CountRun]) -> tuple[np.ndarray, list]:

@@ -215,14 +215,18 @@ def _role(cmd: str, root: bool) -> str:
 
 
 def dir_bytes(path: Path) -> int:
-    """Apparent bytes of every file under ``path`` (``du -sb``)."""
-    total = 0
+    """Apparent bytes of every file under ``path``, a file with several links once
+    (``du -sb``: snapshots share their segments by hard links)."""
+    total, seen = 0, set()
     for root, _dirs, files in os.walk(path):
         for name in files:
             try:
-                total += os.lstat(os.path.join(root, name)).st_size
+                st = os.lstat(os.path.join(root, name))
             except OSError:
-                pass
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
     return total
 
 

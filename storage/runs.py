@@ -6,10 +6,16 @@ An ingest with a memory budget (``accum ingest --memory``) spills its counts as 
 record batches, batch ``s`` holding shard ``s``. A checkpoint merges the store's
 snapshot, the spilled runs and the counts still in memory shard by shard
 (:func:`write_merged_snapshot`): it reads one batch of each source at a time (plain file
-reads, not memory maps, so the pages read are not held by the process) and writes the
-new snapshot as shards too, so its memory is a shard of every source rather than the
-store. A snapshot written so keeps the layout :mod:`accum.storage.snapshots` reads
-(its tables in shards, rows sorted by feature id), plus ``"shards"`` in its metadata.
+reads, not memory maps, so the pages read are not held by the process), so its memory
+is a shard of every source rather than the store.
+
+A snapshot's classifier counts are *segments* (:func:`~accum.storage.snapshots.segment_names`):
+a checkpoint writes only the delta of its runs as a new segment, in shards, and takes
+the earlier segments by hard link; once the deltas outweigh the first segment, it writes
+the merged counts as one segment again (:func:`_compacts`). Readers add the segments up
+(:func:`merged_counts_state`). A segment keeps the layout
+:mod:`accum.storage.snapshots` reads (rows sorted by feature id), plus ``"shards"`` in
+its metadata.
 
 Runs live in ``<store>/runs/`` until the checkpoint that merges them is committed; a
 run that stops first leaves them for the next writer to remove (nothing in them is
@@ -28,9 +34,20 @@ import pyarrow as pa
 
 from accum.runs import N_SHARDS, SHARD_BITS, CountRun, Growth, merge_shard
 
-from .snapshots import FORMAT, column_values, fsync, read_state, write_state
+from accum.settings import Settings
+
+from .snapshots import (FORMAT, SEGMENT_TABLES, SEGMENTS_FILE, column_values, fsync, read_state, segment_file,
+                        segment_names, write_state)
 
 RUN_DIR = "runs"
+#: Runs and snapshot segments are read a shard at a time, never memory-mapped, so they
+#: are compressed: LZ4 makes posts-a's runs about 3x smaller and its ingest under a
+#: budget no slower (less to write and read back); zstd, 5x, made it slower.
+SHARD_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+#: A checkpoint writes only a delta segment beside its base's segments until the deltas
+#: hold as many bytes as the first segment, or there are this many segments: then it
+#: merges them into one (size-tiered compaction: every count is rewritten O(log) times).
+MAX_SEGMENTS = 8
 
 
 def write_run(run: CountRun, path: Path) -> None:
@@ -55,7 +72,7 @@ def _write_shards(path: Path, columns: dict, bounds: np.ndarray) -> None:
     """Write ``columns`` as one record batch per shard (rows ``bounds[s]`` to ``bounds[s + 1]``)."""
     arrays = {k: (pa.array(v, pa.string()) if isinstance(v, list) else pa.array(v)) for k, v in columns.items()}
     schema = pa.schema([(k, a.type) for k, a in arrays.items()])
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema, options=SHARD_OPTIONS) as writer:
         for s in range(N_SHARDS):
             a, b = int(bounds[s]), int(bounds[s + 1])
             writer.write_batch(pa.record_batch([arr.slice(a, b - a) for arr in arrays.values()], schema=schema))
@@ -115,17 +132,18 @@ class RunFiles(_Source):
 
 
 class SnapshotShards(_Source):
-    """The classifier counts of a snapshot as a merge source, shard by shard: a snapshot
-    written in shards is read a batch at a time; an older one, written whole, is read
-    whole once and sorted."""
+    """The classifier counts of one segment of a snapshot (see
+    :func:`~accum.storage.snapshots.segment_names`) as a merge source, shard by shard: a
+    segment written in shards is read a batch at a time; an older snapshot, written
+    whole, is read whole once and sorted."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, segment: str = ""):
         path = Path(path)
-        rows = _ShardFile(path / "classifier-row.arrow")
+        rows = _ShardFile(segment_file(path, "row", segment))
         meta = json.loads(rows.schema.metadata[b"accum"])
         if meta.get("shards") == N_SHARDS:
-            self.files = {"row": rows, "count": _ShardFile(path / "classifier-count.arrow"),
-                          "lexicon": _ShardFile(path / "classifier-lexicon.arrow")}
+            self.files = {"row": rows, "count": _ShardFile(segment_file(path, "count", segment)),
+                          "lexicon": _ShardFile(segment_file(path, "lexicon", segment))}
             self.whole = None
             self._row_offset = 0
         else:
@@ -152,6 +170,36 @@ class SnapshotShards(_Source):
         return batch["row_info.0"], batch["row_info.3"].astype(np.int64)
 
 
+def snapshot_sources(path: Path) -> list[SnapshotShards]:
+    """A snapshot's segments as merge sources, oldest first."""
+    return [SnapshotShards(path, segment) for segment in segment_names(path)]
+
+
+def merged_counts_state(path: Path, settings: Settings, n_categories: int) -> dict:
+    """The classifier's row, count and lexicon tables of a snapshot of several segments,
+    merged (as :func:`~accum.storage.snapshots.read_state` returns them)."""
+    sources = snapshot_sources(path)
+    growth = Growth.for_sources(len(sources), n_categories, settings.max_order, 1)  # not read
+    occurrences = np.zeros((n_categories, settings.max_order), np.int64)
+    parts: dict[str, list] = {}
+    n_rows = 0
+    try:
+        for s in range(N_SHARDS):
+            merged, _ = merge_shard([src.shard(s) for src in sources], growth.marks, settings.prune_k, growth.hist,
+                                    occurrences)
+            for table, columns in _state_columns(merged, n_rows).items():
+                for name, values in columns.items():
+                    parts.setdefault(name, []).append(values)
+            n_rows += len(merged.row_fid)
+    finally:
+        for src in sources:
+            src.close()
+    state = {name: ([t for p in values for t in p] if name == "lexicon_text" else np.concatenate(values))
+             for name, values in parts.items()}
+    state["row_info"] = np.stack([state.pop(f"row_info.{j}") for j in range(4)], axis=1)
+    return state
+
+
 class _InMemory(_Source):
     """A run still in memory."""
 
@@ -170,24 +218,43 @@ def orders_of(sources: list, fids: np.ndarray) -> np.ndarray:
     out = np.zeros(len(fids), np.int64)
     shards = np.unique(np.asarray(fids, np.uint64) >> np.uint64(64 - SHARD_BITS)).tolist()
     for source in sources:
-        reader = _source(source)
-        try:
-            for s in shards:
-                row_fid, row_order = reader.rows(s)
-                if len(row_fid):
-                    at = np.minimum(np.searchsorted(row_fid, fids), len(row_fid) - 1)
-                    found = (out == 0) & (row_fid[at] == fids)
-                    out[found] = row_order[at[found]]
-        finally:
-            reader.close()
+        for reader in _sources(source):
+            try:
+                for s in shards:
+                    row_fid, row_order = reader.rows(s)
+                    if len(row_fid):
+                        at = np.minimum(np.searchsorted(row_fid, fids), len(row_fid) - 1)
+                        found = (out == 0) & (row_fid[at] == fids)
+                        out[found] = row_order[at[found]]
+            finally:
+                reader.close()
     return out
 
 
-def _source(source) -> _Source:
-    """A merge source: a snapshot directory, a run directory or a :class:`CountRun`."""
+def _sources(source) -> list[_Source]:
+    """The merge sources of a snapshot directory (one per segment), a run directory or a
+    :class:`CountRun`."""
     if isinstance(source, CountRun):
-        return _InMemory(source)
-    return SnapshotShards(source) if (Path(source) / "classifier-row.arrow").exists() else RunFiles(source)
+        return [_InMemory(source)]
+    if (Path(source) / "classifier-row.arrow").exists():
+        return snapshot_sources(source)
+    return [RunFiles(source)]
+
+
+def _sharded(path: Path) -> bool:
+    """Whether the first segment of the snapshot ``path`` was written in shards."""
+    with pa.OSFile(str(segment_file(path, "row", "")), "rb") as f:
+        meta = json.loads(pa.ipc.open_file(f).schema.metadata[b"accum"])
+    return meta.get("shards") == N_SHARDS
+
+
+def _compacts(base: Path) -> bool:
+    """Whether the checkpoint after ``base`` merges its segments into one (see :data:`MAX_SEGMENTS`)."""
+    segments = segment_names(base)
+    if len(segments) >= MAX_SEGMENTS or not _sharded(base):
+        return True  # a snapshot written whole (before any budget, or by a forget) is rewritten in shards
+    sizes = [sum(segment_file(base, t, seg).stat().st_size for t in SEGMENT_TABLES) for seg in segments]
+    return sum(sizes[1:]) >= sizes[0]
 
 
 def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, runs: list,
@@ -197,11 +264,19 @@ def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, ru
     into the snapshot ``directory/name``, written atomically, with ``acc``'s categories,
     pages, tokens and Gram and the generator ``markov``.
 
-    Returns the snapshot's path, the merge's :class:`~accum.runs.Growth` (source 0 the base) and
-    ``{"rows", "pairs", "occurrences"}``.
+    The new snapshot keeps the segments of ``base`` (hard links: no byte rewritten) and
+    adds one, the delta of ``runs``, named ``name``; or, when ``base`` has segments
+    enough (:data:`MAX_SEGMENTS`), it is written whole, one segment.
+
+    Returns the snapshot's path, the merge's :class:`~accum.runs.Growth` (source 0 the
+    base) and ``{"rows", "pairs", "occurrences"}`` of the merged counts.
     """
     settings = acc.settings
-    sources = [_source(s) for s in ([base] if base is not None else [CountRun.empty()]) + list(runs)]
+    base_sources = snapshot_sources(base) if base is not None else [_InMemory(CountRun.empty())]
+    sources = base_sources + [src for run in runs for src in _sources(run)]
+    n_base = len(base_sources)
+    delta = base is not None and not _compacts(base)
+    segments = (segment_names(base) + [name]) if delta else [""]
     n_cats = acc.n_categories
     growth = Growth.for_sources(len(sources), n_cats, settings.max_order, acc.n_documents + 1)
     occurrences = np.zeros((n_cats, settings.max_order), np.int64)
@@ -210,14 +285,21 @@ def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, ru
     shutil.rmtree(tmp, ignore_errors=True)
     meta = {"format": FORMAT, "shards": N_SHARDS, "settings": settings.to_dict(), "categories": list(acc.categories),
             "doc_counts": acc.doc_counts.tolist(), "token_counts": acc.token_counts.tolist()}
-    n_rows = n_pairs = 0
+    n_rows = n_pairs = n_written = 0
     try:
         tmp.mkdir(parents=True)
-        out = _SnapshotWriter(tmp, meta)
+        if delta:
+            for segment in segments[:-1]:
+                for table in SEGMENT_TABLES:
+                    _link(segment_file(base, table, segment), segment_file(tmp, table, segment))
+            (tmp / SEGMENTS_FILE).write_text(json.dumps({"segments": segments}), encoding="utf-8")
+        out = _SnapshotWriter(tmp, meta, segments[-1])
         for s in range(N_SHARDS):
-            merged = merge_shard([src.shard(s) for src in sources], growth.marks, settings.prune_k, growth.hist,
-                                 occurrences)
-            out.write(merged, n_rows)
+            merged, changed = merge_shard([src.shard(s) for src in sources], growth.marks, settings.prune_k,
+                                          growth.hist, occurrences, n_base if delta else None)
+            written = changed if delta else merged
+            out.write(written, n_written)
+            n_written += len(written.row_fid)
             n_rows += len(merged.row_fid)
             n_pairs += len(merged.fid)
         out.close()
@@ -234,39 +316,59 @@ def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, ru
         for src in sources:
             src.close()
     fsync(final.parent)
+    if n_base > 1:  # the base's segments as one source: none of them logged growth rows
+        growth.hist = np.concatenate([growth.hist[:n_base].sum(axis=0, keepdims=True), growth.hist[n_base:]])
     return final, growth, {"rows": n_rows, "pairs": n_pairs, "occurrences": occurrences}
 
 
-class _SnapshotWriter:
-    """The classifier's row, count and lexicon tables of a snapshot, written a shard at a time."""
+def _link(source: Path, target: Path) -> None:
+    """Hard-link ``source`` as ``target`` (a copy where the file system has no links)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+        fsync(target)
 
-    def __init__(self, directory: Path, meta: dict):
+
+def _state_columns(merged: CountRun, row_offset: int) -> dict[str, dict]:
+    """A merged shard's columns in the snapshot's row, count and lexicon tables (its
+    counts' rows numbered from ``row_offset``)."""
+    local = np.searchsorted(merged.row_fid, merged.fid)
+    return {
+        "row": {"row_info.0": merged.row_fid, "row_info.1": merged.row_prefix, "row_info.2": merged.row_last,
+                "row_info.3": merged.row_order.astype(np.uint64)},
+        "count": {"count_row": local + row_offset, "count_category": merged.cat, "count_value": merged.count,
+                  "count_weight": merged.weight},
+        "lexicon": {"lexicon_keys": merged.lex_key, "lexicon_text": merged.lex_text},
+    }
+
+
+class _SnapshotWriter:
+    """The classifier's row, count and lexicon tables of a snapshot's segment, written a
+    shard at a time."""
+
+    SCHEMAS = {
+        "row": [(f"row_info.{j}", pa.uint64()) for j in range(4)],
+        "count": [("count_row", pa.int64()), ("count_category", pa.int64()), ("count_value", pa.int64()),
+                  ("count_weight", pa.int64())],
+        "lexicon": [("lexicon_keys", pa.uint64()), ("lexicon_text", pa.string())],
+    }
+
+    def __init__(self, directory: Path, meta: dict, segment: str):
         self.sinks, self.writers, self.schemas = [], {}, {}
-        specs = {
-            "row": [(f"row_info.{j}", pa.uint64()) for j in range(4)],
-            "count": [("count_row", pa.int64()), ("count_category", pa.int64()), ("count_value", pa.int64()),
-                      ("count_weight", pa.int64())],
-            "lexicon": [("lexicon_keys", pa.uint64()), ("lexicon_text", pa.string())],
-        }
-        for table, fields in specs.items():
+        for table, fields in self.SCHEMAS.items():
             schema = pa.schema(fields, metadata={"accum": json.dumps(meta)} if table == "row" else None)
-            sink = pa.OSFile(str(directory / f"classifier-{table}.arrow"), "wb")
-            self.sinks.append((sink, directory / f"classifier-{table}.arrow"))
-            self.writers[table] = pa.ipc.new_file(sink, schema)
+            path = segment_file(directory, table, segment)
+            sink = pa.OSFile(str(path), "wb")
+            self.sinks.append((sink, path))
+            self.writers[table] = pa.ipc.new_file(sink, schema, options=SHARD_OPTIONS)
             self.schemas[table] = schema
 
     def write(self, merged: CountRun, row_offset: int) -> None:
-        local = np.searchsorted(merged.row_fid, merged.fid)
-        columns = {
-            "row": [merged.row_fid, merged.row_prefix, merged.row_last, merged.row_order.astype(np.uint64)],
-            "count": [local + row_offset, merged.cat, merged.count, merged.weight],
-            "lexicon": [merged.lex_key, pa.array(merged.lex_text, pa.string())],
-        }
-        for table, arrays in columns.items():
+        for table, columns in _state_columns(merged, row_offset).items():
             schema = self.schemas[table]
             self.writers[table].write_batch(pa.record_batch(
-                [a if isinstance(a, pa.Array) else pa.array(a, f.type) for a, f in zip(arrays, schema)],
-                schema=schema))
+                [pa.array(columns[f.name], f.type) for f in schema], schema=schema))
 
     def close(self) -> None:
         for writer in self.writers.values():

@@ -10,10 +10,12 @@ sparse, since most n-grams occur in one category), ``lexicon_*`` in
 per category) goes to JSON in the schema metadata of the row table. The classifier's
 model is ``classifier``, the generator's ``markov``.
 
-Arrow IPC files are uncompressed so that readers memory-map them, except the Gram's,
-which the accumulator copies whole anyway and LZ4 makes about 30 % smaller (20
-Newsgroups: 67 -> 48 MB, written in 0.2 s and read in 0.03 s; zstd made it 41 MB but
-took 0.43 s and 0.16 s). A snapshot is
+Arrow IPC files written whole are uncompressed so that readers memory-map them, except
+the Gram's, which the accumulator copies whole anyway and LZ4 makes about 30 % smaller
+(20 Newsgroups: 67 -> 48 MB, written in 0.2 s and read in 0.03 s; zstd made it 41 MB but
+took 0.43 s and 0.16 s); the classifier's segments that an ingest with a memory budget
+writes shard by shard are read a shard at a time and LZ4-compressed (see
+:mod:`accum.storage.runs`). A snapshot is
 written into ``<name>.tmp``, fsynced and renamed into place, so a reader never sees a
 partial one; the catalog registers it only after the rename. A write that fails (full
 disk, read-only directory) removes its ``.tmp`` directory before the error propagates.
@@ -47,6 +49,24 @@ MODEL_FORMAT = 1
 TABLES = ("count", "lexicon", "row", "gram")
 OPTIONAL_TABLES = ("gram",)
 COMPRESSED_TABLES = {"gram": "lz4"}
+#: The classifier's tables that an ingest with a memory budget writes as segments: its
+#: snapshots may name several (see :mod:`accum.storage.runs`), read as their sum.
+SEGMENT_TABLES = ("row", "count", "lexicon")
+#: The list of a snapshot's segments, oldest first (absent: one segment, named "").
+SEGMENTS_FILE = "classifier-segments.json"
+
+
+def segment_names(path: Path) -> list[str]:
+    """The classifier segments of the snapshot ``path``, oldest first."""
+    manifest = Path(path) / SEGMENTS_FILE
+    if not manifest.exists():
+        return [""]
+    return json.loads(manifest.read_text(encoding="utf-8"))["segments"]
+
+
+def segment_file(path: Path, table: str, segment: str) -> Path:
+    """The file of the classifier's ``table`` in ``segment`` of the snapshot ``path``."""
+    return Path(path) / (f"classifier-{table}.arrow" if not segment else f"classifier-{table}.{segment}.arrow")
 
 
 def write_snapshot(models: dict, directory: Path, name: str) -> Path:
@@ -92,11 +112,15 @@ def read_markov(path: Path):
 
 def feature_orders(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Every feature id of a snapshot's classifier counts, sorted (uint64), and each one's
-    n-gram order (uint8), read from two columns of its row table."""
-    _, rows = read_columns(Path(path) / "classifier-row.arrow", ("row_info.0", "row_info.3"))
-    ids = rows["row_info.0"]
-    order = np.argsort(ids)
-    return ids[order], rows["row_info.3"][order].astype(np.uint8)
+    n-gram order (uint8), read from two columns of its segments' row tables."""
+    ids, orders = [], []
+    for segment in segment_names(path):
+        _, rows = read_columns(segment_file(path, "row", segment), ("row_info.0", "row_info.3"))
+        ids.append(rows["row_info.0"])
+        orders.append(rows["row_info.3"])
+    ids, orders = np.concatenate(ids), np.concatenate(orders)
+    ids, first = np.unique(ids, return_index=True)
+    return ids, orders[first].astype(np.uint8)
 
 
 def write_state(state: dict, directory: Path, model: str, tables: tuple[str, ...] = TABLES) -> None:
@@ -147,13 +171,22 @@ def read_state(directory: Path, model: str, tables: tuple[str, ...] = TABLES) ->
             f"{directory}: snapshot of an older format; this accum reads format {FORMAT}: "
             "re-ingest the sources into a new --store"
         )
-    meta = json.loads(read_columns(directory / f"{model}-row.arrow", ())[0].metadata[b"accum"])
+    segments = segment_names(directory) if model == "classifier" else [""]
+    row_file = segment_file(directory, "row", segments[-1]) if model == "classifier" else directory / f"{model}-row.arrow"
+    meta = json.loads(read_columns(row_file, ())[0].metadata[b"accum"])
     if meta.pop("format", None) != FORMAT:
         raise ValueError(
             f"{directory}: snapshot of another format; this accum reads format {FORMAT}: "
             "re-ingest the sources into a new --store"
         )
     state = dict(meta)
+    if len(segments) > 1 and set(tables) & set(SEGMENT_TABLES):
+        from accum.settings import Settings
+
+        from .runs import merged_counts_state  # here, not at the top: storage.runs imports this module
+
+        state.update(merged_counts_state(directory, Settings.from_dict(meta["settings"]), len(meta["categories"])))
+        tables = tuple(t for t in tables if t not in SEGMENT_TABLES)
     for table in tables:
         path = directory / f"{model}-{table}.arrow"
         if table in OPTIONAL_TABLES and not path.exists():

@@ -15,6 +15,7 @@ from accum.runs import N_SHARDS, CountRun, Growth, merge_shard
 from accum.settings import Settings
 from accum.storage import Store
 from accum.storage.runs import RunFiles, write_run
+from accum.storage.snapshots import segment_names
 from corpora import corpus_path
 from test_vectors import keyed
 
@@ -71,6 +72,8 @@ def test_a_budget_spilling_every_batch_gives_the_store_of_an_unbounded_ingest(co
     assert got["growth"] == expected["growth"] and len(got["growth"]) > 50
     assert got["summary"] == expected["summary"] and got["documents"] == expected["documents"] == 240
     assert not any((spilled / "runs").iterdir())  # merged runs are removed once committed
+    # checkpoints wrote deltas beside their base's segments, read as their sum above
+    assert len(segment_names(spilled / "snapshots" / Store(spilled).latest_snapshot()["name"])) > 1
 
 
 def test_the_budget_option_refuses_what_it_cannot_do(corpus, tmp_path):
@@ -102,7 +105,7 @@ def merge(runs, acc):
     occurrences = np.zeros((acc.n_categories, acc.settings.max_order), np.int64)
     bounds = [s.bounds() for s in sources]
     shards = [merge_shard([s.shard(k, b) for s, b in zip(sources, bounds)], growth.marks, acc.settings.prune_k,
-                          growth.hist, occurrences)
+                          growth.hist, occurrences)[0]
               for k in range(N_SHARDS)]
     return shards, growth
 
