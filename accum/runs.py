@@ -183,12 +183,11 @@ def _counts_for(n: int, q: int) -> CountRun:
 
 
 def _cut(out: CountRun, n: int, q: int, spellings: tuple[np.ndarray, list]) -> None:
-    """Keep the first ``n`` counts and ``q`` rows of ``out``, and the ``spellings`` of its
-    words (copies: the arrays were sized for every source's entries, totals included)."""
+    """Keep the first ``n`` counts and ``q`` rows of ``out``, and the ``spellings`` of its words."""
     for name in ("fid", "cat", "count", "weight"):
-        setattr(out, name, getattr(out, name)[:n].copy())
+        setattr(out, name, getattr(out, name)[:n])
     for name in ("row_fid", "row_prefix", "row_last", "row_order"):
-        setattr(out, name, getattr(out, name)[:q].copy())
+        setattr(out, name, getattr(out, name)[:q])
     words = out.row_fid[out.row_order == 1]
     lex_key, lex_text = spellings
     at = np.minimum(np.searchsorted(words, lex_key), max(len(words) - 1, 0))

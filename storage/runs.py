@@ -27,6 +27,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +51,9 @@ SHARD_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 #: hold as many bytes as the first segment, or there are this many segments: then it
 #: merges them into one (size-tiered compaction: every count is rewritten O(log) times).
 MAX_SEGMENTS = 8
+#: Shards a checkpoint (or a reader of several segments) merges at once, beside reading
+#: the next: the merge kernel releases the GIL.
+MERGE_THREADS = 2
 
 
 def write_run(run: CountRun, path: Path) -> None:
@@ -185,12 +191,11 @@ def merged_counts_state(path: Path, settings: Settings, n_categories: int) -> di
     parts: dict[str, list] = {}
     n_rows = 0
     try:
-        for s in range(N_SHARDS):
-            merged, _ = merge_shard([src.shard(s) for src in sources], growth.marks, settings.prune_k, growth.hist,
-                                    occurrences)
+        for merged, _ in _merged_shards(sources, growth, occurrences, settings.prune_k):
             for table, columns in _state_columns(merged, n_rows).items():
                 for name, values in columns.items():
-                    parts.setdefault(name, []).append(values)
+                    # copied: a merged shard's arrays are views of buffers sized for every source
+                    parts.setdefault(name, []).append(values.copy() if isinstance(values, np.ndarray) else values)
             n_rows += len(merged.row_fid)
     finally:
         for src in sources:
@@ -298,9 +303,8 @@ def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, ru
                     _link(segment_file(base, table, segment), segment_file(tmp, table, segment))
             (tmp / SEGMENTS_FILE).write_text(json.dumps({"segments": segments}), encoding="utf-8")
         out = _SnapshotWriter(tmp, meta, segments[-1])
-        for s in range(N_SHARDS):
-            merged, changed = merge_shard([src.shard(s) for src in sources], growth.marks, settings.prune_k,
-                                          growth.hist, occurrences, n_base if delta else None)
+        for merged, changed in _merged_shards(sources, growth, occurrences, settings.prune_k,
+                                              n_base if delta else None):
             written = changed if delta else merged
             out.write(written, n_written)
             n_written += len(written.row_fid)
@@ -323,6 +327,34 @@ def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, ru
     if n_base > 1:  # the base's segments as one source: none of them logged growth rows
         growth.hist = np.concatenate([growth.hist[:n_base].sum(axis=0, keepdims=True), growth.hist[n_base:]])
     return final, growth, {"rows": n_rows, "pairs": n_pairs, "occurrences": occurrences}
+
+
+def _merged_shards(sources: list[_Source], growth: Growth, occurrences: np.ndarray, prune_k: int,
+                   n_base: int | None = None):
+    """:func:`~accum.runs.merge_shard` of every shard of ``sources``, in shard order. The
+    sources are read here, in order; up to :data:`MERGE_THREADS` shards are merged at once
+    (the kernel releases the GIL), each thread adding growth and occurrences to arrays of
+    its own, summed into ``growth.hist`` and ``occurrences`` once every shard is merged."""
+    local, tallies, lock = threading.local(), [], threading.Lock()
+
+    def merge(inputs: list[CountRun]):
+        if not hasattr(local, "hist"):
+            local.hist, local.occurrences = np.zeros_like(growth.hist), np.zeros_like(occurrences)
+            with lock:
+                tallies.append((local.hist, local.occurrences))
+        return merge_shard(inputs, growth.marks, prune_k, local.hist, local.occurrences, n_base)
+
+    with ThreadPoolExecutor(MERGE_THREADS) as pool:
+        running: deque = deque()
+        for s in range(N_SHARDS):
+            running.append(pool.submit(merge, [src.shard(s) for src in sources]))
+            if len(running) > MERGE_THREADS:
+                yield running.popleft().result()
+        while running:
+            yield running.popleft().result()
+    for hist, counts in tallies:
+        growth.hist += hist
+        occurrences += counts
 
 
 def _link(source: Path, target: Path) -> None:
