@@ -9,6 +9,7 @@ import click
 from accum import __version__
 
 from .capacity_cmd import capacity_command
+from .compact_cmd import compact_command
 from .demo import demo_command
 from .evaluate_cmd import calibrate_command, evaluate_command
 from .fit_cmd import fit_command
@@ -33,7 +34,7 @@ def cli():
     """
 
 
-for command in (ingest_command, fit_command, forget_command, classify_command, evaluate_command, calibrate_command, categories_command,
+for command in (ingest_command, fit_command, forget_command, compact_command, classify_command, evaluate_command, calibrate_command, categories_command,
                 info_command, saturation_command, forecast_command, generate_command, recall_command, capacity_command, demo_command,
                 serve_command, warmup_command):
     cli.add_command(command)

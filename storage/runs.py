@@ -267,7 +267,7 @@ def _compacts(base: Path) -> bool:
 
 
 def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, runs: list,
-                          markov=None) -> tuple[Path, Growth, dict]:
+                          markov=None, compact: bool = False) -> tuple[Path, Growth, dict]:
     """Merge the snapshot ``base`` (None: an empty store), then ``runs`` (spilled run
     directories or :class:`CountRun` objects, in the order their pages were counted),
     into the snapshot ``directory/name``, written atomically, with ``acc``'s categories,
@@ -275,7 +275,7 @@ def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, ru
 
     The new snapshot keeps the segments of ``base`` (hard links: no byte rewritten) and
     adds one, the delta of ``runs``, named ``name``; or, when ``base`` has segments
-    enough (:data:`MAX_SEGMENTS`), it is written whole, one segment.
+    enough (:data:`MAX_SEGMENTS`) or with ``compact``, it is written whole, one segment.
 
     Returns the snapshot's path, the merge's :class:`~accum.runs.Growth` (source 0 the
     base) and ``{"rows", "pairs", "occurrences"}`` of the merged counts.
@@ -284,7 +284,7 @@ def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, ru
     base_sources = snapshot_sources(base) if base is not None else [_InMemory(CountRun.empty())]
     sources = base_sources + [src for run in runs for src in _sources(run)]
     n_base = len(base_sources)
-    delta = base is not None and not _compacts(base)
+    delta = base is not None and not compact and not _compacts(base)
     segments = (segment_names(base) + [name]) if delta else [""]
     n_cats = acc.n_categories
     growth = Growth.for_sources(len(sources), n_cats, settings.max_order, acc.n_documents + 1)

@@ -42,7 +42,7 @@ from .catalog import STORE_ID_FILE, catalog_url
 from .failures import StoreError, db_reason, os_reason, other_store_message, unwritable_message, unwritable_reason
 from .generators import open_generator
 from .segments import SEGMENT_DIR, read_vectors
-from .snapshots import read_counts, read_markov, read_model, read_snapshot, write_model
+from .snapshots import read_counts, read_markov, read_model, read_snapshot, segment_names, write_model
 
 
 
@@ -389,6 +389,21 @@ class Store:
                               vectors=PageVectors.empty(), forgotten=held)
         return {"forgotten": len(held), "unknown": [wanted[u] for u in unknown],
                 "documents": int(writer.acc.n_documents), "run": writer.run_id}
+
+    def compact(self, memory: int) -> dict:
+        """Write the newest snapshot's counts as one segment (a checkpoint of no pages
+        that merges its segments, within the memory budget ``memory``); the counts, growth
+        log and documents stay what they are. Returns ``segments`` before, ``run`` and
+        ``snapshot`` (None and None when there was one segment or no snapshot)."""
+        latest = self.latest_snapshot()
+        before = segment_names(self.path / "snapshots" / latest["name"]) if latest else []
+        if len(before) <= 1:
+            return {"segments": len(before), "run": None, "snapshot": None}
+        with self.writer({"sources": [], "compact": True}, self.settings(), memory) as writer:
+            writer.compact = True
+            writer.checkpoint(writer.acc, [], writer.acc.take_growth(), IngestSummary(), markov=writer.markov,
+                              vectors=PageVectors.empty())
+        return {"segments": len(before), "run": writer.run_id, "snapshot": self.latest_snapshot()["name"]}
 
     def document_labels(self) -> dict[str, str]:
         """Content hash -> category name of every document in the store."""

@@ -60,6 +60,9 @@ class StoreWriter:
         #: With a budget, ``acc`` holds only the counts since the last spill or checkpoint
         #: (see :meth:`spill_counts`); without one, every count of the store.
         self.memory = memory
+        #: With a budget, the next checkpoint writes the store's counts as one segment
+        #: (see :func:`~accum.storage.runs.write_merged_snapshot`).
+        self.compact = False
         self.run_id: int | None = None
         self.acc: Accumulator | None = None
         self.markov = None
@@ -404,7 +407,8 @@ class StoreWriter:
             path = write_snapshot(models, snap_dir, name)
             return path, growth, CountsSummary.of(acc), acc.n_rows, acc.n_pairs
         runs = [run for run, _ in self._runs] + [acc.take_counts()]
-        path, merged, info = write_merged_snapshot(snap_dir, name, acc, self._newest_snapshot(), runs, markov)
+        path, merged, info = write_merged_snapshot(snap_dir, name, acc, self._newest_snapshot(), runs, markov,
+                                                   compact=self.compact)
         events = [None] + [rows for _, rows in self._runs] + [growth]
         cat_stats, all_stats = merged.stats()
         counts = CountsSummary(acc.settings, list(acc.categories), acc.doc_counts.copy(), acc.token_counts.copy(),

@@ -73,7 +73,15 @@ def test_a_budget_spilling_every_batch_gives_the_store_of_an_unbounded_ingest(co
     assert got["summary"] == expected["summary"] and got["documents"] == expected["documents"] == 240
     assert not any((spilled / "runs").iterdir())  # merged runs are removed once committed
     # checkpoints wrote deltas beside their base's segments, read as their sum above
-    assert len(segment_names(spilled / "snapshots" / Store(spilled).latest_snapshot()["name"])) > 1
+    n_segments = len(segment_names(spilled / "snapshots" / Store(spilled).latest_snapshot()["name"]))
+    assert n_segments > 1
+    done = accum("compact", "--store", spilled, "--memory", "100kB", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["segments"] == n_segments
+    assert segment_names(spilled / "snapshots" / Store(spilled).latest_snapshot()["name"]) == [""]
+    assert store_state(spilled) == expected  # compacting changes nothing a reader sees
+    again = json.loads(accum("compact", "--store", spilled, "--json").stdout)
+    assert again == {"segments": 1, "run": None, "snapshot": None}
 
 
 def test_the_budget_option_refuses_what_it_cannot_do(corpus, tmp_path):
