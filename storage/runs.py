@@ -250,17 +250,11 @@ def _sources(source) -> list[_Source]:
     return [RunFiles(source)]
 
 
-def _sharded(path: Path) -> bool:
-    """Whether the first segment of the snapshot ``path`` was written in shards."""
-    with pa.OSFile(str(segment_file(path, "row", "")), "rb") as f:
-        meta = json.loads(pa.ipc.open_file(f).schema.metadata[b"accum"])
-    return meta.get("shards") == N_SHARDS
-
-
-def _compacts(base: Path) -> bool:
-    """Whether the checkpoint after ``base`` merges its segments into one (see :data:`MAX_SEGMENTS`)."""
+def _compacts(base: Path, sources: list[SnapshotShards]) -> bool:
+    """Whether the checkpoint after ``base`` (its segments opened as ``sources``) merges
+    them into one (see :data:`MAX_SEGMENTS`)."""
     segments = segment_names(base)
-    if len(segments) >= MAX_SEGMENTS or not _sharded(base):
+    if len(segments) >= MAX_SEGMENTS or sources[0].whole is not None:
         return True  # a snapshot written whole (before any budget, or by a forget) is rewritten in shards
     sizes = [sum(segment_file(base, t, seg).stat().st_size for t in SEGMENT_TABLES) for seg in segments]
     return sum(sizes[1:]) >= sizes[0]
@@ -284,7 +278,7 @@ def write_merged_snapshot(directory: Path, name: str, acc, base: Path | None, ru
     base_sources = snapshot_sources(base) if base is not None else [_InMemory(CountRun.empty())]
     sources = base_sources + [src for run in runs for src in _sources(run)]
     n_base = len(base_sources)
-    delta = base is not None and not compact and not _compacts(base)
+    delta = base is not None and not compact and not _compacts(base, base_sources)
     segments = (segment_names(base) + [name]) if delta else [""]
     n_cats = acc.n_categories
     growth = Growth.for_sources(len(sources), n_cats, settings.max_order, acc.n_documents + 1)

@@ -40,6 +40,7 @@ import pyarrow as pa
 
 from accum.accumulator import Accumulator
 from accum.counts import Counts
+from accum.settings import Settings
 
 FORMAT = 3  # 3: generic state tables per model (classifier, markov)
 #: Version of the saved classifiers' layout (:func:`write_model`); others are rebuilt.
@@ -64,9 +65,9 @@ def segment_names(path: Path) -> list[str]:
     return json.loads(manifest.read_text(encoding="utf-8"))["segments"]
 
 
-def segment_file(path: Path, table: str, segment: str) -> Path:
-    """The file of the classifier's ``table`` in ``segment`` of the snapshot ``path``."""
-    return Path(path) / (f"classifier-{table}.arrow" if not segment else f"classifier-{table}.{segment}.arrow")
+def segment_file(path: Path, table: str, segment: str, model: str = "classifier") -> Path:
+    """The file of ``model``'s ``table`` in ``segment`` of the snapshot ``path``."""
+    return Path(path) / (f"{model}-{table}.arrow" if not segment else f"{model}-{table}.{segment}.arrow")
 
 
 def write_snapshot(models: dict, directory: Path, name: str) -> Path:
@@ -172,8 +173,7 @@ def read_state(directory: Path, model: str, tables: tuple[str, ...] = TABLES) ->
             "re-ingest the sources into a new --store"
         )
     segments = segment_names(directory) if model == "classifier" else [""]
-    row_file = segment_file(directory, "row", segments[-1]) if model == "classifier" else directory / f"{model}-row.arrow"
-    meta = json.loads(read_columns(row_file, ())[0].metadata[b"accum"])
+    meta = json.loads(read_columns(segment_file(directory, "row", segments[-1], model), ())[0].metadata[b"accum"])
     if meta.pop("format", None) != FORMAT:
         raise ValueError(
             f"{directory}: snapshot of another format; this accum reads format {FORMAT}: "
@@ -181,14 +181,12 @@ def read_state(directory: Path, model: str, tables: tuple[str, ...] = TABLES) ->
         )
     state = dict(meta)
     if len(segments) > 1 and set(tables) & set(SEGMENT_TABLES):
-        from accum.settings import Settings
-
         from .runs import merged_counts_state  # here, not at the top: storage.runs imports this module
 
         state.update(merged_counts_state(directory, Settings.from_dict(meta["settings"]), len(meta["categories"])))
         tables = tuple(t for t in tables if t not in SEGMENT_TABLES)
     for table in tables:
-        path = directory / f"{model}-{table}.arrow"
+        path = segment_file(directory, table, "", model)
         if table in OPTIONAL_TABLES and not path.exists():
             continue
         stacked: dict[str, list] = {}
