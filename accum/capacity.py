@@ -143,21 +143,35 @@ def llm_capacity(llms: list[dict], bits_per_page: float) -> list[dict]:
     return out
 
 
-def answer_400b(bits_per_page: float, accumulator_for_40b: dict) -> str:
-    """The paragraph that answers: would a 400B-parameter model recall 40B documents?"""
+def answer_numbers(bits_per_page: float, accumulator_for_40b: dict) -> dict:
+    """The numbers that answer "would a 400B-parameter model recall 40B documents?", for
+    pages of ``bits_per_page`` compressed bits and the accumulator extrapolated to 40B
+    pages (an :func:`extrapolate` row): what :func:`answer_400b` words and the report
+    (:mod:`accum.report`) lays out with a label on each."""
     bits = 400e9 * BITS_PER_PARAMETER
     pages = bits / bits_per_page
+    return {"parameters": 400e9, "documents": 40e9, "capacity_bits": bits, "bits_per_page": bits_per_page,
+            "pages_at_capacity": pages, "share_of_documents": pages / 40e9,
+            "parameters_for_documents": 40e9 * bits_per_page / BITS_PER_PARAMETER,
+            "accumulator_parameters": accumulator_for_40b["parameters"], "accumulator_kind": accumulator_for_40b["kind"],
+            "recalls_all": pages >= 40e9}
+
+
+def answer_400b(bits_per_page: float, accumulator_for_40b: dict) -> str:
+    """The paragraph that answers: would a 400B-parameter model recall 40B documents?"""
+    a = answer_numbers(bits_per_page, accumulator_for_40b)
+    bits, pages = a["capacity_bits"], a["pages_at_capacity"]
     return (
         f"A 400B-parameter model holds about {bits:.3g} bits at {BITS_PER_PARAMETER} bits per parameter "
         f"(Morris et al. 2025). Pages of this corpus take {bits_per_page:,.0f} bits each compressed "
         f"(measured, zlib), so at full capacity it could hold about {pages:.3g} of them verbatim: "
-        f"{pages / 40e9:.2%} of 40B documents. Storing 40B documents verbatim would need about "
-        f"{40e9 * bits_per_page / BITS_PER_PARAMETER:.3g} parameters at that density. An accumulator like this "
-        f"one would need about {accumulator_for_40b['parameters']:.3g} counts for 40B pages "
-        f"({accumulator_for_40b['kind']}, from Heaps' law fitted on this store), and a count table does not "
+        f"{a['share_of_documents']:.2%} of 40B documents. Storing 40B documents verbatim would need about "
+        f"{a['parameters_for_documents']:.3g} parameters at that density. An accumulator like this "
+        f"one would need about {a['accumulator_parameters']:.3g} counts for 40B pages "
+        f"({a['accumulator_kind']}, from Heaps' law fitted on this store), and a count table does not "
         "give its pages back verbatim unless its n-gram order is high (see accum recall). "
         + (f"So no: at the measured capacity, 400B parameters hold about {pages:.2g} pages like these, not 40B."
-           if pages < 40e9 else "So yes, at the measured capacity, for pages this small.")
+           if not a["recalls_all"] else "So yes, at the measured capacity, for pages this small.")
     )
 
 
@@ -191,6 +205,40 @@ def extrapolate_orders(fits: dict, tokens_per_page: float, pages_seen: int, para
                 row["features"] += extra["features"]
                 row["parameters"] += extra["parameters"]
     return rows
+
+
+def capacity_result(acc, markov, texts: list[str], growth_of, llms: list[dict]) -> dict:
+    """Everything ``accum capacity`` reports about a store, in one dict (``measured``,
+    ``fitted``, ``accumulator_growth``, ``extrapolated``, ``llms``, ``answer``,
+    ``bits_per_parameter``): one computation for the command and for ``accum report``.
+
+    ``acc`` and ``markov`` (None without a generator) are the store's accumulators,
+    ``texts`` its pages re-read from their sources, ``growth_of`` its growth log
+    (``Store.growth``) and ``llms`` a :func:`load_llm_table`.
+
+    Raises ValueError when the growth log has too few points to fit Heaps' law.
+    """
+    from . import saturation as sat
+    from .counts import CountsSummary
+
+    accounting = store_accounting(acc, markov)
+    per_feature = accounting["classifier"]["parameters"] / accounting["classifier"]["features"]
+    summary = CountsSummary.of(acc)
+    curves = {k: sat.analyse(summary, growth_of, k, [None])[0][None] for k in range(1, acc.settings.max_order + 1)}
+    measured, fits = accumulator_growth(curves, per_feature)
+    if any(f is None for f in fits.values()):
+        raise ValueError("too few growth-log points to fit Heaps' law: ingest more pages")
+    pages = page_bits(texts)
+    if "generator" in accounting:
+        accounting["generator"]["recall"] = recall_bits(markov, texts, pages["compressed_bits_per_page"],
+                                                        accounting["generator"]["parameters"])
+    tokens_per_page = acc.n_tokens / acc.n_documents
+    extrapolated = extrapolate_orders(fits, tokens_per_page, acc.n_documents, per_feature)
+    return {"measured": accounting | {"page_bits": pages}, "fitted": {str(k): v for k, v in fits.items()},
+            "accumulator_growth": measured, "extrapolated": extrapolated,
+            "llms": llm_capacity(llms, pages["compressed_bits_per_page"]),
+            "answer": answer_400b(pages["compressed_bits_per_page"], extrapolated[-1]),
+            "bits_per_parameter": BITS_PER_PARAMETER}
 
 
 def markdown_report(result: dict, store_name: str) -> str:

@@ -30,52 +30,67 @@ def forecast_command(category, order, shuffles, seed, min_pages, store, db, as_j
     multiple the store's forecast is the method that erred least there."""
     import numpy as np
 
-    from accum import profiles as pf
-    from accum import species
-    from accum.storage.fits import training_pages
-    from accum.storage.snapshots import feature_orders
-
     st = open_store(store, db)
-    snapshot, _, vectors, _ = training_pages(st)
-    if category is not None and category not in vectors.categories:
-        raise unknown_category(category, list(vectors.categories))
-    pages = pf.PageFeatures.of(vectors, *feature_orders(st.path / "snapshots" / snapshot))
+    snapshot, pages = store_page_features(st, category)
     if order > pages.n_orders:
         raise click.BadParameter(f"this store counts n-grams up to order {pages.n_orders}", param_hint="--order")
     with click.progressbar(length=shuffles + 1, label="checking forecasts", file=click.get_text_stream("stderr"),
                            hidden=as_json) as bar:
-        checks, now = pf.check_forecasts(pages, shuffles, seed, progress=lambda done, total: bar.update(1))
+        result = forecasts(pages, shuffles, seed, min_pages, progress=lambda done, total: bar.update(1))
+    current = [c for c in result["current"] if category is None or c["category"] == category]
+    if as_json:
+        emit_json({"snapshot": snapshot, **result, "current": current,
+                   "checks": [c for c in result["checks"] if category is None or c["category"] == category]})
+        return
+    _echo_current([c for c in current if c["order"] == order])
+    _echo_errors(result["errors"], min_pages, shuffles, int(np.sum(pages.group_pages[:-1] >= min_pages)))
+    lines = [f"at {ahead} the pages the store forecasts by {c['method']} (\"predicted\" in --json): "
+             f"{c['median_abs_error']:.1%} median |error| from {c['fraction']:.0%} of the pages ({c['pages_order']})"
+             for ahead, c in result["chosen"].items() if c]
+    if lines:
+        click.echo("\n" + "\n".join(lines))
+
+
+def store_page_features(st, category: str | None = None):
+    """The newest snapshot's name and its pages' features numbered with their n-gram
+    orders (:class:`accum.profiles.PageFeatures`), what every forecast is made and checked
+    on. A ``category`` the store lacks is a usage error, raised before the features are
+    numbered (a few seconds on a large store)."""
+    from accum import profiles as pf
+    from accum.storage.fits import training_pages
+    from accum.storage.snapshots import feature_orders
+
+    snapshot, _, vectors, _ = training_pages(st)
+    if category is not None and category not in vectors.categories:
+        raise unknown_category(category, list(vectors.categories))
+    return snapshot, pf.PageFeatures.of(vectors, *feature_orders(st.path / "snapshots" / snapshot))
+
+
+def forecasts(pages, shuffles: int, seed: int, min_pages: int, progress=None) -> dict:
+    """Every check of every forecast method (:func:`accum.profiles.check_forecasts`), their
+    error summary over the categories with ``min_pages`` pages or more, the store's pick
+    at each multiple of :data:`AHEAD`, and each category's (and all pages') profile with
+    its forecasts: what ``accum forecast --json`` writes for all categories and
+    ``accum report`` lays out. ``progress(done, total)`` is called after each page order."""
+    from accum import profiles as pf
+    from accum import species
+
+    checks, now = pf.check_forecasts(pages, shuffles, seed, progress=progress)
     errors = pf.error_table(checks, min_pages)
     chosen = {f"{r:g}x": c for r, c in pf.choose_methods(errors, AHEAD).items()}
-    names = list(vectors.categories) + [None]
-    counts = pages.group_pages
     current = []
-    for g, name in enumerate(names):
+    for g, name in enumerate(list(pages.vectors.categories) + [None]):
         for k in range(pages.n_orders):
             profile = now[g, k]
             forecast = {m: {f"{r:g}x": species.forecast(profile, r, m) for r in AHEAD} for m in species.METHODS}
             current.append({
-                "category": name, "order": k + 1, "pages": int(counts[g]), "distinct": int(profile.sum()),
+                "category": name, "order": k + 1, "pages": int(pages.group_pages[g]), "distinct": int(profile.sum()),
                 "profile": profile.tolist(), "forecast": forecast,
                 "predicted": {a: forecast[c["method"]][a] if c else None for a, c in chosen.items()},
             })
-    wanted = [name for name in names if category is None or name == category]
-    if as_json:
-        emit_json({
-            "snapshot": snapshot, "shuffles": shuffles, "seed": seed, "min_pages": min_pages,
-            "methods": list(species.METHODS), "profile_terms": pf.PROFILE_TERMS, "chosen": chosen,
-            "current": [c for c in current if c["category"] in wanted],
-            "errors": errors,
-            "checks": [c for c in checks if c["category"] in wanted],
-        })
-        return
-    _echo_current([c for c in current if c["order"] == order and c["category"] in wanted])
-    _echo_errors(errors, min_pages, shuffles, int(np.sum(counts[:-1] >= min_pages)))
-    lines = [f"at {ahead} the pages the store forecasts by {c['method']} (\"predicted\" in --json): "
-             f"{c['median_abs_error']:.1%} median |error| from {c['fraction']:.0%} of the pages ({c['pages_order']})"
-             for ahead, c in chosen.items() if c]
-    if lines:
-        click.echo("\n" + "\n".join(lines))
+    return {"shuffles": shuffles, "seed": seed, "min_pages": min_pages, "methods": list(species.METHODS),
+            "profile_terms": pf.PROFILE_TERMS, "chosen": chosen, "current": current, "errors": errors,
+            "checks": checks}
 
 
 def _echo_current(rows: list[dict]) -> None:
