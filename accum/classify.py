@@ -65,16 +65,48 @@ from .tokens import encode, tokenize
 
 #: Tells :func:`accum._kernels.score_texts` to score no ridge part.
 _NO_RIDGE = np.zeros((0, 0))
+class _Entries:
+    """A linear model's entries (:func:`accum._kernels.entry_starts`), laid out a shard at
+    a time, the frequent rows of each shard first, and the table that finds a feature's."""
+
+    def __init__(self, n_categories: int):
+        self.n_categories = n_categories
+        self.entries = np.empty(0)
+        self.keys: list[np.ndarray] = []
+        self.starts: list[np.ndarray] = []
+        self.n_rows = 0
+
+    def add(self, pairs, n_pairs: int, keys: np.ndarray, row_default: np.ndarray, pair_delta: np.ndarray) -> None:
+        """Lay out one shard's rows (feature ids ``keys``) after those added before."""
+        totals = np.bincount(pairs[:n_pairs, _kernels.P_KEY] >> 32, pairs[:n_pairs, _kernels.P_COUNT], len(keys))
+        n_of, start, end = _kernels.entry_starts(pairs, n_pairs, len(keys), self.n_categories,
+                                                 np.argsort(-totals, kind="stable"), len(self.entries))
+        # grown in place to the exact size (realloc moves a large block's pages, never copies them)
+        self.entries.resize(end, refcheck=False)
+        _kernels.fill_entries(pairs, n_pairs, n_of, start, self.n_categories, pair_delta, row_default, self.entries)
+        self.keys.append(np.ascontiguousarray(keys, np.uint64))  # not a view: the shard goes
+        self.starts.append(start)
+        self.n_rows += len(keys)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """The table (feature id -> where its entries start) and the entries."""
+        table = _kernels.key_table(self.keys, self.starts)
+        self.keys, self.starts = [], []
+        return table, self.entries
+
+
 class LinearCountModel(TextClassifier):
     """Shared scoring, probabilities and explanations of the models over an accumulator.
 
     A feature w (one of the accumulator's rows) weighs ``category_term[c] +
     row_default[w] + delta[w, c]`` in category c, where ``delta`` is non-zero only for
     the (feature, category) pairs the accumulator counted, so the weights are as sparse
-    as the counts (:func:`accum._kernels.linear_table` lays them out for scoring); a page
+    as the counts (:func:`accum._kernels.entry_starts` lays them out for scoring); a page
     scores ``log_prior[c]`` plus the weights of its features seen in training, once each
-    when ``binary``, else times their count. Subclasses compute the three parts from the
-    accumulator and call :meth:`_set_weights`, and set ``log_prior``.
+    when ``binary``, else times their count. Subclasses compute a row's two parts from
+    its pairs alone (:meth:`_row_parts`) and the rest from sums over every pair
+    (:meth:`_finish`), so a model is built from the counts a shard at a time
+    (:meth:`_build`): a store builds one from its segments without holding them.
 
     A model keeps no reference to its accumulator: :meth:`to_arrays` and
     :func:`model_from_arrays` save and restore it whole (``accum.storage`` keeps one per
@@ -94,19 +126,35 @@ class LinearCountModel(TextClassifier):
         self.settings = accumulator.settings
         self.categories = list(accumulator.categories)
 
-    def _set_weights(self, accumulator: Accumulator, category_term: np.ndarray, row_default: np.ndarray,
-                     pair_delta: np.ndarray) -> None:
-        """Lay out the weights: ``category_term`` float64[n_categories], ``row_default``
-        float64[n_features] and ``pair_delta`` float64[n_pairs] (in the accumulator's pair
-        order, see :meth:`Accumulator.pairs <accum.accumulator.Accumulator.pairs>`)."""
-        cap = 1 << 4
-        while accumulator.n_rows > _kernels.LINEAR_LOAD * cap:
-            cap *= 2
-        self.category_term = np.asarray(category_term, np.float64)
-        frequent_first = np.argsort(-accumulator.row_totals, kind="stable")
-        self._table, self._entries = _kernels.linear_table(
-            accumulator.raw_pairs, accumulator.n_pairs, np.ascontiguousarray(accumulator.row_key),
-            accumulator.n_categories, pair_delta, row_default, cap, frequent_first)
+    def _build(self, accumulator: Accumulator, shards=None) -> None:
+        """Lay out the weights of the counts ``shards`` yields, each as ``(pairs, n_pairs,
+        rows)`` in the accumulator's :attr:`~accum.accumulator.Accumulator.raw_pairs` and
+        :attr:`~accum.accumulator.Accumulator.raw_rows` layouts, rows numbered from 0 in
+        each (None: the accumulator's own counts, one shard); ``accumulator`` gives the
+        categories, pages and Gram."""
+        if shards is None:
+            shards = [(accumulator.raw_pairs, accumulator.n_pairs, accumulator.raw_rows)]
+        n_cats = accumulator.n_categories
+        sums: dict[str, np.ndarray] = {}
+        entries = _Entries(n_cats)
+        for pairs, n_pairs, rows in shards:
+            cats = pairs[:n_pairs, _kernels.P_KEY] & 0xFFFFFFFF
+            for column, name in ((_kernels.P_COUNT, "count"), (_kernels.P_WEIGHT, "weight")):
+                # fixed-point integers summed in float64: exact below 2**53, in any order
+                sums[name] = sums.get(name, 0) + np.bincount(cats, pairs[:n_pairs, column], n_cats)
+            entries.add(pairs, n_pairs, rows[:, 0], *self._row_parts(pairs, n_pairs, rows, sums))
+        self._table, self._entries = entries.finish()
+        self._finish(accumulator, sums, entries.n_rows)
+
+    def _row_parts(self, pairs, n_pairs: int, rows, sums: dict) -> tuple[np.ndarray, np.ndarray]:
+        """``row_default`` float64[n_rows] and ``pair_delta`` float64[n_pairs] of one shard;
+        a model that needs more sums over the pairs than counts and weights per category
+        adds them to ``sums``."""
+        raise NotImplementedError
+
+    def _finish(self, accumulator: Accumulator, sums: dict, n_rows: int) -> None:
+        """Set ``category_term``, ``log_prior`` and anything else from the sums over every pair."""
+        raise NotImplementedError
 
     def feature_weights(self, feature_ids: np.ndarray) -> np.ndarray:
         """The weight of each feature (ids, e.g. ``Accumulator.row_key``) in every category,
@@ -183,19 +231,20 @@ class DirichletClassifier(LinearCountModel):
     name = "dm"
     _PARAMS = ("alpha", "beta")
 
-    def __init__(self, accumulator: Accumulator, alpha: float = 0.01, beta: float = 1.0):
+    def __init__(self, accumulator: Accumulator, alpha: float = 0.01, beta: float = 1.0, shards=None):
         super().__init__(accumulator, alpha)
         if not beta >= 0:
             raise ValueError(f"beta must be >= 0, got {beta!r}")
         self.beta = float(beta)
+        self._build(accumulator, shards)
+
+    def _row_parts(self, pairs, n_pairs, rows, sums):
         # log p(w | c) = log(alpha) - log_total[c], plus log((n + alpha) / alpha) where n > 0
-        pairs = accumulator.raw_pairs
-        counts = pairs[:, _kernels.P_COUNT]
-        totals = np.bincount(pairs[:, _kernels.P_KEY] & 0xFFFFFFFF, weights=counts,
-                             minlength=accumulator.n_categories)
-        log_total = np.log(totals + self.alpha * accumulator.n_rows)
-        self._set_weights(accumulator, np.log(self.alpha) - log_total, np.zeros(accumulator.n_rows),
-                          np.log(counts + self.alpha) - np.log(self.alpha))
+        counts = pairs[:n_pairs, _kernels.P_COUNT]
+        return np.zeros(len(rows)), np.log(counts + self.alpha) - np.log(self.alpha)
+
+    def _finish(self, accumulator, sums, n_rows):
+        self.category_term = np.log(self.alpha) - np.log(sums["count"] + self.alpha * n_rows)
         docs = accumulator.doc_counts.astype(np.float64)
         self.log_prior = np.log(docs + self.beta) - np.log(docs.sum() + self.beta * len(docs))
 
@@ -214,17 +263,18 @@ class ComplementClassifier(LinearCountModel):
     name = "complement"
     binary = True
 
-    def __init__(self, accumulator: Accumulator, alpha: float = 0.03):
+    def __init__(self, accumulator: Accumulator, alpha: float = 0.03, shards=None):
         super().__init__(accumulator, alpha)
-        self._set_weights(accumulator, *complement_weights(accumulator, self.alpha))
+        self._build(accumulator, shards)
+
+    def _row_parts(self, pairs, n_pairs, rows, sums):
+        return _kernels.complement_rows(pairs, n_pairs, len(rows), self.alpha)
+
+    def _finish(self, accumulator, sums, n_rows):
+        # the normaliser sum_v (W[v] - W[v, c] + alpha) of each category c
+        self.category_term = np.log((sums["weight"].sum() - sums["weight"]) / _kernels.WEIGHT_SCALE
+                                    + self.alpha * n_rows)
         self.log_prior = np.zeros(accumulator.n_categories)
-
-
-def complement_weights(accumulator: Accumulator, alpha: float):
-    """Complement naive Bayes' weights as the three parts :meth:`LinearCountModel._set_weights`
-    takes (see :func:`accum._kernels.complement_parts`)."""
-    return _kernels.complement_parts(accumulator.raw_pairs, accumulator.n_pairs, accumulator.n_rows,
-                                     accumulator.n_categories, alpha)
 
 
 #: Refinement steps of :func:`_solve_centred_gram` at most, and the relative change
@@ -302,7 +352,7 @@ def _zscore_scale(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(std > 0, std, np.inf)
 
 
-class RidgeComplementClassifier(LinearCountModel):
+class RidgeComplementClassifier(ComplementClassifier):
     """Ridge regression on hashed unigram weights, blended with complement NB.
 
     Two additive parts, each standardised per page over the categories and then added:
@@ -348,35 +398,38 @@ class RidgeComplementClassifier(LinearCountModel):
     _PARAMS = ("alpha", "lam", "blend")
     _ARRAYS = LinearCountModel._ARRAYS + ("ridge_coef", "ridge_intercept")
 
-    def __init__(self, accumulator: Accumulator, lam: float = 0.3, blend: float = 0.7, alpha: float = 0.03):
-        super().__init__(accumulator, alpha)
+    def __init__(self, accumulator: Accumulator, lam: float = 0.3, blend: float = 0.7, alpha: float = 0.03,
+                 shards=None):
         if not lam > 0:
             raise ValueError(f"lam must be > 0, got {lam!r}")
         if not blend >= 0:
             raise ValueError(f"blend must be >= 0, got {blend!r}")
-        bits = accumulator.settings.gram_bits
-        if not bits:
+        if not accumulator.settings.gram_bits:
             raise NoGramError("the ridge-complement model needs the Gram, which these counts do not keep "
                               "(gram_bits 0, or counted before accum kept it): count the pages again with "
                               "gram_bits > 0, or use the complement model")
         self.lam, self.blend = float(lam), float(blend)
+        super().__init__(accumulator, alpha, shards)
+
+    def _row_parts(self, pairs, n_pairs, rows, sums):
         # per-category sums of the hashed unigram weights: B[k, c] = sum_{pages of c} h[k]
-        sums = _kernels.unigram_bucket_sums(accumulator.raw_pairs, accumulator.n_pairs, accumulator.raw_rows, bits,
-                                            accumulator.n_categories)
+        sums["buckets"] = sums.get("buckets", 0) + _kernels.unigram_bucket_sums(
+            pairs, n_pairs, rows, self.settings.gram_bits, len(self.categories))
+        return super()._row_parts(pairs, n_pairs, rows, sums)
+
+    def _finish(self, accumulator, sums, n_rows):
+        super()._finish(accumulator, sums, n_rows)
+        buckets = sums["buckets"]
         n = float(accumulator.n_documents)
         docs = accumulator.doc_counts.astype(np.float64)
-        mean_h = sums.sum(axis=1) / n
+        mean_h = buckets.sum(axis=1) / n
         mean_y = (2 * docs - n) / n
-        cross = 2 * sums - sums.sum(axis=1, keepdims=True)  # sum_pages h * (+1 own, -1 other)
+        cross = 2 * buckets - buckets.sum(axis=1, keepdims=True)  # sum_pages h * (+1 own, -1 other)
         coef = _solve_centred_gram(accumulator, mean_h, self.lam, cross - n * np.outer(mean_h, mean_y))
         self.ridge_intercept = mean_y - mean_h @ coef
         #: Ridge coefficients of the hashed unigram buckets, float64[2 ** bits, n_categories]:
         #: a seen unigram's weight is ``sign * ridge_coef[bucket]`` (:func:`accum._kernels.gram_bucket`).
         self.ridge_coef = np.ascontiguousarray(coef)
-        # the complement part after the solve: its layout's temporaries and the system's
-        # never take memory at the same time
-        self._set_weights(accumulator, *complement_weights(accumulator, self.alpha))
-        self.log_prior = np.zeros(accumulator.n_categories)
 
     def _scores(self, texts: Sequence[str]):
         """Ridge (with intercepts) and complement scores, float64[n_texts, n_categories] each."""
@@ -452,9 +505,11 @@ def model_parameters(name: str, alpha: float | None = None) -> dict:
     return {**params, "alpha": float(alpha)} if alpha is not None else params
 
 
-def make_model(accumulator: Accumulator, name: str | None = None, alpha: float | None = None) -> LinearCountModel:
+def make_model(accumulator: Accumulator, name: str | None = None, alpha: float | None = None,
+               shards=None) -> LinearCountModel:
     """The model ``name`` over ``accumulator`` (None: :func:`default_model`; ``alpha`` None:
-    the model's default smoothing)."""
+    the model's default smoothing); with ``shards``, over those counts instead of the
+    accumulator's own (see :meth:`LinearCountModel._build`)."""
     name = default_model(accumulator.settings) if name is None else name
     params = model_parameters(name, alpha)  # checks the name
-    return MODELS[name](accumulator, **params)
+    return MODELS[name](accumulator, **params, shards=shards)

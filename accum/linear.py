@@ -361,10 +361,7 @@ class DenseLinearModel(TextClassifier):
         return model
 
     def _build_table(self) -> None:
-        cap = 16
-        while len(self.fids) > _kernels.LINEAR_LOAD * cap:
-            cap *= 2
-        self._table = _kernels.key_table(self.fids, np.arange(len(self.fids), dtype=np.uint64), cap)
+        self._table = _kernels.key_table([self.fids], [np.arange(len(self.fids), dtype=np.uint64)])
 
     @classmethod
     def from_arrays(cls, state: dict) -> "DenseLinearModel":

@@ -55,6 +55,23 @@ def shard_bounds(sorted_fids: np.ndarray) -> np.ndarray:
     return out
 
 
+def _sorted_order(row_fids: np.ndarray, rows: np.ndarray, cats: np.ndarray) -> np.ndarray | None:
+    """The (feature, category) order of counts ``(rows, cats)`` followed by one total
+    (category -1) per row, as :meth:`CountRun.of_state` lays them out, when the rows are
+    already sorted by feature and the counts by row and category (a segment written shard
+    by shard): each row's total goes before its first count, without sorting. None
+    when they are not sorted."""
+    n_rows = len(row_fids)
+    if not (np.all(row_fids[1:] > row_fids[:-1]) and np.all(
+            (rows[1:] > rows[:-1]) | ((rows[1:] == rows[:-1]) & (cats[1:] > cats[:-1])))):
+        return None
+    first = np.searchsorted(rows, np.arange(n_rows))  # each row's first count
+    order = np.empty(len(rows) + n_rows, np.int64)
+    order[first + np.arange(n_rows)] = len(rows) + np.arange(n_rows)  # totals are after the counts in fid/cat
+    order[np.arange(len(rows)) + rows + 1] = np.arange(len(rows))
+    return order
+
+
 @dataclass
 class CountRun:
     """Counts of one source, sorted: per (feature, category) count and fixed-point weight,
@@ -91,15 +108,18 @@ class CountRun:
         info = np.asarray(state["row_info"])
         rows = np.asarray(state["count_row"], np.int64)
         values = np.asarray(state["count_value"], np.int64)
-        totals = np.zeros(len(info), np.int64)
-        np.add.at(totals, rows, values)
+        cats = np.asarray(state["count_category"], np.int64)
+        # counts summed in float64: exact below 2**53 (np.add.at is many times slower)
+        totals = np.bincount(rows, values, len(info)).astype(np.int64)
         fid = np.concatenate([info[rows, 0], info[:, 0]])
-        cat = np.concatenate([np.asarray(state["count_category"], np.int64), np.full(len(info), -1, np.int64)])
-        order = np.lexsort((cat, fid))
+        cat = np.concatenate([cats, np.full(len(info), -1, np.int64)])
+        order = _sorted_order(info[:, 0], rows, cats)
+        if order is None:  # a snapshot written whole: in counting order
+            order = np.lexsort((cat, fid))
         weight = np.concatenate([np.asarray(state["count_weight"], np.int64), np.zeros(len(info), np.int64)])
-        by_fid = np.argsort(info[:, 0])
+        by_fid = np.argsort(info[:, 0], kind="stable")
         keys = np.asarray(state["lexicon_keys"], np.uint64)
-        lex_order = np.argsort(keys)
+        lex_order = np.argsort(keys, kind="stable")
         texts = state["lexicon_text"]
         u, i = np.zeros(0, np.uint64), np.zeros(0, np.int64)
         return cls(fid[order], cat[order], np.concatenate([values, totals])[order], weight[order],

@@ -41,8 +41,12 @@ def warm_up(settings=None, generator: bool = True) -> dict[str, float]:
     seconds["count"] = time.perf_counter() - started
     started = time.perf_counter()
     names = ["dm", "complement"] + (["ridge-complement"] if acc.settings.gram_bits else [])
+    # also as a store builds them from its segments, a shard at a time, in writable arrays
+    # (numba compiles read-only arrays, such as the accumulator's views, separately)
+    shard = (acc.raw_pairs.copy(), acc.n_pairs, acc.raw_rows.copy())
     for name in names:
         make_model(acc, name).predict_one(TEXTS[0], explain=True)
+        make_model(acc, name, shards=[shard])
     seconds["count models"] = time.perf_counter() - started
     started = time.perf_counter()
     for families in (["svm"], ["nbsvm"]):

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from accum._kernels import P_COUNT, P_KEY, P_WEIGHT
 from accum.runs import N_SHARDS, SHARD_BITS, CountRun, Growth, give_back_memory, merge_shard
 
 from accum.settings import Settings
@@ -181,25 +182,31 @@ def snapshot_sources(path: Path) -> list[SnapshotShards]:
     return [SnapshotShards(path, segment) for segment in segment_names(path)]
 
 
-def merged_counts_state(path: Path, settings: Settings, n_categories: int) -> dict:
-    """The classifier's row, count and lexicon tables of a snapshot of several segments,
-    merged (as :func:`~accum.storage.snapshots.read_state` returns them)."""
+def _merged_snapshot(path: Path, settings: Settings, n_categories: int):
+    """Every shard of a snapshot's segments merged (see :func:`_merged_shards`), in shard order."""
     give_back_memory()  # else the shards' freed arrays stay in the C heap: ~1 GB more on posts-a
     sources = snapshot_sources(path)
     growth = Growth.for_sources(len(sources), n_categories, settings.max_order, 1)  # not read
     occurrences = np.zeros((n_categories, settings.max_order), np.int64)
-    parts: dict[str, list] = {}
-    n_rows = 0
     try:
         for merged, _ in _merged_shards(sources, growth, occurrences, settings.prune_k):
-            for table, columns in _state_columns(merged, n_rows).items():
-                for name, values in columns.items():
-                    # copied: a merged shard's arrays are views of buffers sized for every source
-                    parts.setdefault(name, []).append(values.copy() if isinstance(values, np.ndarray) else values)
-            n_rows += len(merged.row_fid)
+            yield merged
     finally:
         for src in sources:
             src.close()
+
+
+def merged_counts_state(path: Path, settings: Settings, n_categories: int) -> dict:
+    """The classifier's row, count and lexicon tables of a snapshot of several segments,
+    merged (as :func:`~accum.storage.snapshots.read_state` returns them)."""
+    parts: dict[str, list] = {}
+    n_rows = 0
+    for merged in _merged_snapshot(path, settings, n_categories):
+        for table, columns in _state_columns(merged, n_rows).items():
+            for name, values in columns.items():
+                # copied: a merged shard's arrays are views of buffers sized for every source
+                parts.setdefault(name, []).append(values.copy() if isinstance(values, np.ndarray) else values)
+        n_rows += len(merged.row_fid)
     state = {}
     for name in list(parts):  # one column's parts at a time: the peak is the state and one column
         values = parts.pop(name)
@@ -207,6 +214,23 @@ def merged_counts_state(path: Path, settings: Settings, n_categories: int) -> di
         del values
     state["row_info"] = np.stack([state.pop(f"row_info.{j}") for j in range(4)], axis=1)
     return state
+
+
+def shard_pairs(path: Path, settings: Settings, n_categories: int):
+    """A snapshot's counts a shard at a time, as a count model is built from them
+    (:meth:`accum.classify.LinearCountModel._build`): ``(pairs, n_pairs, rows)`` in the
+    accumulator's layouts, the shard's rows numbered from 0; zero counts left out, as
+    :func:`~accum.counts.nonzero_counts` leaves them out of a whole snapshot."""
+    for merged in _merged_snapshot(path, settings, n_categories):
+        kept = (merged.cat >= 0) & (merged.count != 0)
+        rows = np.searchsorted(merged.row_fid, merged.fid[kept])
+        pairs = np.zeros((len(rows), 4), np.int64)
+        pairs[:, P_KEY] = (rows << 32) | merged.cat[kept]
+        pairs[:, P_COUNT] = merged.count[kept]
+        pairs[:, P_WEIGHT] = merged.weight[kept]
+        info = np.stack([merged.row_fid, merged.row_prefix, merged.row_last, merged.row_order.astype(np.uint64)],
+                        axis=1)
+        yield pairs, len(rows), info
 
 
 class _InMemory(_Source):

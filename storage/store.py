@@ -41,8 +41,9 @@ from . import catalog as cat
 from .catalog import STORE_ID_FILE, catalog_url
 from .failures import StoreError, db_reason, os_reason, other_store_message, unwritable_message, unwritable_reason
 from .generators import open_generator
+from .runs import shard_pairs
 from .segments import SEGMENT_DIR, read_vectors
-from .snapshots import read_counts, read_markov, read_model, read_snapshot, segment_names, write_model
+from .snapshots import read_counts, read_markov, read_model, read_snapshot, read_state, segment_names, write_model
 
 
 
@@ -473,11 +474,11 @@ def _open_count_model(snapshot: Path, saved: str, name: str, params: dict, alpha
             return model_from_arrays(state)
     except (FileNotFoundError, ValueError):
         pass
-    acc = read_snapshot(snapshot)
-    if acc.n_categories == 0:
+    # built a shard of the counts at a time: the model's memory, not the counts' as well
+    meta = Accumulator.without_counts(read_state(snapshot, "classifier", ("gram",)))
+    if meta.n_categories == 0:
         return None
-    clf = make_model(acc, name, alpha)
-    del acc
+    clf = make_model(meta, name, alpha, shard_pairs(snapshot, meta.settings, meta.n_categories))
     if save:
         _save_count_model(clf, snapshot / saved)
     return clf

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from accum.accumulator import Accumulator
+from accum.classify import make_model
 from accum.runs import N_SHARDS, CountRun, Growth, merge_shard
 from accum.settings import Settings
 from accum.storage import Store
@@ -82,6 +83,27 @@ def test_a_budget_spilling_every_batch_gives_the_store_of_an_unbounded_ingest(co
     assert store_state(spilled) == expected  # compacting changes nothing a reader sees
     again = json.loads(accum("compact", "--store", spilled, "--json").stdout)
     assert again == {"segments": 1, "run": None, "snapshot": None}
+
+
+def test_count_models_built_from_segments_a_shard_at_a_time_equal_those_of_the_whole_counts(corpus, tmp_path):
+    whole, spilled = tmp_path / "unbounded", tmp_path / "spilled"
+    ingest(corpus / "all", whole)
+    ingest(corpus / "half", spilled, "--memory", "100kB")
+    ingest(corpus / "all", spilled, "--memory", "100kB", "--checkpoint-seconds", "0")
+    assert len(segment_names(spilled / "snapshots" / Store(spilled).latest_snapshot()["name"])) > 1
+    acc = Store(whole).load()
+    fids = np.asarray(acc.raw_rows[:, 0])
+    texts = [p.read_text(encoding="latin-1") for p in sorted((corpus / "all" / GROUPS[2]).iterdir())[:5]]
+    for name in ("dm", "complement", "ridge-complement"):
+        want = make_model(acc, name)
+        got = Store(spilled).count_model(name)  # built a shard at a time and saved
+        for clf in (got, Store(spilled).count_model(name)):  # and the saved one, memory-mapped
+            assert clf.categories == want.categories
+            # per feature and category the same formula on the same counts: equal, bit for bit
+            assert np.array_equal(clf.feature_weights(fids), want.feature_weights(fids))
+            assert np.array_equal(clf.log_prior, want.log_prior)
+            # the ridge part sums floats per shard: equal to rounding
+            np.testing.assert_allclose(clf.decision_function(texts), want.decision_function(texts), rtol=1e-9)
 
 
 def test_the_budget_option_refuses_what_it_cannot_do(corpus, tmp_path):

@@ -42,7 +42,7 @@ from .counting import (AT_LEAST_K, CHECKPOINT_GROWTH, DISTINCT, DOUBLETONS, GRAM
                        accumulate, count_stats, gram_bucket, gram_buckets, is_checkpoint, merge_rows,
                        replay_crossings, subtract_pages, page_terms)
 from .features import gather_tokens, ngram_id, ngram_ids, page_features, tokenize
-from .scoring import (DENSE, LINEAR_LOAD, complement_parts, key_table, linear_find, linear_starts, linear_table,
-                      linear_weights, score_dense, score_texts, unigram_bucket_sums)
+from .scoring import (DENSE, LINEAR_LOAD, complement_rows, entry_starts, fill_entries, key_table, linear_find,
+                      linear_starts, linear_weights, score_dense, score_texts, unigram_bucket_sums)
 from .tables import (AHEAD, P_COUNT, P_ID_TF, P_KEY, P_WEIGHT, PAIR_LIMIT, category_salt, lookup_rows, pair_find,
                      pair_table_build, pair_table_grow, pairs_columns, pairs_dense, table_build, table_lookup)

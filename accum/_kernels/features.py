@@ -137,7 +137,7 @@ def ngram_ids(ids, tok_bounds, max_order):
     return grams
 
 
-#: An empty :func:`linear_table`: nothing to prefetch.
+#: An empty linear model table (:func:`key_table`): nothing to prefetch.
 NO_TABLE = np.zeros(0, np.uint64)
 
 
@@ -146,7 +146,7 @@ def _doc_features(grams, a, b, table, fids, tfs, first, n, model_table):
     """Write the distinct features of the document whose n-grams are ``grams[a:b]`` from
     index ``n`` on (see :func:`page_features`); returns the index after the last.
     ``table`` (int64) is scratch: at least twice the document's n-grams. Each new
-    feature's slot in ``model_table`` (a :func:`linear_table`, when not empty) starts
+    feature's slot in ``model_table`` (a linear model's :func:`key_table`, when not empty) starts
     loading meanwhile."""
     model_mask = np.uint64(model_table.shape[0] // 2 - 1)
     cap = 2

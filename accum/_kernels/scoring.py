@@ -15,43 +15,46 @@ from .features import _doc_features, _doc_ngrams, _tokenize_doc
 from .tables import AHEAD, P_KEY, P_WEIGHT
 
 
-#: Load factor of a :func:`linear_table` at most: most test features are unseen, and a
+#: Load factor of a linear model's :func:`key_table` at most: most test features are unseen, and a
 #: miss probes on to an empty slot, which stays within a cache line or two at this load.
 LINEAR_LOAD = 0.6
 
 
-#: Header of a dense row among a :func:`linear_table`'s entries.
+#: Header of a dense row among a linear model's entries (:func:`entry_starts`).
 DENSE = -1.0
 
 
 @njit(**NJIT_OPTIONS)
-def linear_table(pairs, n_pairs, row_keys, n_cats, pair_delta, row_default, cap, layout):
-    """A linear model's weights, laid out for scoring (see :func:`score_texts`).
+def entry_starts(pairs, n_pairs, n_rows, n_cats, layout, offset):
+    """Where the entries of each of ``n_rows`` rows start when the rows are laid out in
+    the order ``layout`` lists them from ``offset`` (see :func:`fill_entries`): returns
+    each row's pair count, its start, and where the entries end.
 
-    A feature (row r) weighs ``category_term[c] + row_default[r] + delta`` in category c,
-    where ``delta`` is the pair's ``pair_delta`` if (r, c) was counted, else 0.
-
-    Returns ``table`` (uint64[2 * cap]: open addressing, slot s holds a feature id at
-    ``2s`` (0 = empty) and where its entries start at ``2s + 1``) and ``entries``
-    (float64): per row, in the order ``layout`` lists the rows, a header (the number of
-    its pairs, its ``row_default``), then its pairs as (category, ``pair_delta``); a row
-    counted in a quarter of the categories or more is dense instead: header (``DENSE``,
+    A linear model's entries hold, per row, a header (the number of its pairs, its
+    ``row_default``), then its pairs as (category, ``pair_delta``); a row counted in a
+    quarter of the categories or more is dense instead: header (``DENSE``,
     ``row_default``), then ``n_cats`` deltas. Most rows have one pair (sparse: 32 bytes)
     while the frequent features most pages contain are dense (their sums vectorise).
     Laying the frequent rows out first keeps the pages a query touches few when the
     entries are memory-mapped.
     """
-    n_rows = row_keys.shape[0]
     n_of = np.zeros(n_rows, np.int64)  # pairs per row
     for p in range(n_pairs):
         n_of[pairs[p, P_KEY] >> 32] += 1
-    start = np.empty(n_rows, np.int64)  # where each row's entries start
-    size = 0
+    start = np.empty(n_rows, np.int64)
+    size = offset
     for r in layout:
         start[r] = size
         size += 2 + (n_cats if 4 * n_of[r] >= n_cats else 2 * n_of[r])
-    entries = np.empty(size, np.float64)
-    for r in range(n_rows):  # headers; a sparse row's count grows as its pairs are placed
+    return n_of, start, size
+
+
+@njit(**NJIT_OPTIONS)
+def fill_entries(pairs, n_pairs, n_of, start, n_cats, pair_delta, row_default, entries):
+    """Write the rows' entries where :func:`entry_starts` placed them: a feature (row r)
+    weighs ``category_term[c] + row_default[r] + delta`` in category c, where ``delta``
+    is the pair's ``pair_delta`` if (r, c) was counted, else 0."""
+    for r in range(n_of.shape[0]):  # headers; a sparse row's count grows as its pairs are placed
         e = start[r]
         entries[e + 1] = row_default[r]
         if 4 * n_of[r] >= n_cats:
@@ -74,29 +77,25 @@ def linear_table(pairs, n_pairs, row_keys, n_cats, pair_delta, row_default, cap,
             entries[j] = np.float64(c)
             entries[j + 1] = pair_delta[p]
             entries[e] += 1.0
-    return key_table(row_keys, start, cap), entries
 
 
 @njit(**NJIT_OPTIONS)
-def complement_parts(pairs, n_pairs, n_rows, n_cats, alpha):
+def complement_rows(pairs, n_pairs, n_rows, alpha):
     """Complement naive Bayes' weights ``-log((W[w] - W[w, c] + alpha) / sum_v (W[v] -
-    W[v, c] + alpha))`` over the pairs' document weights W, as the three parts a
-    :func:`linear_table` takes: per category the normaliser, per row ``-log(W[w] +
-    alpha)`` and per pair what its own category's weight takes away from that."""
+    W[v, c] + alpha))`` over the pairs' document weights W, without the per-category
+    normaliser (which needs every row): per row ``-log(W[w] + alpha)`` and per pair what
+    its own category's weight takes away from that, the two row parts
+    :func:`fill_entries` takes."""
     row_total = np.zeros(n_rows)  # fixed-point integers summed in float64: exact below 2**53
-    cat_total = np.zeros(n_cats)
     for p in range(n_pairs):
         key = pairs[p, P_KEY]
-        w = np.float64(pairs[p, P_WEIGHT])
-        row_total[key >> 32] += w
-        cat_total[key & 0xFFFFFFFF] += w
-    category_term = np.log((cat_total.sum() - cat_total) / WEIGHT_SCALE + alpha * n_rows)
+        row_total[key >> 32] += np.float64(pairs[p, P_WEIGHT])
     row_default = -np.log(row_total / WEIGHT_SCALE + alpha)
     pair_delta = np.empty(n_pairs)
     for p in range(n_pairs):
         r = pairs[p, P_KEY] >> 32
         pair_delta[p] = -np.log((row_total[r] - pairs[p, P_WEIGHT]) / WEIGHT_SCALE + alpha) - row_default[r]
-    return category_term, row_default, pair_delta
+    return row_default, pair_delta
 
 
 @njit(**NJIT_OPTIONS)
@@ -116,7 +115,7 @@ def unigram_bucket_sums(pairs, n_pairs, row_info, bits, n_cats):
 
 @njit(**NJIT_OPTIONS)
 def linear_find(table, fid):
-    """Where the entries of feature ``fid`` start in a :func:`linear_table`, or -1."""
+    """Where the entries of feature ``fid`` start in a linear model's :func:`key_table`, or -1."""
     mask = np.uint64(table.shape[0] // 2 - 1)
     s = fid & mask
     while True:
@@ -227,7 +226,7 @@ def score_texts(buf, doc_bounds, max_order, table, entries, category_term, binar
 
     Document d is ``buf[doc_bounds[d]:doc_bounds[d + 1]]`` (UTF-8). Per document, over
     its distinct features (tf: occurrences in the document), each feature the
-    :func:`linear_table` holds adds ``x`` times its weights, ``x`` = 1 with ``binary``
+    model's table (:func:`key_table`) holds adds ``x`` times its weights, ``x`` = 1 with ``binary``
     (presence), else tf: its pairs' deltas go to their categories, and its row default
     and ``category_term`` (float64[n_categories]) to every category, summed per page
     first. When ``ridge_coef`` (float64[2 ** bits, n_cats], the ridge coefficients of
@@ -279,7 +278,7 @@ def _page_scratch_for(scratch, n_bytes, max_order):
 
 @njit(**NJIT_OPTIONS)
 def _page_rows(buf, a, b, table, entries, scratch):
-    """The distinct features of the page ``buf[a:b]`` with where a :func:`linear_table`
+    """The distinct features of the page ``buf[a:b]`` with where a linear model's :func:`key_table`
     (or :func:`key_table`) holds them, into ``scratch`` (see :func:`_page_scratch`:
     ids in ``scratch[5]``, counts ``[6]``, first positions ``[7]``, table values ``[8]``,
     -1 where absent); returns how many."""
@@ -292,13 +291,25 @@ def _page_rows(buf, a, b, table, entries, scratch):
     return n
 
 
-@njit(**NJIT_OPTIONS)
-def key_table(keys, values, cap):
-    """An open-addressing table of ``cap`` slots (a power of two, more than ``len(keys)``)
-    mapping each distinct non-zero key (uint64) to its value (uint64): slot s holds the
-    key at ``2s`` (0 = empty) and the value at ``2s + 1`` (read by :func:`linear_find`)."""
+def key_table(key_parts: list, value_parts: list) -> np.ndarray:
+    """An open-addressing table mapping each distinct non-zero key (uint64) of the parts
+    to its value (uint64): slot s holds the key at ``2s`` (0 = empty) and the value at
+    ``2s + 1`` (read by :func:`linear_find`), in the fewest slots (a power of two) that
+    keep the load at most :data:`LINEAR_LOAD`. The keys come in parts (a model's shards),
+    inserted a part at a time, so that no array of them all is made."""
+    n_keys = sum(len(keys) for keys in key_parts)
+    cap = 1 << 4
+    while n_keys > LINEAR_LOAD * cap:
+        cap *= 2
     table = np.zeros(2 * cap, np.uint64)
-    mask = np.uint64(cap - 1)
+    for keys, values in zip(key_parts, value_parts):
+        _key_insert(table, np.ascontiguousarray(keys, np.uint64), np.ascontiguousarray(values, np.uint64))
+    return table
+
+
+@njit(**NJIT_OPTIONS)
+def _key_insert(table, keys, values):
+    mask = np.uint64(table.shape[0] // 2 - 1)
     for r in range(keys.shape[0]):
         if r + AHEAD < keys.shape[0]:
             _prefetch(table, 2 * (keys[r + AHEAD] & mask))
@@ -306,8 +317,7 @@ def key_table(keys, values, cap):
         while table[2 * s] != ZERO:
             s = (s + ONE) & mask
         table[2 * s] = keys[r]
-        table[2 * s + 1] = np.uint64(values[r])
-    return table
+        table[2 * s + 1] = values[r]
 
 
 @njit(**NJIT_OPTIONS)
