@@ -10,15 +10,25 @@ from .common import data_errors, emit_json, json_option, open_store, printable, 
 AHEAD = (2.0, 10.0)
 
 
+def check_options(func):
+    """``--shuffles``, ``--seed`` and ``--min-pages``: how the forecasts are checked (also
+    by ``accum report``)."""
+    for option in reversed((
+        click.option("--shuffles", default=5, show_default=True, type=click.IntRange(min=0),
+                     help="Seeded random page orders the forecasts are checked in, besides the order of ingest."),
+        click.option("--seed", default=0, show_default=True, type=int, help="Seed of the shuffles."),
+        click.option("--min-pages", default=1000, show_default=True, type=click.IntRange(min=2),
+                     help="Categories with fewer pages are left out of the error summary."),
+    )):
+        func = option(func)
+    return func
+
+
 @click.command("forecast")
 @click.option("--category", "category", default=None, help="One category (default: all, plus all pages).")
 @click.option("--order", default=1, show_default=True, type=click.IntRange(1, 8),
               help="n-gram order of the features in the tables (--json has every order).")
-@click.option("--shuffles", default=5, show_default=True, type=click.IntRange(min=0),
-              help="Seeded random page orders the forecasts are checked in, besides the order of ingest.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the shuffles.")
-@click.option("--min-pages", default=1000, show_default=True, type=click.IntRange(min=2),
-              help="Categories with fewer pages are left out of the error summary.")
+@check_options
 @store_options
 @json_option
 @data_errors

@@ -1,0 +1,708 @@
+"""``accum report``: one document that answers, for a store, the question accum exists for.
+
+The question (issue #21): Blekko's per-topic accumulators "added vectors rapidly for the
+first 10,000 pages and then added fewer and fewer as we got deeper", approaching "maybe a
+decimal order wider than the number of documents"; if LLM parameters worked like that,
+would a 400B-parameter model be able to recall at least 40B unique documents? The
+commands answer it piecemeal (``saturation``, ``forecast``, ``capacity``, ``recall``);
+the report puts their results in one place, each number with what it is:
+
+- **measured**: counted on this store (pages, features, bits, recall, and the errors of
+  forecasts checked on its own pages);
+- **fitted**: a parameter of a model fitted to this store (Heaps' K and β, their R²);
+- **extrapolated**: a prediction past what the store holds (features and parameters at
+  more pages, forecasts at 2x and 10x, the unseen features, an LLM's capacity at a size
+  its bits per parameter were not measured at);
+- **cited**: from the literature or the question (LLM sizes, 3.6 bits per parameter).
+
+A report is data (:class:`Report`: sections of :class:`Text`, :class:`Table` and
+:class:`Figure`, every number a :class:`Num` with its kind), built by :func:`build` from
+what the command gathered (:class:`Inputs`), and rendered by :func:`render_html` or
+:func:`render_markdown` from the same data, so the two formats cannot say different
+things. HTML is self-contained (CSS inline, figures as base64 PNG, a content security
+policy that forbids every fetch); Markdown refers to its figures as PNG files written
+beside it, which is what Markdown viewers display (many refuse data URIs).
+This module reads no store: the command (``accum.cli.report_cmd``) gathers the inputs.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .capacity import BITS_PER_PARAMETER, KNOWLEDGE_BITS_PER_PARAMETER, answer_numbers
+
+#: What a number can be, and the letter that marks it.
+KINDS = {"measured": "M", "fitted": "F", "extrapolated": "E", "cited": "C"}
+#: Categories drawn beside all pages in the growth figures (the largest ones).
+FIGURE_CATEGORIES = 7
+#: Blekko's recollection in the question: features about a decimal order more than pages.
+BLEKKO_FEATURES_PER_PAGE = 10
+#: The references the report cites, by key: (text, link).
+REFERENCES = {
+    "question": ("The question of issue #21: Blekko's per-topic accumulators, and a 400B-parameter model "
+                 "recalling 40B documents", None),
+    "morris": ("Morris et al. 2025, How much do language models memorize? (3.6 bits per parameter; 3.51 in "
+               "bf16, 3.83 in fp32)", "https://arxiv.org/abs/2505.24190"),
+    "allen-zhu": ("Allen-Zhu & Li 2024, Physics of Language Models: Part 3.3, Knowledge Capacity Scaling Laws "
+                  "(2 bits of knowledge per parameter)", "https://arxiv.org/abs/2404.05405"),
+    "carlini": ("Carlini et al. 2022, Quantifying Memorization Across Neural Language Models (prompted "
+                "extraction: a k-token prompt, the next m tokens by greedy decoding)",
+                "https://arxiv.org/abs/2202.07646"),
+    "orlitsky": ("Orlitsky, Suresh & Wu 2016, Optimal prediction of the number of unseen species, "
+                 "PNAS 113:13283 (smoothed Good–Toulmin)", None),
+}
+NEURAL_MISSING = "not measured yet — run `accum capacity --neural` on this store"
+ASYMPTOTE_MISSING = "not measured yet — this accum has no accum.asymptote"
+
+
+# -- the document as data ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Num:
+    """A number and what it is (one of :data:`KINDS`), with how to write it: ``int``
+    (thousands separators), ``sig`` (three significant digits, powers of ten from a
+    million on), ``exact`` (as ``sig`` without trailing zeros: a given value such as
+    3.6 or 4·10¹⁰), ``pct``, ``signed`` (a signed percentage) or ``fixed`` (three decimals)."""
+
+    value: float | None
+    kind: str
+    style: str = "sig"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"a number is one of {', '.join(KINDS)}, not {self.kind!r}")
+
+    @property
+    def text(self) -> str:
+        return format_number(self.value, self.style)
+
+
+#: A paragraph's or a cell's parts: text and numbers.
+Inline = str | Num
+
+
+@dataclass(frozen=True)
+class Text:
+    """A paragraph; ``notice`` marks what is missing (not measured, not kept)."""
+
+    parts: tuple
+    notice: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of cells under ``columns``; a row's first cell names it. A cell is text, a
+    :class:`Num`, a tuple of both, or None (nothing to show)."""
+
+    columns: tuple
+    rows: list
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A PNG image; ``name`` is its file name's stem beside a Markdown report."""
+
+    name: str
+    png: bytes
+    caption: str
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    blocks: list
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    about: Text
+    sections: list
+    references: list = field(default_factory=list)
+
+    @property
+    def figures(self) -> list[Figure]:
+        return [b for s in self.sections for b in s.blocks if isinstance(b, Figure)]
+
+
+SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def format_number(value, style: str = "sig") -> str:
+    """How a :class:`Num` is written (see its styles); None is a dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if style == "int":
+        return f"{value:,.0f}"
+    if style == "fixed":
+        return f"{value:.3f}"
+    if style in ("pct", "signed"):
+        percent = 100 * value
+        digits = 1 if abs(percent) >= 1 or percent == 0 else 2 if abs(percent) >= 0.01 else 4
+        return f"{percent:{'+' if style == 'signed' else ''}.{digits}f}%"
+    if value == 0:
+        return "0"
+    def trim(written: str) -> str:
+        return written.rstrip("0").rstrip(".") if style == "exact" and "." in written else written
+
+    exponent = math.floor(math.log10(abs(value)))
+    mantissa = value / 10**exponent
+    if round(abs(mantissa), 2) >= 10:  # 9.996·10^5 is written 1.00·10^6
+        mantissa, exponent = mantissa / 10, exponent + 1
+    if -3 <= exponent < 6:
+        return trim(f"{value:,.{max(0, 2 - exponent)}f}")
+    power = "10" + str(exponent).translate(SUPERSCRIPTS)
+    written = trim(f"{mantissa:.2f}")
+    return power if written == "1" else f"{written}·{power}"
+
+
+# -- what the command gathers -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything a report is built from.
+
+    ``capacity``: :func:`accum.capacity.capacity_result`; ``saturation``: n-gram order ->
+    (curves, summaries) of :func:`accum.saturation.analyse` for all pages (None) and every
+    category; ``forecasts``: ``accum forecast --json`` for all categories (see
+    ``accum.cli.forecast_cmd.forecasts``); ``asymptote``: ``accum.asymptote.asymptote`` at
+    order 1, or None when this accum has none; ``neural``: the neural capacity the store
+    keeps (``accum.storage.neural.read_neural_capacity``), or None.
+    """
+
+    store: str
+    snapshot: str
+    capacity: dict
+    saturation: dict
+    forecasts: dict
+    asymptote: list | None = None
+    neural: dict | None = None
+
+
+def build(inputs: Inputs) -> Report:
+    """The report of a store, from what the command gathered."""
+    m = inputs.capacity["measured"]
+    about = Text((
+        f"Store {inputs.store}, snapshot {inputs.snapshot}: ", Num(m["pages"], "measured", "int"), " pages, ",
+        Num(m["tokens"], "measured", "int"), " tokens, ",
+        Num(len(inputs.saturation[1][1]) - 1, "measured", "int"),
+        f" categories. Made by accum {__version__} on {date.today().isoformat()}. Every number is marked: "
+        "M measured on this store, F fitted to it, E extrapolated past it, C cited."))
+    sections = [_short_answer(inputs), _growth(inputs), _levelling(inputs), _parameters(inputs), _recall(inputs),
+                _llms(inputs), _answer(inputs)]
+    return Report(f"Would a 400B-parameter model recall 40B documents? The store {Path(inputs.store).name}", about,
+                  sections, list(REFERENCES.values()))
+
+
+def _answer_numbers(inputs: Inputs) -> dict:
+    c = inputs.capacity
+    return answer_numbers(c["measured"]["page_bits"]["compressed_bits_per_page"], c["extrapolated"][-1])
+
+
+def _short_answer(inputs: Inputs) -> Section:
+    a = _answer_numbers(inputs)
+    at_40b = inputs.capacity["extrapolated"][-1]
+    verdict = "Yes" if a["recalls_all"] else "No"
+    return Section("short", "The answer in short", [Text((
+        f"{verdict}. At ", Num(BITS_PER_PARAMETER, "cited", "exact"), " bits per parameter a 400B-parameter model holds ",
+        Num(a["capacity_bits"], "extrapolated"), " bits; a page of this store takes ",
+        Num(a["bits_per_page"], "measured", "int"), " bits compressed, so the model could hold ",
+        Num(a["pages_at_capacity"], "extrapolated"), " such pages verbatim, ",
+        Num(a["share_of_documents"], "extrapolated", "pct"), " of 40B. An accumulator like this store's would need ",
+        Num(a["accumulator_parameters"], "extrapolated"), " counts for 40B pages (",
+        Num(at_40b["features"] / at_40b["pages"], "extrapolated"),
+        " features per page there; Blekko's recollection was about ",
+        Num(BLEKKO_FEATURES_PER_PAGE, "cited", "exact"), ")."))])
+
+
+# -- growth and its forecasts --------------------------------------------------------------
+
+
+def _growth(inputs: Inputs) -> Section:
+    blocks = [Text((
+        "Distinct features as pages accumulate, from the growth log recorded while ingesting: all pages and "
+        "the largest categories, with Heaps' law fitted on each curve and the Good–Turing tangent from half of "
+        "the pages; below, new features per page. The forecasts are then checked on the store's own pages: "
+        "made from the first 10, 25 and 50 % of the pages (in the order of ingest, and in ",
+        Num(inputs.forecasts["shuffles"], "measured", "int"), " seeded shuffles) and compared with all of them.",))]
+    for order, (curves, summaries) in sorted(inputs.saturation.items()):
+        blocks.append(_growth_figure(order, curves, summaries))
+    blocks.append(_all_pages_checks(inputs.forecasts))
+    if inputs.forecasts["errors"]:
+        blocks.append(_category_checks(inputs.forecasts))
+    else:
+        blocks.append(Text((f"No category has {inputs.forecasts['min_pages']:,} pages or more: the checks above "
+                            "are of all pages only.",), notice=True))
+    blocks.append(_store_forecast(inputs.forecasts))
+    return Section("growth", "Growth curves and their validated forecasts", blocks)
+
+
+def _growth_figure(order: int, curves: dict, summaries: dict) -> Figure:
+    from .plots import saturation_figure
+
+    categories = [n for n in curves if n is not None]
+    largest = sorted(categories, key=lambda n: -summaries[n]["pages"])[:FIGURE_CATEGORIES] if len(categories) > 1 \
+        else []
+    names = [None, *largest]
+    with tempfile.TemporaryDirectory() as tmp:
+        image = saturation_figure({n: curves[n] for n in names}, {n: summaries[n] for n in names}, None,
+                                  Path(tmp) / "growth.png")[0]
+        png = image.read_bytes()
+    shown = f"all pages and the {len(largest)} largest categories" if largest else "all pages"
+    return Figure(f"growth-order-{order}", png,
+                  f"Growth of distinct {_grams(order)}: {shown} (measured), Heaps fits (fitted) and "
+                  "the forecast from half the pages (extrapolated); the dotted grey line is 10 features per page.")
+
+
+def _grams(order) -> str:
+    """The features of an n-gram order, in words ("unigrams")."""
+    return {1: "unigrams", 2: "bigrams", 3: "trigrams"}.get(int(order), f"{order}-grams")
+
+
+def _all_pages_checks(forecasts: dict) -> Table:
+    """Errors of each method's forecast of all pages: in the order of ingest, and the
+    median |error| over the shuffles."""
+    fractions = sorted({c["fraction"] for c in forecasts["checks"]})
+    errors: dict = {}
+    for c in forecasts["checks"]:
+        if c["category"] is None and c["relative_error"] is not None:
+            kind = "ingest" if c["pages_order"] == "ingest" else "shuffled"
+            errors.setdefault((c["order"], c["method"], kind), {}).setdefault(c["fraction"], []).append(
+                c["relative_error"])
+    rows = []
+    for (order, method, kind), by_fraction in sorted(errors.items()):
+        cells = []
+        for f in fractions:
+            e = by_fraction.get(f)
+            cells.append(None if e is None else Num(e[0], "measured", "signed") if kind == "ingest"
+                         else Num(float(np.median(np.abs(e))), "measured", "pct"))
+        rows.append((_method_name(method), _grams(order), "ingest (error)" if kind == "ingest" else
+                     "shuffled (median |error|)", *cells))
+    return Table(("method", "n-grams", "pages in order of", *(f"from {f:.0%}" for f in fractions)), rows,
+                 "Forecasts of all pages' distinct features from their first 10/25/50 %, against the count "
+                 "(accum forecast, all pages).")
+
+
+def _category_checks(forecasts: dict) -> Table:
+    fractions = sorted({e["fraction"] for e in forecasts["errors"]})
+    rows: dict = {}
+    for e in forecasts["errors"]:
+        key = (_method_name(e["method"]), _grams(e["order"]), e["pages_order"])
+        rows.setdefault(key, [None] * len(fractions))[fractions.index(e["fraction"])] = (
+            Num(e["median_abs_error"], "measured", "pct"), " (", Num(e["max_abs_error"], "measured", "pct"), ")")
+    n = forecasts["errors"][0]["forecasts"]
+    return Table(("method", "n-grams", "pages in order of", *(f"from {f:.0%}" for f in fractions)),
+                 [(*key, *cells) for key, cells in rows.items()],
+                 f"The same checks on each category with {forecasts['min_pages']:,} pages or more: median "
+                 f"(largest) |error| over {n} forecasts.")
+
+
+def _store_forecast(forecasts: dict) -> Table:
+    """The store's forecast of all pages at 2x and 10x: the method its own checks chose."""
+    rows = []
+    for c in forecasts["current"]:
+        if c["category"] is not None:
+            continue
+        row = [_grams(c["order"]), Num(c["distinct"], "measured", "int")]
+        for ahead, chosen in forecasts["chosen"].items():
+            row += [_method_name(chosen["method"]) if chosen else "none checked",
+                    Num(c["predicted"][ahead], "extrapolated", "int") if chosen else None,
+                    Num(chosen["median_abs_error"], "measured", "pct") if chosen else None]
+        rows.append(row)
+    columns = ["n-grams", "distinct features now"]
+    for ahead in forecasts["chosen"]:
+        columns += [f"method at {ahead}", f"features at {ahead} the pages", f"its median |error| at {ahead}"]
+    return Table(tuple(columns), rows, "The store's own forecast of all pages' features: at each multiple, the "
+                                       "method whose checks erred least there (accum forecast).")
+
+
+def _method_name(method: str) -> str:
+    return {"smoothed_good_toulmin": "smoothed Good–Toulmin", "second_order": "second-order tangent",
+            "tangent": "tangent"}.get(method, method)
+
+
+# -- where growth levels off --------------------------------------------------------------
+
+
+def _levelling(inputs: Inputs) -> Section:
+    curves, summaries = inputs.saturation[1]
+    names = [None, *sorted((n for n in summaries if n is not None), key=lambda n: -summaries[n]["pages"])]
+    rows = [_levelling_row(curves[n], summaries[n]) for n in names]
+    blocks = [
+        Text(("Blekko's accumulators \"added vectors rapidly for the first 10,000 pages and then added fewer and "
+              "fewer\", approaching \"maybe a decimal order wider than the number of documents\" (about ",
+              Num(BLEKKO_FEATURES_PER_PAGE, "cited", "exact"), " features per page). Here, a category levels off at "
+              "the page after which fewer than one new feature seen at least twice arrives per page, for good.")),
+        Table(("category", "pages", "distinct unigrams", "per page", "seen ≥ 2 times, per page",
+               "new per page (last 10 %)", "new seen ≥ 2, per page", "levels off at page", "features per page there",
+               "Chao1 floor of the asymptote"), rows,
+              "Unigrams per category, from the growth log; Chao1 is a floor on the distinct features unlimited "
+              "pages would show (extrapolated)."),
+    ]
+    blocks += _asymptote_blocks(inputs.asymptote)
+    return Section("levelling", "Where growth levels off, and at what features per page", blocks)
+
+
+def _levelling_row(curve, s: dict) -> tuple:
+    at = s["saturated_at_pages"]
+    there = None
+    if at is not None:
+        i = int(np.searchsorted(curve.pages, at))
+        there = Num(curve.distinct[i] / curve.pages[i], "measured")
+    return ("all pages" if s["category"] is None else s["category"], Num(s["pages"], "measured", "int"),
+            Num(s["distinct"], "measured", "int"), Num(s["features_per_page"], "measured"),
+            Num(s["pruned_features_per_page"], "measured"), Num(s["new_per_page"], "measured"),
+            Num(s["new_pruned_per_page"], "measured"),
+            Num(at, "measured", "int") if at is not None else "not yet", there,
+            Num(s["chao1"]["estimate"], "extrapolated"))
+
+
+def _asymptote_blocks(asymptote: list | None) -> list:
+    """Features per page at each scale, where the rate of new features falls below 1 and
+    0.1 per page, and the estimate of the features no page has shown yet."""
+    if asymptote is None:
+        return [Text((f"Features per page by how often they were seen, at growing scales: {ASYMPTOTE_MISSING}.",),
+                     notice=True)]
+    rows = []
+    for a in asymptote:
+        last = a["scales"][-1]["at_least"] if a["scales"] else {}
+        unseen = a["unseen"]
+        rows.append((
+            "all pages" if a["category"] is None else a["category"], Num(a["pages"], "measured", "int"),
+            Num(a["distinct"], "measured", "int"),
+            *(Num(last.get(k), "measured") for k in ("1", "2", "5", "10")),
+            *(Num(a["rate_below"][k], "measured", "int") if a["rate_below"].get(k) is not None else "not yet"
+              for k in ("1.0", "0.1")),
+            (Num(unseen["estimate"], "extrapolated"), " (", Num(unseen["low"], "extrapolated"), "–",
+             Num(unseen["high"], "extrapolated"), f", {unseen['method']})")))
+    return [Table(("category", "pages", "distinct", "per page seen ≥ 1", "≥ 2", "≥ 5", "≥ 10",
+                   "under 1 new per page from page", "under 0.1 from page", "features not seen yet"), rows,
+                  "Unigram features per page at all the pages, by how many times they were seen; where the rate "
+                  "of new features fell for good; the features unlimited pages would add (accum.asymptote).")]
+
+
+# -- parameters ------------------------------------------------------------------------------
+
+
+def _parameters(inputs: Inputs) -> Section:
+    from .plots import capacity_figure
+
+    c = inputs.capacity
+    with tempfile.TemporaryDirectory() as tmp:
+        png = capacity_figure(c["accumulator_growth"], c["extrapolated"], c["llms"], Path(tmp) / "cap.png").read_bytes()
+    fits = Table(("n-grams", "K", "β", "R²", "points", "from page"),
+                 [(_grams(order), Num(f["K"], "fitted"), Num(f["beta"], "fitted", "fixed"), Num(f["r2"], "fitted", "fixed"),
+                   Num(f["points"], "fitted", "int"), Num(f["from_pages"], "fitted", "int"))
+                  for order, f in c["fitted"].items()],
+                 "Heaps' law V = K·tokens^β fitted on the growth log of all pages, per n-gram order.")
+    per_feature = c["measured"]["classifier"]["parameters"] / c["measured"]["classifier"]["features"]
+    grid = Table(("pages", "features", "features per page", "parameters (counts)", ""),
+                 [(format_number(r["pages"], "exact"), Num(r["features"], "extrapolated"),
+                   Num(r["features"] / r["pages"], "extrapolated"), Num(r["parameters"], "extrapolated"),
+                   r["kind"].replace("2x", "twice the pages"))
+                  for r in c["extrapolated"]],
+                 "An accumulator for N pages like these: the Heaps fits above summed over the orders, at this "
+                 "store's tokens per page, each feature taking the parameters it takes here.")
+    return Section("parameters", "Parameters the accumulator needs at 10⁶ … 4·10¹⁰ pages", [
+        Figure("capacity", png, "Parameters against pages: the accumulator measured along its growth log and "
+                                "extrapolated by Heaps' law; each LLM at the pages it could hold verbatim at 3.6 bits "
+                                "per parameter (extrapolated)."),
+        Text(("Now: ", Num(c["measured"]["pages"], "measured", "int"), " pages, ",
+              Num(c["measured"]["classifier"]["features"], "measured", "int"), " distinct features, ",
+              Num(c["measured"]["classifier"]["parameters"], "measured", "int"), " parameters (non-zero counts, ",
+              Num(per_feature, "measured"), " per feature).")),
+        fits, grid, _error_at_10x(inputs)])
+
+
+def _error_at_10x(inputs: Inputs) -> Table:
+    """How far forecasts over 10x the pages were off on this store: Heaps' law (the
+    extrapolation's own method) fitted on the first tenth, and the store's 10x forecast."""
+    rows = []
+    for order, (_, summaries) in sorted(inputs.saturation.items()):
+        tenth = [f for f in summaries[None]["forecast_heaps"] if f["fraction"] == 0.1]
+        if tenth:
+            rows.append(("Heaps' law fitted on the first 10 % (the extrapolation's method)", _grams(order),
+                         "ingest", "error", Num(tenth[0]["relative_error"], "measured", "signed")))
+    chosen = inputs.forecasts["chosen"].get("10x")
+    if chosen:
+        method = _method_name(chosen["method"])
+        for c in inputs.forecasts["checks"]:
+            if c["category"] is None and c["pages_order"] == "ingest" and c["fraction"] == chosen["fraction"] \
+                    and c["method"] == chosen["method"]:
+                rows.append((f"{method} from the first 10 % (the store's 10× forecast)", _grams(c["order"]), "ingest",
+                             "error", Num(c["relative_error"], "measured", "signed")))
+        rows.append((f"{method} from the first 10 % of each category", "worse order", chosen["pages_order"],
+                     "median |error|", Num(chosen["median_abs_error"], "measured", "pct")))
+    return Table(("forecast of all pages from a tenth of them", "n-grams", "pages in order of", "measured as",
+                  "at 10×"),
+                 rows, "The forecast's measured error at 10×, beside the extrapolation: the same kind of forecast, "
+                       "made on this store from a tenth of its pages and checked against all of them.")
+
+
+# -- recall ---------------------------------------------------------------------------------
+
+
+def _recall(inputs: Inputs) -> Section:
+    m = inputs.capacity["measured"]
+    c = m["classifier"]
+    rows = [("classifier counts (n-grams up to order "
+             f"{max(c['parameters_by_order'], key=int)})", Num(c["parameters"], "measured", "int"),
+             Num(c["count_bits_compressed"] / c["parameters"], "measured"), "gives no text back", None, None)]
+    blocks = []
+    g = m.get("generator")
+    if g is not None:
+        r = g["recall"]
+        rows.append((f"text generator (order {g['order']})", Num(g["parameters"], "measured", "int"),
+                     Num(g["count_bits_compressed"] / g["parameters"], "measured"),
+                     (Num(r["extractable"], "measured", "pct"), " (", Num(r["ci95"][0], "measured", "pct"), "–",
+                      Num(r["ci95"][1], "measured", "pct"), ", ", Num(r["samples"], "measured", "int"), " prompts)"),
+                     Num(r["recalled_bits"], "measured"), Num(r["recalled_bits_per_parameter"], "measured")))
+    else:
+        blocks.append(Text(("This store keeps no text generator, so what its counts give back verbatim is not "
+                            "measured: ingest with --markov-order 8 into a new --store.",), notice=True))
+    blocks.insert(0, Table(("model", "parameters", "stored bits per parameter", "extractable (95 % interval)",
+                            "bits given back", "bits given back per parameter"), rows,
+                           "Prompted extraction (k = 32 tokens of prompt, the next m = 50 by greedy decoding) at "
+                           "seeded positions of the store's pages; bits given back: the extractable share of the "
+                           "pages' compressed bits. Stored bits: the counts compressed (zlib)."))
+    blocks += _neural_blocks(inputs.neural)
+    return Section("recall", "Recall per stored parameter: the counts and a neural model", blocks)
+
+
+def _neural_blocks(neural: dict | None) -> list:
+    """The transformers ``accum capacity --neural`` trained on the store's pages, beside
+    the generator answering the same prompts."""
+    if neural is None:
+        return [Text((f"Neural model trained on the same pages: {NEURAL_MISSING}.",), notice=True)]
+    p = neural["protocol"]
+    rows = [(s["name"], Num(s["parameters"], "measured", "int"),
+             (Num(s["layers"], "measured", "int"), " × ", Num(s["d_model"], "measured", "int"), ", ",
+              Num(s["heads"], "measured", "int"), " heads"),
+             Num(s["train_tokens"], "measured", "int"), Num(s["epochs"], "measured"),
+             Num(s["cross_entropy_bits_per_token"], "measured"), Num(s["information_bits"], "measured"),
+             Num(s["bits_per_parameter"], "measured"), _rate(s["recall"]),
+             (*_rate(s["slice"]["recall"]), " after ", Num(s["slice"]["epochs"], "measured", "int"), " epochs"))
+            for s in neural["sizes"]]
+    g = neural["generator"]
+    rows.append((f"n-gram generator (order {g['order']})", Num(g["parameters"], "measured", "int"), "counts",
+                 None, None, None, None, None, _rate(g["recall"]), None))
+    return [
+        Text(("Transformers trained on the store's ", Num(neural["pages"], "measured", "int"), " pages (",
+              Num(neural["text_tokens"], "measured", "int"), " tokens of the generator's tokeniser), measured as "
+              "the generator is: the same prompts, the same rule for a hit. Information: ", neural["information"],
+              "; its bits per parameter set against ", Num(neural["reference_bits_per_parameter"], "cited", "exact"),
+              f" at capacity ({neural['reference']}). The slice: a model of the same size trained on the windows of "
+              "a few prompts alone, what it recalls once it has memorised them.")),
+        Table(("model", "parameters", "layers × width", "training tokens", "epochs", "cross-entropy (bits/token)",
+               "information (bits)", "bits per parameter", "extractable (95 % interval, hits)", "extractable, slice"),
+              rows, f"accum capacity --neural (torch {neural['torch']}): {p['prompt_protocol']} prompts, k = "
+                    f"{p['prefix']}, m = {p['continuation']}, seed {p['seed']}, greedy decoding."),
+    ]
+
+
+def _rate(r: dict) -> tuple:
+    return (Num(r["rate"], "measured", "pct"), " (", Num(r["low"], "measured", "pct"), "–",
+            Num(r["high"], "measured", "pct"), ", ", Num(r["hits"], "measured", "int"), " of ",
+            Num(r["n"], "measured", "int"), ")")
+
+
+# -- LLMs and the answer ----------------------------------------------------------------------
+
+
+def _llms(inputs: Inputs) -> Section:
+    rows = [(r["model"], Num(r["parameters"], "cited", "exact"),
+             Num(r["active_parameters"], "cited", "exact") if r["active_parameters"] else None,
+             Num(r["training_tokens"], "cited", "exact") if r["training_tokens"] else None,
+             Num(r["capacity_bits"], "extrapolated"), Num(r["knowledge_bits"], "extrapolated"),
+             Num(r["pages_verbatim_at_capacity"], "extrapolated"), r["source"])
+            for r in sorted(inputs.capacity["llms"], key=lambda r: r["parameters"])]
+    return Section("llms", "LLMs and the pages they could hold", [
+        Text(("Capacity at ", Num(BITS_PER_PARAMETER, "cited", "exact"), " bits per parameter (Morris et al. 2025, measured on "
+              "models far smaller than most of these, hence extrapolated) and knowledge at ",
+              Num(KNOWLEDGE_BITS_PER_PARAMETER, "cited", "exact"), " bits per parameter (Allen-Zhu & Li 2024); pages: the "
+              "capacity over this store's measured compressed bits per page.")),
+        Table(("model", "parameters", "active parameters", "training tokens", "capacity (bits)", "knowledge (bits)",
+               "pages like these, verbatim", "source"), rows, "The LLM table (accum/data/llms.csv or --llm-table)."),
+    ])
+
+
+def _answer(inputs: Inputs) -> Section:
+    a = _answer_numbers(inputs)
+    rows = [
+        ("parameters of the model", Num(a["parameters"], "cited", "exact"), "the question"),
+        ("documents to recall", Num(a["documents"], "cited", "exact"), "the question"),
+        ("bits a parameter holds at capacity", Num(BITS_PER_PARAMETER, "cited", "exact"), "Morris et al. 2025"),
+        ("bits the model holds", Num(a["capacity_bits"], "extrapolated"), "parameters × bits per parameter"),
+        ("bits a page takes, compressed", Num(a["bits_per_page"], "measured", "int"), "this store's pages, zlib -9"),
+        ("pages the model could hold verbatim", Num(a["pages_at_capacity"], "extrapolated"), "bits ÷ bits per page"),
+        ("share of the 40B documents", Num(a["share_of_documents"], "extrapolated", "pct"), ""),
+        ("parameters 40B such pages would need", Num(a["parameters_for_documents"], "extrapolated"),
+         "40B × bits per page ÷ bits per parameter"),
+        ("counts an accumulator like this store's needs for 40B pages", Num(a["accumulator_parameters"], "extrapolated"),
+         f"Heaps' law fitted here, {a['accumulator_kind']}"),
+    ]
+    verdict = [
+        "Yes: pages this small fit, " if a["recalls_all"] else "No. ",
+        "At full capacity, with nothing but these pages to hold, 400B parameters hold about ",
+        Num(a["pages_at_capacity"], "extrapolated"), " pages like these, ",
+        Num(a["share_of_documents"], "extrapolated", "pct"), " of 40B; 40B of them would take ",
+        Num(a["parameters_for_documents"], "extrapolated"), " parameters. An accumulator like this store's "
+        "classifier would need ", Num(a["accumulator_parameters"], "extrapolated"), " counts for 40B pages, but "
+        "counts of unigrams and bigrams give no page back. "]
+    g = inputs.capacity["measured"].get("generator")
+    if g is None:
+        verdict.append("What a count table of long n-grams gives back is not measured on this store (no generator).")
+    else:
+        rows += _generator_steps(g, a["bits_per_page"])
+        verdict += _generator_verdict(g, rows[-1][1])
+    for s in (inputs.neural or {}).get("sizes", []):
+        rows.append((f"bits per parameter of the neural model {s['name']}", Num(s["bits_per_parameter"], "measured"),
+                     "trained on this store's pages, above"))
+    return Section("answer", "Would a 400B-parameter model recall 40B documents?", [
+        Table(("step", "value", "from"), rows, "The answer, step by step."), Text(tuple(verdict))])
+
+
+def _generator_steps(g: dict, bits_per_page: float) -> list:
+    """The generator's recalled bits per parameter, and the parameters 40B pages would
+    take at that rate (None when it gave nothing back)."""
+    per_parameter = g["recall"]["recalled_bits_per_parameter"]
+    return [("bits the store's generator gives back per parameter", Num(per_parameter, "measured"),
+             "prompted extraction, above"),
+            ("parameters a count table giving back as much would need for 40B such pages",
+             Num(40e9 * bits_per_page / per_parameter if per_parameter else None, "extrapolated"),
+             "40B × bits per page ÷ bits given back per parameter")]
+
+
+def _generator_verdict(g: dict, needed: Num) -> list:
+    r = g["recall"]
+    said = [f"The store's order-{g['order']} generator, a count table that does give text back, returns ",
+            Num(r["extractable"], "measured", "pct"), " of prompts verbatim, ",
+            Num(r["recalled_bits_per_parameter"], "measured"), " bits per parameter against ",
+            Num(BITS_PER_PARAMETER, "cited", "exact"), " for an LLM at capacity"]
+    if needed.value is None:
+        return said + ["."]
+    return said + ["; at that rate 40B pages would take ", needed, " parameters."]
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+CSS = """
+body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1d2330;
+  max-width:1180px;margin:0 auto;padding:24px 28px 60px;background:#fff}
+h1{font-size:26px;line-height:1.25;margin:0 0 8px}h2{font-size:20px;margin:36px 0 10px;
+  padding-top:12px;border-top:1px solid #d8dde6}
+nav{margin:14px 0 6px;font-size:14px}nav a{margin-right:14px;color:#2456a4;text-decoration:none}
+p{margin:10px 0}p.notice{background:#fff7e0;border-left:4px solid #e0a800;padding:8px 12px}
+.legend{font-size:13px;color:#444}
+table{border-collapse:collapse;margin:12px 0 4px;font-size:13px;width:auto;max-width:100%}
+th,td{border-bottom:1px solid #e3e6ec;padding:4px 9px;vertical-align:top}
+thead th{background:#f1f4f9;text-align:left;font-weight:600;border-bottom:2px solid #c9d0dc}
+tbody th{text-align:left;font-weight:500;white-space:nowrap}td.num{text-align:right;white-space:nowrap}
+tbody tr:nth-child(even){background:#fafbfd}
+caption{caption-side:bottom;text-align:left;font-size:12.5px;color:#555;padding-top:5px}
+.k{display:inline-block;font-size:9.5px;font-weight:700;line-height:1;padding:2px 3px;margin-left:3px;
+  border-radius:3px;vertical-align:1px;color:#fff;font-family:ui-monospace,monospace}
+.k-measured{background:#2f6fba}.k-fitted{background:#7b4bb7}.k-extrapolated{background:#d2691e}.k-cited{background:#3c8d5a}
+figure{margin:16px 0}figure img{max-width:100%;height:auto;border:1px solid #e3e6ec}
+figcaption{font-size:12.5px;color:#555}.scroll{overflow-x:auto}
+"""
+#: Nothing may be fetched: images are data URIs, the style is inline.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def render_html(report: Report) -> str:
+    """The report as one self-contained HTML page."""
+    def inline(part) -> str:
+        if isinstance(part, Num):
+            if part.value is None:
+                return format_number(None)
+            return (f'{html.escape(part.text)}<span class="k k-{part.kind}" title="{part.kind}">'
+                    f"{KINDS[part.kind]}</span>")
+        if isinstance(part, tuple):
+            return "".join(inline(p) for p in part)
+        return html.escape("" if part is None else str(part))
+
+    def block(b) -> str:
+        if isinstance(b, Text):
+            return f'<p{" class=notice" if b.notice else ""}>{inline(b.parts)}</p>'
+        if isinstance(b, Figure):
+            data = base64.b64encode(b.png).decode("ascii")
+            return (f'<figure id="figure-{b.name}"><img src="data:image/png;base64,{data}" '
+                    f'alt="{html.escape(b.caption)}"><figcaption>{html.escape(b.caption)}</figcaption></figure>')
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in b.columns)
+        body = "".join(
+            f'<tr><th scope="row">{inline(row[0])}</th>'
+            + "".join(f'<td class="{"num" if _is_number_cell(c) else "text"}">{inline(c)}</td>' for c in row[1:])
+            + "</tr>" for row in b.rows)
+        return (f'<div class="scroll"><table><caption>{html.escape(b.caption)}</caption><thead><tr>{head}</tr>'
+                f"</thead><tbody>{body}</tbody></table></div>")
+
+    legend = " ".join(f'<span class="k k-{k}">{v}</span> {k}' for k, v in KINDS.items())
+    nav = "".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in report.sections)
+    sections = "".join(f'<section id="{s.key}"><h2>{html.escape(s.title)}</h2>{"".join(block(b) for b in s.blocks)}'
+                       "</section>" for s in report.sections)
+    references = "".join(f"<li>{html.escape(text)}" + (f' <a href="{html.escape(link)}">{html.escape(link)}</a>'
+                                                       if link else "") + "</li>" for text, link in report.references)
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f"<title>{html.escape(report.title)}</title><style>{CSS}</style></head><body>"
+            f"<h1>{html.escape(report.title)}</h1><p>{inline(report.about.parts)}</p>"
+            f'<p class="legend">{legend}</p><nav>{nav}</nav>{sections}'
+            f'<section id="sources"><h2>Sources</h2><ul>{references}</ul></section></body></html>\n')
+
+
+def _is_number_cell(cell) -> bool:
+    return isinstance(cell, Num) or (isinstance(cell, tuple) and any(isinstance(p, Num) for p in cell))
+
+
+MARKS = {"measured": "ᴹ", "fitted": "ᶠ", "extrapolated": "ᴱ", "cited": "ᶜ"}
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+
+
+def render_markdown(report: Report, figure_prefix: str) -> tuple[str, dict[str, bytes]]:
+    """The report as Markdown, and its figures: file name -> PNG bytes, each named
+    ``<figure_prefix><figure name>.png`` and referred to by that relative name."""
+    def inline(part) -> str:
+        if isinstance(part, Num):
+            return part.text if part.value is None else f"{part.text}{MARKS[part.kind]}"
+        if isinstance(part, tuple):
+            return "".join(inline(p) for p in part)
+        return _MD_SPECIAL.sub(r"\\\1", re.sub(r"\s+", " ", "" if part is None else str(part)))
+
+    files = {}
+    lines = [f"# {inline(report.title)}", "", inline(report.about.parts), "",
+             "Marks: " + ", ".join(f"{MARKS[k]} {k}" for k in KINDS) + ".", ""]
+    for s in report.sections:
+        lines += [f"## {inline(s.title)}", ""]
+        for b in s.blocks:
+            if isinstance(b, Text):
+                lines += [("> **Note.** " if b.notice else "") + inline(b.parts), ""]
+            elif isinstance(b, Figure):
+                name = f"{figure_prefix}{b.name}.png"
+                files[name] = b.png
+                lines += [f"![{b.name}]({name})", "", f"*{inline(b.caption)}*", ""]
+            else:
+                numeric = [any(_is_number_cell(r[i]) for r in b.rows) for i in range(len(b.columns))]
+                lines += ["| " + " | ".join(inline(c) for c in b.columns) + " |",
+                          "| " + " | ".join("---:" if n else "---" for n in numeric) + " |"]
+                lines += ["| " + " | ".join(inline(c) for c in row) + " |" for row in b.rows]
+                lines += ["", f"*{inline(b.caption)}*", ""]
+    lines += ["## Sources", ""]
+    lines += [f"- {inline(text)}" + (f" <{link}>" if link else "") for text, link in report.references]
+    return "\n".join(lines) + "\n", files

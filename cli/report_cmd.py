@@ -1,0 +1,155 @@
+"""``accum report``: one document that answers the 400B / 40B question for a store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .common import data_errors, open_store, printable, store_options
+from .forecast_cmd import check_options, forecasts, store_page_features
+
+#: The file endings a report may be written to, and the format each one means.
+FORMATS = {".html": "html", ".htm": "html", ".md": "markdown"}
+
+
+def _report_name(ctx, param, value):
+    """Callback of ``--out``: the ending names the format (checked before any work)."""
+    if Path(value).suffix.lower() not in FORMATS:
+        raise click.BadParameter(f"takes a .html or .md file name, got {Path(value).name!r}")
+    return Path(value)
+
+
+@click.command("report")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), callback=_report_name,
+              help="report.html (self-contained: figures embedded, nothing fetched) or report.md (figures written "
+                   "beside it as <name>.<figure>.png).")
+@click.option("--forecast", "forecast_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Take the forecasts' checks from this 'accum forecast --json' output (made without --category "
+                   "on the store as it is now) instead of checking them again, a minute or more on a large store.")
+@check_options
+@click.option("--llm-table", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Your own LLM table, as for accum capacity (CSV: model, parameters, active_parameters, "
+                   "training_tokens, source).")
+@store_options
+@data_errors
+def report_command(out_path, forecast_path, shuffles, seed, min_pages, llm_table, store, db):
+    """One document that answers, for this store: would a 400B-parameter model that worked
+    like its accumulators recall 40B documents? Growth curves and their validated
+    forecasts, where growth levels off, the parameters needed at 10^6 to 4*10^10 pages,
+    recall per stored parameter, the LLM table and the answer; every number marked
+    measured, fitted, extrapolated or cited.
+
+    Re-reads the store's recorded sources (as accum capacity does) and checks the
+    forecasts on its page vectors (as accum forecast does, unless --forecast).
+    """
+    from accum import report
+
+    inputs = gather(store, db, forecast_path, shuffles, seed, min_pages, llm_table)
+    doc = report.build(inputs)
+    if FORMATS[out_path.suffix.lower()] == "html":
+        out_path.write_text(report.render_html(doc), encoding="utf-8")
+        written = [out_path]
+    else:
+        text, figures = report.render_markdown(doc, f"{out_path.stem}.")
+        written = [out_path.with_name(name) for name in figures]
+        for path, png in zip(written, figures.values()):
+            path.write_bytes(png)
+        out_path.write_text(text, encoding="utf-8")
+        written.insert(0, out_path)
+    for path in written:
+        click.echo(f"wrote {printable(path)}", err=True)
+
+
+def gather(store: str, db: str | None, forecast_path: str | None, shuffles: int, seed: int, min_pages: int,
+           llm_table: str | None):
+    """What :func:`accum.report.build` needs of the store, with progress on stderr.
+
+    The counts are read once and let go before the page vectors are (on a large store
+    each takes gigabytes); every part comes from the same snapshot, or the store changed
+    meanwhile and the report says so.
+    """
+    from accum import capacity as cap
+    from accum import saturation as sat
+    from accum.report import Inputs
+    from accum.storage.recorded import recorded_pages
+
+    st = open_store(store, db)
+    snapshot = (st.latest_snapshot() or {}).get("name")
+    summary = st.summary()
+    if snapshot is None or summary is None or summary.n_documents == 0:
+        raise click.ClickException(f"the store at {store} is empty: run accum ingest first")
+    recorded = _recorded_forecasts(forecast_path, snapshot, summary) if forecast_path else None
+    saturation = {k: sat.analyse(summary, st.growth, k, [None, *summary.categories])
+                  for k in range(1, summary.settings.max_order + 1)}
+    _step("reading the counts and re-reading the pages from their recorded sources")
+    acc = st.load()
+    texts, _ = recorded_pages(st)
+    _step("measuring the pages' bits, the fits and the generator's recall")
+    capacity = cap.capacity_result(acc, st.load_markov(), texts, st.growth, cap.load_llm_table(llm_table))
+    asymptote = _asymptote(st, acc)
+    del acc, texts
+    result = recorded or _check_forecasts(st, snapshot, shuffles, seed, min_pages)
+    return Inputs(printable(store), snapshot, capacity, saturation, result, asymptote, _neural(st))
+
+
+def _step(message: str) -> None:
+    click.echo(f"accum report: {message}", err=True)
+
+
+def _check_forecasts(st, snapshot: str, shuffles: int, seed: int, min_pages: int) -> dict:
+    """``accum forecast``'s checks, on the snapshot the rest of the report describes."""
+    _step("reading the page vectors")
+    checked, pages = store_page_features(st)
+    if checked != snapshot:
+        raise click.ClickException("the store changed while the report was being made: run accum report again")
+    with click.progressbar(length=shuffles + 1, label="accum report: checking forecasts",
+                           file=click.get_text_stream("stderr")) as bar:
+        return forecasts(pages, shuffles, seed, min_pages, progress=lambda done, total: bar.update(1))
+
+
+def _recorded_forecasts(path: str, snapshot: str, summary) -> dict:
+    """``accum forecast --json`` output, when it describes every category of ``snapshot``
+    of this store (its name, and each category's pages, as the store's ``summary`` has them)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            recorded = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{path} is not JSON ({exc}): give it 'accum forecast --json' output",
+                                 param_hint="--forecast") from None
+    if not isinstance(recorded, dict) or not {"snapshot", "checks", "errors", "chosen", "current"} <= set(recorded):
+        raise click.BadParameter(f"{path} is not 'accum forecast --json' output", param_hint="--forecast")
+    pages = {c["category"]: c["pages"] for c in recorded["current"]}
+    if None not in pages:
+        raise click.BadParameter(f"{path} was made with --category: the report needs every category",
+                                 param_hint="--forecast")
+    if recorded["snapshot"] != snapshot or pages != {None: summary.n_documents, **dict(zip(
+            summary.categories, summary.doc_counts.tolist()))}:
+        raise click.BadParameter(f"{path} was made on another store or snapshot than this store's {snapshot}: run "
+                                 "accum forecast --json again (or leave --forecast out)", param_hint="--forecast")
+    return recorded
+
+
+def _asymptote(st, acc) -> list | None:
+    """Unigrams' features per page at growing scales and the unseen ones, when this accum
+    has :mod:`accum.asymptote` (None otherwise: the report says it is not measured)."""
+    try:
+        from accum.asymptote import asymptote
+    except ModuleNotFoundError as exc:
+        if exc.name != "accum.asymptote":
+            raise
+        return None
+    _step("measuring features per page at growing scales")
+    return asymptote(st, acc, order=1)
+
+
+def _neural(st) -> dict | None:
+    """The neural capacity ``accum capacity --neural`` kept in the store, if any."""
+    try:
+        from accum.storage.neural import read_neural_capacity
+    except ModuleNotFoundError as exc:
+        if exc.name != "accum.storage.neural":
+            raise
+        return None
+    return read_neural_capacity(st.path)
