@@ -41,8 +41,12 @@ import numpy as np
 from . import __version__
 from .capacity import BITS_PER_PARAMETER, KNOWLEDGE_BITS_PER_PARAMETER, answer_numbers
 
-#: What a number can be, and the letter that marks it.
-KINDS = {"measured": "M", "fitted": "F", "extrapolated": "E", "cited": "C"}
+#: What a number can be, in the words of the report's legend.
+KINDS = {"measured": "counted on this store", "fitted": "a parameter of a model fitted to it",
+         "extrapolated": "a prediction past what it holds", "cited": "from the literature or the question"}
+#: The letter of each kind's badge in HTML, and its mark after a number in Markdown.
+BADGES = {"measured": "M", "fitted": "F", "extrapolated": "E", "cited": "C"}
+MARKS = {"measured": "ᴹ", "fitted": "ᶠ", "extrapolated": "ᴱ", "cited": "ᶜ"}
 #: Categories drawn beside all pages in the growth figures (the largest ones).
 FIGURE_CATEGORIES = 7
 #: Blekko's recollection in the question: features about a decimal order more than pages.
@@ -62,7 +66,7 @@ REFERENCES = {
                  "PNAS 113:13283 (smoothed Good–Toulmin)", None),
 }
 NEURAL_MISSING = "not measured yet — run `accum capacity --neural` on this store"
-ASYMPTOTE_MISSING = "not measured yet — this accum has no accum.asymptote"
+ASYMPTOTE_MISSING = "not measured yet — this accum has no accum.asymptote (accum asymptote)"
 
 
 # -- the document as data ------------------------------------------------------------------
@@ -155,18 +159,20 @@ def format_number(value, style: str = "sig") -> str:
         return f"{percent:{'+' if style == 'signed' else ''}.{digits}f}%"
     if value == 0:
         return "0"
-    def trim(written: str) -> str:
-        return written.rstrip("0").rstrip(".") if style == "exact" and "." in written else written
-
     exponent = math.floor(math.log10(abs(value)))
     mantissa = value / 10**exponent
     if round(abs(mantissa), 2) >= 10:  # 9.996·10^5 is written 1.00·10^6
         mantissa, exponent = mantissa / 10, exponent + 1
     if -3 <= exponent < 6:
-        return trim(f"{value:,.{max(0, 2 - exponent)}f}")
+        return _trimmed(f"{value:,.{max(0, 2 - exponent)}f}", style)
     power = "10" + str(exponent).translate(SUPERSCRIPTS)
-    written = trim(f"{mantissa:.2f}")
+    written = _trimmed(f"{mantissa:.2f}", style)
     return power if written == "1" else f"{written}·{power}"
+
+
+def _trimmed(written: str, style: str) -> str:
+    """``exact`` numbers lose trailing zeros after the point (3.6, not 3.60)."""
+    return written.rstrip("0").rstrip(".") if style == "exact" and "." in written else written
 
 
 # -- what the command gathers -----------------------------------------------------------------
@@ -196,12 +202,11 @@ class Inputs:
 def build(inputs: Inputs) -> Report:
     """The report of a store, from what the command gathered."""
     m = inputs.capacity["measured"]
+    categories = len(inputs.saturation[1][1]) - 1
     about = Text((
         f"Store {inputs.store}, snapshot {inputs.snapshot}: ", Num(m["pages"], "measured", "int"), " pages, ",
-        Num(m["tokens"], "measured", "int"), " tokens, ",
-        Num(len(inputs.saturation[1][1]) - 1, "measured", "int"),
-        f" categories. Made by accum {__version__} on {date.today().isoformat()}. Every number is marked: "
-        "M measured on this store, F fitted to it, E extrapolated past it, C cited."))
+        Num(m["tokens"], "measured", "int"), " tokens, ", Num(categories, "measured", "int"),
+        f" categor{'y' if categories == 1 else 'ies'}. Made by accum {__version__} on {date.today().isoformat()}."))
     sections = [_short_answer(inputs), _growth(inputs), _levelling(inputs), _parameters(inputs), _recall(inputs),
                 _llms(inputs), _answer(inputs)]
     return Report(f"Would a 400B-parameter model recall 40B documents? The store {Path(inputs.store).name}", about,
@@ -353,46 +358,73 @@ def _levelling(inputs: Inputs) -> Section:
               "Unigrams per category, from the growth log; Chao1 is a floor on the distinct features unlimited "
               "pages would show (extrapolated)."),
     ]
-    blocks += _asymptote_blocks(inputs.asymptote)
+    blocks += [_levelling_summary(curves[None], summaries[None]), *_asymptote_blocks(inputs.asymptote)]
     return Section("levelling", "Where growth levels off, and at what features per page", blocks)
+
+
+def _levelling_summary(curve, s: dict) -> Text:
+    """All pages in a sentence: features per page now, new ones per page, levelled off or not."""
+    at = s["saturated_at_pages"]
+    said = ("All pages now hold ", Num(s["features_per_page"], "measured"), " distinct unigrams per page (",
+            Num(s["pruned_features_per_page"], "measured"), " seen at least twice) and add ",
+            Num(s["new_per_page"], "measured"), " new ones per page")
+    if at is None:
+        return Text(said + ("; they have not levelled off.",))
+    return Text(said + ("; they levelled off at page ", Num(at, "measured", "int"), ", at ",
+                        _features_per_page_at(curve, at), " features per page."))
+
+
+def _features_per_page_at(curve, pages: int) -> Num:
+    """Distinct features per page at a page count of the growth log."""
+    i = int(np.searchsorted(curve.pages, pages))
+    return Num(curve.distinct[i] / curve.pages[i], "measured")
 
 
 def _levelling_row(curve, s: dict) -> tuple:
     at = s["saturated_at_pages"]
-    there = None
-    if at is not None:
-        i = int(np.searchsorted(curve.pages, at))
-        there = Num(curve.distinct[i] / curve.pages[i], "measured")
     return ("all pages" if s["category"] is None else s["category"], Num(s["pages"], "measured", "int"),
             Num(s["distinct"], "measured", "int"), Num(s["features_per_page"], "measured"),
             Num(s["pruned_features_per_page"], "measured"), Num(s["new_per_page"], "measured"),
             Num(s["new_pruned_per_page"], "measured"),
-            Num(at, "measured", "int") if at is not None else "not yet", there,
+            Num(at, "measured", "int") if at is not None else "not yet",
+            _features_per_page_at(curve, at) if at is not None else None,
             Num(s["chao1"]["estimate"], "extrapolated"))
 
 
 def _asymptote_blocks(asymptote: list | None) -> list:
-    """Features per page at each scale, where the rate of new features falls below 1 and
-    0.1 per page, and the estimate of the features no page has shown yet."""
+    """Features per page as all pages accumulate (the shape of Blekko's curve), then per
+    category: where new features per page fell below each threshold for good, and the new
+    features as many pages again would bring (accum asymptote)."""
     if asymptote is None:
-        return [Text((f"Features per page by how often they were seen, at growing scales: {ASYMPTOTE_MISSING}.",),
+        return [Text((f"Features per page by how many pages hold them, at growing scales: {ASYMPTOTE_MISSING}.",),
                      notice=True)]
+    levels = list(asymptote[0]["scales"][-1]["at_least"])
+    thresholds = list(asymptote[0]["rate_below"])
+    growing = Table(("first pages", *(f"held by ≥ {k} pages, per page" for k in levels)),
+                    [(format_number(scale["pages"], "int"),
+                      *(Num(scale["at_least"][k], "measured") for k in levels)) for scale in asymptote[0]["scales"]],
+                    "All pages, in the order of ingest: distinct unigrams held by at least k of the first pages, "
+                    "divided by those pages.")
     rows = []
     for a in asymptote:
         last = a["scales"][-1]["at_least"] if a["scales"] else {}
-        unseen = a["unseen"]
+        u = a["unseen"]
         rows.append((
             "all pages" if a["category"] is None else a["category"], Num(a["pages"], "measured", "int"),
-            Num(a["distinct"], "measured", "int"),
-            *(Num(last.get(k), "measured") for k in ("1", "2", "5", "10")),
-            *(Num(a["rate_below"][k], "measured", "int") if a["rate_below"].get(k) is not None else "not yet"
-              for k in ("1.0", "0.1")),
-            (Num(unseen["estimate"], "extrapolated"), " (", Num(unseen["low"], "extrapolated"), "–",
-             Num(unseen["high"], "extrapolated"), f", {unseen['method']})")))
-    return [Table(("category", "pages", "distinct", "per page seen ≥ 1", "≥ 2", "≥ 5", "≥ 10",
-                   "under 1 new per page from page", "under 0.1 from page", "features not seen yet"), rows,
-                  "Unigram features per page at all the pages, by how many times they were seen; where the rate "
-                  "of new features fell for good; the features unlimited pages would add (accum.asymptote).")]
+            *(Num(last.get(k), "measured") for k in levels),
+            *(Num(a["rate_below"][t], "measured", "int") if a["rate_below"][t] is not None else "not yet"
+              for t in thresholds),
+            (Num(u["estimate"], "extrapolated"), " (", Num(u["low"], "extrapolated"), "–",
+             Num(u["high"], "extrapolated"), ")")))
+    by_category = Table(
+        ("category", "pages", *(f"held by ≥ {k}, per page" for k in levels),
+         *(f"under {format_number(float(t), 'exact')} new per page from page" for t in thresholds),
+         "new as many pages again would bring (95 %)"), rows,
+        f"Unigrams per page at all of each category's pages; the page from which every later stretch of the growth "
+        f"log added fewer new features per page; the {_method_name(asymptote[0]['unseen']['method'])} estimate of "
+        "what doubling the pages would add, for pages drawn like these (a crawl that moves on to new sites brings "
+        "more).")
+    return [growing, by_category]
 
 
 # -- parameters ------------------------------------------------------------------------------
@@ -479,11 +511,11 @@ def _recall(inputs: Inputs) -> Section:
                            "Prompted extraction (k = 32 tokens of prompt, the next m = 50 by greedy decoding) at "
                            "seeded positions of the store's pages; bits given back: the extractable share of the "
                            "pages' compressed bits. Stored bits: the counts compressed (zlib)."))
-    blocks += _neural_blocks(inputs.neural)
+    blocks += _neural_blocks(inputs.neural, m["pages"])
     return Section("recall", "Recall per stored parameter: the counts and a neural model", blocks)
 
 
-def _neural_blocks(neural: dict | None) -> list:
+def _neural_blocks(neural: dict | None, pages: int) -> list:
     """The transformers ``accum capacity --neural`` trained on the store's pages, beside
     the generator answering the same prompts."""
     if neural is None:
@@ -498,9 +530,12 @@ def _neural_blocks(neural: dict | None) -> list:
              (*_rate(s["slice"]["recall"]), " after ", Num(s["slice"]["epochs"], "measured", "int"), " epochs"))
             for s in neural["sizes"]]
     g = neural["generator"]
+    stale = [] if neural["pages"] == pages else [Text((
+        "These models were trained when the store had ", Num(neural["pages"], "measured", "int"), " pages; it has ",
+        Num(pages, "measured", "int"), " now: run `accum capacity --neural` again.",), notice=True)]
     rows.append((f"n-gram generator (order {g['order']})", Num(g["parameters"], "measured", "int"), "counts",
                  None, None, None, None, None, _rate(g["recall"]), None))
-    return [
+    return stale + [
         Text(("Transformers trained on the store's ", Num(neural["pages"], "measured", "int"), " pages (",
               Num(neural["text_tokens"], "measured", "int"), " tokens of the generator's tokeniser), measured as "
               "the generator is: the same prompts, the same rule for a hit. Information: ", neural["information"],
@@ -569,9 +604,16 @@ def _answer(inputs: Inputs) -> Section:
     else:
         rows += _generator_steps(g, a["bits_per_page"])
         verdict += _generator_verdict(g, rows[-1][1])
-    for s in (inputs.neural or {}).get("sizes", []):
+    sizes = (inputs.neural or {}).get("sizes", [])
+    for s in sizes:
         rows.append((f"bits per parameter of the neural model {s['name']}", Num(s["bits_per_parameter"], "measured"),
                      "trained on this store's pages, above"))
+    if sizes:
+        largest = max(sizes, key=lambda s: s["parameters"])
+        verdict += [f" The largest transformer trained on these pages ({largest['name']}, ",
+                    Num(largest["parameters"], "measured", "int"), " parameters) holds ",
+                    Num(largest["bits_per_parameter"], "measured"), " bits of them per parameter and gives back ",
+                    Num(largest["recall"]["rate"], "measured", "pct"), " of the same prompts."]
     return Section("answer", "Would a 400B-parameter model recall 40B documents?", [
         Table(("step", "value", "from"), rows, "The answer, step by step."), Text(tuple(verdict))])
 
@@ -582,7 +624,7 @@ def _generator_steps(g: dict, bits_per_page: float) -> list:
     per_parameter = g["recall"]["recalled_bits_per_parameter"]
     return [("bits the store's generator gives back per parameter", Num(per_parameter, "measured"),
              "prompted extraction, above"),
-            ("parameters a count table giving back as much would need for 40B such pages",
+            ("parameters a count table would need to give back 40B such pages at that rate",
              Num(40e9 * bits_per_page / per_parameter if per_parameter else None, "extrapolated"),
              "40B × bits per page ÷ bits given back per parameter")]
 
@@ -632,7 +674,7 @@ def render_html(report: Report) -> str:
             if part.value is None:
                 return format_number(None)
             return (f'{html.escape(part.text)}<span class="k k-{part.kind}" title="{part.kind}">'
-                    f"{KINDS[part.kind]}</span>")
+                    f"{BADGES[part.kind]}</span>")
         if isinstance(part, tuple):
             return "".join(inline(p) for p in part)
         return html.escape("" if part is None else str(part))
@@ -652,7 +694,8 @@ def render_html(report: Report) -> str:
         return (f'<div class="scroll"><table><caption>{html.escape(b.caption)}</caption><thead><tr>{head}</tr>'
                 f"</thead><tbody>{body}</tbody></table></div>")
 
-    legend = " ".join(f'<span class="k k-{k}">{v}</span> {k}' for k, v in KINDS.items())
+    legend = "; ".join(f'<span class="k k-{k}">{BADGES[k]}</span> {k}: {html.escape(words)}'
+                       for k, words in KINDS.items())
     nav = "".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in report.sections)
     sections = "".join(f'<section id="{s.key}"><h2>{html.escape(s.title)}</h2>{"".join(block(b) for b in s.blocks)}'
                        "</section>" for s in report.sections)
@@ -671,7 +714,6 @@ def _is_number_cell(cell) -> bool:
     return isinstance(cell, Num) or (isinstance(cell, tuple) and any(isinstance(p, Num) for p in cell))
 
 
-MARKS = {"measured": "ᴹ", "fitted": "ᶠ", "extrapolated": "ᴱ", "cited": "ᶜ"}
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
 
@@ -687,7 +729,8 @@ def render_markdown(report: Report, figure_prefix: str) -> tuple[str, dict[str, 
 
     files = {}
     lines = [f"# {inline(report.title)}", "", inline(report.about.parts), "",
-             "Marks: " + ", ".join(f"{MARKS[k]} {k}" for k in KINDS) + ".", ""]
+             "Every number is marked: " + "; ".join(f"{MARKS[k]} {k}: {words}" for k, words in KINDS.items()) + ".",
+             ""]
     for s in report.sections:
         lines += [f"## {inline(s.title)}", ""]
         for b in s.blocks:

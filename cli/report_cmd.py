@@ -49,16 +49,12 @@ def report_command(out_path, forecast_path, shuffles, seed, min_pages, llm_table
     inputs = gather(store, db, forecast_path, shuffles, seed, min_pages, llm_table)
     doc = report.build(inputs)
     if FORMATS[out_path.suffix.lower()] == "html":
-        out_path.write_text(report.render_html(doc), encoding="utf-8")
-        written = [out_path]
+        files = {out_path: report.render_html(doc).encode("utf-8")}
     else:
         text, figures = report.render_markdown(doc, f"{out_path.stem}.")
-        written = [out_path.with_name(name) for name in figures]
-        for path, png in zip(written, figures.values()):
-            path.write_bytes(png)
-        out_path.write_text(text, encoding="utf-8")
-        written.insert(0, out_path)
-    for path in written:
+        files = {out_path: text.encode("utf-8"), **{out_path.with_name(name): png for name, png in figures.items()}}
+    for path, data in files.items():
+        path.write_bytes(data)
         click.echo(f"wrote {printable(path)}", err=True)
 
 
@@ -66,9 +62,9 @@ def gather(store: str, db: str | None, forecast_path: str | None, shuffles: int,
            llm_table: str | None):
     """What :func:`accum.report.build` needs of the store, with progress on stderr.
 
-    The counts are read once and let go before the page vectors are (on a large store
-    each takes gigabytes); every part comes from the same snapshot, or the store changed
-    meanwhile and the report says so.
+    The counts are let go before the page vectors are read (on a large store each takes
+    gigabytes). Every part comes from one snapshot: snapshots only advance, so when the
+    newest is still the first one read at the end, every read in between saw it too.
     """
     from accum import capacity as cap
     from accum import saturation as sat
@@ -88,9 +84,11 @@ def gather(store: str, db: str | None, forecast_path: str | None, shuffles: int,
     texts, _ = recorded_pages(st)
     _step("measuring the pages' bits, the fits and the generator's recall")
     capacity = cap.capacity_result(acc, st.load_markov(), texts, st.growth, cap.load_llm_table(llm_table))
-    asymptote = _asymptote(st, acc)
     del acc, texts
-    result = recorded or _check_forecasts(st, snapshot, shuffles, seed, min_pages)
+    asymptote = _asymptote(st, summary)
+    result = recorded or _check_forecasts(st, shuffles, seed, min_pages)
+    if st.latest_snapshot()["name"] != snapshot:
+        raise click.ClickException("the store changed while the report was being made: run accum report again")
     return Inputs(printable(store), snapshot, capacity, saturation, result, asymptote, _neural(st))
 
 
@@ -98,12 +96,10 @@ def _step(message: str) -> None:
     click.echo(f"accum report: {message}", err=True)
 
 
-def _check_forecasts(st, snapshot: str, shuffles: int, seed: int, min_pages: int) -> dict:
-    """``accum forecast``'s checks, on the snapshot the rest of the report describes."""
+def _check_forecasts(st, shuffles: int, seed: int, min_pages: int) -> dict:
+    """``accum forecast``'s checks of the store's forecasts, with its progress bar."""
     _step("reading the page vectors")
-    checked, pages = store_page_features(st)
-    if checked != snapshot:
-        raise click.ClickException("the store changed while the report was being made: run accum report again")
+    _, pages = store_page_features(st)
     with click.progressbar(length=shuffles + 1, label="accum report: checking forecasts",
                            file=click.get_text_stream("stderr")) as bar:
         return forecasts(pages, shuffles, seed, min_pages, progress=lambda done, total: bar.update(1))
@@ -131,7 +127,7 @@ def _recorded_forecasts(path: str, snapshot: str, summary) -> dict:
     return recorded
 
 
-def _asymptote(st, acc) -> list | None:
+def _asymptote(st, summary) -> list | None:
     """Unigrams' features per page at growing scales and the unseen ones, when this accum
     has :mod:`accum.asymptote` (None otherwise: the report says it is not measured)."""
     try:
@@ -141,7 +137,7 @@ def _asymptote(st, acc) -> list | None:
             raise
         return None
     _step("measuring features per page at growing scales")
-    return asymptote(st, acc, order=1)
+    return asymptote(st, summary, order=1)
 
 
 def _neural(st) -> dict | None:

@@ -185,6 +185,18 @@ def test_html_report_measures_the_counts_and_the_neural_model(kjv_store, kjv_htm
     assert any(row[0][1] == "bits per parameter of the neural model 300k" for row in answer["rows"])
 
 
+def test_html_report_measures_where_growth_levels_off(kjv_store, kjv_html):
+    page = Page(kjv_html)
+    info = accum_json("info", "--store", kjv_store)
+    growing = next(t for t in page.tables if t["columns"][0] == "first pages")  # accum asymptote's scales
+    assert [row[0][1] for row in growing["rows"]] == ["10", "100", "1,000", f"{info['documents']:,}"]
+    per_page = [float(row[1][1].rstrip(BADGE)) for row in growing["rows"]]  # held by >= 1 page
+    assert per_page == sorted(per_page, reverse=True)  # fewer and fewer new features per page
+    levelling = next(t for t in page.tables if t["columns"][0] == "category" and "pages" in t["columns"]
+                     and "new as many pages again would bring (95 %)" in t["columns"])
+    assert [row[0][1] for row in levelling["rows"]] == ["all pages", "kjv"]
+
+
 def test_markdown_says_what_the_html_says(kjv_store, kjv_html, tmp_path):
     forecast = tmp_path / "forecast.json"
     forecast.write_text(accum("forecast", "--store", kjv_store, "--shuffles", "1", "--json").stdout)
