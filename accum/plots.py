@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .saturation import Curve, good_turing_forecast, heaps_predict, rates
+from . import species
+from .saturation import FORECAST_METHOD, FORECAST_NAMES, Curve, good_turing_forecast, heaps_predict, rates
 
 #: The file name endings a figure may be written to (the format follows the ending).
 FIGURE_SUFFIXES = (".png", ".svg")
@@ -97,7 +98,8 @@ def _growth_panel(ax, curve: Curve, summary: dict | None, band: dict | None, leg
     line = _forecast_line(curve, summary)
     if line is not None:
         fx, fy = line
-        ax.plot(fx, fy, color="C3", ls=":", lw=1.4, label="forecast from 50 % (Good–Turing)")
+        method = summary["forecast_method"]
+        ax.plot(fx, fy, color="C3", ls=":", lw=1.4, label=f"forecast from 50 % ({FORECAST_NAMES.get(method, method)})")
         ax.plot(fx[-1:], fy[-1:], "o", color="C3", ms=3.5, mfc="none")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -140,10 +142,20 @@ def _rate_panel(ax, curves: dict, names: list) -> None:
 
 def _forecast_line(curve: Curve, summary: dict | None):
     """The forecast from half the pages (the summary's 0.5 entry): (pages, predicted) from
-    its cutoff to the last point, or None. Straight in log-log space; ends at ``predicted``."""
+    its cutoff to the last point, or None; it ends at ``predicted``. The store's pick is
+    drawn from the profile at the cutoff (``forecast_profile``); the Good–Turing tangent
+    from the growth log's row there, straight in log-log space."""
     summary = summary or {}
     fc = {f["fraction"]: f for f in summary.get("forecast", [])}.get(0.5)
-    if fc is None or summary.get("forecast_method") != "good_turing_tangent":
+    if fc is None:
+        return None
+    method = summary.get("forecast_method")
+    if summary.get("forecast_profile") is not None:
+        fit = fc["fit_pages"]
+        x = np.append(fit, curve.pages[curve.pages > fit])
+        profile = np.asarray(summary["forecast_profile"])
+        return x, np.array([species.forecast(profile, p / fit, method) for p in x])
+    if method != FORECAST_METHOD:
         return None
     at = np.nonzero(curve.pages == fc["fit_pages"])[0]
     if not len(at):

@@ -11,7 +11,10 @@ of all pages has as many distinct features as the counts (tests check it).
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -61,6 +64,17 @@ class PageFeatures:
         return np.append(per, v.n_pages)
 
 
+def check_cutoffs(pages: np.ndarray, fractions=CHECK_FRACTIONS) -> np.ndarray:
+    """The pages a check forecasts from: ``fractions`` of each group's ``pages`` (at least
+    one), int64[n_groups, len(fractions)]."""
+    return np.maximum(1, np.outer(pages, fractions).astype(np.int64))
+
+
+def _cutoffs(pages: np.ndarray, fractions) -> np.ndarray:
+    """:func:`check_cutoffs`, then all of each group's pages."""
+    return np.concatenate([check_cutoffs(pages, fractions), pages.reshape(-1, 1)], axis=1)
+
+
 def check_forecasts(pages: PageFeatures, shuffles: int = 0, seed: int = 0, fractions=CHECK_FRACTIONS,
                     methods=species.METHODS, progress=None) -> tuple[list[dict], np.ndarray]:
     """Forecast each category's (and all pages') distinct features at all its pages
@@ -68,15 +82,13 @@ def check_forecasts(pages: PageFeatures, shuffles: int = 0, seed: int = 0, fract
     seeded random orders, by every method.
 
     Returns one dict per (order of pages, category, n-gram order, fraction, method):
-    ``pages_order`` ("ingest" or "shuffle <i>"), ``category`` (None: all pages),
-    ``order``, ``fraction``, ``fit_pages``, ``pages``, ``method``, ``predicted``,
-    ``actual`` and ``relative_error``; and the profiles of all the pages, which every
-    order ends with: int64[n_categories + 1, n_orders, PROFILE_TERMS + 1].
+    ``pages_order`` ("ingest" or "shuffle <i>"), ``category`` (None: all pages), then
+    :func:`group_checks`' keys; and the profiles of all the pages, which every order ends
+    with: int64[n_categories + 1, n_orders, PROFILE_TERMS + 1].
     ``progress(done, total)`` is called after each order.
     """
     n = pages.group_pages
-    fits = np.maximum(1, (np.outer(n, fractions)).astype(np.int64))
-    cutoffs = np.concatenate([fits, n.reshape(-1, 1)], axis=1)
+    cutoffs = _cutoffs(n, fractions)
     rng = np.random.default_rng(seed)
     sequences = [("ingest", np.arange(pages.vectors.n_pages))]
     sequences += [(f"shuffle {i + 1}", rng.permutation(pages.vectors.n_pages)) for i in range(shuffles)]
@@ -84,26 +96,36 @@ def check_forecasts(pages: PageFeatures, shuffles: int = 0, seed: int = 0, fract
     rows = []
     for done, (label, sequence) in enumerate(sequences, 1):
         prof = pages.profiles(sequence, cutoffs)
-        whole = prof[:, -1]
         for g, name in enumerate(names):
-            if n[g] < 2:
-                continue
-            for order in range(pages.n_orders):
-                actual = int(whole[g, order].sum())
-                for j, fraction in enumerate(fractions):
-                    part = prof[g, j, order]
-                    if fits[g, j] >= n[g] or not part.sum():
-                        continue
-                    ratio = float(n[g] / fits[g, j])
-                    for method in methods:
-                        predicted = species.forecast(part, ratio, method)
-                        rows.append({"pages_order": label, "category": name, "order": order + 1,
-                                     "fraction": fraction, "fit_pages": int(fits[g, j]), "pages": int(n[g]),
-                                     "method": method, "predicted": predicted, "actual": actual,
-                                     "relative_error": (predicted - actual) / actual if actual else None})
+            rows += [{"pages_order": label, "category": name, **r}
+                     for r in group_checks(prof[g], int(n[g]), fractions, methods)]
         if progress is not None:
             progress(done, len(sequences))
-    return rows, whole
+    return rows, prof[:, -1]
+
+
+def group_checks(profiles: np.ndarray, pages: int, fractions=CHECK_FRACTIONS, methods=species.METHODS) -> list[dict]:
+    """The checks of one group of ``pages`` pages from its ``profiles`` at the cutoffs of
+    :func:`check_forecasts` (int64[len(fractions) + 1, n_orders, K + 1]): one dict per
+    n-gram order, fraction and method, with ``order``, ``fraction``, ``fit_pages``,
+    ``pages``, ``method``, ``predicted``, ``actual`` and ``relative_error``; none for a
+    group of one page, nor from a cutoff that holds no feature or every page."""
+    if pages < 2:
+        return []
+    fits = check_cutoffs(np.array([pages]), fractions)[0]
+    rows = []
+    for order in range(profiles.shape[1]):
+        actual = int(profiles[-1, order].sum())
+        for j, fraction in enumerate(fractions):
+            part = profiles[j, order]
+            if fits[j] >= pages or not part.sum():
+                continue
+            for method in methods:
+                predicted = species.forecast(part, float(pages / fits[j]), method)
+                rows.append({"order": order + 1, "fraction": fraction, "fit_pages": int(fits[j]), "pages": pages,
+                             "method": method, "predicted": predicted, "actual": actual,
+                             "relative_error": (predicted - actual) / actual if actual else None})
+    return rows
 
 
 def error_table(rows: list[dict], min_pages: int = 1) -> list[dict]:
@@ -147,3 +169,87 @@ def choose_methods(errors: list[dict], ratios) -> dict[float, dict | None]:
         chosen[ratio] = {"method": method, "fraction": fraction, "pages_order": kind,
                          "median_abs_error": max(by_method[method])}
     return chosen
+
+
+#: The file in a snapshot's directory where ``accum forecast`` records its checks.
+RECORD_FILE = "forecast-checks.json"
+#: Version of that file's layout (a record of another is ignored).
+RECORD_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """What ``accum forecast`` keeps of its checks of a snapshot, in that snapshot's
+    directory (a cache of what the page vectors determine, like its saved classifiers):
+    the method it picked at each multiple of the pages (:func:`choose_methods`), how
+    the checks were made, and every group's profiles in the order of ingest at the
+    checks' cutoffs, from which :meth:`checks` makes the checks in that order again.
+    Other reports forecast with the store's pick from it without the page vectors and
+    the shuffles (on posts-a a second instead of the forecast's minute)."""
+
+    chosen: dict  # multiple ("2x", "10x") -> choose_methods' entry or None
+    shuffles: int
+    seed: int
+    min_pages: int
+    names: list  # the categories, then None (all pages)
+    pages: list  # pages of each
+    ingest: np.ndarray  # check_forecasts' profiles in the order of ingest
+    fractions: tuple = CHECK_FRACTIONS
+
+    @classmethod
+    def of(cls, pages: PageFeatures, chosen: dict, shuffles: int, seed: int, min_pages: int,
+           fractions=CHECK_FRACTIONS) -> "CheckRecord":
+        """The record of checks made on ``pages`` (:func:`check_forecasts`) with the pick
+        ``chosen`` from them: its profiles in the order of ingest are one more pass over the
+        pages (a few seconds on posts-a, against a minute for the checks)."""
+        n = pages.group_pages
+        ingest = pages.profiles(np.arange(pages.vectors.n_pages), _cutoffs(n, fractions))
+        return cls(chosen, shuffles, seed, min_pages, list(pages.vectors.categories) + [None], n.tolist(), ingest,
+                   tuple(fractions))
+
+    def checks(self, category: str | None, pages: int, order: int, method: str) -> list[dict] | None:
+        """:func:`group_checks` of ``category`` (None: all pages) at n-gram ``order`` by
+        ``method``; None when the record does not hold that group at ``pages`` pages
+        (the pages changed since)."""
+        g = self._group(category, pages)
+        if g is None:
+            return None
+        return [r for r in group_checks(self.ingest[g], pages, self.fractions, (method,)) if r["order"] == order]
+
+    def profile(self, category: str | None, pages: int, order: int, fraction: float) -> np.ndarray | None:
+        """The profile of ``category`` (None: all pages) at n-gram ``order`` after the first
+        ``fraction`` of its ``pages`` in the order of ingest; None as for :meth:`checks`."""
+        g = self._group(category, pages)
+        return None if g is None else self.ingest[g, self.fractions.index(fraction), order - 1]
+
+    def _group(self, category, pages: int) -> int | None:
+        if category not in self.names:
+            return None
+        g = self.names.index(category)
+        return g if self.pages[g] == pages else None
+
+    def save(self, snapshot_dir) -> None:
+        """Write the record into ``snapshot_dir`` atomically; a store that cannot be written
+        keeps none (reports then forecast as without it)."""
+        path = Path(snapshot_dir) / RECORD_FILE
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        state = {"format": RECORD_FORMAT, "chosen": self.chosen, "shuffles": self.shuffles, "seed": self.seed,
+                 "min_pages": self.min_pages, "names": self.names, "pages": self.pages,
+                 "fractions": list(self.fractions), "ingest": self.ingest.tolist()}
+        try:
+            tmp.write_text(json.dumps(state), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, snapshot_dir) -> "CheckRecord | None":
+        """The record in ``snapshot_dir``; None when there is none (or of another format)."""
+        try:
+            state = json.loads((Path(snapshot_dir) / RECORD_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if state.get("format") != RECORD_FORMAT:
+            return None
+        return cls(state["chosen"], state["shuffles"], state["seed"], state["min_pages"], state["names"],
+                   state["pages"], np.array(state["ingest"], np.int64), tuple(state["fractions"]))

@@ -13,16 +13,20 @@ From it this module derives:
   category would show with unlimited pages, with Chao's log-normal 95 % interval;
 - the **saturation point**: the page count after which the category adds fewer than
   ``threshold`` new pruned (count >= 2) features per page, for good;
-- a **validated forecast**: from the first 10, 25, 50 % of the pages only, predict the
-  distinct features at 100 % of the pages, and report the error (extrapolations past
-  2x the fitted pages are flagged). The forecast is the **Good-Turing tangent**
-  ``V * (pages / P) ** (N1 / V)`` from the last log row at the cutoff (P pages, V
-  distinct, N1 singletons): Good-Turing's chance that the next n-gram is new, N1 / N,
-  is the slope dV/dN, so N1 / V is the local Heaps exponent d log V / d log N, and
-  n-gram occurrences N grow in proportion to pages at the observed rate. A Heaps fit
-  of the same rows (target tokens from the tokens per page up to the cutoff) is kept
-  for comparison: on 20 Newsgroups and WebKB it over-predicts, because the exponent
-  of the whole curve is steeper than its end.
+- a **validated forecast**: from the first 10, 25, 50 % of the pages only (in the order
+  of ingest), predict the distinct features at 100 % of the pages, and report the error
+  (extrapolations past 2x the fitted pages are flagged). The forecast is the store's
+  own: the method ``accum forecast`` picked for twice the pages from its checks on the
+  store's pages (:class:`accum.profiles.CheckRecord`, kept in the snapshot), made from
+  the incidence profile at each cutoff. Before ``accum forecast`` has checked the
+  snapshot it is the **Good-Turing tangent** ``V * (pages / P) ** (N1 / V)`` from the
+  last log row at the cutoff (P pages, V distinct, N1 singletons): Good-Turing's chance
+  that the next n-gram is new, N1 / N, is the slope dV/dN, so N1 / V is the local Heaps
+  exponent d log V / d log N, and n-gram occurrences N grow in proportion to pages at
+  the observed rate. ``forecast_method`` names the one used. A Heaps fit of the same
+  rows (target tokens from the tokens per page up to the cutoff) is kept for
+  comparison: on 20 Newsgroups and WebKB it over-predicts, because the exponent of the
+  whole curve is steeper than its end.
 """
 
 from __future__ import annotations
@@ -31,13 +35,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import species
 from .counts import GROWTH_FIELDS
 
 #: Fractions of a category's pages used to fit when validating the forecast.
 FORECAST_FRACTIONS = (0.1, 0.25, 0.5)
 
-#: What the ``predicted`` numbers of ``forecast`` come from (see :func:`good_turing_forecast`).
+#: What the ``predicted`` numbers of ``forecast`` come from without the store's pick
+#: (see :func:`good_turing_forecast`).
 FORECAST_METHOD = "good_turing_tangent"
+#: The multiple of the pages whose pick (``accum forecast``'s ``chosen``) the forecast
+#: uses: checked from half the pages, as the table and the figure show it.
+PICK_AHEAD = "2x"
+#: Names of the forecast methods in figures and tables.
+FORECAST_NAMES = {FORECAST_METHOD: "Good–Turing tangent", **species.METHOD_NAMES}
 
 
 @dataclass(frozen=True)
@@ -207,16 +218,44 @@ def forecast_validation(curve: Curve, fractions=FORECAST_FRACTIONS, method: str 
         else:
             predicted = float(good_turing_forecast(fit_pages, int(part.distinct[-1]), int(part.singletons[-1]),
                                                    total_pages))
-        factor = float(total_pages / fit_pages)
-        out.append({
-            "fraction": fraction, "fit_pages": fit_pages, "predicted": predicted,
-            "actual": actual, "relative_error": (predicted - actual) / actual if actual else None,
-            "extrapolation": factor, "beyond_2x": factor > 2, **extra,
-        })
+        out.append(_forecast_entry(fraction, fit_pages, predicted, actual, total_pages) | extra)
     return out
 
 
-def summarize(curve: Curve, occurrences: int | None = None, threshold: float = 1.0) -> dict:
+def _forecast_entry(fraction: float, fit_pages: int, predicted: float, actual: int, total_pages: int) -> dict:
+    factor = float(total_pages / fit_pages)
+    return {"fraction": fraction, "fit_pages": fit_pages, "predicted": predicted, "actual": actual,
+            "relative_error": (predicted - actual) / actual if actual else None,
+            "extrapolation": factor, "beyond_2x": factor > 2}
+
+
+def picked_forecast(curve: Curve, record) -> dict:
+    """The validated forecast of ``curve`` by the store's pick, from ``record`` (an
+    :class:`accum.profiles.CheckRecord` of the store's snapshot, or None), as the keys
+    of :func:`summarize` it fills: ``forecast`` (as :func:`forecast_validation`'s, from
+    the first fractions of the pages in the order of ingest), ``forecast_method``,
+    ``forecast_pick`` (``accum forecast``'s pick and how it was checked) and
+    ``forecast_profile`` (the incidence profile at half the pages, which the forecast
+    from there is made from). Without a record that holds the curve's pages, the
+    Good-Turing tangent of the growth log, with no pick and no profile.
+    """
+    chosen = None if record is None else record.chosen.get(PICK_AHEAD)
+    pages = int(curve.pages[-1])
+    rows = None if chosen is None else record.checks(curve.name, pages, curve.order, chosen["method"])
+    if rows is None:
+        return {"forecast": forecast_validation(curve), "forecast_method": FORECAST_METHOD, "forecast_pick": None,
+                "forecast_profile": None}
+    half = record.profile(curve.name, pages, curve.order, 0.5) if 0.5 in record.fractions else None
+    return {
+        "forecast": [_forecast_entry(r["fraction"], r["fit_pages"], r["predicted"], r["actual"], pages) for r in rows],
+        "forecast_method": chosen["method"],
+        "forecast_pick": {"ahead": PICK_AHEAD, **chosen, "shuffles": record.shuffles, "seed": record.seed,
+                          "min_pages": record.min_pages},
+        "forecast_profile": None if half is None else half.tolist(),
+    }
+
+
+def summarize(curve: Curve, occurrences: int | None = None, threshold: float = 1.0, record=None) -> dict:
     """The saturation numbers of one curve (see the module docstring).
 
     Parameters
@@ -227,6 +266,9 @@ def summarize(curve: Curve, occurrences: int | None = None, threshold: float = 1
         the tokens (exact for unigrams).
     threshold : float
         New pruned features per page below which a category counts as saturated.
+    record : accum.profiles.CheckRecord, optional
+        ``accum forecast``'s record of the store's snapshot: the forecast is its pick
+        (see :func:`picked_forecast`).
     """
     pages = int(curve.pages[-1])
     distinct, n1, n2 = int(curve.distinct[-1]), int(curve.singletons[-1]), int(curve.doubletons[-1])
@@ -254,8 +296,7 @@ def summarize(curve: Curve, occurrences: int | None = None, threshold: float = 1
         "saturation_threshold": threshold,
         "saturated_at_pages": saturation_point(curve.pages, curve.at_least_2, threshold),
         "good_turing_elasticity": good_turing_elasticity(distinct, n1),
-        "forecast": forecast_validation(curve),
-        "forecast_method": FORECAST_METHOD,
+        **picked_forecast(curve, record),
         "forecast_heaps": forecast_validation(curve, method="heaps"),
     }
 
@@ -277,19 +318,27 @@ def final_states(summary, order: int) -> dict[str | None, tuple[dict, int]]:
     return out
 
 
-def analyse(summary, growth_of, order: int, names: list, threshold: float = 1.0) -> tuple[dict, dict]:
+def analyse(summary, growth_of, order: int, names: list, threshold: float = 1.0,
+            record=None) -> tuple[dict, dict]:
     """Curves and :func:`summarize` results of categories ``names`` (None: all pages).
 
     ``growth_of(name)`` returns the growth-log rows of a category (``Store.growth``);
-    the current state (a :class:`~accum.counts.CountsSummary`) closes each curve.
+    the current state (a :class:`~accum.counts.CountsSummary`) closes each curve;
+    ``record`` is ``accum forecast``'s of the same snapshot, if any (see :func:`summarize`).
     """
-    curves, summaries = {}, {}
+    curves = growth_curves(summary, growth_of, order, names)
     finals = final_states(summary, order)
-    for name in names:
-        final, occurrences = finals[name]
-        curves[name] = curve_from_rows(name, growth_of(name), order, summary.settings.prune_k, final)
-        summaries[name] = summarize(curves[name], occurrences, threshold)
+    summaries = {name: summarize(curves[name], finals[name][1], threshold, record) for name in names}
     return curves, summaries
+
+
+def growth_curves(summary, growth_of, order: int, names: list) -> dict:
+    """The :class:`Curve` of each category of ``names`` (None: all pages) at ``order``, from
+    its growth-log rows (``growth_of(name)``, as ``Store.growth``) closed by the current
+    state (a :class:`~accum.counts.CountsSummary`)."""
+    finals = final_states(summary, order)
+    return {name: curve_from_rows(name, growth_of(name), order, summary.settings.prune_k, finals[name][0])
+            for name in names}
 
 
 def shuffle_band(texts: list[str], labels: list[str], settings, shuffles: int, seed: int,

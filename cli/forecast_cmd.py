@@ -37,8 +37,11 @@ def forecast_command(category, order, shuffles, seed, min_pages, store, db, as_j
     incidence profile (smoothed Good-Toulmin, second-order tangent, tangent), and check
     every method on the store's own pages: from the first 10/25/50 % of each category,
     in the order of ingest and in shuffled orders, against all its pages. At each
-    multiple the store's forecast is the method that erred least there."""
+    multiple the store's forecast is the method that erred least there; the store keeps
+    that pick with the checks in the order of ingest, and accum saturation forecasts by it."""
     import numpy as np
+
+    from accum.profiles import CheckRecord
 
     st = open_store(store, db)
     snapshot, pages = store_page_features(st, category)
@@ -47,6 +50,7 @@ def forecast_command(category, order, shuffles, seed, min_pages, store, db, as_j
     with click.progressbar(length=shuffles + 1, label="checking forecasts", file=click.get_text_stream("stderr"),
                            hidden=as_json) as bar:
         result = forecasts(pages, shuffles, seed, min_pages, progress=lambda done, total: bar.update(1))
+    CheckRecord.of(pages, result["chosen"], shuffles, seed, min_pages).save(st.path / "snapshots" / snapshot)
     current = [c for c in result["current"] if category is None or c["category"] == category]
     if as_json:
         emit_json({"snapshot": snapshot, **result, "current": current,

@@ -19,7 +19,7 @@ from .generate_cmd import generate_command, recall_command
 from .ingest_cmd import ingest_command
 from .query import categories_command, classify_command, info_command
 from .report_cmd import report_command
-from .saturation_cmd import saturation_command
+from .saturation_cmd import asymptote_command, saturation_command
 from .serve_cmd import serve_command
 from .warmup_cmd import warmup_command
 
@@ -36,7 +36,7 @@ def cli():
 
 
 for command in (ingest_command, fit_command, forget_command, compact_command, classify_command, evaluate_command, calibrate_command, categories_command,
-                info_command, saturation_command, forecast_command, generate_command, recall_command, capacity_command, report_command, demo_command,
+                info_command, saturation_command, asymptote_command, forecast_command, generate_command, recall_command, capacity_command, report_command, demo_command,
                 serve_command, warmup_command):
     cli.add_command(command)
 

@@ -2,6 +2,7 @@
 profiles against an independent count of real pages."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +56,24 @@ def test_forecasts_of_a_sampled_population():
         profile = np.append(profile[:30], profile[30:].sum())
         for method, most in tolerance.items():
             assert abs(species.forecast(profile, 1 / share, method) - actual) / actual < most, (share, method)
+
+
+@pytest.mark.parametrize("t", [1.0, 2.0])
+def test_the_interval_covers_the_unseen_of_a_sampled_population(t):
+    # the first of (1 + t)·n pages seen, the rest to come: the 95 % interval holds the
+    # features the rest brings about 95 % of the time (at least 90 % of 200 draws)
+    rng = np.random.default_rng(11)
+    rates = 0.5 / np.arange(1, 50_001) ** 0.9
+    covered = 0
+    for _ in range(200):
+        held = rng.binomial(int(1_000 * (1 + t)), rates)
+        seen = rng.binomial(held, 1 / (1 + t))
+        unseen = np.count_nonzero((seen == 0) & (held > 0))
+        profile = np.bincount(seen, minlength=32)[1:31]
+        estimate, low, high = species.smoothed_good_toulmin_interval(profile, t)
+        assert low < estimate < high and estimate == species.smoothed_good_toulmin(profile, t)
+        covered += low <= unseen <= high
+    assert covered >= 180
 
 
 def test_second_order_and_tangent_by_hand():
@@ -129,6 +148,16 @@ def test_cli_profiles_and_checks_equal_an_independent_count(small_store, order):
         assert worst[chosen["method"]] == min(worst.values())
         for c in out["current"]:
             assert c["predicted"][ahead] == c["forecast"][chosen["method"]][ahead]
+    # what the store keeps of the checks: the pick, and the checks in the order of ingest made again
+    record = profiles.CheckRecord.load(Path(store, "snapshots", out["snapshot"]))
+    assert record.chosen == out["chosen"] and (record.shuffles, record.seed, record.min_pages) == (2, 0, 10)
+    for name, hist in want.items():
+        pages = current[name]["pages"]
+        for method in species.METHODS:
+            again = record.checks(name, pages, order, method)
+            assert [{"pages_order": "ingest", "category": name, **r} for r in again] == [
+                c for c in ingest if c["category"] == name and c["method"] == method]
+        assert record.checks(name, pages + 1, order, "tangent") is None  # of other pages: nothing
 
 
 def test_cli_forecast_tables_and_errors(small_store):

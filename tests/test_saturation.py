@@ -3,14 +3,19 @@
 import csv
 import json
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from accum import profiles
 from accum import saturation as sat
+from accum.plots import _forecast_line
 
 import naive
 from test_cli import accum, accum_json
+from test_forecast import _naive_profiles
 
 
 def test_heaps_fit_recovers_a_power_law():
@@ -101,6 +106,45 @@ def test_summary_names_its_forecast_method():
     assert summary["forecast_heaps"] == sat.forecast_validation(_power_law_curve(), method="heaps")
 
 
+def test_summary_forecasts_by_a_recorded_pick(tmp_path):
+    curve = _power_law_curve()
+    pages = int(curve.pages[-1])
+    ingest = np.sort(np.random.default_rng(3).integers(0, 500, (2, 4, 1, 31)), axis=1)  # profiles at the cutoffs
+    pick = {"method": "second_order", "fraction": 0.5, "pages_order": "shuffled", "median_abs_error": 0.01}
+    record = profiles.CheckRecord({"2x": pick, "10x": None}, 3, 7, 10, ["c", None], [pages, pages], ingest)
+    record.save(tmp_path)
+    record = profiles.CheckRecord.load(tmp_path)  # as saved
+    assert (record.chosen["2x"], record.names, record.pages) == (pick, ["c", None], [pages, pages])
+    np.testing.assert_array_equal(record.ingest, ingest)
+    summary = sat.summarize(curve, record=record)
+    assert summary["forecast_method"] == "second_order"
+    assert summary["forecast_pick"] == {"ahead": "2x", **pick, "shuffles": 3, "seed": 7, "min_pages": 10}
+    assert summary["forecast_profile"] == ingest[0, 2, 0].tolist()  # at half the pages
+    checks = profiles.group_checks(ingest[0], pages, methods=("second_order",))
+    assert [(f["fraction"], f["fit_pages"], f["predicted"], f["actual"]) for f in summary["forecast"]] == [
+        (c["fraction"], c["fit_pages"], c["predicted"], c["actual"]) for c in checks]
+    assert all(f["extrapolation"] == pages / f["fit_pages"] and f["beyond_2x"] == (f["extrapolation"] > 2)
+               for f in summary["forecast"])
+    # the figure's line: from the profile's distinct features at half the pages to the prediction
+    x, y = _forecast_line(curve, summary)
+    assert x[0] == pages // 2 and x[-1] == pages and np.all(np.diff(x) > 0)
+    assert y[0] == pytest.approx(ingest[0, 2, 0].sum()) and y[-1] == pytest.approx(summary["forecast"][-1]["predicted"])
+    # a record of other pages, or without a pick, or none: the growth log's tangent
+    (tmp_path / profiles.RECORD_FILE).write_text("{", encoding="utf-8")
+    for other in (replace(record, pages=[pages + 1, pages + 1]), replace(record, chosen={"2x": None}),
+                  profiles.CheckRecord.load(tmp_path)):
+        fallback = sat.summarize(curve, record=other)
+        assert fallback["forecast_method"] == "good_turing_tangent" and fallback["forecast_pick"] is None
+        assert fallback["forecast"] == sat.forecast_validation(curve) and fallback["forecast_profile"] is None
+
+
+def _without_record(store) -> None:
+    """Take away what accum forecast recorded in the store (other tests check forecasts on
+    the same store): its saturation forecasts by the growth log's tangent again."""
+    for path in Path(store, "snapshots").glob(f"*/{profiles.RECORD_FILE}"):
+        path.unlink()
+
+
 def _least_squares(xs, ys):
     """Slope and intercept of a straight-line fit, in plain Python."""
     n = len(xs)
@@ -134,6 +178,7 @@ def _naive_forecasts(rows, final):
 @pytest.mark.parametrize("order", [1, 2])
 def test_cli_numbers_equal_an_independent_count(small_store, order):
     store, texts, labels = small_store
+    _without_record(store)
     out = accum_json("saturation", "--order", str(order), "--store", store)
     want = {}
     for name in [None, *sorted(set(labels))]:
@@ -184,6 +229,7 @@ def test_cli_numbers_equal_an_independent_count(small_store, order):
 
 def test_cli_plot_csv_and_shuffled_band(small_store, tmp_path):
     store, texts, labels = small_store
+    _without_record(store)
     png = tmp_path / "growth.png"
     out = accum_json("saturation", "--plot", png, "--shuffles", "3", "--seed", "7", "--store", store)
     assert png.stat().st_size > 20_000
@@ -206,6 +252,37 @@ def test_cli_plot_csv_and_shuffled_band(small_store, tmp_path):
     svg = tmp_path / "growth.svg"
     accum("saturation", "--plot", svg, "--category", "sci.space", "--store", store)
     assert svg.read_text().startswith("<?xml")
+
+
+def test_cli_forecasts_by_the_stores_pick_once_checked(small_store, tmp_path):
+    store, texts, labels = small_store
+    _without_record(store)
+    assert "run accum forecast" in accum("saturation", "--store", store).stdout
+    checked = accum_json("forecast", "--shuffles", "2", "--min-pages", "10", "--store", store)
+    pick = checked["chosen"]["2x"]
+    try:
+        png = tmp_path / "growth.png"
+        out = accum_json("saturation", "--order", "2", "--plot", png, "--store", store)
+        text = accum("saturation", "--order", "2", "--store", store).stdout
+    finally:
+        _without_record(store)
+    assert "the store's pick for 2x the pages from accum forecast's checks (2 shuffles)" in text
+    with open(tmp_path / "growth.csv") as f:
+        points = list(csv.DictReader(f))
+    for summary in [out["overall"], *out["categories"]]:
+        name = summary["category"]
+        assert summary["forecast_method"] == pick["method"]
+        assert summary["forecast_pick"] == {"ahead": "2x", **pick, "shuffles": 2, "seed": 0, "min_pages": 10}
+        ingest = [c for c in checked["checks"] if c["pages_order"] == "ingest" and c["category"] == name
+                  and c["order"] == 2 and c["method"] == pick["method"]]
+        assert [(f["fraction"], f["fit_pages"], f["predicted"], f["actual"]) for f in summary["forecast"]] == [
+            (c["fraction"], c["fit_pages"], c["predicted"], c["actual"]) for c in ingest]
+        half = {f["fraction"]: f for f in summary["forecast"]}[0.5]
+        mine = [(t, l) for t, l in zip(texts, labels) if name is None or l == name][: half["fit_pages"]]
+        assert summary["forecast_profile"] == _naive_profiles(*zip(*mine), 2)[None]
+        line = [float(r["forecast_from_50pct"]) for r in points
+                if r["category"] == (name or "all pages") and r["forecast_from_50pct"]]
+        assert line[-1] == pytest.approx(half["predicted"], abs=0.05)  # the figure draws it
 
 
 def test_cli_rejects_unknown_category_and_order(small_store):
