@@ -495,6 +495,39 @@ def _plain_rounds(blk, eos_dense, state, lane_rng, buf, docs, cur, rounds, n_rou
 # -- documents and text ----------------------------------------------------------------------
 
 
+#: Rounds the lanes take at least between two looks at their documents.
+MIN_ROUNDS = 16
+
+
+@njit(**NJIT_OPTIONS)
+def _first_documents(pc, pe, state0, n_tokens, lane_rng, n_vocab, eos_dense, bos_ctx):
+    """What :func:`_run_lanes` returns when documents 0..L-1 hold ``n_tokens`` tokens,
+    drawn one lane after another (document d is lane d's first, from the same uniforms
+    as in step, so the text is the same); ``last`` is -1 when they hold fewer."""
+    L = lane_rng.shape[0]
+    buf = np.empty((n_tokens + 1) * L, np.int64)
+    docs = np.empty((3, L), np.int64)
+    one = np.empty(1, np.uint64)
+    prefix = np.int64(0)
+    for l in range(L):
+        one[0] = lane_rng[l]
+        c = state0 if l == 0 else bos_ctx
+        docs[0, l] = l
+        docs[1, l] = 0
+        r = np.int64(0)
+        while True:
+            if prefix + r >= n_tokens:  # document l holds the rest
+                return buf, docs, np.int64(l), n_tokens - prefix, n_tokens + l
+            w, c = _draw_packed(pc, pe, c, one, n_vocab)
+            buf[r * L + l] = w
+            r += 1
+            if w == eos_dense:
+                break
+        docs[2, l] = r
+        prefix += r - 1
+    return buf, docs, np.int64(-1), np.int64(0), np.int64(0)
+
+
 @njit(**NJIT_OPTIONS)
 def _run_lanes(pc, pe, blk, off, plain, state0, n_tokens, rng, n_vocab, eos_dense, bos_ctx, lanes):
     """Run the lanes until documents 0..last hold ``n_tokens`` tokens (see :func:`generate_fast`).
@@ -514,6 +547,14 @@ def _run_lanes(pc, pe, blk, off, plain, state0, n_tokens, rng, n_vocab, eos_dens
     if plain:  # the plain rounds' states: where each lane's context's block is
         for l in range(L):
             state[l] = off[state[l]]
+    if not plain and n_tokens < MIN_ROUNDS * L:
+        # a short text most likely lies in documents 0..L-1, each its lane's first: drawn a
+        # lane at a time they read only the contexts they visit, where the lanes' first
+        # step alone would draw MIN_ROUNDS tokens in every lane (each read of a
+        # memory-mapped table maps its neighbouring pages too)
+        first = _first_documents(pc, pe, state[0], n_tokens, lane_rng.copy(), n_vocab, eos_dense, bos_ctx)
+        if first[2] >= 0:
+            return first
     cap = max(n_tokens // L * 9 // 8 + 64, 64)  # rounds: the lanes run a little past n_tokens / L
     buf = np.empty(cap * L, np.int64)
     dcap = cap * L // 16 + 2 * L  # documents (text has far fewer than one per 16 tokens; grown when short)
@@ -535,7 +576,7 @@ def _run_lanes(pc, pe, blk, off, plain, state0, n_tokens, rng, n_vocab, eos_dens
     while last < 0:
         # rounds in the next step: half of what the documents still missing need, so that
         # generation overshoots the budget by little
-        chunk = min(max((n_tokens - prefix) // L // 2, 16), 4096)
+        chunk = min(max((n_tokens - prefix) // L // 2, MIN_ROUNDS), 4096)
         if rounds + chunk > cap:
             grown = np.empty(2 * (rounds + chunk) * L, np.int64)
             grown[: rounds * L] = buf[: rounds * L]
