@@ -9,7 +9,7 @@ VENV ?= .venv
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[test,neural]'
 	$(VENV)/bin/accum warm-up  # compile the kernels now, not at the first command
 	touch $@
 
@@ -23,7 +23,7 @@ test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
 
 bench: $(VENV)/.installed
-	$(VENV)/bin/python -m pip install --quiet -e '.[test,bench]'
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	$(VENV)/bin/python benchmarks/ingest_speed.py
 	$(VENV)/bin/python benchmarks/classify_suite.py
 	$(VENV)/bin/python benchmarks/classify_peers.py

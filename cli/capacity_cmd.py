@@ -14,31 +14,79 @@ from .common import data_errors, emit_json, figure_name, json_option, open_store
               help="Markdown report answering the 400B / 40B question with its numbers.")
 @click.option("--llm-table", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Your own LLM table (CSV: model, parameters, active_parameters, training_tokens, source).")
+@click.option("--neural", is_flag=True,
+              help="Also train small transformers on the pages and measure their bits per parameter and recall "
+                   "(needs accum[neural]); recorded in the store.")
+@click.option("--neural-sizes", default="300k,2M,10M", show_default=True,
+              help="Model sizes in parameters (300k, 2M, 10000000), or oN for the generator's up to order N.")
+@click.option("--neural-tokens", default=200_000, show_default=True, type=click.IntRange(min=1),
+              help="Training budget of each model, in tokens.")
+@click.option("--neural-protocol", default="document", show_default=True, type=click.Choice(["document", "stream"]),
+              help="Recall prompts as accum recall --protocol draws them.")
+@click.option("--neural-sample", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Recall prompts (accum recall --sample).")
+@click.option("--neural-seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed of the prompts (accum recall --seed), the weights and the data order.")
 @store_options
 @json_option
 @data_errors
-def capacity_command(plot_path, report_path, llm_table, store, db, as_json):
+def capacity_command(plot_path, report_path, llm_table, neural, neural_sizes, neural_tokens, neural_protocol,
+                     neural_sample, neural_seed, store, db, as_json):
     """Parameters, bits and pages of the store, extrapolated and set against LLM capacities.
 
     Re-reads the store's recorded sources to measure the compressed size of its pages.
+    With --neural, also trains a transformer of each size on them (see accum.neural).
     """
     from accum import capacity as cap
     from accum.storage.recorded import recorded_pages
 
+    if neural:
+        from accum.neural import torch_version
+
+        try:
+            torch_version()
+        except ImportError as exc:
+            raise click.ClickException(str(exc)) from None
     st = open_store(store, db)
     acc = st.load()
     if acc.n_documents == 0:
         raise click.ClickException(f"the store at {store} is empty: run accum ingest first")
     texts, _ = recorded_pages(st)
-    result = cap.capacity_result(acc, st.load_markov(), texts, st.growth, cap.load_llm_table(llm_table))
+    markov = st.load_markov()
+    result = cap.capacity_result(acc, markov, texts, st.growth, cap.load_llm_table(llm_table))
+    section = ""
+    if neural:
+        from accum.neural import markdown_section
+
+        result["neural"] = neural_capacity(st, markov, texts, result["measured"], neural_sizes, neural_tokens,
+                                           neural_protocol, neural_sample, neural_seed)
+        section = "\n" + markdown_section(result["neural"])
     if plot_path:
         from accum.plots import capacity_figure
 
         capacity_figure(result["accumulator_growth"], result["extrapolated"], result["llms"], plot_path)
     if report_path:
         with open(report_path, "w", encoding="utf-8") as f:
-            f.write(cap.markdown_report(result, store))
+            f.write(cap.markdown_report(result, store) + section)
     if as_json:
         emit_json(result)
         return
-    click.echo(cap.markdown_report(result, printable(store)))
+    click.echo(cap.markdown_report(result, printable(store)) + section)
+
+
+def neural_capacity(st, markov, texts, measured, sizes, tokens, protocol, sample, seed) -> dict:
+    """``accum.neural.measure`` on the store's pages, recorded in the store."""
+    from accum import neural
+    from accum.storage.neural import write_neural_capacity
+
+    if "generator" not in measured:
+        raise click.ClickException(f"--neural reads the store's generator, and the store at {printable(st.path)} "
+                                   "keeps none: ingest with --markov-order 4 (or higher) into a new --store")
+    try:
+        parsed = neural.parse_sizes(sizes, markov)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--neural-sizes") from None
+    result = neural.measure(markov, texts, measured["generator"]["parameters"], parsed, tokens, protocol=protocol,
+                            sample=sample, seed=seed, log=lambda m: click.echo(m, err=True))
+    write_neural_capacity(st.path, result)
+    return result

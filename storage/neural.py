@@ -1,0 +1,36 @@
+"""The last ``accum capacity --neural`` result of a store, kept in the store directory so
+that other commands (``accum report``) show it without training the models again."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .snapshots import fsync
+
+FILE = "capacity-neural.json"
+
+
+def write_neural_capacity(store_path, result: dict) -> Path:
+    """Record ``result`` (see :func:`accum.neural.measure`) as ``<store>/capacity-neural.json``,
+    atomically: a reader sees the previous result or this one, never a part."""
+    path = Path(store_path) / FILE
+    tmp = path.with_name(f".{FILE}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+        fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync(path.parent)
+    return path
+
+
+def read_neural_capacity(store_path) -> dict | None:
+    """The result :func:`write_neural_capacity` recorded, or None when there is none."""
+    try:
+        return json.loads((Path(store_path) / FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
