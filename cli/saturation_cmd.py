@@ -27,14 +27,11 @@ def saturation_command(category, order, threshold, plot_path, shuffles, seed, st
     The forecast is the one accum forecast picked for the store, once it has checked the
     store as it is (else the growth log's Good-Turing tangent)."""
     from accum import saturation as sat
-    from accum.profiles import CheckRecord
 
     st = open_store(store, db)
-    snapshot = st.latest_snapshot()
     acc = _summary(st, store, order, category)
     names = [category] if category is not None else [None] + list(acc.categories)
-    record = CheckRecord.load(st.path / "snapshots" / snapshot["name"])
-    curves, summaries = sat.analyse(acc, st.growth, order, names, threshold, record)
+    curves, summaries = sat.analyse(acc, st.growth, order, names, threshold, st.forecast_record())
     bands = _bands(st, acc, shuffles, seed, order) if shuffles else None
     written = []
     if plot_path:

@@ -276,6 +276,15 @@ class Store:
                 continue
         raise StoreError(f"snapshot {row['name']} is registered but missing from {self.path / 'snapshots'}")
 
+    def forecast_record(self):
+        """What ``accum forecast`` recorded of the newest snapshot (its pick and profiles,
+        :class:`~accum.profiles.CheckRecord`), or None: it has not checked the store as
+        it is now."""
+        from accum.profiles import CheckRecord
+
+        latest = self.latest_snapshot()
+        return None if latest is None else CheckRecord.load(self.path / "snapshots" / latest["name"])
+
     def info(self) -> dict:
         """Documents, tokens, features, parameters, bytes and runs of the store."""
         snap = self.latest_snapshot() or {}

@@ -232,6 +232,12 @@ def test_ingest_through_the_api_then_answers_equal_the_cli(server, store, posts,
     sat = server.client.get("/saturation", params={"order": 2, "threshold": 0.5}).json()
     assert without_snapshot(sat) == accum_json("saturation", "--order", "2", "--threshold", "0.5", "--store", store)
     assert sat["overall"]["pages"] == 260  # the growth log went on through the API ingest
+    # once accum forecast has checked this snapshot, both forecast by its pick
+    assert accum_json("forecast", "--shuffles", "1", "--min-pages", "10", "--store", store)
+    picked = server.client.get("/saturation", params={"order": 2, "threshold": 0.5}).json()
+    assert without_snapshot(picked) == accum_json("saturation", "--order", "2", "--threshold", "0.5",
+                                                  "--store", store)
+    assert picked["overall"]["forecast_pick"] is not None and sat["overall"]["forecast_pick"] is None
 
 
 def test_a_new_calibration_is_served_like_the_cli(server, store, tmp_path):

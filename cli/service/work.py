@@ -110,7 +110,11 @@ def saturation_summaries(store, served, order: int, category: str | None, thresh
         return (names, *in_report_process(_analyse, str(store.path), store.db_url, acc.to_dict(), order, names,
                                           threshold))
 
-    return served.cached(("saturation", order, category, threshold), compute)
+    # accum forecast may record its pick for this snapshot after a first answer
+    from accum.profiles import RECORD_FILE
+
+    picked = (store.path / "snapshots" / str(served.snapshot) / RECORD_FILE).exists()
+    return served.cached(("saturation", order, category, threshold, picked), compute)
 
 
 #: The process that draws figures and fits curves (see :func:`in_report_process`).
@@ -147,7 +151,8 @@ def _analyse(store_path: str, db: str, summary: dict, order: int, names: list, t
 
     store = Store(store_path, db=db)
     try:
-        return sat.analyse(CountsSummary.from_dict(summary), store.growth, order, names, threshold)
+        return sat.analyse(CountsSummary.from_dict(summary), store.growth, order, names, threshold,
+                           store.forecast_record())
     finally:
         store.engine.dispose()
 
