@@ -40,6 +40,7 @@ import numpy as np
 
 from . import __version__
 from .capacity import BITS_PER_PARAMETER, KNOWLEDGE_BITS_PER_PARAMETER, answer_numbers
+from .saturation import FORECAST_NAMES
 
 #: What a number can be, in the words of the report's legend.
 KINDS = {"measured": "counted on this store", "fitted": "a parameter of a model fitted to it",
@@ -240,10 +241,10 @@ def _short_answer(inputs: Inputs) -> Section:
 def _growth(inputs: Inputs) -> Section:
     blocks = [Text((
         "Distinct features as pages accumulate, from the growth log recorded while ingesting: all pages and "
-        "the largest categories, with Heaps' law fitted on each curve and the Good–Turing tangent from half of "
-        "the pages; below, new features per page. The forecasts are then checked on the store's own pages: "
-        "made from the first 10, 25 and 50 % of the pages (in the order of ingest, and in ",
-        Num(inputs.forecasts["shuffles"], "measured", "int"), " seeded shuffles) and compared with all of them.",))]
+        "the largest categories, with Heaps' law fitted on each curve and the store's forecast from half of the "
+        "pages (by the method its checks below picked); under them, new features per page. The forecasts are "
+        "checked on the store's own pages: made from the first 10, 25 and 50 % of the pages (in the order of "
+        f"ingest, and in {inputs.forecasts['shuffles']} seeded shuffles) and compared with all of them.",))]
     for order, (curves, summaries) in sorted(inputs.saturation.items()):
         blocks.append(_growth_figure(order, curves, summaries))
     blocks.append(_all_pages_checks(inputs.forecasts))
@@ -295,7 +296,7 @@ def _all_pages_checks(forecasts: dict) -> Table:
             e = by_fraction.get(f)
             cells.append(None if e is None else Num(e[0], "measured", "signed") if kind == "ingest"
                          else Num(float(np.median(np.abs(e))), "measured", "pct"))
-        rows.append((_method_name(method), _grams(order), "ingest (error)" if kind == "ingest" else
+        rows.append((FORECAST_NAMES[method], _grams(order), "ingest (error)" if kind == "ingest" else
                      "shuffled (median |error|)", *cells))
     return Table(("method", "n-grams", "pages in order of", *(f"from {f:.0%}" for f in fractions)), rows,
                  "Forecasts of all pages' distinct features from their first 10/25/50 %, against the count "
@@ -306,7 +307,7 @@ def _category_checks(forecasts: dict) -> Table:
     fractions = sorted({e["fraction"] for e in forecasts["errors"]})
     rows: dict = {}
     for e in forecasts["errors"]:
-        key = (_method_name(e["method"]), _grams(e["order"]), e["pages_order"])
+        key = (FORECAST_NAMES[e["method"]], _grams(e["order"]), e["pages_order"])
         rows.setdefault(key, [None] * len(fractions))[fractions.index(e["fraction"])] = (
             Num(e["median_abs_error"], "measured", "pct"), " (", Num(e["max_abs_error"], "measured", "pct"), ")")
     n = forecasts["errors"][0]["forecasts"]
@@ -324,7 +325,7 @@ def _store_forecast(forecasts: dict) -> Table:
             continue
         row = [_grams(c["order"]), Num(c["distinct"], "measured", "int")]
         for ahead, chosen in forecasts["chosen"].items():
-            row += [_method_name(chosen["method"]) if chosen else "none checked",
+            row += [FORECAST_NAMES[chosen["method"]] if chosen else "none checked",
                     Num(c["predicted"][ahead], "extrapolated", "int") if chosen else None,
                     Num(chosen["median_abs_error"], "measured", "pct") if chosen else None]
         rows.append(row)
@@ -333,11 +334,6 @@ def _store_forecast(forecasts: dict) -> Table:
         columns += [f"method at {ahead}", f"features at {ahead} the pages", f"its median |error| at {ahead}"]
     return Table(tuple(columns), rows, "The store's own forecast of all pages' features: at each multiple, the "
                                        "method whose checks erred least there (accum forecast).")
-
-
-def _method_name(method: str) -> str:
-    return {"smoothed_good_toulmin": "smoothed Good–Toulmin", "second_order": "second-order tangent",
-            "tangent": "tangent"}.get(method, method)
 
 
 # -- where growth levels off --------------------------------------------------------------
@@ -406,7 +402,7 @@ def _asymptote_blocks(asymptote: list | None) -> list:
                     "All pages, in the order of ingest: distinct unigrams held by at least k of the first pages, "
                     "divided by those pages.")
     rows = []
-    for a in asymptote:
+    for a in sorted(asymptote, key=lambda a: (a["category"] is not None, -a["pages"])):
         last = a["scales"][-1]["at_least"] if a["scales"] else {}
         u = a["unseen"]
         rows.append((
@@ -421,7 +417,7 @@ def _asymptote_blocks(asymptote: list | None) -> list:
          *(f"under {format_number(float(t), 'exact')} new per page from page" for t in thresholds),
          "new as many pages again would bring (95 %)"), rows,
         f"Unigrams per page at all of each category's pages; the page from which every later stretch of the growth "
-        f"log added fewer new features per page; the {_method_name(asymptote[0]['unseen']['method'])} estimate of "
+        f"log added fewer new features per page; the {FORECAST_NAMES[asymptote[0]['unseen']['method']]} estimate of "
         "what doubling the pages would add, for pages drawn like these (a crawl that moves on to new sites brings "
         "more).")
     return [growing, by_category]
@@ -471,7 +467,7 @@ def _error_at_10x(inputs: Inputs) -> Table:
                          "ingest", "error", Num(tenth[0]["relative_error"], "measured", "signed")))
     chosen = inputs.forecasts["chosen"].get("10x")
     if chosen:
-        method = _method_name(chosen["method"])
+        method = FORECAST_NAMES[chosen["method"]]
         for c in inputs.forecasts["checks"]:
             if c["category"] is None and c["pages_order"] == "ingest" and c["fraction"] == chosen["fraction"] \
                     and c["method"] == chosen["method"]:
@@ -596,8 +592,11 @@ def _answer(inputs: Inputs) -> Section:
         Num(a["pages_at_capacity"], "extrapolated"), " pages like these, ",
         Num(a["share_of_documents"], "extrapolated", "pct"), " of 40B; 40B of them would take ",
         Num(a["parameters_for_documents"], "extrapolated"), " parameters. An accumulator like this store's "
-        "classifier would need ", Num(a["accumulator_parameters"], "extrapolated"), " counts for 40B pages, but "
-        "counts of unigrams and bigrams give no page back. "]
+        "classifier would need ", Num(a["accumulator_parameters"], "extrapolated"), " counts for 40B pages",
+        ", so 400B parameters that worked like its counts would have room for them; but "
+        if a["accumulator_parameters"] <= a["parameters"] else ", more than 400B; and ",
+        "counts of ", " and ".join(_grams(k) for k in inputs.capacity["measured"]["classifier"]["parameters_by_order"]),
+        " give no page back. "]
     g = inputs.capacity["measured"].get("generator")
     if g is None:
         verdict.append("What a count table of long n-grams gives back is not measured on this store (no generator).")

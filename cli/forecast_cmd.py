@@ -41,16 +41,14 @@ def forecast_command(category, order, shuffles, seed, min_pages, store, db, as_j
     that pick with the checks in the order of ingest, and accum saturation forecasts by it."""
     import numpy as np
 
-    from accum.profiles import CheckRecord
-
     st = open_store(store, db)
     snapshot, pages = store_page_features(st, category)
     if order > pages.n_orders:
         raise click.BadParameter(f"this store counts n-grams up to order {pages.n_orders}", param_hint="--order")
     with click.progressbar(length=shuffles + 1, label="checking forecasts", file=click.get_text_stream("stderr"),
                            hidden=as_json) as bar:
-        result = forecasts(pages, shuffles, seed, min_pages, progress=lambda done, total: bar.update(1))
-    CheckRecord.of(pages, result["chosen"], shuffles, seed, min_pages).save(st.path / "snapshots" / snapshot)
+        result = kept_forecasts(st, snapshot, pages, shuffles, seed, min_pages,
+                                progress=lambda done, total: bar.update(1))
     current = [c for c in result["current"] if category is None or c["category"] == category]
     if as_json:
         emit_json({"snapshot": snapshot, **result, "current": current,
@@ -78,6 +76,17 @@ def store_page_features(st, category: str | None = None):
     if category is not None and category not in vectors.categories:
         raise unknown_category(category, list(vectors.categories))
     return snapshot, pf.PageFeatures.of(vectors, *feature_orders(st.path / "snapshots" / snapshot))
+
+
+def kept_forecasts(st, snapshot: str, pages, shuffles: int, seed: int, min_pages: int, progress=None) -> dict:
+    """:func:`forecasts` of the store's ``snapshot``, whose pick and profiles the store then
+    keeps in that snapshot (:class:`accum.profiles.CheckRecord`), so that accum saturation,
+    the service and accum report forecast by the pick without checking again."""
+    from accum.profiles import CheckRecord
+
+    result = forecasts(pages, shuffles, seed, min_pages, progress)
+    CheckRecord.of(pages, result["chosen"], shuffles, seed, min_pages).save(st.path / "snapshots" / snapshot)
+    return result
 
 
 def forecasts(pages, shuffles: int, seed: int, min_pages: int, progress=None) -> dict:

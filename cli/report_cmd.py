@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .common import data_errors, open_store, printable, store_options
-from .forecast_cmd import check_options, forecasts, store_page_features
+from .forecast_cmd import check_options, kept_forecasts, store_page_features
 
 #: The file endings a report may be written to, and the format each one means.
 FORMATS = {".html": "html", ".htm": "html", ".md": "markdown"}
@@ -62,8 +62,8 @@ def gather(store: str, db: str | None, forecast_path: str | None, shuffles: int,
            llm_table: str | None):
     """What :func:`accum.report.build` needs of the store, with progress on stderr.
 
-    The counts are let go before the page vectors are read (on a large store each takes
-    gigabytes). Every part comes from one snapshot: snapshots only advance, so when the
+    The page vectors and the counts are each let go before the next is read (on a large
+    store each takes gigabytes). Every part comes from one snapshot: snapshots only advance, so when the
     newest is still the first one read at the end, every read in between saw it too.
     """
     from accum import capacity as cap
@@ -76,8 +76,12 @@ def gather(store: str, db: str | None, forecast_path: str | None, shuffles: int,
     summary = st.summary()
     if snapshot is None or summary is None or summary.n_documents == 0:
         raise click.ClickException(f"the store at {store} is empty: run accum ingest first")
-    recorded = _recorded_forecasts(forecast_path, snapshot, summary) if forecast_path else None
-    saturation = {k: sat.analyse(summary, st.growth, k, [None, *summary.categories])
+    if forecast_path:
+        checked = _recorded_forecasts(forecast_path, snapshot, summary)
+    else:
+        checked = _check_forecasts(st, shuffles, seed, min_pages)
+    record = st.forecast_record()  # the pick accum saturation forecasts by
+    saturation = {k: sat.analyse(summary, st.growth, k, [None, *summary.categories], record=record)
                   for k in range(1, summary.settings.max_order + 1)}
     _step("reading the counts and re-reading the pages from their recorded sources")
     acc = st.load()
@@ -86,10 +90,9 @@ def gather(store: str, db: str | None, forecast_path: str | None, shuffles: int,
     capacity = cap.capacity_result(acc, st.load_markov(), texts, st.growth, cap.load_llm_table(llm_table))
     del acc, texts
     asymptote = _asymptote(st, summary)
-    result = recorded or _check_forecasts(st, shuffles, seed, min_pages)
     if st.latest_snapshot()["name"] != snapshot:
         raise click.ClickException("the store changed while the report was being made: run accum report again")
-    return Inputs(printable(store), snapshot, capacity, saturation, result, asymptote, _neural(st))
+    return Inputs(printable(store), snapshot, capacity, saturation, checked, asymptote, _neural(st))
 
 
 def _step(message: str) -> None:
@@ -97,12 +100,14 @@ def _step(message: str) -> None:
 
 
 def _check_forecasts(st, shuffles: int, seed: int, min_pages: int) -> dict:
-    """``accum forecast``'s checks of the store's forecasts, with its progress bar."""
+    """``accum forecast``'s checks of the store's forecasts, with its progress bar; the
+    store keeps the pick, as after accum forecast."""
     _step("reading the page vectors")
-    _, pages = store_page_features(st)
+    snapshot, pages = store_page_features(st)
     with click.progressbar(length=shuffles + 1, label="accum report: checking forecasts",
                            file=click.get_text_stream("stderr")) as bar:
-        return forecasts(pages, shuffles, seed, min_pages, progress=lambda done, total: bar.update(1))
+        return kept_forecasts(st, snapshot, pages, shuffles, seed, min_pages,
+                              progress=lambda done, total: bar.update(1))
 
 
 def _recorded_forecasts(path: str, snapshot: str, summary) -> dict:
