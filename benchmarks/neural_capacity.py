@@ -157,11 +157,12 @@ def main(argv=None) -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/accum-neural-bench"),
                         help="where the stores and the raw JSON are kept")
     parser.add_argument("--sizes", default="300k,2M,10M")
-    parser.add_argument("--tokens", type=int, default=150_000, help="training budget of each model")
+    parser.add_argument("--tokens", type=int, default=400_000, help="training budget of each model")
     parser.add_argument("--protocol", default="stream", choices=["document", "stream"])
     parser.add_argument("--sample", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (on a shared 2-core machine, 1 beats 2 oversubscribed)")
     parser.add_argument("--render", type=Path, help="write the report of this raw JSON, measuring nothing")
     parser.add_argument("--no-write", action="store_true", help="print the report instead of writing it")
     args = parser.parse_args(argv)
