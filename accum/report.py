@@ -487,23 +487,22 @@ def _error_at_10x(inputs: Inputs) -> Table:
 def _recall(inputs: Inputs) -> Section:
     m = inputs.capacity["measured"]
     c = m["classifier"]
-    rows = [("classifier counts (n-grams up to order "
-             f"{max(c['parameters_by_order'], key=int)})", Num(c["parameters"], "measured", "int"),
-             Num(c["count_bits_compressed"] / c["parameters"], "measured"), "gives no text back", None, None)]
+    orders = " and ".join(_grams(k) for k in c["parameters_by_order"])
+    rows = [(f"classifier counts ({orders})", Num(c["parameters"], "measured", "int"),
+             Num(c["count_bits_compressed"] / c["parameters"], "measured"), "gives no text back", None, None, None)]
     blocks = []
     g = m.get("generator")
     if g is not None:
         r = g["recall"]
         rows.append((f"text generator (order {g['order']})", Num(g["parameters"], "measured", "int"),
                      Num(g["count_bits_compressed"] / g["parameters"], "measured"),
-                     (Num(r["extractable"], "measured", "pct"), " (", Num(r["ci95"][0], "measured", "pct"), "–",
-                      Num(r["ci95"][1], "measured", "pct"), ", ", Num(r["samples"], "measured", "int"), " prompts)"),
+                     _extractable(r["extractable"], *r["ci95"], r["samples"]), Num(r["samples"], "measured", "int"),
                      Num(r["recalled_bits"], "measured"), Num(r["recalled_bits_per_parameter"], "measured")))
     else:
         blocks.append(Text(("This store keeps no text generator, so what its counts give back verbatim is not "
                             "measured: ingest with --markov-order 8 into a new --store.",), notice=True))
     blocks.insert(0, Table(("model", "parameters", "stored bits per parameter", "extractable (95 % interval)",
-                            "bits given back", "bits given back per parameter"), rows,
+                            "prompts", "bits given back", "bits given back per parameter"), rows,
                            "Prompted extraction (k = 32 tokens of prompt, the next m = 50 by greedy decoding) at "
                            "seeded positions of the store's pages; bits given back: the extractable share of the "
                            "pages' compressed bits. Stored bits: the counts compressed (zlib)."))
@@ -511,44 +510,48 @@ def _recall(inputs: Inputs) -> Section:
     return Section("recall", "Recall per stored parameter: the counts and a neural model", blocks)
 
 
+def _extractable(rate: float, low: float, high: float, prompts: int):
+    """A recall rate with its 95 % interval; words when no page was long enough for a prompt."""
+    if not prompts:
+        return "no page holds a prompt and its continuation"
+    return (Num(rate, "measured", "pct"), " (", Num(low, "measured", "pct"), "–", Num(high, "measured", "pct"), ")")
+
+
 def _neural_blocks(neural: dict | None, pages: int) -> list:
     """The transformers ``accum capacity --neural`` trained on the store's pages, beside
     the generator answering the same prompts."""
     if neural is None:
         return [Text((f"Neural model trained on the same pages: {NEURAL_MISSING}.",), notice=True)]
-    p = neural["protocol"]
-    rows = [(s["name"], Num(s["parameters"], "measured", "int"),
-             (Num(s["layers"], "measured", "int"), " × ", Num(s["d_model"], "measured", "int"), ", ",
-              Num(s["heads"], "measured", "int"), " heads"),
-             Num(s["train_tokens"], "measured", "int"), Num(s["epochs"], "measured"),
-             Num(s["cross_entropy_bits_per_token"], "measured"), Num(s["information_bits"], "measured"),
-             Num(s["bits_per_parameter"], "measured"), _rate(s["recall"]),
-             (*_rate(s["slice"]["recall"]), " after ", Num(s["slice"]["epochs"], "measured", "int"), " epochs"))
+    p, g = neural["protocol"], neural["generator"]
+    rows = [(f"{s['name']}: {s['layers']} layers × {s['d_model']}, {s['heads']} heads",
+             Num(s["parameters"], "measured", "int"), Num(s["train_tokens"], "measured", "int"),
+             Num(s["epochs"], "measured"), Num(s["cross_entropy_bits_per_token"], "measured"),
+             Num(s["information_bits"], "measured"), Num(s["bits_per_parameter"], "measured"),
+             _rate(s["recall"]), _rate(s["slice"]["recall"]))
             for s in neural["sizes"]]
-    g = neural["generator"]
+    rows.append((f"n-gram generator (order {g['order']})", Num(g["parameters"], "measured", "int"),
+                 None, None, None, None, None, _rate(g["recall"]), None))
     stale = [] if neural["pages"] == pages else [Text((
         "These models were trained when the store had ", Num(neural["pages"], "measured", "int"), " pages; it has ",
         Num(pages, "measured", "int"), " now: run `accum capacity --neural` again.",), notice=True)]
-    rows.append((f"n-gram generator (order {g['order']})", Num(g["parameters"], "measured", "int"), "counts",
-                 None, None, None, None, None, _rate(g["recall"]), None))
     return stale + [
         Text(("Transformers trained on the store's ", Num(neural["pages"], "measured", "int"), " pages (",
-              Num(neural["text_tokens"], "measured", "int"), " tokens of the generator's tokeniser), measured as "
-              "the generator is: the same prompts, the same rule for a hit. Information: ", neural["information"],
-              "; its bits per parameter set against ", Num(neural["reference_bits_per_parameter"], "cited", "exact"),
-              f" at capacity ({neural['reference']}). The slice: a model of the same size trained on the windows of "
-              "a few prompts alone, what it recalls once it has memorised them.")),
-        Table(("model", "parameters", "layers × width", "training tokens", "epochs", "cross-entropy (bits/token)",
-               "information (bits)", "bits per parameter", "extractable (95 % interval, hits)", "extractable, slice"),
-              rows, f"accum capacity --neural (torch {neural['torch']}): {p['prompt_protocol']} prompts, k = "
-                    f"{p['prefix']}, m = {p['continuation']}, seed {p['seed']}, greedy decoding."),
+              Num(neural["text_tokens"], "measured", "int"), " tokens of the generator's tokeniser), asked the same ",
+              Num(g["recall"]["n"], "measured", "int"), " prompts as the generator, with the same rule for a hit. "
+              "Information: ", neural["information"], "; its bits per parameter set against ",
+              Num(neural["reference_bits_per_parameter"], "cited", "exact"),
+              f" at capacity ({neural['reference']}). The slice: a model of the same size trained for many epochs on "
+              "the windows of a few of the prompts alone, asked them again once it has memorised them.")),
+        Table(("model", "parameters", "training tokens", "epochs", "cross-entropy (bits/token)", "information (bits)",
+               "bits per parameter", "extractable (95 % interval)", "extractable, slice"), rows,
+              f"accum capacity --neural (torch {neural['torch']}): {p['prompt_protocol']} prompts, k = "
+              f"{p['prefix']}, m = {p['continuation']}, seed {p['seed']}, greedy decoding."),
     ]
 
 
-def _rate(r: dict) -> tuple:
-    return (Num(r["rate"], "measured", "pct"), " (", Num(r["low"], "measured", "pct"), "–",
-            Num(r["high"], "measured", "pct"), ", ", Num(r["hits"], "measured", "int"), " of ",
-            Num(r["n"], "measured", "int"), ")")
+def _rate(r: dict):
+    """:func:`_extractable` of a recall dict of :mod:`accum.neural`."""
+    return _extractable(r["rate"], r["low"], r["high"], r["n"])
 
 
 # -- LLMs and the answer ----------------------------------------------------------------------
