@@ -67,6 +67,8 @@ REFERENCES = {
                  "PNAS 113:13283 (smoothed Good–Toulmin)", None),
 }
 NEURAL_MISSING = "not measured yet — run `accum capacity --neural` on this store"
+NEURAL_NEEDS_GENERATOR = ("not measured — `accum capacity --neural` trains on the generator's tokens, and this store "
+                          "keeps no generator (ingest with --markov-order 8 into a new --store)")
 ASYMPTOTE_MISSING = "not measured yet — this accum has no accum.asymptote (accum asymptote)"
 
 
@@ -506,7 +508,7 @@ def _recall(inputs: Inputs) -> Section:
                            "Prompted extraction (k = 32 tokens of prompt, the next m = 50 by greedy decoding) at "
                            "seeded positions of the store's pages; bits given back: the extractable share of the "
                            "pages' compressed bits. Stored bits: the counts compressed (zlib)."))
-    blocks += _neural_blocks(inputs.neural, m["pages"])
+    blocks += _neural_blocks(inputs.neural, m["pages"], g is not None)
     return Section("recall", "Recall per stored parameter: the counts and a neural model", blocks)
 
 
@@ -517,11 +519,12 @@ def _extractable(rate: float, low: float, high: float, prompts: int):
     return (Num(rate, "measured", "pct"), " (", Num(low, "measured", "pct"), "–", Num(high, "measured", "pct"), ")")
 
 
-def _neural_blocks(neural: dict | None, pages: int) -> list:
+def _neural_blocks(neural: dict | None, pages: int, generator: bool) -> list:
     """The transformers ``accum capacity --neural`` trained on the store's pages, beside
-    the generator answering the same prompts."""
+    the generator answering the same prompts (it needs one: its tokens are the models')."""
     if neural is None:
-        return [Text((f"Neural model trained on the same pages: {NEURAL_MISSING}.",), notice=True)]
+        missing = NEURAL_MISSING if generator else NEURAL_NEEDS_GENERATOR
+        return [Text((f"Neural model trained on the same pages: {missing}.",), notice=True)]
     p, g = neural["protocol"], neural["generator"]
     rows = [(f"{s['name']}: {s['layers']} layers × {s['d_model']}, {s['heads']} heads",
              Num(s["parameters"], "measured", "int"), Num(s["train_tokens"], "measured", "int"),

@@ -229,7 +229,7 @@ def test_a_store_without_a_generator_says_what_is_not_measured(small_store, tmp_
     assert page.headings == SECTIONS and page.figures == [f"figure-{name}" for name in FIGURES]
     text = out.read_text(encoding="utf-8")
     assert "This store keeps no text generator" in text
-    assert "not measured yet — run `accum capacity --neural` on this store" in text
+    assert "not measured — `accum capacity --neural` trains on the generator" in text
     assert "No category has 1,000 pages or more" in text
     assert not unlabelled(html_cells(page), BADGE)
     levelling = next(t for t in page.tables if t["columns"][0] == "category")
