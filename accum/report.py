@@ -52,24 +52,23 @@ MARKS = {"measured": "ᴹ", "fitted": "ᶠ", "extrapolated": "ᴱ", "cited": "�
 FIGURE_CATEGORIES = 7
 #: Blekko's recollection in the question: features about a decimal order more than pages.
 BLEKKO_FEATURES_PER_PAGE = 10
-#: The references the report cites, by key: (text, link).
-REFERENCES = {
-    "question": ("The question of issue #21: Blekko's per-topic accumulators, and a 400B-parameter model "
-                 "recalling 40B documents", None),
-    "morris": ("Morris et al. 2025, How much do language models memorize? (3.6 bits per parameter; 3.51 in "
-               "bf16, 3.83 in fp32)", "https://arxiv.org/abs/2505.24190"),
-    "allen-zhu": ("Allen-Zhu & Li 2024, Physics of Language Models: Part 3.3, Knowledge Capacity Scaling Laws "
-                  "(2 bits of knowledge per parameter)", "https://arxiv.org/abs/2404.05405"),
-    "carlini": ("Carlini et al. 2022, Quantifying Memorization Across Neural Language Models (prompted "
-                "extraction: a k-token prompt, the next m tokens by greedy decoding)",
-                "https://arxiv.org/abs/2202.07646"),
-    "orlitsky": ("Orlitsky, Suresh & Wu 2016, Optimal prediction of the number of unseen species, "
-                 "PNAS 113:13283 (smoothed Good–Toulmin)", None),
-}
+#: The references the report cites: (text, link or None).
+REFERENCES = (
+    ("The question of issue #21: Blekko's per-topic accumulators, and a 400B-parameter model "
+     "recalling 40B documents", None),
+    ("Morris et al. 2025, How much do language models memorize? (3.6 bits per parameter; 3.51 in "
+     "bf16, 3.83 in fp32)", "https://arxiv.org/abs/2505.24190"),
+    ("Allen-Zhu & Li 2024, Physics of Language Models: Part 3.3, Knowledge Capacity Scaling Laws "
+     "(2 bits of knowledge per parameter)", "https://arxiv.org/abs/2404.05405"),
+    ("Carlini et al. 2022, Quantifying Memorization Across Neural Language Models (prompted "
+     "extraction: a k-token prompt, the next m tokens by greedy decoding)",
+     "https://arxiv.org/abs/2202.07646"),
+    ("Orlitsky, Suresh & Wu 2016, Optimal prediction of the number of unseen species, "
+     "PNAS 113:13283 (smoothed Good–Toulmin)", None),
+)
 NEURAL_MISSING = "not measured yet — run `accum capacity --neural` on this store"
 NEURAL_NEEDS_GENERATOR = ("not measured — `accum capacity --neural` trains on the generator's tokens, and this store "
                           "keeps no generator (ingest with --markov-order 8 into a new --store)")
-ASYMPTOTE_MISSING = "not measured yet — this accum has no accum.asymptote (accum asymptote)"
 
 
 # -- the document as data ------------------------------------------------------------------
@@ -140,10 +139,6 @@ class Report:
     sections: list
     references: list = field(default_factory=list)
 
-    @property
-    def figures(self) -> list[Figure]:
-        return [b for s in self.sections for b in s.blocks if isinstance(b, Figure)]
-
 
 SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
@@ -188,9 +183,9 @@ class Inputs:
     ``capacity``: :func:`accum.capacity.capacity_result`; ``saturation``: n-gram order ->
     (curves, summaries) of :func:`accum.saturation.analyse` for all pages (None) and every
     category; ``forecasts``: ``accum forecast --json`` for all categories (see
-    ``accum.cli.forecast_cmd.forecasts``); ``asymptote``: ``accum.asymptote.asymptote`` at
-    order 1, or None when this accum has none; ``neural``: the neural capacity the store
-    keeps (``accum.storage.neural.read_neural_capacity``), or None.
+    ``accum.cli.forecast_cmd.forecasts``); ``asymptote``: :func:`accum.asymptote.asymptote`
+    at order 1; ``neural``: the neural capacity the store keeps
+    (``accum.storage.neural.read_neural_capacity``), or None when it has none.
     """
 
     store: str
@@ -198,7 +193,7 @@ class Inputs:
     capacity: dict
     saturation: dict
     forecasts: dict
-    asymptote: list | None = None
+    asymptote: list
     neural: dict | None = None
 
 
@@ -213,7 +208,7 @@ def build(inputs: Inputs) -> Report:
     sections = [_short_answer(inputs), _growth(inputs), _levelling(inputs), _parameters(inputs), _recall(inputs),
                 _llms(inputs), _answer(inputs)]
     return Report(f"Would a 400B-parameter model recall 40B documents? The store {Path(inputs.store).name}", about,
-                  sections, list(REFERENCES.values()))
+                  sections, list(REFERENCES))
 
 
 def _answer_numbers(inputs: Inputs) -> dict:
@@ -389,13 +384,10 @@ def _levelling_row(curve, s: dict) -> tuple:
             Num(s["chao1"]["estimate"], "extrapolated"))
 
 
-def _asymptote_blocks(asymptote: list | None) -> list:
+def _asymptote_blocks(asymptote: list) -> list:
     """Features per page as all pages accumulate (the shape of Blekko's curve), then per
     category: where new features per page fell below each threshold for good, and the new
     features as many pages again would bring (accum asymptote)."""
-    if asymptote is None:
-        return [Text((f"Features per page by how many pages hold them, at growing scales: {ASYMPTOTE_MISSING}.",),
-                     notice=True)]
     levels = list(asymptote[0]["scales"][-1]["at_least"])
     thresholds = list(asymptote[0]["rate_below"])
     growing = Table(("first pages", *(f"held by ≥ {k} pages, per page" for k in levels)),
@@ -440,7 +432,7 @@ def _parameters(inputs: Inputs) -> Section:
                   for order, f in c["fitted"].items()],
                  "Heaps' law V = K·tokens^β fitted on the growth log of all pages, per n-gram order.")
     per_feature = c["measured"]["classifier"]["parameters"] / c["measured"]["classifier"]["features"]
-    grid = Table(("pages", "features", "features per page", "parameters (counts)", ""),
+    grid = Table(("pages", "features", "features per page", "parameters (counts)", "how far"),
                  [(format_number(r["pages"], "exact"), Num(r["features"], "extrapolated"),
                    Num(r["features"] / r["pages"], "extrapolated"), Num(r["parameters"], "extrapolated"),
                    r["kind"].replace("2x", "twice the pages"))

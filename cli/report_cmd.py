@@ -68,7 +68,9 @@ def gather(store: str, db: str | None, forecast_path: str | None, shuffles: int,
     """
     from accum import capacity as cap
     from accum import saturation as sat
+    from accum.asymptote import asymptote
     from accum.report import Inputs
+    from accum.storage.neural import read_neural_capacity
     from accum.storage.recorded import recorded_pages
 
     st = open_store(store, db)
@@ -89,10 +91,11 @@ def gather(store: str, db: str | None, forecast_path: str | None, shuffles: int,
     _step("measuring the pages' bits, the fits and the generator's recall")
     capacity = cap.capacity_result(acc, st.load_markov(), texts, st.growth, cap.load_llm_table(llm_table))
     del acc, texts
-    asymptote = _asymptote(st, summary)
+    _step("measuring features per page at growing scales")
+    scales = asymptote(st, summary, order=1)
     if st.latest_snapshot()["name"] != snapshot:
         raise click.ClickException("the store changed while the report was being made: run accum report again")
-    return Inputs(printable(store), snapshot, capacity, saturation, checked, asymptote, _neural(st))
+    return Inputs(printable(store), snapshot, capacity, saturation, checked, scales, read_neural_capacity(st.path))
 
 
 def _step(message: str) -> None:
@@ -130,27 +133,3 @@ def _recorded_forecasts(path: str, snapshot: str, summary) -> dict:
         raise click.BadParameter(f"{path} was made on another store or snapshot than this store's {snapshot}: run "
                                  "accum forecast --json again (or leave --forecast out)", param_hint="--forecast")
     return recorded
-
-
-def _asymptote(st, summary) -> list | None:
-    """Unigrams' features per page at growing scales and the unseen ones, when this accum
-    has :mod:`accum.asymptote` (None otherwise: the report says it is not measured)."""
-    try:
-        from accum.asymptote import asymptote
-    except ModuleNotFoundError as exc:
-        if exc.name != "accum.asymptote":
-            raise
-        return None
-    _step("measuring features per page at growing scales")
-    return asymptote(st, summary, order=1)
-
-
-def _neural(st) -> dict | None:
-    """The neural capacity ``accum capacity --neural`` kept in the store, if any."""
-    try:
-        from accum.storage.neural import read_neural_capacity
-    except ModuleNotFoundError as exc:
-        if exc.name != "accum.storage.neural":
-            raise
-        return None
-    return read_neural_capacity(st.path)
