@@ -254,6 +254,14 @@ def test_errors(small_store, kjv_store, tmp_path):
     assert not (tmp_path / "r.html").exists()
 
 
+def test_an_empty_store_is_a_clear_error(tmp_path):
+    (tmp_path / "corpus" / "sci.space").mkdir(parents=True)
+    (tmp_path / "corpus" / "sci.space" / "empty.txt").write_text("")
+    accum("ingest", tmp_path / "corpus", "--label", "dir", "--no-fit", "--store", tmp_path / "store")
+    proc = accum("report", "--store", tmp_path / "store", "--out", tmp_path / "r.html", check=False)
+    assert proc.returncode == 1 and "is empty: run accum ingest first" in proc.stderr
+
+
 def test_a_store_too_small_to_fit_is_a_clear_error(tmp_path):
     corpus = tmp_path / "corpus" / "sci.space"
     corpus.mkdir(parents=True)
