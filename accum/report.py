@@ -94,13 +94,10 @@ class Num:
         return format_number(self.value, self.style)
 
 
-#: A paragraph's or a cell's parts: text and numbers.
-Inline = str | Num
-
-
 @dataclass(frozen=True)
 class Text:
-    """A paragraph; ``notice`` marks what is missing (not measured, not kept)."""
+    """A paragraph of text and :class:`Num` parts; ``notice`` marks what is missing (not
+    measured, not kept)."""
 
     parts: tuple
     notice: bool = False
@@ -127,6 +124,8 @@ class Figure:
 
 @dataclass(frozen=True)
 class Section:
+    """A heading (``key`` is its anchor) and its blocks: :class:`Text`, :class:`Table`, :class:`Figure`."""
+
     key: str
     title: str
     blocks: list
@@ -134,6 +133,8 @@ class Section:
 
 @dataclass(frozen=True)
 class Report:
+    """A title, a paragraph about the store, the sections and the references: (text, link)."""
+
     title: str
     about: Text
     sections: list
