@@ -50,47 +50,34 @@ def scales(pages: int) -> list[int]:
     return out + [pages] if pages else out
 
 
-def asymptote(st, acc, order: int = 1, thresholds=(1.0, 0.1), levels=(1, 2, 5, 10)) -> list[dict]:
+def asymptote(pages: PageFeatures, curves: dict, categories: list, order: int = 1, thresholds=(1.0, 0.1),
+              levels=(1, 2, 5, 10)) -> list[dict]:
     """Features per page at growing scales, where new features per page fall below
     ``thresholds`` for good, and the features a doubling would add (see the module
-    notes), for all pages and each category of the store ``st``, at n-gram ``order``.
-
-    ``acc`` is the store's loaded Accumulator (or its :class:`~accum.counts.Counts` or
-    :class:`~accum.counts.CountsSummary`): only its settings and categories are read.
+    notes), for all pages and each category, at n-gram ``order``: from the store's
+    pages (``pages``, in the order of ingest) and its growth curves at that order
+    (``curves``: :func:`accum.saturation.growth_curves` of every category and None).
     ``levels`` are the k of "held by at least k pages", 1 to ``PROFILE_TERMS + 1``.
 
-    Returns, all pages (``category`` None) first, then each category in the store's order::
+    Returns, all pages (``category`` None) first, then each of ``categories`` in order::
 
         {"category": str | None, "pages": int, "distinct": int,
          "scales": [{"pages": int, "at_least": {"1": float, ...}}],  # per k in levels
          "rate_below": {"1.0": int | None, ...},                     # per threshold
          "unseen": {"method": str, "pages": int, "estimate": float, "low": float, "high": float}}
 
-    Raises ValueError for an order the store does not count or a level out of range,
-    and :class:`~accum.storage.failures.StoreError` when the store has no page vectors
-    or changed while it was read.
+    Raises ValueError for an order the pages do not hold or a level out of range.
     """
-    from .storage.failures import StoreError
-    from .storage.fits import training_pages
-    from .storage.snapshots import feature_orders
-
-    if not 1 <= order <= acc.settings.max_order:
-        raise ValueError(f"this store counts n-grams up to order {acc.settings.max_order}, not {order}")
+    if not 1 <= order <= pages.n_orders:
+        raise ValueError(f"these pages hold n-grams up to order {pages.n_orders}, not {order}")
     if any(not 1 <= k <= PROFILE_TERMS + 1 for k in levels):
         raise ValueError(f"levels are pages holding a feature, 1 to {PROFILE_TERMS + 1}; got {list(levels)}")
-    snapshot, _, vectors, _ = training_pages(st)
-    pages = PageFeatures.of(vectors, *feature_orders(st.path / "snapshots" / snapshot))
-    names = list(vectors.categories) + [None]
-    curves = sat.growth_curves(st.summary(), st.growth, order, names)
-    counts = pages.group_pages
-    if set(acc.categories) != set(vectors.categories) or any(
-            int(curves[name].pages[-1]) != n for name, n in zip(names, counts.tolist())):
-        raise StoreError(f"the store at {st.path} changed while it was read; run the command again")
-    points = [scales(n) for n in counts.tolist()]
-    profiles = pages.profiles(np.arange(vectors.n_pages), _cutoffs(points))[:, :, order - 1]
+    names = list(pages.vectors.categories) + [None]
+    points = [scales(n) for n in pages.group_pages.tolist()]
+    profiles = pages.profiles(np.arange(pages.vectors.n_pages), _cutoffs(points))[:, :, order - 1]
     rows = {name: _row(name, points[g], profiles[g], curves[name], thresholds, levels)
             for g, name in enumerate(names)}
-    return [rows[name] for name in [None, *acc.categories]]
+    return [rows[name] for name in [None, *categories]]
 
 
 def _cutoffs(points: list[list[int]]) -> np.ndarray:

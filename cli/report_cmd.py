@@ -9,6 +9,7 @@ import click
 
 from .common import data_errors, open_store, printable, store_options
 from .forecast_cmd import check_options, kept_forecasts, store_page_features
+from .saturation_cmd import store_asymptote
 
 #: The file endings a report may be written to, and the format each one means.
 FORMATS = {".html": "html", ".htm": "html", ".md": "markdown"}
@@ -68,7 +69,6 @@ def gather(store: str, db: str | None, forecast_path: str | None, shuffles: int,
     """
     from accum import capacity as cap
     from accum import saturation as sat
-    from accum.asymptote import asymptote
     from accum.report import Inputs
     from accum.storage.neural import read_neural_capacity
     from accum.storage.recorded import recorded_pages
@@ -92,7 +92,7 @@ def gather(store: str, db: str | None, forecast_path: str | None, shuffles: int,
     capacity = cap.capacity_result(acc, st.load_markov(), texts, st.growth, cap.load_llm_table(llm_table))
     del acc, texts
     _step("measuring features per page at growing scales")
-    scales = asymptote(st, summary, order=1)
+    scales = store_asymptote(st, summary, 1)
     if st.latest_snapshot()["name"] != snapshot:
         raise click.ClickException("the store changed while the report was being made: run accum report again")
     return Inputs(printable(store), snapshot, capacity, saturation, checked, scales, read_neural_capacity(st.path))

@@ -129,15 +129,37 @@ def asymptote_command(category, order, store, db, as_json):
     page, for good; and the smoothed Good-Toulmin estimate of the new features as many
     pages again would bring, with a 95 % interval. Reads every page vector once (about
     half a minute on 300,000 pages)."""
-    from accum.asymptote import asymptote
-
     st = open_store(store, db)
-    rows = [r for r in asymptote(st, _summary(st, store, order, category), order)
+    rows = [r for r in store_asymptote(st, _summary(st, store, order, category), order)
             if category is None or r["category"] == category]
     if as_json:
         emit_json({"order": order, "asymptote": rows})
         return
     _echo_asymptote(rows)
+
+
+def store_asymptote(st, summary, order: int, pages=None, **options) -> list[dict]:
+    """:func:`accum.asymptote.asymptote` of the store ``st`` (``summary``: its counts'
+    summary; ``pages``: its page features, numbered here when None) at n-gram ``order``,
+    with that function's ``options``.
+    Raises ValueError for an order the store does not count and StoreError when the
+    store changed while it was read."""
+    from accum import saturation as sat
+    from accum.asymptote import asymptote
+    from accum.storage.failures import StoreError
+
+    from .forecast_cmd import store_page_features
+
+    if not 1 <= order <= summary.settings.max_order:
+        raise ValueError(f"this store counts n-grams up to order {summary.settings.max_order}, not {order}")
+    if pages is None:
+        _, pages = store_page_features(st)
+    names = list(pages.vectors.categories) + [None]
+    curves = sat.growth_curves(summary, st.growth, order, names)
+    if set(summary.categories) != set(pages.vectors.categories) or any(
+            int(curves[name].pages[-1]) != n for name, n in zip(names, pages.group_pages.tolist())):
+        raise StoreError(f"the store at {st.path} changed while it was read; run the command again")
+    return asymptote(pages, curves, list(summary.categories), order, **options)
 
 
 def _echo_asymptote(rows: list[dict]) -> None:

@@ -8,7 +8,8 @@ import shutil
 import pytest
 
 from accum import profiles
-from accum.asymptote import asymptote, scales
+from accum.asymptote import scales
+from accum.cli.saturation_cmd import store_asymptote
 from accum.storage import Store
 from accum.storage.fits import training_pages
 from accum.storage.snapshots import feature_orders
@@ -66,7 +67,7 @@ def _rate_below(points, threshold):
 @pytest.mark.parametrize("order", [1, 2])
 def test_features_per_page_equal_a_plain_count(news3, order):
     st = Store(news3)
-    rows = {r["category"]: r for r in asymptote(st, st.summary(), order)}
+    rows = {r["category"]: r for r in store_asymptote(st, st.summary(), order)}
     assert list(rows) == [None, *st.summary().categories]
     assert [s["pages"] for s in rows[None]["scales"]] == [10, 100, 1000, 1435] == scales(1435)
     assert [s["pages"] for s in rows["talk.religion.misc"]["scales"]] == [10, 100, 377]
@@ -84,7 +85,7 @@ def test_features_per_page_equal_a_plain_count(news3, order):
 def test_rate_below_agrees_with_the_growth_log(news3):
     st = Store(news3)
     thresholds = (50.0, 10.0, 1.0)
-    rows = asymptote(st, st.summary(), 1, thresholds=thresholds)
+    rows = store_asymptote(st, st.summary(), 1, thresholds=thresholds)
     found = 0
     for r in rows:
         log = [(g["pages"], g["distinct"]) for g in st.growth(r["category"]) if g["order"] == 1]
@@ -97,7 +98,7 @@ def test_rate_below_agrees_with_the_growth_log(news3):
 
 def test_unseen_is_good_toulmin_with_its_interval(news3):
     st = Store(news3)
-    for r in asymptote(st, st.summary(), 1):
+    for r in store_asymptote(st, st.summary(), 1):
         held = _pages_holding(news3, r["category"], r["pages"], 1)
         phi = [sum(c == i for c in held.values()) for i in range(1, profiles.PROFILE_TERMS + 1)]
         estimate = sum((-1) ** (i + 1) * p for i, p in enumerate(phi, 1))  # Good–Toulmin at t = 1
@@ -112,16 +113,16 @@ def test_unseen_is_good_toulmin_with_its_interval(news3):
 def test_bad_arguments(news3):
     st = Store(news3)
     with pytest.raises(ValueError, match="up to order 2"):
-        asymptote(st, st.summary(), 3)
+        store_asymptote(st, st.summary(), 3)
     with pytest.raises(ValueError, match="levels"):
-        asymptote(st, st.summary(), 1, levels=(1, 40))
+        store_asymptote(st, st.summary(), 1, levels=(1, 40))
     assert scales(0) == [] and scales(7) == [7] and scales(10) == [10] and scales(11) == [10, 11]
 
 
 def test_cli_table_and_json(news3):
     st = Store(news3)
     out = accum_json("asymptote", "--store", news3)
-    assert out == {"order": 1, "asymptote": asymptote(st, st.summary(), 1)}
+    assert out == {"order": 1, "asymptote": store_asymptote(st, st.summary(), 1)}
     text = accum("asymptote", "--store", news3).stdout
     lines = text.splitlines()
     assert lines[0].split()[:7] == ["category", "pages", "≥1", "≥2", "≥5", "≥10", "<1.0/pg"]
