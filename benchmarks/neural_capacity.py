@@ -47,8 +47,9 @@ from benchmarks.common import (  # noqa: E402  (pins threads before numpy is imp
 REPORT = RESULTS_DIR / "neural.md"
 VERSIONS = ("accum", "torch", "numpy")
 VERSES_PER_PAGE = 100
-STORES = {"kjv": "KJV Bible (pages of 100 verses), generator order 8",
-          "news": "20 Newsgroups train, generator order 4"}
+#: Name: (short name, title) of each store.
+STORES = {"kjv": ("KJV", "KJV Bible (pages of 100 verses), generator order 8"),
+          "news": ("20 Newsgroups", "20 Newsgroups train, generator order 4")}
 
 
 def accum_command() -> list[str]:
@@ -107,7 +108,7 @@ def measure(args) -> dict:
                       "pages": out["measured"]["pages"]}
     return {"header": report_header("accum capacity --neural: transformers beside the n-gram generator",
                                     package_versions(VERSIONS)),
-            "threads": args.threads, "runs": runs}
+            "threads": args.threads, "runs": runs, "notes": []}
 
 
 def rate(r: dict) -> str:
@@ -123,7 +124,7 @@ def store_table(neural: dict) -> str:
                      f"{s['train_tokens']:,}", f"{s['epochs']:.3f}", f"{s['seconds']:.0f}",
                      f"{s['cross_entropy_bits_per_token']:.2f} ({s['unigram_bits_per_token']:.2f})",
                      f"{s['information_bits']:.3g}", f"{s['bits_per_parameter']:.3f}", rate(s["recall"]),
-                     f"{rate(sl['recall'])}, {sl['pages']} pages × {sl['epochs']:.0f}"])
+                     f"{rate(sl['recall'])}, {sl['pages']} pages, {sl['epochs']:.0f} epochs"])
     g = neural["generator"]
     rows.append([f"n-gram, order {g['order']}", f"{g['parameters']:,}", "—", "—", "all", "1 (counted)", "—", "—",
                  "—", "—", rate(g["recall"]), "—"])
@@ -132,12 +133,20 @@ def store_table(neural: dict) -> str:
                            "bits/parameter (LLMs: 3.6)", "recall [95 %]", "slice recall [95 %]"], rows)
 
 
+def above_capacity(data: dict) -> str:
+    """The models that hold more bits per parameter than LLMs memorise, as text."""
+    rows = [f"{s['name']} on {STORES[name][0]} ({s['bits_per_parameter']:.1f})" for name, run in data["runs"].items()
+            for s in run["neural"]["sizes"] if s["bits_per_parameter"] > run["neural"]["reference_bits_per_parameter"]]
+    return ", ".join(rows) or "none"
+
+
 def render(data: dict) -> str:
     parts = [data["header"]]
     first = next(iter(data["runs"].values()))["neural"]
     p = first["protocol"]
+    threads = f"{data['threads']} thread" + ("s" if data["threads"] != 1 else "")
     parts += [
-        f"Each store: `accum capacity --neural --json` (torch {first['torch']} on {data['threads']} threads, "
+        f"Each store: `accum capacity --neural --json` (torch {first['torch']} on {threads}, "
         f"`ACCUM_THREADS`), the same sizes, a budget of {first['sizes'][0]['train_tokens']:,} training tokens "
         f"per model, {p['prompt_protocol']} protocol, {p['sample']} prompts (seed {p['seed']}), "
         f"k = {p['prefix']}, m = {p['continuation']}, greedy decoding; the generator answers the same prompts. "
@@ -146,9 +155,24 @@ def render(data: dict) -> str:
         "windows (prompt and continuation) of 16 of the prompts alone, then asked for them.", ""]
     for name, run in data["runs"].items():
         n = run["neural"]
-        parts += [f"## {STORES[name]}", "",
+        parts += [f"## {STORES[name][1]}", "",
                   f"{run['pages']:,} pages, {n['text_tokens']:,} tokens; the whole command took "
                   f"{run['seconds'] / 60:.1f} min.", "", store_table(n), ""]
+    parts += ["## Reading the table", "",
+              "- Information counts every bit by which a model predicts the text better than token frequencies, "
+              "generalisation included: a model that has seen a fraction of an epoch predicts the rest of the "
+              "text too. Morris et al. separate memorisation from generalisation with a reference model; this "
+              "measure does not, so it bounds what a model knows about the text, not what it memorised. Models "
+              f"above {first['reference_bits_per_parameter']} bits per parameter here: {above_capacity(data)}.",
+              "- Each model's unigram baseline is over its own token classes (the tokens beyond its embeddings "
+              "share one class, which never counts as reproduced), so sizes are measured against different "
+              "baselines: neither their cross-entropies nor, strictly, their information bits compare directly (a "
+              "model with fewer classes has less to tell apart).",
+              "- Recall and slice recall use the generator's tokens and `accum recall`'s prompts (the same "
+              "documents and positions for the same seed); the slice is the memorisation a size can reach "
+              "when it sees a few passages many times.", ""]
+    if data.get("notes"):
+        parts += ["## Notes (added after the run)", "", *[f"- {note}" for note in data["notes"]], ""]
     return "\n".join(parts)
 
 
@@ -164,13 +188,14 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (on a shared 2-core machine, 1 beats 2 oversubscribed)")
     parser.add_argument("--render", type=Path, help="write the report of this raw JSON, measuring nothing")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a line for the report's notes (repeatable); with --render, kept in that JSON")
     parser.add_argument("--no-write", action="store_true", help="print the report instead of writing it")
     args = parser.parse_args(argv)
-    if args.render:
-        data = json.loads(args.render.read_text())
-    else:
-        data = measure(args)
-        (args.workdir / "neural.json").write_text(json.dumps(data, indent=1))
+    raw = args.render or args.workdir / "neural.json"
+    data = json.loads(raw.read_text()) if args.render else measure(args)
+    data["notes"] = data.get("notes", []) + args.note
+    raw.write_text(json.dumps(data, indent=1))
     text = render(data)
     if args.no_write:
         print(text)

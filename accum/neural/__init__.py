@@ -18,9 +18,9 @@ Measured for each model size:
   next 50 tokens come out exactly; Wilson 95 % interval. Greedy decoding reproduces the
   text as long as its argmax equals the next token, so one forward pass over prompt and
   continuation decides it.
-- **slice**: a fresh model of the same size trained for many epochs on the windows that
-  end at the continuations of a few of those prompts, then asked for them again: the
-  recall of memorised text.
+- **slice**: a fresh model of the same size trained for many epochs on the windows
+  (prompt and continuation) of a few of those prompts alone, then asked for them again:
+  the recall of text it could memorise.
 
 A model of P parameters spends at most half of them on its transformer blocks (the
 widest shape of :data:`SHAPES` that fits) and the rest on token embeddings, tied to the
@@ -338,8 +338,8 @@ def markdown_section(result: dict) -> str:
         f"{result['pages']:,} pages, {result['text_tokens']:,} tokens (the generator's, with a marker before each "
         f"page); torch {result['torch']}. Information: {result['information']}. Recall: {p['prompt_protocol']} "
         f"protocol, {p['sample']} prompts (seed {p['seed']}), k = {p['prefix']}, m = {p['continuation']}, greedy, "
-        "Wilson 95 %; slice: a model of the same size trained many epochs on the windows ending at a few of "
-        "these continuations.", "",
+        "Wilson 95 %; slice: a model of the same size trained many epochs on a few of these prompts and "
+        "continuations alone.", "",
         "| model | parameters | layers × width | train tokens | epochs | seconds | cross-entropy bits/token "
         "(unigram) | information bits | bits/parameter | recall | slice recall (pages, epochs) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
