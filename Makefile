@@ -23,7 +23,7 @@ test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
 
 bench: $(VENV)/.installed
-	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[test,bench,neural]'
 	$(VENV)/bin/python benchmarks/ingest_speed.py
 	$(VENV)/bin/python benchmarks/classify_suite.py
 	$(VENV)/bin/python benchmarks/classify_peers.py
@@ -32,6 +32,7 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/dask_speedup.py --runs 2
 	$(VENV)/bin/python benchmarks/service_load.py
 	$(VENV)/bin/python benchmarks/scale.py
+	$(VENV)/bin/python benchmarks/neural_capacity.py
 
 # Build the wheel and check that every subpackage is inside it (editable installs hide
 # a package missing from pyproject's list).
