@@ -51,14 +51,15 @@ def capacity_command(plot_path, report_path, llm_table, neural, neural_sizes, ne
     acc = st.load()
     if acc.n_documents == 0:
         raise click.ClickException(f"the store at {store} is empty: run accum ingest first")
-    texts, _ = recorded_pages(st)
     markov = st.load_markov()
+    sizes = neural_sizes_of(st, markov, neural_sizes) if neural else None  # refused before the long work
+    texts, _ = recorded_pages(st)
     result = cap.capacity_result(acc, markov, texts, st.growth, cap.load_llm_table(llm_table))
     section = ""
     if neural:
         from accum.neural import markdown_section
 
-        result["neural"] = neural_capacity(st, markov, texts, result["measured"], neural_sizes, neural_tokens,
+        result["neural"] = neural_capacity(st, markov, texts, result["measured"], sizes, neural_tokens,
                                            neural_protocol, neural_sample, neural_seed)
         section = "\n" + markdown_section(result["neural"])
     if plot_path:
@@ -74,19 +75,26 @@ def capacity_command(plot_path, report_path, llm_table, neural, neural_sizes, ne
     click.echo(cap.markdown_report(result, printable(store)) + section)
 
 
-def neural_capacity(st, markov, texts, measured, sizes, tokens, protocol, sample, seed) -> dict:
-    """``accum.neural.measure`` on the store's pages, recorded in the store."""
+def neural_sizes_of(st, markov, spec: str) -> list[tuple[str, int]]:
+    """The model sizes ``--neural-sizes`` names (:func:`accum.neural.parse_sizes`), or a
+    usage error; an error when the store keeps no generator to train on."""
     from accum import neural
-    from accum.storage.neural import write_neural_capacity
 
-    if "generator" not in measured:
+    if markov is None or not markov.n_rows:
         raise click.ClickException(f"--neural reads the store's generator, and the store at {printable(st.path)} "
                                    "keeps none: ingest with --markov-order 4 (or higher) into a new --store")
     try:
-        parsed = neural.parse_sizes(sizes, markov)
+        return neural.parse_sizes(spec, markov)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--neural-sizes") from None
-    result = neural.measure(markov, texts, measured["generator"]["parameters"], parsed, tokens, protocol=protocol,
+
+
+def neural_capacity(st, markov, texts, measured, sizes, tokens, protocol, sample, seed) -> dict:
+    """``accum.neural.measure`` of models of ``sizes`` on the store's pages, recorded in the store."""
+    from accum import neural
+    from accum.storage.neural import write_neural_capacity
+
+    result = neural.measure(markov, texts, measured["generator"]["parameters"], sizes, tokens, protocol=protocol,
                             sample=sample, seed=seed, log=lambda m: click.echo(m, err=True))
     write_neural_capacity(st.path, result)
     return result

@@ -143,3 +143,15 @@ def test_without_torch_the_message_says_what_to_install(monkeypatch, tmp_path):
     result = CliRunner().invoke(cli, ["capacity", "--neural", "--store", str(tmp_path / "store")])
     assert result.exit_code == 1
     assert "accum capacity --neural needs PyTorch: pip install 'accum[neural]'" in result.output
+
+
+def test_bad_sizes_and_a_store_without_generator_are_refused_before_any_work(kjv_pages, tmp_path):
+    _, store = kjv_pages
+    bad = accum("capacity", "--store", store, "--neural", "--neural-sizes", "o9", check=False)
+    assert bad.returncode == 2 and "--neural-sizes" in bad.stderr and "orders 1 to 6" in bad.stderr
+    assert "bits" not in bad.stdout  # nothing of the capacity report was printed
+    plain = tmp_path / "plain"
+    done = accum("ingest", kjv_pages[0], "--default-label", "kjv", "--store", plain, "--no-fit", check=False)
+    assert done.returncode == 0, done.stderr
+    none = accum("capacity", "--store", plain, "--neural", check=False)
+    assert none.returncode == 1 and "keeps none" in none.stderr
