@@ -4,10 +4,9 @@ that other commands (``accum report``) show it without training the models again
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-from .snapshots import fsync
+from .snapshots import write_small_file
 
 FILE = "capacity-neural.json"
 
@@ -16,15 +15,7 @@ def write_neural_capacity(store_path, result: dict) -> Path:
     """Record ``result`` (see :func:`accum.neural.measure`) as ``<store>/capacity-neural.json``,
     atomically: a reader sees the previous result or this one, never a part."""
     path = Path(store_path) / FILE
-    tmp = path.with_name(f".{FILE}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
-        fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync(path.parent)
+    write_small_file(path, json.dumps(result, indent=2, ensure_ascii=False))
     return path
 
 

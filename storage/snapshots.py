@@ -306,6 +306,21 @@ def _read_ipc(path: Path) -> pa.Table:
         return pa.ipc.open_file(source).read_all()
 
 
+def write_small_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a reader sees the old file or the new one,
+    never a part (temporary file, fsync, rename, fsync of the directory)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync(path.parent)
+
+
 def fsync(path: Path) -> None:
     """Flush a file or directory to the disk (a directory: the names in it)."""
     fd = os.open(path, os.O_RDONLY)

@@ -33,7 +33,7 @@ from .catalog import STORE_ID_FILE, catalog_url
 from .failures import READ_ONLY, StoreError, db_reason, os_reason, other_store_message, unwritable_message
 from .runs import RUN_DIR, orders_of, write_merged_snapshot, write_run
 from .segments import SEGMENT_DIR, read_vectors, write_vectors
-from .snapshots import read_state, snapshot_bytes, write_snapshot
+from .snapshots import read_state, snapshot_bytes, write_small_file, write_snapshot
 
 if TYPE_CHECKING:  # a store opens its writer (Store.writer)
     from .store import Store
@@ -214,7 +214,7 @@ class StoreWriter:
             )
         if directory_id is None:
             directory_id = uuid.uuid4().hex
-            _write_small_file(store.path / STORE_ID_FILE, directory_id + "\n")
+            write_small_file(store.path / STORE_ID_FILE, directory_id + "\n")
         try:  # an insert, not set_meta: of two directories claiming one catalog at once, one fails
             conn.execute(sa.insert(cat.meta).values(key="store_id", value=json.dumps(directory_id)))
         except sa.exc.IntegrityError:
@@ -479,17 +479,3 @@ def _run_of(name: str) -> int | None:
     """The run id in a snapshot name ``r<run>-<seq>`` (None for other names)."""
     head = name.split("-", 1)[0]
     return int(head[1:]) if head[:1] == "r" and head[1:].isdigit() else None
-
-
-def _write_small_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file, fsync, rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
