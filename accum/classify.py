@@ -65,6 +65,8 @@ from .tokens import encode, tokenize
 
 #: Tells :func:`accum._kernels.score_texts` to score no ridge part.
 _NO_RIDGE = np.zeros((0, 0))
+
+
 class _Entries:
     """A linear model's entries (:func:`accum._kernels.entry_starts`), laid out a shard at
     a time, the frequent rows of each shard first, and the table that finds a feature's."""
@@ -134,23 +136,24 @@ class LinearCountModel(TextClassifier):
         categories, pages and Gram."""
         if shards is None:
             shards = [(accumulator.raw_pairs, accumulator.n_pairs, accumulator.raw_rows)]
-        n_cats = accumulator.n_categories
         sums: dict[str, np.ndarray] = {}
-        entries = _Entries(n_cats)
+        entries = _Entries(accumulator.n_categories)
         for pairs, n_pairs, rows in shards:
-            cats = pairs[:n_pairs, _kernels.P_KEY] & 0xFFFFFFFF
-            for column, name in ((_kernels.P_COUNT, "count"), (_kernels.P_WEIGHT, "weight")):
-                # fixed-point integers summed in float64: exact below 2**53, in any order
-                sums[name] = sums.get(name, 0) + np.bincount(cats, pairs[:n_pairs, column], n_cats)
             entries.add(pairs, n_pairs, rows[:, 0], *self._row_parts(pairs, n_pairs, rows, sums))
         self._table, self._entries = entries.finish()
         self._finish(accumulator, sums, entries.n_rows)
 
     def _row_parts(self, pairs, n_pairs: int, rows, sums: dict) -> tuple[np.ndarray, np.ndarray]:
-        """``row_default`` float64[n_rows] and ``pair_delta`` float64[n_pairs] of one shard;
-        a model that needs more sums over the pairs than counts and weights per category
-        adds them to ``sums``."""
+        """``row_default`` float64[n_rows] and ``pair_delta`` float64[n_pairs] of one shard,
+        whose sums over the pairs that :meth:`_finish` needs are added to ``sums``
+        (:meth:`_add_per_category`)."""
         raise NotImplementedError
+
+    def _add_per_category(self, sums: dict, name: str, pairs, n_pairs: int, column: int) -> None:
+        """Add the shard's ``column`` of the pairs, summed per category, to ``sums[name]``
+        (fixed-point integers summed in float64: exact below 2**53, in any order)."""
+        cats = pairs[:n_pairs, _kernels.P_KEY] & 0xFFFFFFFF
+        sums[name] = sums.get(name, 0) + np.bincount(cats, pairs[:n_pairs, column], len(self.categories))
 
     def _finish(self, accumulator: Accumulator, sums: dict, n_rows: int) -> None:
         """Set ``category_term``, ``log_prior`` and anything else from the sums over every pair."""
@@ -240,6 +243,7 @@ class DirichletClassifier(LinearCountModel):
 
     def _row_parts(self, pairs, n_pairs, rows, sums):
         # log p(w | c) = log(alpha) - log_total[c], plus log((n + alpha) / alpha) where n > 0
+        self._add_per_category(sums, "count", pairs, n_pairs, _kernels.P_COUNT)
         counts = pairs[:n_pairs, _kernels.P_COUNT]
         return np.zeros(len(rows)), np.log(counts + self.alpha) - np.log(self.alpha)
 
@@ -268,6 +272,7 @@ class ComplementClassifier(LinearCountModel):
         self._build(accumulator, shards)
 
     def _row_parts(self, pairs, n_pairs, rows, sums):
+        self._add_per_category(sums, "weight", pairs, n_pairs, _kernels.P_WEIGHT)
         return _kernels.complement_rows(pairs, n_pairs, len(rows), self.alpha)
 
     def _finish(self, accumulator, sums, n_rows):

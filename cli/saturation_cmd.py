@@ -138,10 +138,9 @@ def asymptote_command(category, order, store, db, as_json):
     _echo_asymptote(rows)
 
 
-def store_asymptote(st, summary, order: int, pages=None, **options) -> list[dict]:
+def store_asymptote(st, summary, order: int, **options) -> list[dict]:
     """:func:`accum.asymptote.asymptote` of the store ``st`` (``summary``: its counts'
-    summary; ``pages``: its page features, numbered here when None) at n-gram ``order``,
-    with that function's ``options``.
+    summary) at n-gram ``order``, with that function's ``options``, from its page vectors.
     Raises ValueError for an order the store does not count and StoreError when the
     store changed while it was read."""
     from accum import saturation as sat
@@ -152,8 +151,7 @@ def store_asymptote(st, summary, order: int, pages=None, **options) -> list[dict
 
     if not 1 <= order <= summary.settings.max_order:
         raise ValueError(f"this store counts n-grams up to order {summary.settings.max_order}, not {order}")
-    if pages is None:
-        _, pages = store_page_features(st)
+    _, pages = store_page_features(st)
     names = list(pages.vectors.categories) + [None]
     curves = sat.growth_curves(summary, st.growth, order, names)
     if set(summary.categories) != set(pages.vectors.categories) or any(

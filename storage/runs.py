@@ -219,15 +219,15 @@ def merged_counts_state(path: Path, settings: Settings, n_categories: int) -> di
 def shard_pairs(path: Path, settings: Settings, n_categories: int):
     """A snapshot's counts a shard at a time, as a count model is built from them
     (:meth:`accum.classify.LinearCountModel._build`): ``(pairs, n_pairs, rows)`` in the
-    accumulator's layouts, the shard's rows numbered from 0; zero counts left out, as
-    :func:`~accum.counts.nonzero_counts` leaves them out of a whole snapshot."""
+    accumulator's layouts, the shard's rows numbered from 0 (a merged shard holds no
+    totals and no zero counts, as a whole snapshot read by
+    :func:`~accum.counts.nonzero_counts`)."""
     for merged in _merged_snapshot(path, settings, n_categories):
-        kept = (merged.cat >= 0) & (merged.count != 0)
-        rows = np.searchsorted(merged.row_fid, merged.fid[kept])
+        rows = np.searchsorted(merged.row_fid, merged.fid)
         pairs = np.zeros((len(rows), 4), np.int64)
-        pairs[:, P_KEY] = (rows << 32) | merged.cat[kept]
-        pairs[:, P_COUNT] = merged.count[kept]
-        pairs[:, P_WEIGHT] = merged.weight[kept]
+        pairs[:, P_KEY] = (rows << 32) | merged.cat
+        pairs[:, P_COUNT] = merged.count
+        pairs[:, P_WEIGHT] = merged.weight
         info = np.stack([merged.row_fid, merged.row_prefix, merged.row_last, merged.row_order.astype(np.uint64)],
                         axis=1)
         yield pairs, len(rows), info

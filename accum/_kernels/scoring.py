@@ -278,8 +278,8 @@ def _page_scratch_for(scratch, n_bytes, max_order):
 
 @njit(**NJIT_OPTIONS)
 def _page_rows(buf, a, b, table, entries, scratch):
-    """The distinct features of the page ``buf[a:b]`` with where a linear model's :func:`key_table`
-    (or :func:`key_table`) holds them, into ``scratch`` (see :func:`_page_scratch`:
+    """The distinct features of the page ``buf[a:b]`` with where a model's :func:`key_table` holds
+    them, into ``scratch`` (see :func:`_page_scratch`:
     ids in ``scratch[5]``, counts ``[6]``, first positions ``[7]``, table values ``[8]``,
     -1 where absent); returns how many."""
     ids, tok_starts, lengths, grams, seen = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
@@ -309,6 +309,7 @@ def key_table(key_parts: list, value_parts: list) -> np.ndarray:
 
 @njit(**NJIT_OPTIONS)
 def _key_insert(table, keys, values):
+    """Put each of ``keys`` with its value into the first free slot from its own (see :func:`key_table`)."""
     mask = np.uint64(table.shape[0] // 2 - 1)
     for r in range(keys.shape[0]):
         if r + AHEAD < keys.shape[0]:
