@@ -78,11 +78,14 @@ def factorize(fids):
 
 @njit(**NJIT_OPTIONS)
 def class_counts(indptr, indices, rows, labels, n_cols, n_classes):
-    """How many of the pages ``rows`` of each class hold each column, int32[n_cols, n_classes]."""
+    """How many of the pages ``rows`` of each class hold each column, int32[n_cols, n_classes]
+    (pages whose label is negative are left out)."""
     out = np.zeros((n_cols, n_classes), np.int32)
     for k in range(rows.shape[0]):
         i = rows[k]
         c = labels[i]
+        if c < 0:
+            continue
         for e in range(indptr[i], indptr[i + 1]):
             out[indices[e], c] += 1
     return out
@@ -92,12 +95,15 @@ def class_counts(indptr, indices, rows, labels, n_cols, n_classes):
 def class_sums(indptr, indices, values, rows, row_weight, labels, n_rows, n_classes):
     """Per column and class, the sum of ``values[e] * row_weight[k]`` over the entries of
     the pages ``rows[k]`` of that class: float64[n_rows, n_classes] for the first
-    ``n_rows`` columns, and float64[n_classes] summed over the others."""
+    ``n_rows`` columns, and float64[n_classes] summed over the others (pages whose label
+    is negative are left out)."""
     out = np.zeros((n_rows, n_classes))
     beyond = np.zeros(n_classes)
     for k in range(rows.shape[0]):
         i = rows[k]
         c = labels[i]
+        if c < 0:
+            continue
         w = row_weight[k]
         for e in range(indptr[i], indptr[i + 1]):
             j = indices[e]
@@ -109,38 +115,33 @@ def class_sums(indptr, indices, values, rows, row_weight, labels, n_rows, n_clas
 
 
 @njit(**NJIT_OPTIONS)
-def complement_logs(weights, cols, alpha, out):
-    """Complement naive Bayes' ``log(W[j] - W[j, c] + alpha)`` (``W[j]`` the column's sum
-    over the classes) of the columns ``cols``, less its mean over the classes (which
-    shifts a page's scores alike, nothing a decision or a softmax sees, and keeps
-    single-precision sums small), into ``out[j]`` (float32[n_cols, n_classes])."""
+def complement_logs(weights, totals, cols, alpha, out):
+    """Complement naive Bayes' ``log(W[j] - W[j, c] + alpha)`` (``W[j]``, ``totals[j]``,
+    the column's sum over every class; ``weights`` float64[n_cols, n_classes] of some of
+    the classes) of the columns ``cols``, less ``log(W[j] + alpha)`` (which shifts a
+    page's scores alike, nothing a decision or a softmax sees, and keeps single-precision
+    sums small), into ``out[j]`` (float32[n_cols, n_classes])."""
     n_classes = weights.shape[1]
-    logs = np.empty(n_classes, np.float32)
+    a = np.float32(alpha)
     for j in cols:
-        total = 0.0
+        shift = np.log(np.float32(totals[j]) + a)
         for c in range(n_classes):
-            total += weights[j, c]
-        mean = np.float32(0.0)
-        for c in range(n_classes):
-            logs[c] = np.log(np.float32(total - weights[j, c]) + np.float32(alpha))
-            mean += logs[c]
-        mean /= np.float32(n_classes)
-        for c in range(n_classes):
-            out[j, c] = logs[c] - mean
+            out[j, c] = np.log(np.float32(totals[j] - weights[j, c]) + a) - shift
 
 
 @njit(**NJIT_OPTIONS)
-def log_count_ratio(class_df, df, alpha):
+def log_count_ratio(class_df, df, alpha, two):
     """Naive Bayes' log-count ratios ``r = log(p / |p|_1) - log(q / |q|_1)`` per column and
     problem, float32[n_cols, n_problems], with ``p`` and ``q`` the document frequencies of
-    a class and of the other classes (two classes: class 1 and class 0, one problem) plus
-    ``alpha``, over the columns ``df > 0``; 0 in the others.
+    a class and of the other classes (``two`` classes: class 1 and class 0, one problem)
+    plus ``alpha``, over the columns ``df > 0``; 0 in the others.
 
-    ``class_df`` int32[n_cols, n_classes], ``df`` int64[n_cols] (its row sums).
+    ``class_df`` int32[n_cols, n_problems] (``two``: [n_cols, 2]), the document
+    frequencies of the problems' classes (any subset of the classes: each problem's ratio
+    needs only its own class and ``df``); ``df`` int64[n_cols], over every class.
     """
-    n_cols, n_classes = class_df.shape
-    two = n_classes == 2
-    n_prob = 1 if two else n_classes
+    n_cols = class_df.shape[0]
+    n_prob = 1 if two else class_df.shape[1]
     p_sum = np.zeros(n_prob)
     q_sum = np.zeros(n_prob)
     held = 0
@@ -198,17 +199,11 @@ def inverse_norms(indptr, indices, values, scale, rows, out):
 
 
 @njit(**NJIT_OPTIONS)
-def training_rows(indptr, indices, values, rows, private, inv_norm, scale):
-    """The training pages ``rows`` as the solver reads them, and the dual's diagonal.
-
-    Returns the pages' entries in columns held by two training pages or more (a compact
-    CSR: page k is ``rows[k]``; int64[n + 1], int32, float32), and per page and scale the
-    squared norm of its whole feature vector (``q``) and of its part in the ``private``
-    columns (``own``), float64[n, n_s] each, for the scales ``scale`` (float32[n_cols, n_s])
-    and the pages' inverse norms ``inv_norm`` (float32[n, n_s]).
-    """
+def shared_rows(indptr, indices, values, rows, private):
+    """The training pages ``rows`` as the solver reads them: their entries in columns
+    held by two training pages or more (not ``private``), as a compact CSR (page k is
+    ``rows[k]``; int64[n + 1], int32, float32)."""
     n = rows.shape[0]
-    n_s = scale.shape[1]
     size = 0
     for k in range(n):
         for e in range(indptr[rows[k]], indptr[rows[k] + 1]):
@@ -217,9 +212,29 @@ def training_rows(indptr, indices, values, rows, private, inv_norm, scale):
     out_ptr = np.zeros(n + 1, np.int64)
     out_idx = np.empty(size, np.int32)
     out_val = np.empty(size, np.float32)
+    m = 0
+    for k in range(n):
+        i = rows[k]
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if not private[j]:
+                out_idx[m] = j
+                out_val[m] = values[e]
+                m += 1
+        out_ptr[k + 1] = m
+    return out_ptr, out_idx, out_val
+
+
+@njit(**NJIT_OPTIONS)
+def dual_diagonal(indptr, indices, values, rows, private, inv_norm, scale):
+    """Per training page (``rows``) and scale, the squared norm of its whole feature
+    vector (``q``, the dual's diagonal) and of its part in the ``private`` columns
+    (``own``), float64[n, n_s] each, for the scales ``scale`` (float32[n_cols, n_s]) and
+    the pages' inverse norms ``inv_norm`` (float32[n, n_s])."""
+    n = rows.shape[0]
+    n_s = scale.shape[1]
     q = np.zeros((n, n_s))
     own = np.zeros((n, n_s))
-    m = 0
     for k in range(n):
         i = rows[k]
         for e in range(indptr[i], indptr[i + 1]):
@@ -231,16 +246,11 @@ def training_rows(indptr, indices, values, rows, private, inv_norm, scale):
                 q[k, c] += x2
                 if private[j]:
                     own[k, c] += x2
-            if not private[j]:
-                out_idx[m] = j
-                out_val[m] = values[e]
-                m += 1
-        out_ptr[k + 1] = m
         for c in range(n_s):
             n2 = np.float64(inv_norm[k, c]) ** 2
             q[k, c] *= n2
             own[k, c] *= n2
-    return out_ptr, out_idx, out_val, q, own
+    return q, own
 
 
 @njit(**NJIT_OPTIONS)
@@ -267,7 +277,7 @@ def train_ovr(indptr, indices, values, targets, inv_norm, scale, q, own, C, ws, 
     Parameters
     ----------
     indptr, indices, values : int64[n + 1], int32[nnz], float32[nnz]
-        The training pages' shared entries (:func:`training_rows`).
+        The training pages' shared entries (:func:`shared_rows`).
     targets : int8[n, n_problems]
         +1 or -1 per training page and problem.
     inv_norm : float32[n, n_s]
@@ -276,7 +286,7 @@ def train_ovr(indptr, indices, values, targets, inv_norm, scale, q, own, C, ws, 
         The column scales: problem c uses scale ``c % n_s`` (one shared by every
         problem, or one per class with the problems in blocks of the classes, one block per C).
     q, own : float64[n, n_s]
-        From :func:`training_rows`.
+        From :func:`dual_diagonal`.
     C : float64[n_problems]
         Cost of a margin violation, per problem.
     ws, bias, alpha : float32[n_cols, n_problems], float64[n_problems], float64[n, n_problems]

@@ -24,7 +24,9 @@ The data, the feature maps and which hyper-parameters to use are chosen by
 from __future__ import annotations
 
 import functools
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -78,9 +80,9 @@ class PageMatrix:
     def from_vectors(cls, vectors: PageVectors) -> "PageMatrix":
         codes, fids, df = _linear_kernels.factorize(vectors.fids)
         order = np.argsort(-df, kind="stable")
-        rank = np.empty_like(order)
+        rank = np.empty(len(order), np.int32)
         rank[order] = np.arange(len(order))
-        return cls(vectors.bounds, rank[codes].astype(np.int32), vectors.tfs, vectors.labels,
+        return cls(vectors.bounds, rank[codes], vectors.tfs, vectors.labels,
                    tuple(vectors.categories), fids[order], df[order])
 
     @property
@@ -109,20 +111,31 @@ class PageMatrix:
     def _log_tf(self) -> np.ndarray:
         return np.log1p(self.tfs.astype(np.float32))
 
-    def class_counts(self, rows: np.ndarray, one_class: bool = False) -> np.ndarray:
-        """Pages of ``rows`` holding each column, per class (or over all, ``one_class``):
-        document frequencies, int32[n_cols, n_classes or 1]."""
-        labels = np.zeros(self.n_pages, np.int32) if one_class else self.labels
-        return _linear_kernels.class_counts(self.indptr, self.indices, np.asarray(rows, np.int64), labels, self.n_cols,
-                                            1 if one_class else len(self.categories))
+    def _classes(self, one_class: bool, slots: np.ndarray | None) -> tuple[np.ndarray, int]:
+        """Each page's column in a per-class table, and the table's width: one column
+        (``one_class``), the classes ``c`` with ``slots[c] >= 0`` in column ``slots[c]``
+        (the others' pages left out), or every class."""
+        if one_class:
+            return np.zeros(self.n_pages, np.int32), 1
+        if slots is not None:
+            return slots[self.labels], int(slots.max()) + 1
+        return self.labels, len(self.categories)
 
-    def class_sums(self, rows: np.ndarray, values: np.ndarray, row_weight: np.ndarray,
-                   n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per column and class, the sum over the pages ``rows`` of ``values`` times
-        ``row_weight``: float64[n_rows, n_classes] for the first ``n_rows`` columns, and
-        float64[n_classes] over the others."""
+    def class_counts(self, rows: np.ndarray, one_class: bool = False, slots: np.ndarray | None = None) -> np.ndarray:
+        """Pages of ``rows`` holding each column, per class (or as :meth:`_classes` says):
+        document frequencies, int32[n_cols, width]."""
+        labels, width = self._classes(one_class, slots)
+        return _linear_kernels.class_counts(self.indptr, self.indices, np.asarray(rows, np.int64), labels, self.n_cols,
+                                            width)
+
+    def class_sums(self, rows: np.ndarray, values: np.ndarray, row_weight: np.ndarray, n_rows: int,
+                   one_class: bool = False, slots: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per column and class (or as :meth:`_classes` says), the sum over the pages
+        ``rows`` of ``values`` times ``row_weight``: float64[n_rows, width] for the first
+        ``n_rows`` columns, and float64[width] over the others."""
+        labels, width = self._classes(one_class, slots)
         return _linear_kernels.class_sums(self.indptr, self.indices, values, np.asarray(rows, np.int64), row_weight,
-                                          self.labels, n_rows, len(self.categories))
+                                          labels, n_rows, width)
 
 
 @dataclass
@@ -139,6 +152,9 @@ class Trained:
     # the columns past ws's rows (each held by one page of the store, a training page: no
     # other page reads their weights): sum of |w| and how many, float64[2, n_problems]
     beyond: np.ndarray
+    # which of the path's problems these are (a path solved in groups of classes yields
+    # one Trained per group and C), int64[n_problems]
+    problems: np.ndarray
 
     def weights(self, beta: float = 1.0) -> np.ndarray:
         """The scoring weights, float32[n_kept, n_problems]: ``ws``, or for "nbsvm" the
@@ -190,19 +206,34 @@ class TrainingPages:
         """The columns exactly one training page holds, bool[n_cols]."""
         return self.df == 1
 
-    def scale(self, family: str) -> np.ndarray:
+    def scale(self, family: str, problems: np.ndarray | None = None) -> np.ndarray:
         """The per-column scale of ``family``: the inverse document frequency ``log((1 +
         n) / (1 + df)) + 1`` (float32[n_cols, 1]) for "svm", naive Bayes' log-count ratio
-        per problem (float32[n_cols, n_problems]) for "nbsvm"; 0 for columns no training
-        page holds (features unseen in training carry nothing)."""
+        per problem (float32[n_cols, n_problems]) for "nbsvm", of the ``problems`` only
+        when given (made each time: a path solved in groups of classes holds one group's
+        at a time); 0 for columns no training page holds (features unseen in training
+        carry nothing)."""
+        if family == "nbsvm" and problems is not None and len(problems) < self.n_problems:
+            return self._log_count_ratio(problems)
         if family not in self._scales:
             self._scales[family] = self._idf() if family == "svm" else self._log_count_ratio()
         return self._scales[family]
 
-    def _log_count_ratio(self) -> np.ndarray:
-        class_df = self.matrix.class_counts(self.rows)  # not kept: as large as the ratios
-        self.__dict__.setdefault("df", class_df.sum(axis=1, dtype=np.int64))
-        return _linear_kernels.log_count_ratio(class_df, self.df, NB_ALPHA)
+    @property
+    def n_problems(self) -> int:
+        n = len(self.matrix.categories)
+        return 1 if n == 2 else n
+
+    def _log_count_ratio(self, problems: np.ndarray | None = None) -> np.ndarray:
+        two = len(self.matrix.categories) == 2
+        if problems is None or two:
+            class_df = self.matrix.class_counts(self.rows)  # not kept: as large as the ratios
+            self.__dict__.setdefault("df", class_df.sum(axis=1, dtype=np.int64))
+        else:
+            slot = np.full(len(self.matrix.categories), -1, np.int32)
+            slot[problems] = np.arange(len(problems))
+            class_df = self.matrix.class_counts(self.rows, slots=slot)
+        return _linear_kernels.log_count_ratio(class_df, self.df, NB_ALPHA, two)
 
     def _idf(self) -> np.ndarray:
         df = self.df
@@ -236,67 +267,147 @@ class PathSolver:
     ``kept_columns``: keep the weights of the first columns only (default all). A search
     keeps those that two pages of the store or more hold: the weight of a column only one
     page holds, a training page, is read by no held-out page (:class:`Trained` keeps what
-    the interpolation of NBSVM needs of them)."""
+    the interpolation of NBSVM needs of them).
+
+    ``max_bytes``: the arrays of a set of problems (weights, dual variables, NBSVM's
+    per-class scale) may take this much (default: no limit). Past it, the problems are
+    solved in groups of classes, one group at a time, each group's arrays kept in a
+    temporary file between :meth:`run` calls. Each problem is solved on its own, in the
+    same seeded page order, so the groups' solutions are those of one set, bit for bit.
+    """
 
     def __init__(self, pages: TrainingPages, family: str, normalize: bool, Cs: Sequence[float], seed: int = 0,
-                 kept_columns: int | None = None):
+                 kept_columns: int | None = None, max_bytes: int | None = None):
         matrix, rows = pages.matrix, pages.rows
         self.pages, self.family, self.normalize, self.Cs, self.seed = pages, family, normalize, list(Cs), seed
         self.values = matrix.values(FEATURES[family][0])
-        self.scale = pages.scale(family)
-        self.inv = inverse_norms(matrix, self.values, self.scale, rows, normalize)
-        self.rows_ = _linear_kernels.training_rows(matrix.indptr, matrix.indices, self.values, rows, pages.private,
-                                                   self.inv, self.scale)
-        targets = problem_targets(matrix.labels[rows], len(matrix.categories))
-        self.n_prob = targets.shape[1]
-        self.targets = np.tile(targets, (1, len(Cs)))
-        self.ws = np.zeros((kept_columns or matrix.n_cols, self.targets.shape[1]), np.float32)
-        self.bias, self.alpha = np.zeros(self.targets.shape[1]), np.zeros((len(rows), self.targets.shape[1]))
-        self.costs = np.repeat(np.asarray(Cs, np.float64), self.n_prob)
+        self.kept = kept_columns or matrix.n_cols
+        # the pages' compact copy: kept between runs, unless memory is bounded (a search
+        # holds several paths, and the copy costs one pass to make again)
+        self._rows = None
+        self._bounded = max_bytes is not None
+        self.targets = problem_targets(matrix.labels[rows], len(matrix.categories))
+        self.n_prob = self.targets.shape[1]
+        size = self.n_prob if max_bytes is None else max(1, min(self.n_prob, max_bytes // self._class_bytes()))
+        self.groups = [np.arange(a, min(a + size, self.n_prob)) for a in range(0, self.n_prob, size)]
+        self._spill = tempfile.TemporaryDirectory(prefix="accum-solver-") if len(self.groups) > 1 else None
+        self._state: dict[int, dict] = {}  # a group's weights and dual variables, when held in memory
+        self._kept_inputs = None
         self.epochs = 0
+
+    def _class_bytes(self) -> int:
+        """Bytes a problem's arrays take at every C of the path (see ``max_bytes``)."""
+        n, n_c = len(self.pages.rows), len(self.Cs)
+        per_class = 4 * self.kept * n_c + 8 * n * n_c + n * n_c
+        if FEATURES[self.family][1]:  # a scale column, its counts, its norms and diagonals
+            per_class += 8 * self.pages.matrix.n_cols + 20 * n
+        return per_class
+
+    def _inputs(self, problems: np.ndarray) -> tuple:
+        """What solving the ``problems`` reads besides the pages: the scale, the pages'
+        inverse norms under it and the dual's diagonals (kept for a path of one group)."""
+        if self._kept_inputs is not None:
+            return self._kept_inputs
+        matrix, rows = self.pages.matrix, self.pages.rows
+        scale = self.pages.scale(self.family, problems)
+        inv = inverse_norms(matrix, self.values, scale, rows, self.normalize)
+        q, own = _linear_kernels.dual_diagonal(matrix.indptr, matrix.indices, self.values, rows, self.pages.private,
+                                               inv, scale)
+        if self._spill is None:
+            self._kept_inputs = scale, inv, q, own
+        return scale, inv, q, own
+
+    def _load(self, g: int) -> dict:
+        """Group ``g``'s weights, intercepts, dual variables and private-column sums
+        (zeros before its first pass)."""
+        path = None if self._spill is None else Path(self._spill.name) / f"{g}.npz"
+        if g in self._state:
+            return self._state[g]
+        if path is not None and path.exists():
+            with np.load(path) as saved:
+                return {name: saved[name] for name in saved.files}
+        width = len(self.groups[g]) * len(self.Cs)
+        return {"ws": np.zeros((self.kept, width), np.float32), "bias": np.zeros(width),
+                "alpha": np.zeros((len(self.pages.rows), width)), "beyond": np.zeros((2, width))}
+
+    def _save(self, g: int, state: dict) -> None:
+        if self._spill is None:
+            self._state[g] = state
+        else:
+            np.savez(Path(self._spill.name) / f"{g}.npz", **state)
 
     def keep(self, Cs: Sequence[float]) -> None:
         """Go on with the problems of ``Cs`` only (a subset of the path's, possibly none):
         each problem is solved on its own, so the ones kept continue exactly as they would
-        have. (Weights of the others, and earlier :meth:`run` results, are overwritten.)"""
-        n, blocks = self.n_prob, sorted(self.Cs.index(C) for C in Cs)
-        cols = np.asarray([b * n + c for b in blocks for c in range(n)], np.int64)
+        have. (Weights of the others, and earlier results, are overwritten.)"""
+        blocks = sorted(self.Cs.index(C) for C in Cs)
+        if not blocks:  # the path is done with: let its arrays go
+            self._state.clear()
+            for path in Path(self._spill.name).iterdir() if self._spill is not None else ():
+                path.unlink()
+        for g, problems in enumerate(self.groups if blocks else ()):
+            n = len(problems)
+            cols = np.asarray([b * n + c for b in blocks for c in range(n)], np.int64)
+            state = self._load(g)
+            state["ws"] = _linear_kernels.keep_columns(state["ws"], cols)
+            for name in ("bias", "alpha", "beyond"):
+                state[name] = np.ascontiguousarray(state[name][..., cols])
+            self._save(g, state)
         self.Cs = [self.Cs[b] for b in blocks]
-        self.ws = _linear_kernels.keep_columns(self.ws, cols)
-        self.targets = np.ascontiguousarray(self.targets[:, cols])
-        self.alpha = np.ascontiguousarray(self.alpha[:, cols])
-        self.bias, self.costs = self.bias[cols], self.costs[cols]
 
-    def run(self, epochs: int) -> list[Trained]:
-        """Up to ``epochs`` more passes (fewer once every problem has converged); then one
-        :class:`Trained` per C (views of the path's weights: a later :meth:`run` or
-        :meth:`keep` changes them)."""
-        indptr, indices, values, q, own = self.rows_
+    def run(self, epochs: int) -> None:
+        """Up to ``epochs`` more passes (fewer once every problem has converged); read the
+        results with :meth:`trained`."""
         matrix = self.pages.matrix
-        self.epochs += _linear_kernels.train_ovr(indptr, indices, values, self.targets, self.inv, self.scale, q, own,
-                                                 self.costs, self.ws, self.bias, self.alpha, epochs, TOLERANCE,
-                                                 self.seed + self.epochs)
-        beyond = np.zeros((2, self.targets.shape[1]))
-        _linear_kernels.private_weights(matrix.indptr, matrix.indices, self.values, self.pages.rows,
-                                        self.pages.private, self.targets, self.inv, self.scale, self.alpha, self.ws,
-                                        beyond)
-        n = self.n_prob
-        return [Trained(self.family, self.normalize, float(C), self.ws[:, i * n : (i + 1) * n],
-                        self.bias[i * n : (i + 1) * n].copy(), self.scale, self.epochs, beyond[:, i * n : (i + 1) * n])
-                for i, C in enumerate(self.Cs)]
+        if self._rows is None:
+            self._rows = _linear_kernels.shared_rows(matrix.indptr, matrix.indices, self.values, self.pages.rows,
+                                                     self.pages.private)
+        indptr, indices, values = self._rows
+        n_c, ran = len(self.Cs), 0
+        for g, problems in enumerate(self.groups):
+            state = self._load(g)
+            scale, inv, q, own = self._inputs(problems)
+            targets = np.tile(self.targets[:, problems], (1, n_c))
+            costs = np.repeat(np.asarray(self.Cs, np.float64), len(problems))
+            ran = max(ran, _linear_kernels.train_ovr(indptr, indices, values, targets, inv, scale, q, own, costs,
+                                                     state["ws"], state["bias"], state["alpha"], epochs, TOLERANCE,
+                                                     self.seed + self.epochs))
+            state["beyond"][:] = 0.0
+            _linear_kernels.private_weights(matrix.indptr, matrix.indices, self.values, self.pages.rows,
+                                            self.pages.private, targets, inv, scale, state["alpha"], state["ws"],
+                                            state["beyond"])
+            self._save(g, state)
+        self.epochs += ran
+        if self._bounded:
+            self._rows = None
+
+    def trained(self):
+        """For each group of problems, one :class:`Trained` per C (a generator: a group's
+        arrays are read when it is reached; views of the path's weights, which a later
+        :meth:`run` or :meth:`keep` changes when the path is one group)."""
+        for g, problems in enumerate(self.groups):
+            state, n = self._load(g), len(problems)
+            scale = self._inputs(problems)[0] if self._spill is None else self.pages.scale(self.family, problems)
+            yield [Trained(self.family, self.normalize, float(C), state["ws"][:, i * n : (i + 1) * n],
+                           state["bias"][i * n : (i + 1) * n].copy(), scale, self.epochs,
+                           state["beyond"][:, i * n : (i + 1) * n], problems)
+                   for i, C in enumerate(self.Cs)]
 
 
 def train_path(pages: TrainingPages, family: str, normalize: bool, Cs: Sequence[float], seed: int = 0,
                max_epochs: int = MAX_EPOCHS) -> list[Trained]:
     """Train ``family`` on ``pages`` for each C of ``Cs`` at once (see :class:`PathSolver`)."""
-    return PathSolver(pages, family, normalize, Cs, seed).run(max_epochs)
+    solver = PathSolver(pages, family, normalize, Cs, seed)
+    solver.run(max_epochs)
+    return next(solver.trained())
 
 
 def score_pages(matrix: PageMatrix, rows: np.ndarray, trained: Trained, betas: Sequence[float] = (1.0,)) -> list:
     """Scores of the pages ``rows`` (held out) under ``trained`` for each interpolation
-    beta (see :meth:`Trained.weights`), each float64[n, n_categories] (two classes:
-    ``[-s / 2, s / 2]`` for the problem's score s, as a model scores them). The sums over
-    the pages' features are made once: a beta only mixes the weights' and the scale's."""
+    beta (see :meth:`Trained.weights`), each float64[n, n_problems of trained] (two
+    classes: ``[-s / 2, s / 2]`` for the problem's score s, as a model scores them). The
+    sums over the pages' features are made once: a beta only mixes the weights' and the
+    scale's."""
     presence, _ = FEATURES[trained.family]
     rows = np.asarray(rows, np.int64)
     values = matrix.values(presence)
@@ -315,6 +426,23 @@ def score_pages(matrix: PageMatrix, rows: np.ndarray, trained: Trained, betas: S
         scores = trained.intercepts(beta) + (learned if beta == 1.0 else
                                              beta * learned + (1.0 - beta) * trained._mean_abs * ratio)
         out.append(_two_sided(scores) if len(matrix.categories) == 2 else scores)
+    return out
+
+
+def path_scores(solver: PathSolver, rows: np.ndarray, betas: dict) -> dict:
+    """Scores of the held-out pages ``rows`` under each C of ``solver`` that ``betas``
+    (C -> interpolation betas) names, at each of its betas: ``{C: [float64[n,
+    n_categories] per beta]}``, put together from the solver's groups of classes."""
+    matrix = solver.pages.matrix
+    n_cat = len(matrix.categories)
+    out = {C: [np.empty((len(rows), n_cat)) for _ in betas[C]] for C in solver.Cs if betas.get(C)}
+    for group in solver.trained():
+        for trained in group:
+            if trained.C not in out:
+                continue
+            cols = slice(None) if n_cat == 2 else trained.problems
+            for whole, part in zip(out[trained.C], score_pages(matrix, rows, trained, betas[trained.C])):
+                whole[:, cols] = part
     return out
 
 
@@ -339,24 +467,34 @@ class DenseLinearModel(TextClassifier):
     _ARRAYS = ("fids", "weights", "scale", "bias", "_table")
 
     @classmethod
-    def from_trained(cls, trained: Trained, matrix: PageMatrix, settings: Settings,
-                     beta: float = 1.0) -> "DenseLinearModel":
-        held = trained.scale.any(axis=1)  # columns the training pages hold (all, trained on every page)
-        held = slice(None) if held.all() else np.nonzero(held)[0]
-        weights = trained.weights(beta)[held]
-        bias = trained.intercepts(beta)
-        if len(matrix.categories) == 2:
-            weights, bias = _two_sided(weights), _two_sided(bias[None, :])[0]
+    def from_trained(cls, parts, matrix: PageMatrix, settings: Settings, beta: float = 1.0,
+                     held: np.ndarray | None = None) -> "DenseLinearModel":
+        """The model of ``parts``: a :class:`Trained` of every problem, or the groups of a
+        path at one C (any iterable of :class:`Trained`, each read once, so that only
+        the model's arrays and one group are held at a time). It keeps the columns
+        ``held`` (bool[n_cols]; default: those the training pages hold, by the scale)."""
+        parts = [parts] if isinstance(parts, Trained) else parts
+        two = len(matrix.categories) == 2
         model = cls.__new__(cls)
-        model.name, model.categories, model.settings = trained.family, list(matrix.categories), settings
-        model.C, model.beta, model.normalize = trained.C, float(beta), float(trained.normalize)
-        model.fids = np.ascontiguousarray(matrix.fids[held])
-        model.weights = np.ascontiguousarray(weights, np.float32)
-        scale = trained.scale[held]
-        if len(matrix.categories) == 2 and scale.shape[1] == 1 and trained.family == "nbsvm":
-            scale = np.hstack([scale, scale])  # one ratio, used by both classes' scores
-        model.scale = np.ascontiguousarray(scale, np.float32)
-        model.bias = np.asarray(bias, np.float64)
+        model.categories, model.settings, model.beta = list(matrix.categories), settings, float(beta)
+        model.bias = np.zeros(len(matrix.categories))
+        for part in parts:
+            if not hasattr(model, "weights"):
+                held = part.scale.any(axis=1) if held is None else held
+                held = slice(None) if held.all() else np.nonzero(held)[0]
+                n_held = matrix.n_cols if isinstance(held, slice) else len(held)
+                model.name, model.C, model.normalize = part.family, part.C, float(part.normalize)
+                model.fids = np.ascontiguousarray(matrix.fids[held])
+                model.weights = np.empty((n_held, len(matrix.categories)), np.float32)
+                per_class = part.family == "nbsvm"  # two classes: one ratio, used by both classes' scores
+                model.scale = np.empty((n_held, len(matrix.categories) if per_class else 1), np.float32)
+            weights, bias = part.weights(beta)[held], part.intercepts(beta)
+            if two:
+                model.weights[:], model.bias[:] = _two_sided(weights), _two_sided(bias[None, :])[0]
+                model.scale[:] = part.scale[held]
+            else:
+                model.weights[:, part.problems], model.bias[part.problems] = weights, bias
+                model.scale[:, part.problems if model.scale.shape[1] > 1 else slice(None)] = part.scale[held]
         model._build_table()
         return model
 

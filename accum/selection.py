@@ -50,8 +50,7 @@ import numpy as np
 from . import _linear_kernels
 from .accumulator import Accumulator, Settings
 from .classify import make_model
-from .linear import (DenseLinearModel, PageMatrix, PathSolver, TrainingPages, epoch_cost, inverse_norms,
-                     score_pages, train_path)
+from .linear import DenseLinearModel, PageMatrix, PathSolver, TrainingPages, epoch_cost, inverse_norms, path_scores
 from .prediction import TextClassifier
 from .vectors import PageVectors
 
@@ -82,16 +81,18 @@ MIN_BUDGET_VISITS = 300_000_000
 SETTLED_PAGES = 5_000
 #: A candidate drops out when the leader wins this many standard deviations more pages.
 DROP_Z = 2.0
-#: Bytes a family's arrays may take per fold (:func:`path_bytes`); a family over that is
-#: not tried (its candidates are reported as skipped for memory): a store of very many
-#: features and classes is served by the count models.
-MAX_PATH_BYTES = 2 << 30
+#: Bytes the arrays of a family's fold may take (an SVM path's weights, dual variables
+#: and NBSVM's per-class scale; complement naive Bayes' per-class weights): past that,
+#: its classes are solved and scored in groups (see :class:`accum.linear.PathSolver`),
+#: with the same result. With a memory budget, the SVM paths run one at a time, each
+#: within a quarter of the budget.
+MAX_PATH_BYTES = 1 << 30
 #: Cost order of the families, for ties.
 CHEAPEST_FIRST = ("complement", "nbsvm", "svm")
 
 
 class StoreTooLarge(ValueError):
-    """No candidate model can be cross-validated within the memory allowed."""
+    """No candidate model could be cross-validated within the search's budget of passes."""
 
 
 @dataclass(frozen=True)
@@ -248,25 +249,31 @@ def make_folds(labels: np.ndarray, k: int, sites: Sequence[str | None] | None = 
 # -- candidates -----------------------------------------------------------------------
 
 
-def complement_scores(pages: TrainingPages, test: np.ndarray, alphas: Sequence[float]) -> list:
+def complement_scores(pages: TrainingPages, test: np.ndarray, alphas: Sequence[float],
+                      max_bytes: int = MAX_PATH_BYTES) -> list:
     """Complement naive Bayes' scores of the ``test`` pages, trained on ``pages``, for each
     alpha (as :class:`accum.classify.ComplementClassifier` scores: presence of each
     feature the training pages hold, weights from their length-normalised log-TF), up to
-    a constant per page."""
+    a constant per page; the classes in groups whose weights fit in ``max_bytes`` (see
+    :func:`complement_bytes`)."""
     matrix, train = pages.matrix, pages.rows
     values = matrix.values(presence=False)
-    page_norm = inverse_norms(matrix, values, np.ones((matrix.n_cols, 1), np.float32), train, True)[:, 0]
+    row_weight = inverse_norms(matrix, values, np.ones((matrix.n_cols, 1), np.float32), train, True)[:, 0]
+    row_weight = row_weight.astype(np.float64)
     # a column both test and training pages hold is one two pages hold: the weights of the
     # others only count in the per-class totals
-    weights, beyond = matrix.class_sums(train, values, page_norm.astype(np.float64), matrix.n_shared)
+    totals = matrix.class_sums(train, values, row_weight, matrix.n_shared, one_class=True)[0][:, 0]
+    per_class = matrix.class_sums(train, values, row_weight, 0)[1]
+    everything = per_class.sum()
     held = pages.df > 0
     test = np.asarray(test, np.int64)
-    ones = np.ones(len(matrix.tfs), np.float32)
+    presence = matrix.values(presence=True)
     no_norm = np.ones((len(test), 1), np.float32)
 
     def sums(w: np.ndarray) -> np.ndarray:
         out = np.empty((len(test), w.shape[1]))
-        _linear_kernels.score_rows(matrix.indptr, matrix.indices, ones, test, no_norm, w, np.zeros(w.shape[1]), out)
+        _linear_kernels.score_rows(matrix.indptr, matrix.indices, presence, test, no_norm, w, np.zeros(w.shape[1]),
+                                   out)
         return out
 
     n_held = sums(held[:, None].astype(np.float32))  # features of each test page the training pages hold
@@ -274,14 +281,19 @@ def complement_scores(pages: TrainingPages, test: np.ndarray, alphas: Sequence[f
     # sum_v (W[v] - W[v, c] + alpha) over the held columns is W - W[c] + alpha * held
     used = matrix.class_counts(test, one_class=True)[:, 0] > 0
     cols = np.nonzero(used & held)[0]
-    per_class = weights.sum(axis=0) + beyond
-    everything = per_class.sum()
-    log_other = np.zeros(weights.shape, np.float32)
-    out = []
-    for alpha in alphas:
-        log_norm = np.log(everything - per_class + alpha * held.sum())
-        _linear_kernels.complement_logs(weights, cols, alpha, log_other)
-        out.append(n_held * log_norm - sums(log_other))  # sum over the page of log(norm / other)
+    n_classes = len(matrix.categories)
+    size = max(1, min(n_classes, max_bytes // complement_bytes(matrix, 1)))
+    out = [np.empty((len(test), n_classes)) for _ in alphas]
+    for first in range(0, n_classes, size):
+        group = np.arange(first, min(first + size, n_classes))
+        slots = np.full(n_classes, -1, np.int32)
+        slots[group] = np.arange(len(group))
+        weights = matrix.class_sums(train, values, row_weight, matrix.n_shared, slots=slots)[0]
+        log_other = np.zeros(weights.shape, np.float32)
+        for scores, alpha in zip(out, alphas):
+            log_norm = np.log(everything - per_class[group] + alpha * held.sum())
+            _linear_kernels.complement_logs(weights, totals, cols, alpha, log_other)
+            scores[:, group] = n_held * log_norm - sums(log_other)  # sum over the page of log(norm / other)
     return out
 
 
@@ -299,19 +311,20 @@ def default_candidates(n_classes: int) -> list[Candidate]:
 # -- the search -----------------------------------------------------------------------
 
 
-def select_model(acc: Accumulator | Callable[[], Accumulator], vectors: PageVectors,
+def select_model(acc: Accumulator | Callable[[str, float], TextClassifier], vectors: PageVectors | PageMatrix,
                  urls: Sequence[str] | None = None, *, settings: Settings | None = None, seed: int = 0,
                  k: int | None = None, budget_passes: int = BUDGET_PASSES,
-                 families: Sequence[str] | None = None) -> Selection:
+                 families: Sequence[str] | None = None, memory: int | None = None) -> Selection:
     """Choose and train the store's classifier (see the module notes).
 
     Parameters
     ----------
-    acc : Accumulator, or a function that returns it
+    acc : Accumulator, or a function ``(model name, alpha) -> count model``
         The counts of exactly the pages of ``vectors``: a count model chosen is built from
-        them (a function is called only then).
-    vectors : PageVectors
-        Every page's vector, in any order, labelled.
+        them (by the function, called only then: a store builds it from its segments).
+    vectors : PageVectors or PageMatrix
+        Every page's vector, in any order, labelled (as a matrix: the caller can let the
+        vectors' feature ids go before the search).
     urls : sequence of str, optional
         Each page's URL, for folds by site.
     settings : Settings, optional
@@ -325,6 +338,9 @@ def select_model(acc: Accumulator | Callable[[], Accumulator], vectors: PageVect
         Solver passes the search may spend (see the module notes).
     families : sequence of str, optional
         Only these families (default: all).
+    memory : int, optional
+        A memory budget in bytes for the SVM paths (see :data:`MAX_PATH_BYTES`); the
+        choice does not depend on it.
 
     Returns
     -------
@@ -333,7 +349,8 @@ def select_model(acc: Accumulator | Callable[[], Accumulator], vectors: PageVect
     started = time.perf_counter()
     if vectors.n_pages < 2 or len(set(vectors.labels.tolist())) < 2:
         raise ValueError("choosing a model needs labelled pages of at least two categories")
-    matrix = PageMatrix.from_vectors(vectors)
+    matrix = vectors if isinstance(vectors, PageMatrix) else PageMatrix.from_vectors(vectors)
+    del vectors
     labels = matrix.labels
     k = k or (5 if matrix.n_pages < 2000 else 3)
     k = max(2, min(k, int(np.bincount(labels).max())))
@@ -355,18 +372,16 @@ def select_model(acc: Accumulator | Callable[[], Accumulator], vectors: PageVect
             break
         train, test = TrainingPages(matrix, np.nonzero(folds != f)[0]), np.nonzero(folds == f)[0]
         before = budget.spent
-        _score_fold(train, test, [r.candidate for r in alive], results, labels[test], seed, budget, f)
+        _score_fold(train, test, [r.candidate for r in alive], results, labels[test], seed, budget, f, memory)
         last_fold = budget.spent - before
         _drop_losers([r for r in alive if r.correct], f + 1)
     scored = [r for r in results.values() if r.correct]
-    if not scored:  # every candidate would need more memory than allowed: the count default
-        raise StoreTooLarge("every candidate model needs more than "
-                            f"{MAX_PATH_BYTES / 2**30:g} GiB per fold for {matrix.n_cols:,} features and "
-                            f"{len(matrix.categories)} categories; the count models (complement naive Bayes, "
-                            "built from the counts) serve without a fit")
+    if not scored:  # only SVM families were asked for, and the budget afforded no path
+        raise StoreTooLarge(f"no candidate of {sorted({c.family for c in candidates})} could be cross-validated "
+                            f"within a budget of {budget_passes} passes; raise --budget or search complement too")
     chosen = sorted(scored, key=_rank_key)[0]
     settings = settings if settings is not None else acc.settings
-    model = train_chosen(chosen.candidate, acc, everything, settings, seed)
+    model = train_chosen(chosen.candidate, acc, everything, settings, seed, memory)
     calibration = _calibrate(model, chosen, matrix, folds)
     return Selection(model, chosen, list(results.values()), k, grouped_by, round(budget.spent / unit, 1),
                      time.perf_counter() - started, calibration)
@@ -384,11 +399,13 @@ class Budget:
         return self.total - self.spent
 
 
-def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, budget: Budget, fold: int) -> None:
+def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, budget: Budget, fold: int,
+                memory: int | None = None) -> None:
     """Score ``candidates`` on one fold, spending from ``budget``: complement naive Bayes,
     then each SVM path (its C values solved in lockstep), the paths side by side on
     :func:`accum.config.threads` threads. Each path's passes are allotted from the budget
-    in a fixed order before any runs, so the outcome does not depend on the threads.
+    in a fixed order before any runs, so the outcome does not depend on the threads
+    (one at a time under a ``memory`` budget, see :data:`MAX_PATH_BYTES`).
     Every path first runs :data:`EARLY_EPOCHS` passes; the candidates the leader then
     beats significantly drop out (see the module notes), and a C value none of the others
     needs stops there (successive halving), the others go on."""
@@ -397,11 +414,8 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
     from .config import threads
 
     alphas = [c.param("alpha") for c in candidates if c.family == "complement"]
-    if alphas and path_bytes(train.matrix, "complement", 1) > MAX_PATH_BYTES:
-        for alpha in alphas:
-            results[Candidate("complement", (("alpha", alpha),))].skipped = "memory"
-    elif alphas:
-        for alpha, scores in zip(alphas, complement_scores(train, test, alphas)):
+    if alphas:
+        for alpha, scores in zip(alphas, complement_scores(train, test, alphas, path_cap(memory))):
             _record(results[Candidate("complement", (("alpha", alpha),))], scores, truth)
     jobs = []
     for family, normalize, Cs, betas in SVM_PATHS:
@@ -411,30 +425,28 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
             continue
         unit = epoch_cost(train, family)  # one pass of one C
         epochs = min(CV_EPOCHS, budget.left // (unit * len(needed)))
-        too_large = path_bytes(train.matrix, family, len(needed)) > MAX_PATH_BYTES
-        if epochs < MIN_PASSES or too_large:
+        if epochs < MIN_PASSES:
             for c in wanted:
                 if not results[c].correct:
-                    results[c].skipped = "memory" if too_large else "budget"
+                    results[c].skipped = "budget"
             continue
         budget.spent += epochs * unit * len(needed)  # allotted now; what a path leaves unused is returned
-        jobs.append(_Job(PathSolver(train, family, normalize, needed, seed, kept_columns=train.matrix.n_shared), wanted,
-                         int(epochs), unit))
+        jobs.append(_Job(PathSolver(train, family, normalize, needed, seed, kept_columns=train.matrix.n_shared,
+                                    max_bytes=path_cap(memory)), wanted, int(epochs), unit))
 
     def run(stage):
         def step(job):
             return job.solver.run(min(EARLY_EPOCHS, job.epochs) if stage == 0 else job.epochs - job.solver.epochs)
         return step
 
-    with ThreadPoolExecutor(max(1, min(threads(), len(jobs)))) as pool:
+    with ThreadPoolExecutor(1 if memory is not None else max(1, min(threads(), len(jobs)))) as pool:
         for stage in (0, 1):
             live = [job for job in jobs if stage == 0 or (job.solver.Cs and job.solver.epochs < job.epochs)]
-            for job, path in zip(live, pool.map(run(stage), live)):
-                for trained in path:
-                    at_c = [c for c in job.wanted if c.param("C") == trained.C]
-                    betas = [c.param("beta", 1.0) for c in at_c]
-                    for c, scores in zip(at_c, score_pages(train.matrix, test, trained, betas)):
-                        _record(results[c], scores, truth, replace=stage == 1)
+            for job, _ in zip(live, pool.map(run(stage), live)):
+                betas = {C: [c.param("beta", 1.0) for c in job.wanted if c.param("C") == C] for C in job.solver.Cs}
+                for C, scores in path_scores(job.solver, test, betas).items():
+                    for c, s in zip([c for c in job.wanted if c.param("C") == C], scores):
+                        _record(results[c], s, truth, replace=stage == 1)
             if stage == 0:
                 scored = [r for r in results.values() if r.correct and r.dropped_after is None]
                 leader = sorted(scored, key=_rank_key)[0]
@@ -471,15 +483,15 @@ class _Job:
             self.solver.keep(Cs)
 
 
-def path_bytes(matrix: PageMatrix, family: str, n_c: int) -> int:
-    """Bytes a family's arrays take per fold: an SVM path's weights (float32 per column
-    two pages hold, problem and C) and, for NBSVM, its per-class counts and ratios over
-    every column; complement's per-class weights and logs over the columns two pages hold."""
-    n_classes = len(matrix.categories)
-    n_prob = 1 if n_classes == 2 else n_classes
-    weights = 4 * n_prob * n_c * matrix.n_shared
-    return {"svm": weights, "nbsvm": weights + 8 * n_classes * matrix.n_cols,
-            "complement": 12 * n_classes * matrix.n_shared}[family]
+def complement_bytes(matrix: PageMatrix, n_classes: int) -> int:
+    """Bytes complement naive Bayes' weights and logs of ``n_classes`` classes take per
+    fold, over the columns two pages hold."""
+    return 12 * n_classes * matrix.n_shared
+
+
+def path_cap(memory: int | None) -> int:
+    """Bytes an SVM path's arrays may take (see :data:`MAX_PATH_BYTES`)."""
+    return MAX_PATH_BYTES if memory is None else max(memory // 4, 1)
 
 
 def _record(result: Scored, scores: np.ndarray, truth: np.ndarray, replace: bool = False) -> None:
@@ -511,13 +523,18 @@ def _drop_losers(alive: list, folds_done: int) -> None:
             r.dropped_after = folds_done
 
 
-def train_chosen(candidate: Candidate, acc, pages: TrainingPages, settings: Settings, seed: int = 0) -> TextClassifier:
-    """``candidate`` trained on ``pages`` (every page; ``acc`` as :func:`select_model` takes it)."""
+def train_chosen(candidate: Candidate, acc, pages: TrainingPages, settings: Settings, seed: int = 0,
+                 memory: int | None = None) -> TextClassifier:
+    """``candidate`` trained on ``pages`` (every page; ``acc`` as :func:`select_model` takes
+    it), its classes in groups under a ``memory`` budget as in the search."""
     if candidate.family == "complement":
-        return make_model(acc() if callable(acc) else acc, "complement", candidate.param("alpha"))
-    [trained] = train_path(pages, candidate.family, candidate.param("normalize"), [candidate.param("C")], seed,
-                           max_epochs=FINAL_EPOCHS)
-    return DenseLinearModel.from_trained(trained, pages.matrix, settings, candidate.param("beta", 1.0))
+        alpha = candidate.param("alpha")
+        return acc("complement", alpha) if callable(acc) else make_model(acc, "complement", alpha)
+    solver = PathSolver(pages, candidate.family, candidate.param("normalize"), [candidate.param("C")], seed,
+                        max_bytes=path_cap(memory))
+    solver.run(FINAL_EPOCHS)
+    return DenseLinearModel.from_trained((group for [group] in solver.trained()), pages.matrix, settings,
+                                         candidate.param("beta", 1.0), held=pages.df > 0)
 
 
 def _calibrate(model: TextClassifier, chosen: Scored, matrix: PageMatrix, folds: np.ndarray) -> dict:

@@ -175,9 +175,10 @@ def progress_bar(desc: str, quiet: bool):
                 dynamic_ncols=True, mininterval=0.5)
 
 
-def fit_after(st, force: bool) -> dict | None:
+def fit_after(st, force: bool, memory: int | None = None) -> dict | None:
     """Choose the store's model again after its pages changed (ingest, forget) when due
-    (see :func:`accum.storage.fits.fit_if_due`). The pages are committed whatever happens
+    (see :func:`accum.storage.fits.fit_if_due`), within the command's ``memory`` budget
+    (bytes; None: none). The pages are committed whatever happens
     here: a fit that fails (a full disk) is reported, on stderr and as ``{"error": ...}``,
     without failing the command; ``accum fit`` tries again."""
     from accum.selection import StoreTooLarge
@@ -185,7 +186,7 @@ def fit_after(st, force: bool) -> dict | None:
     from accum.storage.fits import fit_if_due
 
     try:
-        fit = fit_if_due(st, force=force)
+        fit = fit_if_due(st, force=force, memory=memory)
     except StoreTooLarge as exc:  # not a failure: the count models serve such a store
         click.echo(f"accum: no model fitted: {exc}", err=True)
         return {"error": str(exc)}

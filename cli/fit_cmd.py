@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import data_errors, emit_json, json_option, open_store, printable, store_options
+from .common import ByteSize, data_errors, emit_json, json_option, open_store, printable, store_options
 
 #: Families the search can try (``--model``, repeatable).
 SEARCHED = ("complement", "svm", "nbsvm")
@@ -17,10 +17,15 @@ SEARCHED = ("complement", "svm", "nbsvm")
               help="Solver passes over every page the search may spend (default 60); the same budget gives "
                    "the same choice on any machine.")
 @click.option("--seed", default=0, show_default=True, help="Seeds the folds and the solver's page order.")
+@click.option("--memory", default=None, type=ByteSize(), metavar="SIZE",
+              help="Memory budget of the solvers, e.g. 1GiB: the SVM paths run one at a time, each solving "
+                   "its classes in groups whose arrays fit in a quarter of SIZE (kept on disk between passes). "
+                   "The same choice whatever SIZE; the page vectors are held besides, about 8 bytes per "
+                   "distinct feature of each page (default: paths side by side, groups within 2 GiB).")
 @store_options
 @json_option
 @data_errors
-def fit_command(families, budget, seed, store, db, as_json):
+def fit_command(families, budget, seed, memory, store, db, as_json):
     """Choose the store's classifier by k-fold cross-validation over its own pages, train
     it on every page and keep it: accum classify, evaluate and serve then use it.
 
@@ -29,7 +34,8 @@ def fit_command(families, budget, seed, store, db, as_json):
     """
     from accum.storage.fits import fit_store
 
-    record = fit_store(open_store(store, db), seed=seed, budget_passes=budget, families=families or None)
+    record = fit_store(open_store(store, db), seed=seed, budget_passes=budget, families=families or None,
+                       memory=memory)
     if as_json:
         emit_json(record)
         return

@@ -45,7 +45,8 @@ SKIP_HINTS = {"no-label": "--default-label gives such pages a label",
 @click.option("--memory", default=None, type=ByteSize(), metavar="SIZE",
               help="Memory budget of the ingest, e.g. 1GiB: past a share of it the counts are written to runs "
                    "on disk and merged into the store at each checkpoint, with the same result (default: no "
-                   "budget, all counts in memory).")
+                   "budget, all counts in memory). The model chosen after the ingest keeps to it as accum fit "
+                   "--memory does.")
 @click.option("--batch-pages", default=500, show_default=True, type=click.IntRange(min=1),
               help="Pages tokenised and counted together.")
 @click.option("--dask", "dask_address", default=None, metavar="local:N|tcp://HOST:PORT",
@@ -107,7 +108,7 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
         except DaskError as exc:
             raise click.ClickException(f"--dask {dask_address}: {exc}") from exc
         result["dask"] = {"scheduler": dask_address, "parts": len(parts)}
-    result["fit"] = None if refit is False else fit_after(st, force=bool(refit))
+    result["fit"] = None if refit is False else fit_after(st, force=bool(refit), memory=memory)
     if as_json:
         emit_json(result)
         return

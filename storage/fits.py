@@ -62,24 +62,32 @@ def training_pages(store):
     raise StoreError(f"the store at {store.path} changed while its pages were read; run the command again")
 
 
-def fit_store(store, *, seed: int = 0, budget_passes: int | None = None, families=None) -> dict:
-    """Choose, train and keep the store's classifier (see the module notes); returns the
-    fit's record (:meth:`accum.selection.Selection.to_dict` plus ``name``, ``snapshot``
-    and ``documents``)."""
+def fit_store(store, *, seed: int = 0, budget_passes: int | None = None, families=None,
+              memory: int | None = None) -> dict:
+    """Choose, train and keep the store's classifier (see the module notes) within a
+    ``memory`` budget for its solvers (see :func:`accum.selection.select_model`); returns
+    the fit's record (:meth:`accum.selection.Selection.to_dict` plus ``name``,
+    ``snapshot`` and ``documents``)."""
+    from accum.linear import PageMatrix
     from accum.selection import BUDGET_PASSES, select_model
 
     if store.read_only:
         raise StoreError(unwritable_message(store.path, store.read_only, "no model can be fitted"))
-    snapshot, acc, vectors, urls = training_pages(store)
-    selection = select_model(acc, vectors, urls, settings=store.settings(), seed=seed,
-                             budget_passes=BUDGET_PASSES if budget_passes is None else budget_passes, families=families)
+    snapshot, _, vectors, urls = training_pages(store)
+    n_pages = vectors.n_pages
+    matrix = PageMatrix.from_vectors(vectors)
+    del vectors  # the matrix numbers the features: their 64-bit ids are let go before the search
+    def count_model(name: str, alpha: float):  # a shard of the counts at a time, kept for the queries
+        return store.snapshot_count_model(snapshot, name, alpha)
+
+    selection = select_model(count_model, matrix, urls, settings=store.settings(), seed=seed,
+                             budget_passes=BUDGET_PASSES if budget_passes is None else budget_passes, families=families,
+                             memory=memory)
     record = selection.to_dict()
     name = f"fit-{snapshot}"
-    record.update(name=name, snapshot=snapshot, documents=int(vectors.n_pages), seed=seed,
+    record.update(name=name, snapshot=snapshot, documents=int(n_pages), seed=seed,
                   families=None if families is None else list(families))
-    if record["model"] in COUNT_MODELS:
-        store.keep_count_model(selection.model, snapshot)
-    else:
+    if record["model"] not in COUNT_MODELS:
         try:
             write_model(selection.model.to_arrays(), store.path / MODEL_DIR / name)
         except OSError as exc:

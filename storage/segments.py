@@ -59,13 +59,13 @@ def write_vectors(vectors: PageVectors, hashes: Sequence[str], path: Path) -> in
 def read_vectors(paths: Sequence[Path], keep: set[str] | None = None) -> tuple[PageVectors, list[str]]:
     """The pages of the segments ``paths`` (in order) and their hashes; with ``keep``,
     only pages whose hash is in it, each once (from the last segment holding it). The
-    files are memory-mapped: only the pages kept are copied out of them."""
+    files are memory-mapped: a first pass finds the pages kept, a second copies them
+    straight into arrays of their final size (the pages' vectors are held once)."""
     wanted = None if keep is None else np.array([bytes.fromhex(h) for h in keep], "S16")
     found = np.zeros(0, "S16")
-    parts, hash_parts = [], []
+    chosen = []  # (path, pages, their hashes), newest first
     for path in reversed(list(paths)):  # newest first: a page added again is read from there
-        with pa.memory_map(str(path), "r") as source:
-            table = pa.ipc.open_file(source).read_all()
+        table = _mapped(path)
         if table.num_rows == 0:
             continue
         column = column_array(table, "hash")
@@ -76,17 +76,53 @@ def read_vectors(paths: Sequence[Path], keep: set[str] | None = None) -> tuple[P
             if not len(pages):
                 continue
             found = np.concatenate([found, hashes[pages]])
+        chosen.append((path, pages, hashes[pages].copy()))
+    chosen.reverse()
+    sizes = []
+    names: dict[str, int] = {}
+    for path, pages, _ in chosen:
+        table = _mapped(path)
+        offsets = column_array(table, "features").offsets.to_numpy()
+        sizes.append(offsets[pages + 1] - offsets[pages])
+        for name in column_array(table, "category").dictionary.to_pylist():
+            names.setdefault(name, len(names))
+    n_pages = sum(len(pages) for _, pages, _ in chosen)
+    bounds = np.zeros(n_pages + 1, np.int64)
+    if n_pages:
+        np.cumsum(np.concatenate(sizes), out=bounds[1:])
+    fids, tfs = np.empty(bounds[-1], np.uint64), np.empty(bounds[-1], np.uint32)
+    labels, n_tokens = np.empty(n_pages, np.int32), np.empty(n_pages, np.int64)
+    first = 0
+    for path, pages, _ in chosen:
+        table = _mapped(path)
         category, features, counts = (column_array(table, name) for name in ("category", "features", "counts"))
-        offsets = features.offsets.to_numpy()
-        vectors = PageVectors(offsets - offsets[0], features.values.to_numpy()[offsets[0]:offsets[-1]],
-                              counts.values.to_numpy()[offsets[0]:offsets[-1]],
-                              category.indices.to_numpy().astype(np.int32),
-                              table.column("n_tokens").to_numpy(), category.dictionary.to_pylist())
-        parts.append(vectors.subset(pages))  # copies: the file's mapping is let go
-        hash_parts.append(_hex(hashes[pages]))
-    parts.reverse()
-    hash_parts.reverse()
-    return PageVectors.concat(parts), [h for part in hash_parts for h in part]
+        codes = np.array([names[n] for n in category.dictionary.to_pylist()], np.int32)
+        last = first + len(pages)
+        labels[first:last] = codes[category.indices.to_numpy()[pages]]
+        n_tokens[first:last] = table.column("n_tokens").to_numpy()[pages]
+        _gather(features.offsets.to_numpy(), pages, features.values.to_numpy(), fids, bounds[first])
+        _gather(counts.offsets.to_numpy(), pages, counts.values.to_numpy(), tfs, bounds[first])
+        first = last
+    vectors = PageVectors(bounds, fids, tfs, labels, n_tokens, list(names))
+    return vectors, [h for _, _, hashes in chosen for h in _hex(hashes)]
+
+
+def _mapped(path: Path) -> pa.Table:
+    """The segment at ``path``, memory-mapped (its arrays are views of the file)."""
+    with pa.memory_map(str(path), "r") as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+def _gather(offsets: np.ndarray, pages: np.ndarray, values: np.ndarray, out: np.ndarray, at: int) -> None:
+    """Copy the entries of ``pages`` (``values[offsets[p]:offsets[p + 1]]`` each, in
+    order) to ``out`` from index ``at``: runs of consecutive pages as one slice."""
+    if not len(pages):
+        return
+    breaks = np.nonzero(np.diff(pages) != 1)[0] + 1
+    for run in np.split(pages, breaks):
+        a, b = offsets[run[0]], offsets[run[-1] + 1]
+        out[at : at + b - a] = values[a:b]
+        at += b - a
 
 
 def _hex(hashes: np.ndarray) -> list[str]:

@@ -234,12 +234,12 @@ class Store:
         params, saved = _saved_count_model(name, alpha)
         return self._read_latest(lambda snapshot: _open_count_model(snapshot, saved, name, params, alpha, save))
 
-    def keep_count_model(self, clf, snapshot: str) -> None:
-        """Save the count model ``clf``, built from the counts of the snapshot named
-        ``snapshot``, where :meth:`count_model` finds it: a fit that chooses a count model
-        keeps it, so that the first query memory-maps it instead of building it again
-        from the counts."""
-        _save_count_model(clf, self.path / "snapshots" / snapshot / _saved_count_model(clf.name, clf.alpha)[1])
+    def snapshot_count_model(self, snapshot: str, name: str, alpha: float | None = None):
+        """:meth:`count_model` of the snapshot named ``snapshot``, built a shard of its
+        counts at a time and kept there (unless the store is read-only): a fit that
+        chooses a count model builds it so, and the first query then memory-maps it."""
+        params, saved = _saved_count_model(name, alpha)
+        return _open_count_model(self.path / "snapshots" / snapshot, saved, name, params, alpha, not self.read_only)
 
     def load_markov(self, settings: Settings | None = None):
         """The generator (:class:`~accum.markov.MarkovAccumulator`) of the newest snapshot;

@@ -47,11 +47,13 @@ def trec(request):
 
 
 def test_the_choice_is_deterministic_and_its_model_predicts_as_cross_validated(trec):
+    """The same choice twice, the second time under a memory budget so small that every
+    SVM path solves its classes one at a time, kept on disk between passes."""
     texts, labels, urls = trec
     acc = Accumulator(Settings(gram_bits=0), keep_vectors=True)
     acc.partial_fit(texts, labels)
     vectors = acc.take_vectors()
-    one, two = (select_model(acc, vectors, urls, seed=3) for _ in range(2))
+    one, two = (select_model(acc, vectors, urls, seed=3, memory=memory) for memory in (None, 4))
     first, second = one.to_dict(), two.to_dict()
     for record in (first, second):
         record.pop("seconds")
@@ -122,7 +124,8 @@ def test_a_store_fits_keeps_and_serves_its_choice(tmp_path, trec, monkeypatch):
 
 def test_cross_validated_complement_scores_equal_the_complement_model(newsgroups_sample):
     """The search's complement scores of held-out pages equal those of the complement
-    model built from the training pages' counts (to the fixed point of its weights)."""
+    model built from the training pages' counts (to the fixed point of its weights), and
+    are the same, bit for bit, scored a class at a time."""
     from accum.classify import make_model
     from accum.linear import PageMatrix, TrainingPages
     from accum.selection import complement_scores
@@ -135,7 +138,10 @@ def test_cross_validated_complement_scores_equal_the_complement_model(newsgroups
     counted = Accumulator(Settings(gram_bits=0))
     counted.partial_fit([texts[i] for i in train], [labels[i] for i in train])
     assert counted.categories == list(matrix.categories)
-    for alpha, scores in zip((0.03, 1.0), complement_scores(TrainingPages(matrix, train), test, (0.03, 1.0))):
+    pages = TrainingPages(matrix, train)
+    grouped = complement_scores(pages, test, (0.03, 1.0), max_bytes=1)  # one class at a time: the same scores
+    for alpha, scores, alone in zip((0.03, 1.0), complement_scores(pages, test, (0.03, 1.0)), grouped):
+        assert np.array_equal(scores, alone)
         want = make_model(counted, "complement", alpha).decision_function([texts[i] for i in test])
         np.testing.assert_allclose(scores - scores.mean(axis=1, keepdims=True),
                                    want - want.mean(axis=1, keepdims=True), rtol=1e-4, atol=1e-3)
