@@ -28,7 +28,6 @@ _EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
 _ONE = np.uint64(1)
 
 
-@njit(**NJIT_OPTIONS)
 def factorize(fids):
     """Number the distinct values of ``fids`` (uint64[n]) in order of first occurrence.
 
@@ -36,13 +35,25 @@ def factorize(fids):
     each (int64[m]: for page vectors, the document frequency). The table grows with the
     distinct values (at most half full), not with the entries.
     """
-    cap = 1 << 16
+    codes = np.empty(len(fids), np.int32)
+    table = factorize_into(fids, codes, new_table())
+    return codes, table[1][: table[3]].copy(), table[2][: table[3]].copy()
+
+
+def new_table() -> tuple:
+    """An empty table of :func:`factorize_into`: (slots, distinct values, their counts, how many)."""
+    return np.full(1 << 16, -1, np.int32), np.empty(1 << 15, np.uint64), np.zeros(1 << 15, np.int64), 0
+
+
+@njit(**NJIT_OPTIONS)
+def factorize_into(fids, codes, table):
+    """Number the values of ``fids`` (uint64[n]) into ``codes`` (int32[n]) with the numbers
+    ``table`` (:func:`new_table`) gave earlier values, new ones in order of first
+    occurrence; returns the table, grown as needed. A corpus's entries can so be
+    numbered a part at a time (:func:`factorize` numbers one array)."""
+    slot_code, uniques, df, m = table
+    cap = slot_code.shape[0]
     mask = np.uint64(cap - 1)
-    slot_code = np.full(cap, -1, np.int32)
-    codes = np.empty(fids.shape[0], np.int32)
-    uniques = np.empty(1 << 15, np.uint64)
-    df = np.zeros(1 << 15, np.int64)
-    m = 0
     for i in range(fids.shape[0]):
         key = fids[i]
         s = (key ^ (key >> np.uint64(29))) & mask
@@ -73,7 +84,14 @@ def factorize(fids):
         code = slot_code[s]
         codes[i] = code
         df[code] += 1
-    return codes, uniques[:m].copy(), df[:m].copy()
+    return slot_code, uniques, df, m
+
+
+@njit(**NJIT_OPTIONS)
+def renumber(codes, new):
+    """``codes[i] = new[codes[i]]`` in place (int32 each)."""
+    for i in range(codes.shape[0]):
+        codes[i] = new[codes[i]]
 
 
 @njit(**NJIT_OPTIONS)

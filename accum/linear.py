@@ -57,8 +57,8 @@ class PageMatrix:
     indptr : int64[n_pages + 1]
     indices : int32[nnz]
         Column of each entry.
-    tfs : uint32[nnz]
-        Occurrences in the page.
+    log_tf : float32[nnz]
+        ``log(1 + occurrences in the page)``.
     labels : int32[n_pages]
         Category of each page (an index into ``categories``).
     categories : tuple of str
@@ -70,7 +70,7 @@ class PageMatrix:
 
     indptr: np.ndarray
     indices: np.ndarray
-    tfs: np.ndarray
+    log_tf: np.ndarray
     labels: np.ndarray
     categories: tuple
     fids: np.ndarray
@@ -78,12 +78,29 @@ class PageMatrix:
 
     @classmethod
     def from_vectors(cls, vectors: PageVectors) -> "PageMatrix":
-        codes, fids, df = _linear_kernels.factorize(vectors.fids)
+        return cls.from_parts(vectors.bounds, vectors.labels, vectors.categories, [(vectors.fids, vectors.tfs)])
+
+    @classmethod
+    def from_parts(cls, bounds: np.ndarray, labels: np.ndarray, categories: Sequence[str], parts) -> "PageMatrix":
+        """The matrix of pages (``bounds``, ``labels`` as :class:`PageVectors` has them)
+        whose entries come in ``parts``: (feature ids, counts) arrays in page order,
+        ``bounds[-1]`` entries in all, each read once. Views of memory-mapped segments
+        serve, so that the pages' 64-bit feature ids are never held whole."""
+        nnz = int(bounds[-1])
+        codes, log_tf = np.empty(nnz, np.int32), np.empty(nnz, np.float32)
+        table, at = _linear_kernels.new_table(), 0
+        for fids, tfs in parts:
+            table = _linear_kernels.factorize_into(fids, codes[at : at + len(fids)], table)
+            np.log1p(tfs, out=log_tf[at : at + len(tfs)], dtype=np.float32, casting="unsafe")
+            at += len(fids)
+        _, uniques, df, m = table
+        del table
+        fids, df = uniques[:m], df[:m]
         order = np.argsort(-df, kind="stable")
-        rank = np.empty(len(order), np.int32)
-        rank[order] = np.arange(len(order))
-        return cls(vectors.bounds, rank[codes], vectors.tfs, vectors.labels,
-                   tuple(vectors.categories), fids[order], df[order])
+        rank = np.empty(m, np.int32)
+        rank[order] = np.arange(m)
+        _linear_kernels.renumber(codes, rank)
+        return cls(bounds, codes, log_tf, labels, tuple(categories), fids[order], df[order])
 
     @property
     def n_pages(self) -> int:
@@ -100,16 +117,9 @@ class PageMatrix:
         return int(np.count_nonzero(self.df >= 2))
 
     def values(self, presence: bool) -> np.ndarray:
-        """Each entry's value: 1 for ``presence``, else ``log(1 + tf)`` (float32[nnz], made once)."""
-        return self._presence if presence else self._log_tf
-
-    @functools.cached_property
-    def _presence(self) -> np.ndarray:
-        return np.ones(len(self.tfs), np.float32)
-
-    @functools.cached_property
-    def _log_tf(self) -> np.ndarray:
-        return np.log1p(self.tfs.astype(np.float32))
+        """Each entry's value, float32[nnz]: 1 for ``presence`` (a read-only view of one
+        value, which takes no memory), else ``log(1 + tf)``."""
+        return np.broadcast_to(np.float32(1.0), self.log_tf.shape) if presence else self.log_tf
 
     def _classes(self, one_class: bool, slots: np.ndarray | None) -> tuple[np.ndarray, int]:
         """Each page's column in a per-class table, and the table's width: one column
@@ -360,8 +370,11 @@ class PathSolver:
         results with :meth:`trained`."""
         matrix = self.pages.matrix
         if self._rows is None:
-            self._rows = _linear_kernels.shared_rows(matrix.indptr, matrix.indices, self.values, self.pages.rows,
-                                                     self.pages.private)
+            indptr, indices, values = _linear_kernels.shared_rows(matrix.indptr, matrix.indices, self.values,
+                                                                  self.pages.rows, self.pages.private)
+            if FEATURES[self.family][0]:  # presence: every value is 1, a view of one value holds them
+                values = np.broadcast_to(np.float32(1.0), indices.shape)
+            self._rows = indptr, indices, values
         indptr, indices, values = self._rows
         n_c, ran = len(self.Cs), 0
         for g, problems in enumerate(self.groups):

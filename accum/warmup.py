@@ -26,6 +26,7 @@ def warm_up(settings=None, generator: bool = True) -> dict[str, float]:
     from .accumulator import Accumulator
     from .settings import Settings
     from .classify import make_model
+    from .linear import PageMatrix
     from .selection import select_model
 
     seconds = {}
@@ -51,6 +52,10 @@ def warm_up(settings=None, generator: bool = True) -> dict[str, float]:
     started = time.perf_counter()
     for families in (["svm"], ["nbsvm"]):
         select_model(acc, vectors, families=families, k=2).model.predict_one(TEXTS[0], explain=True)
+    # numbered as a fit reads a store's pages: read-only views of its segment files
+    fids, tfs = vectors.fids.copy(), vectors.tfs.copy()
+    fids.flags.writeable = tfs.flags.writeable = False
+    PageMatrix.from_parts(vectors.bounds, vectors.labels, vectors.categories, [(fids, tfs)])
     seconds["model search"] = time.perf_counter() - started
     started = time.perf_counter()
     _warm_forecasts(acc, vectors)

@@ -23,17 +23,19 @@ from accum.names import COUNT_MODELS
 
 from . import catalog as cat
 from .failures import StoreError, os_reason, unwritable_message
-from .segments import SEGMENT_DIR, read_vectors
+from .segments import SEGMENT_DIR, read_matrix, read_vectors
 from .snapshots import read_model, read_snapshot, write_model
 
 #: Directory of a store holding fitted models, and how many are kept.
 MODEL_DIR, KEEP_FITS = "models", 2
 
 
-def training_pages(store):
+def training_pages(store, matrix: bool = False):
     """The newest snapshot and every page's vector and URL, consistently (one catalog
     read), as ``(snapshot name, a function that reads its accumulator, PageVectors, urls)``
-    (the accumulator is read only when a count model needs it).
+    (the accumulator is read only when a count model needs it); with ``matrix``, the
+    vectors as an :class:`accum.linear.PageMatrix` (what a fit trains on: read without
+    holding the pages' 64-bit feature ids).
 
     Raises
     ------
@@ -51,7 +53,8 @@ def training_pages(store):
         snapshot = store.path / "snapshots" / snap["name"]
         if not snapshot.exists():  # pruned by a checkpoint meanwhile: read again
             continue
-        vectors, hashes = read_vectors([store.path / SEGMENT_DIR / n for n in names], keep=set(urls))
+        read = read_matrix if matrix else read_vectors
+        vectors, hashes = read([store.path / SEGMENT_DIR / n for n in names], keep=set(urls))
         if vectors.n_pages != snap["n_documents"]:
             raise StoreError(
                 f"the store at {store.path} has {snap['n_documents']:,} pages but page vectors of "
@@ -68,15 +71,13 @@ def fit_store(store, *, seed: int = 0, budget_passes: int | None = None, familie
     ``memory`` budget for its solvers (see :func:`accum.selection.select_model`); returns
     the fit's record (:meth:`accum.selection.Selection.to_dict` plus ``name``,
     ``snapshot`` and ``documents``)."""
-    from accum.linear import PageMatrix
+    from accum.runs import give_back_memory
     from accum.selection import BUDGET_PASSES, select_model
 
     if store.read_only:
         raise StoreError(unwritable_message(store.path, store.read_only, "no model can be fitted"))
-    snapshot, _, vectors, urls = training_pages(store)
-    n_pages = vectors.n_pages
-    matrix = PageMatrix.from_vectors(vectors)
-    del vectors  # the matrix numbers the features: their 64-bit ids are let go before the search
+    give_back_memory()  # the search frees arrays of every size: back to the system, not kept in the heap
+    snapshot, _, matrix, urls = training_pages(store, matrix=True)
     def count_model(name: str, alpha: float):  # a shard of the counts at a time, kept for the queries
         return store.snapshot_count_model(snapshot, name, alpha)
 
@@ -85,7 +86,7 @@ def fit_store(store, *, seed: int = 0, budget_passes: int | None = None, familie
                              memory=memory)
     record = selection.to_dict()
     name = f"fit-{snapshot}"
-    record.update(name=name, snapshot=snapshot, documents=int(n_pages), seed=seed,
+    record.update(name=name, snapshot=snapshot, documents=int(matrix.n_pages), seed=seed,
                   families=None if families is None else list(families))
     if record["model"] not in COUNT_MODELS:
         try:

@@ -59,70 +59,84 @@ def write_vectors(vectors: PageVectors, hashes: Sequence[str], path: Path) -> in
 def read_vectors(paths: Sequence[Path], keep: set[str] | None = None) -> tuple[PageVectors, list[str]]:
     """The pages of the segments ``paths`` (in order) and their hashes; with ``keep``,
     only pages whose hash is in it, each once (from the last segment holding it). The
-    files are memory-mapped: a first pass finds the pages kept, a second copies them
-    straight into arrays of their final size (the pages' vectors are held once)."""
-    wanted = None if keep is None else np.array([bytes.fromhex(h) for h in keep], "S16")
-    found = np.zeros(0, "S16")
-    chosen = []  # (path, pages, their hashes), newest first
-    for path in reversed(list(paths)):  # newest first: a page added again is read from there
-        table = _mapped(path)
-        if table.num_rows == 0:
-            continue
-        column = column_array(table, "hash")
-        hashes = np.frombuffer(column.buffers()[1], "S16", count=len(column), offset=column.offset * 16)
-        pages = np.arange(len(hashes))
-        if wanted is not None:
-            pages = pages[np.isin(hashes, wanted) & ~np.isin(hashes, found)]
-            if not len(pages):
+    files are memory-mapped: the pages kept are copied straight into arrays of their
+    final size (the pages' vectors are held once)."""
+    pages = _Pages(paths, keep)
+    fids, tfs = (np.empty(pages.bounds[-1], dtype) for dtype in (np.uint64, np.uint32))
+    for column, out in (("features", fids), ("counts", tfs)):
+        at = 0
+        for values in pages.runs(column):
+            out[at : at + len(values)] = values
+            at += len(values)
+    return PageVectors(pages.bounds, fids, tfs, pages.labels, pages.n_tokens, pages.categories), pages.hashes
+
+
+def read_matrix(paths: Sequence[Path], keep: set[str] | None = None):
+    """The pages :func:`read_vectors` reads, as an :class:`accum.linear.PageMatrix`, and
+    their hashes: numbered feature by feature from the mapped files, so that their 64-bit
+    feature ids are never held whole."""
+    from accum.linear import PageMatrix
+
+    pages = _Pages(paths, keep)
+    matrix = PageMatrix.from_parts(pages.bounds, pages.labels, pages.categories,
+                                   zip(pages.runs("features"), pages.runs("counts")))
+    return matrix, pages.hashes
+
+
+class _Pages:
+    """The pages kept of a list of segments (see :func:`read_vectors`): which pages of
+    which file, their bounds, labels, tokens and hashes; their entries are read from the
+    mapped files by :meth:`runs`."""
+
+    def __init__(self, paths: Sequence[Path], keep: set[str] | None):
+        wanted = None if keep is None else np.array([bytes.fromhex(h) for h in keep], "S16")
+        found = np.zeros(0, "S16")
+        chosen = []  # (path, pages, their hashes), newest first
+        for path in reversed(list(paths)):  # newest first: a page added again is read from there
+            table = _mapped(path)
+            if table.num_rows == 0:
                 continue
-            found = np.concatenate([found, hashes[pages]])
-        chosen.append((path, pages, hashes[pages].copy()))
-    chosen.reverse()
-    sizes = []
-    names: dict[str, int] = {}
-    for path, pages, _ in chosen:
-        table = _mapped(path)
-        offsets = column_array(table, "features").offsets.to_numpy()
-        sizes.append(offsets[pages + 1] - offsets[pages])
-        for name in column_array(table, "category").dictionary.to_pylist():
-            names.setdefault(name, len(names))
-    n_pages = sum(len(pages) for _, pages, _ in chosen)
-    bounds = np.zeros(n_pages + 1, np.int64)
-    if n_pages:
-        np.cumsum(np.concatenate(sizes), out=bounds[1:])
-    fids, tfs = np.empty(bounds[-1], np.uint64), np.empty(bounds[-1], np.uint32)
-    labels, n_tokens = np.empty(n_pages, np.int32), np.empty(n_pages, np.int64)
-    first = 0
-    for path, pages, _ in chosen:
-        table = _mapped(path)
-        category, features, counts = (column_array(table, name) for name in ("category", "features", "counts"))
-        codes = np.array([names[n] for n in category.dictionary.to_pylist()], np.int32)
-        last = first + len(pages)
-        labels[first:last] = codes[category.indices.to_numpy()[pages]]
-        n_tokens[first:last] = table.column("n_tokens").to_numpy()[pages]
-        _gather(features.offsets.to_numpy(), pages, features.values.to_numpy(), fids, bounds[first])
-        _gather(counts.offsets.to_numpy(), pages, counts.values.to_numpy(), tfs, bounds[first])
-        first = last
-    vectors = PageVectors(bounds, fids, tfs, labels, n_tokens, list(names))
-    return vectors, [h for _, _, hashes in chosen for h in _hex(hashes)]
+            column = column_array(table, "hash")
+            hashes = np.frombuffer(column.buffers()[1], "S16", count=len(column), offset=column.offset * 16)
+            pages = np.arange(len(hashes))
+            if wanted is not None:
+                pages = pages[np.isin(hashes, wanted) & ~np.isin(hashes, found)]
+                if not len(pages):
+                    continue
+                found = np.concatenate([found, hashes[pages]])
+            chosen.append((path, pages, hashes[pages].copy()))
+        self.chosen = chosen[::-1]
+        names: dict[str, int] = {}
+        sizes, labels, n_tokens = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)], [np.zeros(0, np.int64)]
+        for path, pages, _ in self.chosen:
+            table = _mapped(path)
+            offsets = column_array(table, "features").offsets.to_numpy()
+            sizes.append(offsets[pages + 1] - offsets[pages])
+            category = column_array(table, "category")
+            codes = np.array([names.setdefault(n, len(names)) for n in category.dictionary.to_pylist()], np.int32)
+            labels.append(codes[category.indices.to_numpy()[pages]])
+            n_tokens.append(table.column("n_tokens").to_numpy()[pages])
+        self.categories = list(names)
+        self.labels, self.n_tokens = np.concatenate(labels).astype(np.int32), np.concatenate(n_tokens)
+        self.bounds = np.zeros(len(self.labels) + 1, np.int64)
+        np.cumsum(np.concatenate(sizes), out=self.bounds[1:])
+        self.hashes = [h for _, _, hashes in self.chosen for h in _hex(hashes)]
+
+    def runs(self, column: str):
+        """The entries' values of ``column`` ("features" or "counts") in page order, as
+        views of the mapped files: one per run of consecutive pages kept."""
+        for path, pages, _ in self.chosen:
+            table = _mapped(path)
+            values = column_array(table, column)
+            offsets, values = values.offsets.to_numpy(), values.values.to_numpy()
+            for run in np.split(pages, np.nonzero(np.diff(pages) != 1)[0] + 1):
+                yield values[offsets[run[0]] : offsets[run[-1] + 1]]
 
 
 def _mapped(path: Path) -> pa.Table:
     """The segment at ``path``, memory-mapped (its arrays are views of the file)."""
     with pa.memory_map(str(path), "r") as source:
         return pa.ipc.open_file(source).read_all()
-
-
-def _gather(offsets: np.ndarray, pages: np.ndarray, values: np.ndarray, out: np.ndarray, at: int) -> None:
-    """Copy the entries of ``pages`` (``values[offsets[p]:offsets[p + 1]]`` each, in
-    order) to ``out`` from index ``at``: runs of consecutive pages as one slice."""
-    if not len(pages):
-        return
-    breaks = np.nonzero(np.diff(pages) != 1)[0] + 1
-    for run in np.split(pages, breaks):
-        a, b = offsets[run[0]], offsets[run[-1] + 1]
-        out[at : at + b - a] = values[a:b]
-        at += b - a
 
 
 def _hex(hashes: np.ndarray) -> list[str]:

@@ -97,6 +97,14 @@ def test_a_store_fits_keeps_and_serves_its_choice(tmp_path, trec, monkeypatch):
             by[vectors.categories[vectors.labels[i]]] = by.get(vectors.categories[vectors.labels[i]], 0) + tf
     assert summed == acc.canonical()  # the segments hold exactly the counted pages
     assert set(page_urls) <= set(urls)
+    # the matrix a fit trains on, numbered from the mapped segments: as from the vectors
+    from accum.linear import PageMatrix
+
+    _, _, matrix, matrix_urls = training_pages(store, matrix=True)
+    expected = PageMatrix.from_vectors(vectors)
+    assert matrix_urls == page_urls and matrix.categories == expected.categories
+    for name in ("indptr", "indices", "log_tf", "labels", "fids", "df"):
+        assert np.array_equal(getattr(matrix, name), getattr(expected, name))
     assert Store(tmp_path / "s").info()["model_choice"]["chosen_by"] == "default"
     record = fit_store(store)
     assert latest_fit(store) == json.loads(json.dumps(record))
