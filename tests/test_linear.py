@@ -27,7 +27,7 @@ def explicit_features(matrix: PageMatrix, family: str, normalize: bool, rows: np
     x = np.zeros((len(rows), matrix.n_cols))
     for k, i in enumerate(rows):
         a, b = matrix.indptr[i], matrix.indptr[i + 1]
-        v = np.ones(b - a) if presence else np.log1p(matrix.tfs[a:b].astype(np.float64))
+        v = np.ones(b - a) if presence else matrix.log_tf[a:b].astype(np.float64)
         x[k, matrix.indices[a:b]] = v * s[matrix.indices[a:b]]
         if normalize:
             x[k] /= np.linalg.norm(x[k])
