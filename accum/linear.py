@@ -131,6 +131,13 @@ class PageMatrix:
             return slots[self.labels], int(slots.max()) + 1
         return self.labels, len(self.categories)
 
+    def slots(self, classes: np.ndarray) -> np.ndarray:
+        """The ``slots`` that put the classes ``classes`` in columns 0, 1, … of a per-class
+        table and leave the others out (see :meth:`class_counts`)."""
+        slots = np.full(len(self.categories), -1, np.int32)
+        slots[classes] = np.arange(len(classes))
+        return slots
+
     def class_counts(self, rows: np.ndarray, one_class: bool = False, slots: np.ndarray | None = None) -> np.ndarray:
         """Pages of ``rows`` holding each column, per class (or as :meth:`_classes` says):
         document frequencies, int32[n_cols, width]."""
@@ -240,9 +247,7 @@ class TrainingPages:
             class_df = self.matrix.class_counts(self.rows)  # not kept: as large as the ratios
             self.__dict__.setdefault("df", class_df.sum(axis=1, dtype=np.int64))
         else:
-            slot = np.full(len(self.matrix.categories), -1, np.int32)
-            slot[problems] = np.arange(len(problems))
-            class_df = self.matrix.class_counts(self.rows, slots=slot)
+            class_df = self.matrix.class_counts(self.rows, slots=self.matrix.slots(problems))
         return _linear_kernels.log_count_ratio(class_df, self.df, NB_ALPHA, two)
 
     def _idf(self) -> np.ndarray:
@@ -400,7 +405,7 @@ class PathSolver:
         :meth:`run` or :meth:`keep` changes when the path is one group)."""
         for g, problems in enumerate(self.groups):
             state, n = self._load(g), len(problems)
-            scale = self._inputs(problems)[0] if self._spill is None else self.pages.scale(self.family, problems)
+            scale = self._kept_inputs[0] if self._kept_inputs else self.pages.scale(self.family, problems)
             yield [Trained(self.family, self.normalize, float(C), state["ws"][:, i * n : (i + 1) * n],
                            state["bias"][i * n : (i + 1) * n].copy(), scale, self.epochs,
                            state["beyond"][:, i * n : (i + 1) * n], problems)

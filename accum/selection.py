@@ -286,9 +286,7 @@ def complement_scores(pages: TrainingPages, test: np.ndarray, alphas: Sequence[f
     out = [np.empty((len(test), n_classes)) for _ in alphas]
     for first in range(0, n_classes, size):
         group = np.arange(first, min(first + size, n_classes))
-        slots = np.full(n_classes, -1, np.int32)
-        slots[group] = np.arange(len(group))
-        weights = matrix.class_sums(train, values, row_weight, matrix.n_shared, slots=slots)[0]
+        weights = matrix.class_sums(train, values, row_weight, matrix.n_shared, slots=matrix.slots(group))[0]
         log_other = np.zeros(weights.shape, np.float32)
         for scores, alpha in zip(out, alphas):
             log_norm = np.log(everything - per_class[group] + alpha * held.sum())

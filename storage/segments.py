@@ -12,7 +12,6 @@ is read from its newest segment. Files are uncompressed so that readers map them
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -21,7 +20,7 @@ import pyarrow as pa
 
 from accum.vectors import PageVectors
 
-from .snapshots import column_array, fsync
+from .snapshots import column_array, read_ipc, replaced_atomically
 
 #: Directory of a store that holds the segments.
 SEGMENT_DIR = "vectors"
@@ -42,18 +41,10 @@ def write_vectors(vectors: PageVectors, hashes: Sequence[str], path: Path) -> in
         "features": pa.LargeListArray.from_arrays(offsets, pa.array(vectors.fids, pa.uint64())),
         "counts": pa.LargeListArray.from_arrays(offsets, pa.array(vectors.tfs, pa.uint32())),
     })
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-        fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync(path.parent)
-    return path.stat().st_size
+    with replaced_atomically(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, \
+            pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return Path(path).stat().st_size
 
 
 def read_vectors(paths: Sequence[Path], keep: set[str] | None = None) -> tuple[PageVectors, list[str]]:
@@ -91,9 +82,9 @@ class _Pages:
     def __init__(self, paths: Sequence[Path], keep: set[str] | None):
         wanted = None if keep is None else np.array([bytes.fromhex(h) for h in keep], "S16")
         found = np.zeros(0, "S16")
-        chosen = []  # (path, pages, their hashes), newest first
+        chosen = []  # (the mapped file, its pages kept, their hashes), newest first
         for path in reversed(list(paths)):  # newest first: a page added again is read from there
-            table = _mapped(path)
+            table = read_ipc(path)
             if table.num_rows == 0:
                 continue
             column = column_array(table, "hash")
@@ -104,12 +95,11 @@ class _Pages:
                 if not len(pages):
                     continue
                 found = np.concatenate([found, hashes[pages]])
-            chosen.append((path, pages, hashes[pages].copy()))
+            chosen.append((table, pages, hashes[pages].copy()))
         self.chosen = chosen[::-1]
         names: dict[str, int] = {}
         sizes, labels, n_tokens = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)], [np.zeros(0, np.int64)]
-        for path, pages, _ in self.chosen:
-            table = _mapped(path)
+        for table, pages, _ in self.chosen:
             offsets = column_array(table, "features").offsets.to_numpy()
             sizes.append(offsets[pages + 1] - offsets[pages])
             category = column_array(table, "category")
@@ -125,18 +115,11 @@ class _Pages:
     def runs(self, column: str):
         """The entries' values of ``column`` ("features" or "counts") in page order, as
         views of the mapped files: one per run of consecutive pages kept."""
-        for path, pages, _ in self.chosen:
-            table = _mapped(path)
+        for table, pages, _ in self.chosen:
             values = column_array(table, column)
             offsets, values = values.offsets.to_numpy(), values.values.to_numpy()
             for run in np.split(pages, np.nonzero(np.diff(pages) != 1)[0] + 1):
                 yield values[offsets[run[0]] : offsets[run[-1] + 1]]
-
-
-def _mapped(path: Path) -> pa.Table:
-    """The segment at ``path``, memory-mapped (its arrays are views of the file)."""
-    with pa.memory_map(str(path), "r") as source:
-        return pa.ipc.open_file(source).read_all()
 
 
 def _hex(hashes: np.ndarray) -> list[str]:

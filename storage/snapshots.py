@@ -30,6 +30,7 @@ loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -235,7 +236,7 @@ def read_model(path: Path) -> dict:
     if meta.pop("format", None) != MODEL_FORMAT:
         raise ValueError(f"{path}: a saved model of another format")
     for key, shape, *kind in meta.pop("arrays"):
-        array = column_array(_read_ipc(path / f"{key}.arrow"), key).to_numpy(zero_copy_only=True)
+        array = column_array(read_ipc(path / f"{key}.arrow"), key).to_numpy(zero_copy_only=True)
         meta[key] = (array.view(bool) if kind == ["bool"] else array).reshape(shape)
     return meta
 
@@ -299,7 +300,8 @@ def column_values(column: pa.Array):
     return column.to_pylist() if pa.types.is_string(column.type) else column.to_numpy(zero_copy_only=False)
 
 
-def _read_ipc(path: Path) -> pa.Table:
+def read_ipc(path: Path) -> pa.Table:
+    """The Arrow IPC file at ``path``, memory-mapped (its arrays are views of the file)."""
     if not path.exists():
         raise FileNotFoundError(path)
     with pa.memory_map(str(path), "r") as source:
@@ -307,12 +309,20 @@ def _read_ipc(path: Path) -> pa.Table:
 
 
 def write_small_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a reader sees the old file or the new one,
-    never a part (temporary file, fsync, rename, fsync of the directory)."""
+    """Write ``text`` to ``path`` atomically (see :func:`replaced_atomically`)."""
+    with replaced_atomically(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def replaced_atomically(path: Path):
+    """A temporary file beside ``path`` to write (the ``with`` body); once written, it
+    replaces ``path`` (fsync, rename, fsync of the directory), so that a reader sees the
+    old file or the new one, never a part. A body that fails leaves no temporary file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        yield tmp
         fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
