@@ -3,6 +3,7 @@
 import os
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,27 @@ def pg_schema_url():
     PostgreSQL whatever ``db_url`` runs."""
     with new_pg_schema() as url:
         yield url
+
+
+#: The browser the page tests drive (Debian's package; .ci/run installs it).
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def chromium_page():
+    """A page (1280 × 900) of headless Chromium, closed after the test. Without Chromium
+    the test fails under CI and is skipped elsewhere (the tests install nothing)."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install -y chromium (the test installs nothing itself)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            yield browser.new_page(viewport={"width": 1280, "height": 900})
+        finally:
+            browser.close()

@@ -5,7 +5,6 @@ clear."""
 
 import base64
 import json
-import os
 import re
 import struct
 from html.parser import HTMLParser
@@ -16,7 +15,6 @@ import pytest
 from corpora import corpus_path
 from test_cli import accum, accum_json
 
-CHROMIUM = Path("/usr/bin/chromium")
 SECTIONS = [
     "The answer in short",
     "Growth curves and their validated forecasts",
@@ -273,33 +271,20 @@ def test_a_store_too_small_to_fit_is_a_clear_error(tmp_path):
     assert proc.returncode == 1 and "too few growth-log points to fit Heaps' law: ingest more pages" in proc.stderr
 
 
-def test_report_in_headless_chromium(kjv_html, tmp_path):
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install -y chromium (the test installs nothing itself)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            requests, errors = [], []
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda m: m.type in ("error", "warning") and errors.append(m.text))
-            page.goto(kjv_html.as_uri())
-            page.wait_for_load_state("load")
-            assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
-            sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.complete, i.naturalWidth])")
-            assert len(sizes) == len(FIGURES) and all(done and width > 600 for done, width in sizes)
-            widths = page.eval_on_selector_all("section", "s => s.map(e => e.getBoundingClientRect().width)")
-            assert len(widths) == len(SECTIONS) and all(0 < w <= 1280 for w in widths)
-            shot = tmp_path / "report.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 100_000 and not errors, errors
-            print(f"screenshot: {shot}")
-        finally:
-            browser.close()
+def test_report_in_headless_chromium(kjv_html, tmp_path, chromium_page):
+    page = chromium_page
+    requests, errors = [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: m.type in ("error", "warning") and errors.append(m.text))
+    page.goto(kjv_html.as_uri())
+    page.wait_for_load_state("load")
+    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+    sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.complete, i.naturalWidth])")
+    assert len(sizes) == len(FIGURES) and all(done and width > 600 for done, width in sizes)
+    widths = page.eval_on_selector_all("section", "s => s.map(e => e.getBoundingClientRect().width)")
+    assert len(widths) == len(SECTIONS) and all(0 < w <= 1280 for w in widths)
+    shot = tmp_path / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 100_000 and not errors, errors
+    print(f"screenshot: {shot}")

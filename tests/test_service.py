@@ -37,7 +37,6 @@ def _keeps_generators() -> bool:
 
 GENERATORS = _keeps_generators()
 TOKEN = "test-token-8f3a"
-CHROMIUM = Path("/usr/bin/chromium")
 GROUPS_TRAIN, GROUPS_API, GROUPS_LATER = range(0, 10), range(10, 13), range(13, 17)
 
 
@@ -402,49 +401,36 @@ def test_snapshot_switch_under_load(server, store, posts, test_texts):
 # -- the page in a real browser ----------------------------------------------------------------
 
 
-def test_page_in_headless_chromium(server, test_texts, tmp_path):
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install -y chromium (the test installs nothing itself)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
+def test_page_in_headless_chromium(server, test_texts, tmp_path, chromium_page):
+    page = chromium_page
     text = test_texts[1]
     expected = classify(server, text=text)["label"]
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda m: "Content Security Policy" in m.text and errors.append(m.text))
-            page.goto(server.url + "/")
-            page.wait_for_selector("#categories tbody tr >> nth=19")  # all 20 groups listed
-            assert "pages in 20 categories" in page.inner_text("#summary")
-            page.fill("#text", text)
-            page.click("#classify")
-            page.wait_for_selector("#result:not([hidden])")
-            assert page.inner_text("#top-table tbody tr:first-child td:first-child") == expected
-            assert page.locator("#explain-table tbody tr").count() >= 3
-            assert page.inner_text("#winner") == expected
-            page.wait_for_function(
-                "() => { const i = document.querySelector('#figure'); return i.complete && i.naturalWidth > 0; }",
-                timeout=60_000)
-            assert page.is_hidden("#figure-status")
-            if GENERATORS:  # the generate box shows when the store keeps a generator
-                page.select_option("#gen-category", "sci.space")
-                page.fill("#gen-prompt", "The shuttle")
-                page.click("#generate")
-                page.wait_for_function("() => document.querySelector('#gen-text').textContent.length > 20")
-                assert page.inner_text("#gen-text").startswith("The shuttle")
-            shot = tmp_path / "accum-page.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 10_000 and not errors, errors
-            print(f"screenshot: {shot}")
-        finally:
-            browser.close()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: "Content Security Policy" in m.text and errors.append(m.text))
+    page.goto(server.url + "/")
+    page.wait_for_selector("#categories tbody tr >> nth=19")  # all 20 groups listed
+    assert "pages in 20 categories" in page.inner_text("#summary")
+    page.fill("#text", text)
+    page.click("#classify")
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.inner_text("#top-table tbody tr:first-child td:first-child") == expected
+    assert page.locator("#explain-table tbody tr").count() >= 3
+    assert page.inner_text("#winner") == expected
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#figure'); return i.complete && i.naturalWidth > 0; }",
+        timeout=60_000)
+    assert page.is_hidden("#figure-status")
+    if GENERATORS:  # the generate box shows when the store keeps a generator
+        page.select_option("#gen-category", "sci.space")
+        page.fill("#gen-prompt", "The shuttle")
+        page.click("#generate")
+        page.wait_for_function("() => document.querySelector('#gen-text').textContent.length > 20")
+        assert page.inner_text("#gen-text").startswith("The shuttle")
+    shot = tmp_path / "accum-page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000 and not errors, errors
+    print(f"screenshot: {shot}")
 
 
 # -- schemathesis over /openapi.json (last: it writes random pages into the store) -------------
