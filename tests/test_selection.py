@@ -165,3 +165,26 @@ def test_a_candidate_that_dropped_out_is_never_chosen():
                      dropped_after=1)
     never = Scored(Candidate("nbsvm", (("C", 1.0),)), skipped="memory")
     assert sorted([never, dropped, racing], key=_rank_key) == [racing, dropped, never]
+
+
+def test_accum_fit_within_a_memory_budget_chooses_and_trains_the_same(small_store, tmp_path):
+    """``accum fit --memory`` so small that every class is solved and scored alone gives
+    the same record (choice, every candidate's accuracy, calibration) and the same
+    answers as a fit without a budget."""
+    import shutil
+
+    from test_cli import accum, accum_json
+
+    store, texts, _ = small_store
+    records, stores = [], []
+    for name, budget in (("whole", ()), ("budgeted", ("--memory", "4"))):
+        copy = tmp_path / name
+        shutil.copytree(store, copy)
+        record = accum_json("fit", "--store", copy, *budget)
+        record.pop("seconds")
+        records.append(record)
+        stores.append(copy)
+    assert records[0] == records[1] and len(records[0]["candidates"]) > 10
+    answers = [accum_json("classify", "--store", s, texts[0]) for s in stores]
+    assert answers[0] == answers[1]
+    assert accum("fit", "--store", stores[1], "--memory", "0", check=False).returncode == 2  # not a size
