@@ -35,9 +35,21 @@ def factorize(fids):
     each (int64[m]: for page vectors, the document frequency). The table grows with the
     distinct values (at most half full), not with the entries.
     """
-    codes = np.empty(len(fids), np.int32)
-    table = factorize_into(fids, codes, new_table())
-    return codes, table[1][: table[3]].copy(), table[2][: table[3]].copy()
+    codes, uniques, df = factorize_parts([fids], len(fids))
+    return codes, uniques.copy(), df.copy()
+
+
+def factorize_parts(parts, n: int):
+    """:func:`factorize` of the concatenation of ``parts`` (uint64 arrays, ``n`` values in
+    all) without it: the parts are numbered one after the other, so that views of
+    memory-mapped files serve and the values are never held whole. The distinct values
+    and their counts are views of the grown table (copy them to keep them long)."""
+    codes, table, at = np.empty(n, np.int32), new_table(), 0
+    for fids in parts:
+        table = factorize_into(fids, codes[at : at + len(fids)], table)
+        at += len(fids)
+    _, uniques, df, m = table
+    return codes, uniques[:m], df[:m]
 
 
 def new_table() -> tuple:

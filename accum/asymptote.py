@@ -72,9 +72,9 @@ def asymptote(pages: PageFeatures, curves: dict, categories: list, order: int = 
         raise ValueError(f"these pages hold n-grams up to order {pages.n_orders}, not {order}")
     if any(not 1 <= k <= PROFILE_TERMS + 1 for k in levels):
         raise ValueError(f"levels are pages holding a feature, 1 to {PROFILE_TERMS + 1}; got {list(levels)}")
-    names = list(pages.vectors.categories) + [None]
+    names = list(pages.categories) + [None]
     points = [scales(n) for n in pages.group_pages.tolist()]
-    profiles = pages.profiles(np.arange(pages.vectors.n_pages), _cutoffs(points))[:, :, order - 1]
+    profiles = pages.profiles(np.arange(pages.n_pages), _cutoffs(points))[:, :, order - 1]
     rows = {name: _row(name, points[g], profiles[g], curves[name], thresholds, levels)
             for g, name in enumerate(names)}
     return [rows[name] for name in [None, *categories]]

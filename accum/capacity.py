@@ -69,22 +69,29 @@ def count_bits(values: np.ndarray) -> int:
     return 8 * len(zlib.compress(np.ascontiguousarray(values, narrow).tobytes(), 6))
 
 
-def store_accounting(acc, markov=None) -> dict:
-    """Measured: pages, tokens, parameters and bytes of a store's models."""
-    state = acc.to_arrays()
-    counts = state["count_value"]
-    out = {
-        "pages": acc.n_documents,
-        "tokens": acc.n_tokens,
-        "classifier": {
-            "features": acc.n_rows,
-            "parameters": int(len(counts)),
-            "parameters_by_order": {int(k): int(v) for k, v in zip(*np.unique(
-                acc.row_order[state["count_row"]], return_counts=True))},
-            "bytes": acc.nbytes,
-            "count_bits_compressed": count_bits(counts),
-        },
-    }
+def count_accounting(shards) -> dict:
+    """Measured: the classifier's distinct features, parameters (its non-zero counts) by
+    n-gram order, and their bits compressed, from ``shards``: (counts, each count's n-gram
+    order, the shard's distinct features) for each hash shard of a snapshot's counts.
+
+    Each shard's counts are compressed on their own (:func:`count_bits`), so the store's
+    counts are read a shard at a time; shards split features by hash, so the measure
+    depends on the counts alone, not on how the store laid them out."""
+    features, bits, by_order = 0, 0, {}
+    for counts, orders, n_features in shards:
+        features += n_features
+        bits += count_bits(counts)
+        for order, n in zip(*np.unique(orders, return_counts=True)):
+            by_order[int(order)] = by_order.get(int(order), 0) + int(n)
+    return {"features": features, "parameters": sum(by_order.values()),
+            "parameters_by_order": dict(sorted(by_order.items())), "count_bits_compressed": bits}
+
+
+def store_accounting(summary, classifier: dict, markov=None) -> dict:
+    """Measured: pages, tokens, parameters and bytes of a store's models; ``summary`` is
+    its :class:`~accum.counts.CountsSummary` and ``classifier`` its
+    :func:`count_accounting` with the snapshot's ``bytes`` on disk."""
+    out = {"pages": summary.n_documents, "tokens": summary.n_tokens, "classifier": classifier}
     if markov is not None and markov.n_rows:
         values = markov.to_arrays()["count_value"]
         out["generator"] = {
@@ -112,12 +119,14 @@ def recall_bits(markov, texts: list[str], bits_per_page: float, parameters: int,
             "recalled_bits_per_parameter": recalled / parameters if parameters else 0.0}
 
 
-def page_bits(texts: list[str]) -> dict:
-    """Measured: mean raw and zlib-compressed bits per page of ``texts``."""
-    raw = [len(t.encode("utf-8")) * 8 for t in texts]
-    packed = [compressed_bits(t.encode("utf-8")) for t in texts]
-    return {"pages": len(texts), "raw_bits_per_page": float(np.mean(raw)),
-            "compressed_bits_per_page": float(np.mean(packed))}
+def page_bits(texts) -> dict:
+    """Measured: mean raw and zlib-compressed bits per page of ``texts`` (any iterable:
+    the pages are measured one at a time)."""
+    pages = raw = packed = 0
+    for text in texts:
+        data = text.encode("utf-8")
+        pages, raw, packed = pages + 1, raw + 8 * len(data), packed + compressed_bits(data)
+    return {"pages": pages, "raw_bits_per_page": raw / pages, "compressed_bits_per_page": packed / pages}
 
 
 def extrapolate(heaps: dict, tokens_per_page: float, pages_seen: int, parameters_per_feature: float) -> list[dict]:
@@ -207,33 +216,33 @@ def extrapolate_orders(fits: dict, tokens_per_page: float, pages_seen: int, para
     return rows
 
 
-def capacity_result(acc, markov, texts: list[str], growth_of, llms: list[dict]) -> dict:
+def capacity_result(summary, classifier: dict, pages: dict, growth_of, llms: list[dict], markov=None,
+                    texts: list[str] | None = None) -> dict:
     """Everything ``accum capacity`` reports about a store, in one dict (``measured``,
     ``fitted``, ``accumulator_growth``, ``extrapolated``, ``llms``, ``answer``,
     ``bits_per_parameter``): one computation for the command and for ``accum report``.
 
-    ``acc`` and ``markov`` (None without a generator) are the store's accumulators,
-    ``texts`` its pages re-read from their sources, ``growth_of`` its growth log
-    (``Store.growth``) and ``llms`` a :func:`load_llm_table`.
+    ``summary`` is the store's :class:`~accum.counts.CountsSummary`, ``classifier`` its
+    counts' :func:`count_accounting` (with ``bytes``), ``pages`` the :func:`page_bits` of
+    its pages re-read from their sources, ``growth_of`` its growth log
+    (``Store.growth``) and ``llms`` a :func:`load_llm_table`; ``markov`` is its generator
+    (None without one), whose recall is measured on ``texts``, the pages themselves.
 
     Raises ValueError when the growth log has too few points to fit Heaps' law.
     """
     from . import saturation as sat
-    from .counts import CountsSummary
 
-    accounting = store_accounting(acc, markov)
-    per_feature = accounting["classifier"]["parameters"] / accounting["classifier"]["features"]
-    summary = CountsSummary.of(acc)
-    curves = {k: sat.analyse(summary, growth_of, k, [None])[0][None] for k in range(1, acc.settings.max_order + 1)}
+    accounting = store_accounting(summary, classifier, markov)
+    per_feature = classifier["parameters"] / classifier["features"]
+    curves = {k: sat.analyse(summary, growth_of, k, [None])[0][None] for k in range(1, summary.settings.max_order + 1)}
     measured, fits = accumulator_growth(curves, per_feature)
     if any(f is None for f in fits.values()):
         raise ValueError("too few growth-log points to fit Heaps' law: ingest more pages")
-    pages = page_bits(texts)
     if "generator" in accounting:
         accounting["generator"]["recall"] = recall_bits(markov, texts, pages["compressed_bits_per_page"],
                                                         accounting["generator"]["parameters"])
-    tokens_per_page = acc.n_tokens / acc.n_documents
-    extrapolated = extrapolate_orders(fits, tokens_per_page, acc.n_documents, per_feature)
+    tokens_per_page = summary.n_tokens / summary.n_documents
+    extrapolated = extrapolate_orders(fits, tokens_per_page, summary.n_documents, per_feature)
     return {"measured": accounting | {"page_bits": pages}, "fitted": {str(k): v for k, v in fits.items()},
             "accumulator_growth": measured, "extrapolated": extrapolated,
             "llms": llm_capacity(llms, pages["compressed_bits_per_page"]),
@@ -253,8 +262,8 @@ def markdown_report(result: dict, store_name: str) -> str:
         f"{pb['compressed_bits_per_page'] / 8:,.0f} bytes compressed (zlib -9).",
         f"- Classifier: {c['features']:,} distinct features, {c['parameters']:,} parameters (non-zero counts; "
         + ", ".join(f"order {k}: {v:,}" for k, v in c["parameters_by_order"].items())
-        + f"), {c['bytes']:,} bytes in memory, counts compress to {c['count_bits_compressed'] / 8:,.0f} bytes "
-        "(zlib -6, each in the narrowest unsigned integer type that holds them).",
+        + f"), {c['bytes']:,} bytes on disk (the snapshot), counts compress to {c['count_bits_compressed'] / 8:,.0f} bytes "
+        "(zlib -6, a hash shard at a time, each in the narrowest unsigned integer type that holds it).",
     ]
     if "generator" in m:
         g = m["generator"]

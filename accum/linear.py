@@ -78,27 +78,25 @@ class PageMatrix:
 
     @classmethod
     def from_vectors(cls, vectors: PageVectors) -> "PageMatrix":
-        return cls.from_parts(vectors.bounds, vectors.labels, vectors.categories, [(vectors.fids, vectors.tfs)])
+        return cls.from_parts(vectors.bounds, vectors.labels, vectors.categories, [vectors.fids], [vectors.tfs])
 
     @classmethod
-    def from_parts(cls, bounds: np.ndarray, labels: np.ndarray, categories: Sequence[str], parts) -> "PageMatrix":
+    def from_parts(cls, bounds: np.ndarray, labels: np.ndarray, categories: Sequence[str], features,
+                   counts) -> "PageMatrix":
         """The matrix of pages (``bounds``, ``labels`` as :class:`PageVectors` has them)
-        whose entries come in ``parts``: (feature ids, counts) arrays in page order,
-        ``bounds[-1]`` entries in all, each read once. Views of memory-mapped segments
-        serve, so that the pages' 64-bit feature ids are never held whole."""
+        whose entries' feature ids come in ``features`` and their counts in ``counts``
+        (arrays in page order, ``bounds[-1]`` entries in all, each read once). Views of
+        memory-mapped segments serve, so that the pages' 64-bit feature ids are never held
+        whole."""
         nnz = int(bounds[-1])
-        codes, log_tf = np.empty(nnz, np.int32), np.empty(nnz, np.float32)
-        table, at = _linear_kernels.new_table(), 0
-        for fids, tfs in parts:
-            table = _linear_kernels.factorize_into(fids, codes[at : at + len(fids)], table)
+        codes, fids, df = _linear_kernels.factorize_parts(features, nnz)
+        log_tf, at = np.empty(nnz, np.float32), 0
+        for tfs in counts:
             np.log1p(tfs, out=log_tf[at : at + len(tfs)], dtype=np.float32, casting="unsafe")
-            at += len(fids)
-        _, uniques, df, m = table
-        del table
-        fids, df = uniques[:m], df[:m]
+            at += len(tfs)
         order = np.argsort(-df, kind="stable")
-        rank = np.empty(m, np.int32)
-        rank[order] = np.arange(m)
+        rank = np.empty(len(fids), np.int32)
+        rank[order] = np.arange(len(fids))
         _linear_kernels.renumber(codes, rank)
         return cls(bounds, codes, log_tf, labels, tuple(categories), fids[order], df[order])
 

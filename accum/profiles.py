@@ -30,9 +30,12 @@ CHECK_FRACTIONS = (0.1, 0.25, 0.5)
 
 @dataclass(frozen=True)
 class PageFeatures:
-    """Page vectors with each entry's feature numbered (a column) and each column's n-gram order."""
+    """Pages (bounds and labels as :class:`PageVectors` has them) with each entry's feature
+    numbered (a column) and each column's n-gram order."""
 
-    vectors: PageVectors
+    bounds: np.ndarray  # int64[n_pages + 1]
+    labels: np.ndarray  # int32[n_pages]
+    categories: tuple
     cols: np.ndarray  # int32[nnz]
     col_order: np.ndarray  # int64[n_cols]: n-gram order - 1
     n_orders: int
@@ -41,27 +44,37 @@ class PageFeatures:
     def of(cls, vectors: PageVectors, feature_ids: np.ndarray, feature_orders: np.ndarray) -> "PageFeatures":
         """Number the features of ``vectors``; ``feature_ids`` (sorted) and ``feature_orders``
         give every feature's order (those of the store's counts)."""
-        cols, fids, _ = _linear_kernels.factorize(vectors.fids)
-        where = np.searchsorted(feature_ids, fids)
-        where = np.minimum(where, len(feature_ids) - 1)
+        return cls.from_parts(vectors.bounds, vectors.labels, vectors.categories, [vectors.fids], feature_ids,
+                              feature_orders)
+
+    @classmethod
+    def from_parts(cls, bounds: np.ndarray, labels: np.ndarray, categories, features, feature_ids: np.ndarray,
+                   feature_orders: np.ndarray) -> "PageFeatures":
+        """:meth:`of` the pages whose entries' feature ids come in ``features`` (arrays in
+        page order, ``bounds[-1]`` entries in all): views of memory-mapped segments serve,
+        so that the 64-bit ids are never held whole."""
+        cols, fids, _ = _linear_kernels.factorize_parts(features, int(bounds[-1]))
+        where = np.minimum(np.searchsorted(feature_ids, fids), max(len(feature_ids) - 1, 0))
         if len(fids) and not np.array_equal(feature_ids[where], fids):
             raise ValueError("page vectors hold features the counts do not: the store is inconsistent")
         orders = np.asarray(feature_orders, np.int64)[where] - 1
-        return cls(vectors, cols, orders, int(orders.max()) + 1 if len(orders) else 1)
+        return cls(bounds, labels, tuple(categories), cols, orders, int(orders.max()) + 1 if len(orders) else 1)
+
+    @property
+    def n_pages(self) -> int:
+        return len(self.labels)
 
     def profiles(self, sequence: np.ndarray, cutoffs: np.ndarray, terms: int = PROFILE_TERMS) -> np.ndarray:
         """:func:`accum._profile_kernels.incidence_profiles` of the pages in ``sequence``."""
-        v = self.vectors
-        return _profile_kernels.incidence_profiles(v.bounds, self.cols, self.col_order, v.labels,
+        return _profile_kernels.incidence_profiles(self.bounds, self.cols, self.col_order, self.labels,
                                                    np.asarray(sequence, np.int64), np.asarray(cutoffs, np.int64),
                                                    self.n_orders, terms)
 
     @property
     def group_pages(self) -> np.ndarray:
         """Pages of each category, then of all pages: int64[n_categories + 1]."""
-        v = self.vectors
-        per = np.bincount(v.labels, minlength=len(v.categories)).astype(np.int64)
-        return np.append(per, v.n_pages)
+        per = np.bincount(self.labels, minlength=len(self.categories)).astype(np.int64)
+        return np.append(per, self.n_pages)
 
 
 def check_cutoffs(pages: np.ndarray, fractions=CHECK_FRACTIONS) -> np.ndarray:
@@ -90,9 +103,9 @@ def check_forecasts(pages: PageFeatures, shuffles: int = 0, seed: int = 0, fract
     n = pages.group_pages
     cutoffs = _cutoffs(n, fractions)
     rng = np.random.default_rng(seed)
-    sequences = [("ingest", np.arange(pages.vectors.n_pages))]
-    sequences += [(f"shuffle {i + 1}", rng.permutation(pages.vectors.n_pages)) for i in range(shuffles)]
-    names = list(pages.vectors.categories) + [None]
+    sequences = [("ingest", np.arange(pages.n_pages))]
+    sequences += [(f"shuffle {i + 1}", rng.permutation(pages.n_pages)) for i in range(shuffles)]
+    names = list(pages.categories) + [None]
     rows = []
     for done, (label, sequence) in enumerate(sequences, 1):
         prof = pages.profiles(sequence, cutoffs)
@@ -203,8 +216,8 @@ class CheckRecord:
         ``chosen`` from them: its profiles in the order of ingest are one more pass over the
         pages (a few seconds on posts-a, against a minute for the checks)."""
         n = pages.group_pages
-        ingest = pages.profiles(np.arange(pages.vectors.n_pages), _cutoffs(n, fractions))
-        return cls(chosen, shuffles, seed, min_pages, list(pages.vectors.categories) + [None], n.tolist(), ingest,
+        ingest = pages.profiles(np.arange(pages.n_pages), _cutoffs(n, fractions))
+        return cls(chosen, shuffles, seed, min_pages, list(pages.categories) + [None], n.tolist(), ingest,
                    tuple(fractions))
 
     def checks(self, category: str | None, pages: int, order: int, method: str) -> list[dict] | None:

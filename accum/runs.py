@@ -151,6 +151,10 @@ class CountRun:
                 out[name] = getattr(self, name)[a:b]
         return CountRun(**out)
 
+    def count_rows(self) -> np.ndarray:
+        """The row of each count (the index of its feature in ``row_fid``), int64[n]."""
+        return np.searchsorted(self.row_fid, self.fid)
+
     def bounds(self) -> dict:
         """Each table's shard bounds."""
         return {table: shard_bounds(getattr(self, names[0])) for table, names in self.TABLES.items()}

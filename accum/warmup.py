@@ -55,7 +55,7 @@ def warm_up(settings=None, generator: bool = True) -> dict[str, float]:
     # numbered as a fit reads a store's pages: read-only views of its segment files
     fids, tfs = vectors.fids.copy(), vectors.tfs.copy()
     fids.flags.writeable = tfs.flags.writeable = False
-    PageMatrix.from_parts(vectors.bounds, vectors.labels, vectors.categories, [(fids, tfs)])
+    PageMatrix.from_parts(vectors.bounds, vectors.labels, vectors.categories, [fids], [tfs])
     seconds["model search"] = time.perf_counter() - started
     started = time.perf_counter()
     _warm_forecasts(acc, vectors)

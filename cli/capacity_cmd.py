@@ -38,7 +38,6 @@ def capacity_command(plot_path, report_path, llm_table, neural, neural_sizes, ne
     With --neural, also trains a transformer of each size on them (see accum.neural).
     """
     from accum import capacity as cap
-    from accum.storage.recorded import recorded_pages
 
     if neural:
         from accum.neural import torch_version
@@ -48,13 +47,12 @@ def capacity_command(plot_path, report_path, llm_table, neural, neural_sizes, ne
         except ImportError as exc:
             raise click.ClickException(str(exc)) from None
     st = open_store(store, db)
-    acc = st.load()
-    if acc.n_documents == 0:
+    snapshot, summary = st.latest_snapshot(), st.summary()
+    if snapshot is None or summary is None or summary.n_documents == 0:
         raise click.ClickException(f"the store at {store} is empty: run accum ingest first")
     markov = st.load_markov()
     sizes = neural_sizes_of(st, markov, neural_sizes) if neural else None  # refused before the long work
-    texts, _ = recorded_pages(st)
-    result = cap.capacity_result(acc, markov, texts, st.growth, cap.load_llm_table(llm_table))
+    result, texts = store_capacity(st, snapshot, summary, markov, cap.load_llm_table(llm_table))
     section = ""
     if neural:
         from accum.neural import markdown_section
@@ -73,6 +71,25 @@ def capacity_command(plot_path, report_path, llm_table, neural, neural_sizes, ne
         emit_json(result)
         return
     click.echo(cap.markdown_report(result, printable(store)) + section)
+
+
+def store_capacity(st, snapshot: dict, summary, markov, llms: list[dict]) -> tuple[dict, list[str] | None]:
+    """:func:`accum.capacity.capacity_result` of the store ``st`` at ``snapshot`` (its
+    catalog row; ``summary``: its counts' summary; ``markov``: its generator or None), and
+    the pages' texts when the generator's recall needed them (else None).
+
+    The counts are read a hash shard at a time and the pages re-read from their sources
+    one at a time, held only for the generator's recall: a large store is measured in
+    the memory of one shard.
+    """
+    from accum import capacity as cap
+    from accum.storage.recorded import iter_recorded_pages, recorded_pages
+
+    generator = markov if markov is not None and markov.n_rows else None
+    texts = recorded_pages(st)[0] if generator is not None else None
+    pages = cap.page_bits(texts if texts is not None else (text for text, _ in iter_recorded_pages(st)))
+    classifier = cap.count_accounting(st.count_shards(snapshot["name"])) | {"bytes": int(snapshot["bytes"])}
+    return cap.capacity_result(summary, classifier, pages, st.growth, llms, generator, texts), texts
 
 
 def neural_sizes_of(st, markov, spec: str) -> list[tuple[str, int]]:

@@ -68,14 +68,15 @@ def store_page_features(st, category: str | None = None):
     orders (:class:`accum.profiles.PageFeatures`), what every forecast is made and checked
     on. A ``category`` the store lacks is a usage error, raised before the features are
     numbered (a few seconds on a large store)."""
-    from accum import profiles as pf
     from accum.storage.fits import training_pages
-    from accum.storage.snapshots import feature_orders
 
-    snapshot, _, vectors, _ = training_pages(st)
-    if category is not None and category not in vectors.categories:
-        raise unknown_category(category, list(vectors.categories))
-    return snapshot, pf.PageFeatures.of(vectors, *feature_orders(st.path / "snapshots" / snapshot))
+    summary = st.summary() if category is not None else None
+    if summary is not None and category not in summary.categories:
+        raise unknown_category(category, list(summary.categories))
+    snapshot, _, pages, _ = training_pages(st, form="features")
+    if category is not None and category not in pages.categories:
+        raise unknown_category(category, list(pages.categories))
+    return snapshot, pages
 
 
 def kept_forecasts(st, snapshot: str, pages, shuffles: int, seed: int, min_pages: int, progress=None) -> dict:
@@ -102,7 +103,7 @@ def forecasts(pages, shuffles: int, seed: int, min_pages: int, progress=None) ->
     errors = pf.error_table(checks, min_pages)
     chosen = {f"{r:g}x": c for r, c in pf.choose_methods(errors, AHEAD).items()}
     current = []
-    for g, name in enumerate(list(pages.vectors.categories) + [None]):
+    for g, name in enumerate(list(pages.categories) + [None]):
         for k in range(pages.n_orders):
             profile = now[g, k]
             forecast = {m: {f"{r:g}x": species.forecast(profile, r, m) for r in AHEAD} for m in species.METHODS}

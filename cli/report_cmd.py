@@ -63,50 +63,59 @@ def gather(store: str, db: str | None, forecast_path: str | None, shuffles: int,
            llm_table: str | None):
     """What :func:`accum.report.build` needs of the store, with progress on stderr.
 
-    The page vectors and the counts are each let go before the next is read (on a large
-    store each takes gigabytes). Every part comes from one snapshot: snapshots only advance, so when the
-    newest is still the first one read at the end, every read in between saw it too.
+    The pages' features are read once, for the forecasts' checks and the features per
+    page at growing scales; the counts are read a hash shard at a time and the pages
+    re-read from their sources one at a time (see
+    :func:`~accum.cli.capacity_cmd.store_capacity`). Every part comes from one snapshot:
+    snapshots only advance, so when the newest is still the first one read at the end,
+    every read in between saw it too.
     """
     from accum import capacity as cap
     from accum import saturation as sat
     from accum.report import Inputs
     from accum.storage.neural import read_neural_capacity
-    from accum.storage.recorded import recorded_pages
+
+    from .capacity_cmd import store_capacity
 
     st = open_store(store, db)
-    snapshot = (st.latest_snapshot() or {}).get("name")
+    snapshot = st.latest_snapshot()
     summary = st.summary()
     if snapshot is None or summary is None or summary.n_documents == 0:
         raise click.ClickException(f"the store at {store} is empty: run accum ingest first")
+    _step("reading the page vectors")
+    read, pages = store_page_features(st)
+    if read != snapshot["name"]:
+        raise _changed()
     if forecast_path:
-        checked = _recorded_forecasts(forecast_path, snapshot, summary)
+        checked = _recorded_forecasts(forecast_path, snapshot["name"], summary)
     else:
-        checked = _check_forecasts(st, shuffles, seed, min_pages)
+        checked = _check_forecasts(st, snapshot["name"], pages, shuffles, seed, min_pages)
     record = st.forecast_record()  # the pick accum saturation forecasts by
     saturation = {k: sat.analyse(summary, st.growth, k, [None, *summary.categories], record=record)
                   for k in range(1, summary.settings.max_order + 1)}
-    _step("reading the counts and re-reading the pages from their recorded sources")
-    acc = st.load()
-    texts, _ = recorded_pages(st)
-    _step("measuring the pages' bits, the fits and the generator's recall")
-    capacity = cap.capacity_result(acc, st.load_markov(), texts, st.growth, cap.load_llm_table(llm_table))
-    del acc, texts
     _step("measuring features per page at growing scales")
-    scales = store_asymptote(st, summary, 1)
-    if st.latest_snapshot()["name"] != snapshot:
-        raise click.ClickException("the store changed while the report was being made: run accum report again")
-    return Inputs(printable(store), snapshot, capacity, saturation, checked, scales, read_neural_capacity(st.path))
+    scales = store_asymptote(st, summary, 1, pages=pages)
+    del pages
+    _step("measuring the counts, the pages' bits (re-read from their recorded sources), the fits and the "
+          "generator's recall")
+    capacity, _ = store_capacity(st, snapshot, summary, st.load_markov(), cap.load_llm_table(llm_table))
+    if st.latest_snapshot()["name"] != snapshot["name"]:
+        raise _changed()
+    return Inputs(printable(store), snapshot["name"], capacity, saturation, checked, scales,
+                  read_neural_capacity(st.path))
+
+
+def _changed() -> click.ClickException:
+    return click.ClickException("the store changed while the report was being made: run accum report again")
 
 
 def _step(message: str) -> None:
     click.echo(f"accum report: {message}", err=True)
 
 
-def _check_forecasts(st, shuffles: int, seed: int, min_pages: int) -> dict:
-    """``accum forecast``'s checks of the store's forecasts, with its progress bar; the
-    store keeps the pick, as after accum forecast."""
-    _step("reading the page vectors")
-    snapshot, pages = store_page_features(st)
+def _check_forecasts(st, snapshot: str, pages, shuffles: int, seed: int, min_pages: int) -> dict:
+    """``accum forecast``'s checks of the store's forecasts on its ``pages`` (of
+    ``snapshot``), with its progress bar; the store keeps the pick, as after accum forecast."""
     with click.progressbar(length=shuffles + 1, label="accum report: checking forecasts",
                            file=click.get_text_stream("stderr")) as bar:
         return kept_forecasts(st, snapshot, pages, shuffles, seed, min_pages,

@@ -138,9 +138,10 @@ def asymptote_command(category, order, store, db, as_json):
     _echo_asymptote(rows)
 
 
-def store_asymptote(st, summary, order: int, **options) -> list[dict]:
+def store_asymptote(st, summary, order: int, pages=None, **options) -> list[dict]:
     """:func:`accum.asymptote.asymptote` of the store ``st`` (``summary``: its counts'
-    summary) at n-gram ``order``, with that function's ``options``, from its page vectors.
+    summary) at n-gram ``order``, with that function's ``options``, from its page vectors
+    (``pages``: their :class:`~accum.profiles.PageFeatures` when already read).
     Raises ValueError for an order the store does not count and StoreError when the
     store changed while it was read."""
     from accum import saturation as sat
@@ -151,10 +152,11 @@ def store_asymptote(st, summary, order: int, **options) -> list[dict]:
 
     if not 1 <= order <= summary.settings.max_order:
         raise ValueError(f"this store counts n-grams up to order {summary.settings.max_order}, not {order}")
-    _, pages = store_page_features(st)
-    names = list(pages.vectors.categories) + [None]
+    if pages is None:
+        _, pages = store_page_features(st)
+    names = list(pages.categories) + [None]
     curves = sat.growth_curves(summary, st.growth, order, names)
-    if set(summary.categories) != set(pages.vectors.categories) or any(
+    if set(summary.categories) != set(pages.categories) or any(
             int(curves[name].pages[-1]) != n for name, n in zip(names, pages.group_pages.tolist())):
         raise StoreError(f"the store at {st.path} changed while it was read; run the command again")
     return asymptote(pages, curves, list(summary.categories), order, **options)

@@ -23,19 +23,21 @@ from accum.names import COUNT_MODELS
 
 from . import catalog as cat
 from .failures import StoreError, os_reason, unwritable_message
-from .segments import SEGMENT_DIR, read_matrix, read_vectors
-from .snapshots import read_model, read_snapshot, write_model
+from .segments import SEGMENT_DIR, read_matrix, read_page_features, read_vectors
+from .snapshots import feature_orders, read_model, read_snapshot, write_model
 
 #: Directory of a store holding fitted models, and how many are kept.
 MODEL_DIR, KEEP_FITS = "models", 2
 
 
-def training_pages(store, matrix: bool = False):
+def training_pages(store, form: str = "vectors"):
     """The newest snapshot and every page's vector and URL, consistently (one catalog
-    read), as ``(snapshot name, a function that reads its accumulator, PageVectors, urls)``
-    (the accumulator is read only when a count model needs it); with ``matrix``, the
-    vectors as an :class:`accum.linear.PageMatrix` (what a fit trains on: read without
-    holding the pages' 64-bit feature ids).
+    read), as ``(snapshot name, a function that reads its accumulator, pages, urls)`` (the
+    accumulator is read only when a count model needs it). The pages come in ``form``:
+    "vectors" (:class:`~accum.vectors.PageVectors`), "matrix" (an
+    :class:`accum.linear.PageMatrix`, what a fit trains on) or "features" (an
+    :class:`accum.profiles.PageFeatures`, what forecasts are checked on); the last two are
+    numbered from the mapped segments, never holding the pages' 64-bit feature ids.
 
     Raises
     ------
@@ -53,8 +55,11 @@ def training_pages(store, matrix: bool = False):
         snapshot = store.path / "snapshots" / snap["name"]
         if not snapshot.exists():  # pruned by a checkpoint meanwhile: read again
             continue
-        read = read_matrix if matrix else read_vectors
-        vectors, hashes = read([store.path / SEGMENT_DIR / n for n in names], keep=set(urls))
+        paths = [store.path / SEGMENT_DIR / n for n in names]
+        if form == "features":
+            vectors, hashes = read_page_features(paths, set(urls), *feature_orders(snapshot))
+        else:
+            vectors, hashes = (read_matrix if form == "matrix" else read_vectors)(paths, keep=set(urls))
         if vectors.n_pages != snap["n_documents"]:
             raise StoreError(
                 f"the store at {store.path} has {snap['n_documents']:,} pages but page vectors of "
@@ -77,7 +82,7 @@ def fit_store(store, *, seed: int = 0, budget_passes: int | None = None, familie
     if store.read_only:
         raise StoreError(unwritable_message(store.path, store.read_only, "no model can be fitted"))
     give_back_memory()  # the search frees arrays of every size: back to the system, not kept in the heap
-    snapshot, _, matrix, urls = training_pages(store, matrix=True)
+    snapshot, _, matrix, urls = training_pages(store, form="matrix")
     def count_model(name: str, alpha: float):  # a shard of the counts at a time, kept for the queries
         return store.snapshot_count_model(snapshot, name, alpha)
 

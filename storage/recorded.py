@@ -16,7 +16,18 @@ from .failures import StoreError
 
 def recorded_pages(store) -> tuple[list[str], list[str]]:
     """Texts and categories of ``store``'s pages (a :class:`~accum.storage.Store`), re-read
-    from its recorded sources.
+    from its recorded sources: :func:`iter_recorded_pages` as two lists."""
+    texts, cats = [], []
+    for text, category in iter_recorded_pages(store):
+        texts.append(text)
+        cats.append(category)
+    return texts, cats
+
+
+def iter_recorded_pages(store):
+    """(text, category) of each of ``store``'s pages (a :class:`~accum.storage.Store`),
+    re-read from its recorded sources one at a time, so that a measure over the pages
+    need not hold them all.
 
     Pages are matched to the catalog by content hash (each once).
 
@@ -24,12 +35,12 @@ def recorded_pages(store) -> tuple[list[str], list[str]]:
     ------
     StoreError
         When a run's sources cannot be read as recorded, or hold fewer of the store's
-        pages than it has (moved or changed).
+        pages than it has (moved or changed), once the sources are read.
     """
     from accum.sources import iter_sources
 
     labels = store.document_labels()
-    texts, cats, seen = [], [], set()
+    seen = set()
     for run in store.info()["runs"]:
         cmd = run["command"]
         if not cmd.get("sources") or cmd.get("demo"):
@@ -46,13 +57,11 @@ def recorded_pages(store) -> tuple[list[str], list[str]]:
                     h = content_hash(r.text)
                     if h in labels and h not in seen:
                         seen.add(h)
-                        texts.append(r.text)
-                        cats.append(labels[h])
+                        yield r.text, labels[h]
         except ValueError as exc:
             raise StoreError(f"cannot re-read the sources of run {run['id']}: {exc}") from exc
-    if len(texts) != len(labels):
+    if len(seen) != len(labels):
         raise StoreError(
-            f"found {len(texts):,} of the store's {len(labels):,} pages in its recorded sources "
+            f"found {len(seen):,} of the store's {len(labels):,} pages in its recorded sources "
             "(moved or changed?)"
         )
-    return texts, cats

@@ -223,7 +223,7 @@ def shard_pairs(path: Path, settings: Settings, n_categories: int):
     totals and no zero counts, as a whole snapshot read by
     :func:`~accum.counts.nonzero_counts`)."""
     for merged in _merged_snapshot(path, settings, n_categories):
-        rows = np.searchsorted(merged.row_fid, merged.fid)
+        rows = merged.count_rows()
         pairs = np.zeros((len(rows), 4), np.int64)
         pairs[:, P_KEY] = (rows << 32) | merged.cat
         pairs[:, P_COUNT] = merged.count
@@ -231,6 +231,13 @@ def shard_pairs(path: Path, settings: Settings, n_categories: int):
         info = np.stack([merged.row_fid, merged.row_prefix, merged.row_last, merged.row_order.astype(np.uint64)],
                         axis=1)
         yield pairs, len(rows), info
+
+
+def count_shards(path: Path, settings: Settings, n_categories: int):
+    """A snapshot's counts a shard at a time, as :func:`accum.capacity.count_accounting`
+    measures them: ``(counts, each count's n-gram order, the shard's distinct features)``."""
+    for merged in _merged_snapshot(path, settings, n_categories):
+        yield merged.count, merged.row_order[merged.count_rows()], len(merged.row_fid)
 
 
 class _InMemory(_Source):
@@ -387,7 +394,7 @@ def _link(source: Path, target: Path) -> None:
 def _state_columns(merged: CountRun, row_offset: int) -> dict[str, dict]:
     """A merged shard's columns in the snapshot's row, count and lexicon tables (its
     counts' rows numbered from ``row_offset``)."""
-    local = np.searchsorted(merged.row_fid, merged.fid)
+    local = merged.count_rows()
     return {
         "row": {"row_info.0": merged.row_fid, "row_info.1": merged.row_prefix, "row_info.2": merged.row_last,
                 "row_info.3": merged.row_order.astype(np.uint64)},

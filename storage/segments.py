@@ -69,9 +69,22 @@ def read_matrix(paths: Sequence[Path], keep: set[str] | None = None):
     from accum.linear import PageMatrix
 
     pages = _Pages(paths, keep)
-    matrix = PageMatrix.from_parts(pages.bounds, pages.labels, pages.categories,
-                                   zip(pages.runs("features"), pages.runs("counts")))
+    matrix = PageMatrix.from_parts(pages.bounds, pages.labels, pages.categories, pages.runs("features"),
+                                   pages.runs("counts"))
     return matrix, pages.hashes
+
+
+def read_page_features(paths: Sequence[Path], keep: set[str] | None, feature_ids: np.ndarray,
+                       feature_orders: np.ndarray):
+    """The pages :func:`read_vectors` reads, as :class:`accum.profiles.PageFeatures` (each
+    feature's order from the sorted ``feature_ids`` and their ``feature_orders``), and
+    their hashes: numbered from the mapped files as :func:`read_matrix` numbers them."""
+    from accum.profiles import PageFeatures
+
+    pages = _Pages(paths, keep)
+    features = PageFeatures.from_parts(pages.bounds, pages.labels, pages.categories, pages.runs("features"),
+                                       feature_ids, feature_orders)
+    return features, pages.hashes
 
 
 class _Pages:

@@ -41,7 +41,7 @@ from . import catalog as cat
 from .catalog import STORE_ID_FILE, catalog_url
 from .failures import StoreError, db_reason, os_reason, other_store_message, unwritable_message, unwritable_reason
 from .generators import open_generator
-from .runs import shard_pairs
+from .runs import count_shards, shard_pairs
 from .segments import SEGMENT_DIR, read_vectors
 from .snapshots import read_counts, read_markov, read_model, read_snapshot, read_state, segment_names, write_model
 
@@ -240,6 +240,14 @@ class Store:
         chooses a count model builds it so, and the first query then memory-maps it."""
         params, saved = _saved_count_model(name, alpha)
         return _open_count_model(self.path / "snapshots" / snapshot, saved, name, params, alpha, not self.read_only)
+
+    def count_shards(self, snapshot: str):
+        """The counts of the snapshot named ``snapshot`` a merged hash shard at a time
+        (:func:`~accum.storage.runs.count_shards`): what ``accum capacity`` measures, never
+        holding the counts whole."""
+        path = self.path / "snapshots" / snapshot
+        meta = Accumulator.without_counts(read_state(path, "classifier", ("gram",)))
+        return count_shards(path, meta.settings, meta.n_categories)
 
     def load_markov(self, settings: Settings | None = None):
         """The generator (:class:`~accum.markov.MarkovAccumulator`) of the newest snapshot;

@@ -100,7 +100,7 @@ def test_a_store_fits_keeps_and_serves_its_choice(tmp_path, trec, monkeypatch):
     # the matrix a fit trains on, numbered from the mapped segments: as from the vectors
     from accum.linear import PageMatrix
 
-    _, _, matrix, matrix_urls = training_pages(store, matrix=True)
+    _, _, matrix, matrix_urls = training_pages(store, form="matrix")
     expected = PageMatrix.from_vectors(vectors)
     assert matrix_urls == page_urls and matrix.categories == expected.categories
     for name in ("indptr", "indices", "log_tf", "labels", "fids", "df"):
