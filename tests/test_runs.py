@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from accum.accumulator import Accumulator
+from accum.capacity import count_accounting
 from accum.classify import make_model
 from accum.runs import N_SHARDS, CountRun, Growth, merge_shard
 from accum.settings import Settings
@@ -85,7 +86,7 @@ def test_a_budget_spilling_every_batch_gives_the_store_of_an_unbounded_ingest(co
     assert again == {"segments": 1, "run": None, "snapshot": None}
 
 
-def test_count_models_built_from_segments_a_shard_at_a_time_equal_those_of_the_whole_counts(corpus, tmp_path):
+def test_count_models_and_measures_read_from_segments_a_shard_at_a_time_equal_those_of_the_whole_counts(corpus, tmp_path):
     whole, spilled = tmp_path / "unbounded", tmp_path / "spilled"
     ingest(corpus / "all", whole)
     ingest(corpus / "half", spilled, "--memory", "100kB")
@@ -104,6 +105,14 @@ def test_count_models_built_from_segments_a_shard_at_a_time_equal_those_of_the_w
             assert np.array_equal(clf.log_prior, want.log_prior)
             # the ridge part sums floats per shard: equal to rounding
             np.testing.assert_allclose(clf.decision_function(texts), want.decision_function(texts), rtol=1e-9)
+    # what accum capacity measures of the counts, read a shard at a time, depends on the counts alone
+    measured = [count_accounting(st.count_shards(st.latest_snapshot()["name"]))
+                for st in (Store(spilled), Store(whole))]
+    assert measured[0] == measured[1]
+    info = Store(whole).info()
+    assert measured[0]["parameters"] == info["parameters"] and measured[0]["features"] == info["distinct_features"]
+    orders = acc.row_order[acc.pairs(ordered=False)[0]]
+    assert measured[0]["parameters_by_order"] == dict(zip(*(v.tolist() for v in np.unique(orders, return_counts=True))))
 
 
 def test_the_budget_option_refuses_what_it_cannot_do(corpus, tmp_path):
