@@ -16,6 +16,14 @@ in waves of a few parts per worker. For each wave:
 
 So every count, document row and growth-log row equals a single-process ingest of the
 same sources, and an interrupted run resumes by running it again.
+
+With a memory budget (a sink that hands out a ``counter``), step 3 counts each part on
+top of the pages before it and writes its counts as runs and its page vectors as
+segments into the store while it counts (:func:`accum.partials.count_part_spilling`;
+the workers must share the store's file system); step 4 hands the runs and segments
+to the sink, whose checkpoint merges the runs a shard at a time as a budgeted
+single-process ingest does. No process then holds the store's counts: the workers hold
+a budget's worth each, the client the pages' totals.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import Callable
 
 from .accumulator import Accumulator
 from .ingest import IngestSink, IngestSummary, Pending
-from .partials import apply_partial, count_part, merge_partials, screen_part
+from .partials import apply_partial, count_part, merge_partials, screen_part, shift_tokens
 
 #: Hashes asked of the sink at a time (bound parameters per query).
 _HASH_QUERY = 500
@@ -78,6 +86,10 @@ def _hashes(screened):
     return screened.hashes
 
 
+def _labels(screened):
+    return [label for _, _, label in screened.pages]
+
+
 def ingest_parts(
     client,
     parts: list,
@@ -90,13 +102,19 @@ def ingest_parts(
     batch_pages: int = 500,
     parts_per_wave: int | None = None,
     progress: Callable[[int], None] | None = None,
+    counter: Callable | None = None,
 ) -> IngestSummary:
     """Ingest ``parts`` (from :func:`accum.sources.partition.plan_parts`) on the cluster
     behind ``client`` into ``acc``/``markov``, committing to ``sink``.
 
     Parameters are those of :func:`accum.ingest.ingest`, plus ``parts_per_wave`` (default
-    two per worker) and ``progress``, called with the number of files (or whole sources)
-    of each part once it is read.
+    two per worker), ``progress``, called with the number of files (or whole sources)
+    of each part once it is read, and ``counter``: with a memory budget, the sink's
+    picklable ``counter(part, skip, base, index)``, which counts a part on a worker with
+    :func:`accum.partials.count_part_spilling` and returns its
+    :class:`~accum.partials.SpilledPart`, whose runs and segments go to
+    ``sink.adopt(runs, segments)`` (``acc`` then holds no counts, as a budgeted
+    :func:`accum.ingest.ingest`'s between spills).
     """
     from dask.distributed import wait
 
@@ -132,8 +150,8 @@ def ingest_parts(
             hashes = client.gather(client.map(_hashes, screened, pure=False))
         if progress is not None:
             progress(sum(p.n_inputs for p in wave))
-        partials, seen = [], set()  # pages of this wave, across its parts
-        for fut, part_hashes in zip(screened, hashes):
+        skips, seen = [], set()  # pages of this wave, across its parts
+        for part_hashes in hashes:
             known = set()
             for i in range(0, len(part_hashes), _HASH_QUERY):
                 known |= sink.known_hashes(part_hashes[i : i + _HASH_QUERY])
@@ -143,8 +161,29 @@ def ingest_parts(
                     skip.add(i)
                 else:
                     seen.add(h)
-            partials.append(client.submit(count_part, fut, skip, acc.settings, acc.track_growth,
-                                          markov_settings, batch_pages, acc.keep_vectors, pure=False))
+            skips.append(skip)
+        if counter is not None:
+            with stage("count"):
+                spilled = _count_spilling(client, counter, screened, skips, acc, start)
+            del screened
+            with stage("apply"):
+                documents = []
+                for part in spilled:
+                    sink.adopt([(run, shift_tokens(events, acc.token_counts)) for run, events in part.runs],
+                               part.segments)
+                    acc.merge(part.totals)
+                    if markov is not None:
+                        markov.merge(part.markov)
+                    summary.add(part.summary)
+                    documents += part.documents
+                pending.add_spilled(documents, summary)
+            del spilled
+            if time.perf_counter() - last_commit >= checkpoint_seconds:
+                commit()
+                last_commit = time.perf_counter()
+            continue
+        partials = [client.submit(count_part, fut, skip, acc.settings, acc.track_growth, markov_settings,
+                                  batch_pages, acc.keep_vectors, pure=False) for fut, skip in zip(screened, skips)]
         del screened
         with stage("count"):
             wait(partials)
@@ -164,3 +203,26 @@ def ingest_parts(
     commit()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _count_spilling(client, counter, screened: list, skips: list[set[int]], acc: Accumulator, first: int) -> list:
+    """Count the wave's parts (``screened``, on the workers, but the pages ``skips``) with
+    ``counter``, each on top of the pages before it, and return their
+    :class:`~accum.partials.SpilledPart`, in order; ``first`` numbers the wave's first
+    part. The categories of the wave's new pages are numbered here first, in stream
+    order, so that every part counts against the numbering a single process would make."""
+    import numpy as np
+
+    labels = client.gather(client.map(_labels, screened, pure=False))
+    fresh = [[label for i, label in enumerate(part) if i not in skip] for part, skip in zip(labels, skips)]
+    for part in fresh:
+        for label in part:
+            acc.category_index(label)
+    pages = acc.doc_counts.copy()
+    futures = []
+    for j, (fut, skip, part) in enumerate(zip(screened, skips, fresh)):
+        base = {"settings": acc.settings.to_dict(), "categories": list(acc.categories), "doc_counts": pages.copy(),
+                "token_counts": np.zeros(acc.n_categories, np.int64)}
+        futures.append(client.submit(counter, fut, skip, base, first + j, pure=False))
+        pages += np.bincount([acc.category_index(label) for label in part], minlength=acc.n_categories)
+    return client.gather(futures)

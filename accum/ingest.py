@@ -60,6 +60,12 @@ class IngestSink(Protocol):
     def replaced_pending(self, hashes: list[str]) -> PageVectors:
         """The vectors of spilled pages (content ``hashes``) not committed yet."""
 
+    def adopt(self, runs: list, segments: list) -> None:
+        """Take ``runs`` of counts (``(run, growth rows)``) and ``segments`` of page vectors
+        written elsewhere while counting pages that follow those spilled so far, to be
+        merged and registered at the next checkpoint (a budgeted Dask ingest: see
+        :func:`accum.distributed.ingest_parts`)."""
+
     def take_out(self, acc: Accumulator, vectors: PageVectors) -> None:
         """Take pages counted in ``acc`` (or committed before) back out, given their
         vectors (:meth:`Accumulator.subtract <accum.accumulator.Accumulator.subtract>`
@@ -335,19 +341,31 @@ class Pending:
     def add(self, documents: list[DocumentRow], vectors: PageVectors | None, summary: "IngestSummary") -> None:
         """Count in ``documents`` (just added to the accumulator, with their ``vectors``)
         and take back what they replace."""
-        first = len(self.documents)
         if vectors is not None:
             self._replace(documents, summary)
             self.vectors.append(vectors)
+        self._extend(documents)
+        if sum(v.fids.nbytes + v.tfs.nbytes for v in self.vectors) > SPILL_BYTES:
+            vectors = PageVectors.concat(self.vectors, self.acc.categories)
+            self.sink.spill(vectors, [d.content_hash for d in self.documents[self.spilled :]])
+            self.spilled, self.vectors = len(self.documents), []
+
+    def add_spilled(self, documents: list[DocumentRow], summary: "IngestSummary") -> None:
+        """:meth:`add` ``documents`` whose vectors are already spilled to the sink (see
+        :meth:`IngestSink.adopt`)."""
+        if self.vectors:
+            raise ValueError("pages whose vectors are held cannot be followed by pages already spilled")
+        self._replace(documents, summary)
+        self._extend(documents)
+        self.spilled = len(self.documents)
+
+    def _extend(self, documents: list[DocumentRow]) -> None:
+        first = len(self.documents)
         self.documents.extend(documents)
         self.hashes.update(d.content_hash for d in documents)
         for i, d in enumerate(documents):
             if d.url:
                 self._by_url[d.url] = first + i
-        if sum(v.fids.nbytes + v.tfs.nbytes for v in self.vectors) > SPILL_BYTES:
-            vectors = PageVectors.concat(self.vectors, self.acc.categories)
-            self.sink.spill(vectors, [d.content_hash for d in self.documents[self.spilled :]])
-            self.spilled, self.vectors = len(self.documents), []
 
     def _replace(self, documents: list[DocumentRow], summary: "IngestSummary") -> None:
         with_url = [d for d in documents if d.url]

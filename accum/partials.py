@@ -10,6 +10,11 @@ replays its crossings, giving exactly the growth-log rows one process would have
 counting the same pages in the same order: every count, document row and growth row is
 identical to a single-process ingest. :mod:`accum.distributed` runs these steps on a
 Dask cluster; nothing here needs Dask.
+
+Within a memory budget a part is counted otherwise (:func:`count_part_spilling`): on
+an accumulator that already holds the pages of the stream before it, its counts are
+written out as runs and its page vectors as segments while it counts (the store's
+spilling, :mod:`accum.runs`), and only what is small comes back (:class:`SpilledPart`).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import numpy as np
 
 from .accumulator import Accumulator
 from .counts import checkpoints
-from .ingest import DocumentRow, IngestSummary, count_pages, screen
+from .ingest import SPILL_BYTES, DocumentRow, IngestSummary, count_pages, screen
 from .pages import Page
 from .settings import Settings
 from .vectors import PageVectors
@@ -70,9 +75,7 @@ def count_part(part: ScreenedPart, skip: set[int], settings: Settings, track_gro
 
     acc = Accumulator(settings, track_growth=track_growth, log_crossings=track_growth, keep_vectors=keep_vectors)
     markov = None if markov_settings is None else MarkovAccumulator(**markov_settings)
-    summary = IngestSummary(skipped=part.summary.skipped.copy(), skip_examples=dict(part.summary.skip_examples),
-                            bytes_read=part.summary.bytes_read, duplicates=len(skip),
-                            notes=part.summary.notes.copy(), note_examples=dict(part.summary.note_examples))
+    summary = _part_summary(part, skip)
     fresh = [item for i, item in enumerate(part.pages) if i not in skip]
     documents = []
     for start in range(0, len(fresh), batch_pages):
@@ -80,6 +83,88 @@ def count_part(part: ScreenedPart, skip: set[int], settings: Settings, track_gro
     acc.take_growth()  # the partial's own log: replaced by the replay
     keys, at = acc.take_crossings()
     return Partial(acc, markov, documents, keys, at, summary, acc.take_vectors() if keep_vectors else None)
+
+
+@dataclass
+class SpilledPart:
+    """What counting one part within a memory budget produced (see
+    :func:`count_part_spilling`): its counts are in ``runs`` and its pages' vectors in
+    ``segments``, written where the caller's spill functions put them."""
+
+    totals: Accumulator  # the pages, tokens and Gram the part added; no counts
+    markov: object | None  # MarkovAccumulator
+    documents: list[DocumentRow]
+    runs: list  # (what spill_counts returned, the growth rows its pages logged; tokens from the part's start)
+    segments: list  # what spill_vectors returned, in page order
+    summary: IngestSummary
+
+
+def count_part_spilling(part: ScreenedPart, skip: set[int], base: dict, spill_bytes: int, spill_counts,
+                        spill_vectors, markov_settings: dict | None = None, batch_pages: int = 500) -> SpilledPart:
+    """:func:`count_part` within a memory budget.
+
+    The pages are counted on an accumulator holding ``base`` (an
+    :meth:`Accumulator.without_counts` state: the stream's categories, as the caller
+    numbers them, and its pages before this part; tokens zero), so that the crossings
+    and growth rows carry the stream's page numbers, as a single-process ingest's spilled
+    runs do (growth rows' tokens count from the part's start: :func:`shift_tokens`).
+    Whenever the counts take ``spill_bytes``, and at the end, ``spill_counts(run)``
+    writes them (a :class:`~accum.runs.CountRun`); page vectors past
+    :data:`~accum.ingest.SPILL_BYTES`, and at the end, go to ``spill_vectors(vectors,
+    hashes)``.
+    """
+    from .markov import MarkovAccumulator
+
+    acc = Accumulator.without_counts(base, log_crossings=True, keep_vectors=True)
+    before = acc.doc_counts.copy()
+    markov = None if markov_settings is None else MarkovAccumulator(**markov_settings)
+    summary = _part_summary(part, skip)
+    fresh = [item for i, item in enumerate(part.pages) if i not in skip]
+    documents, runs, segments, vectors, written = [], [], [], [], 0
+
+    def write_vectors() -> None:
+        nonlocal written
+        if vectors:
+            segments.append(spill_vectors(PageVectors.concat(vectors, acc.categories),
+                                          [d.content_hash for d in documents[written:]]))
+            vectors.clear()
+            written = len(documents)
+
+    def write_counts() -> None:
+        events = acc.take_growth()
+        runs.append((spill_counts(acc.take_counts()), events))
+
+    for start in range(0, len(fresh), batch_pages):
+        documents.extend(count_pages(acc, markov, fresh[start : start + batch_pages], summary))
+        vectors.append(acc.take_vectors())
+        if sum(v.fids.nbytes + v.tfs.nbytes for v in vectors) > SPILL_BYTES:
+            write_vectors()
+        if acc.counting_bytes >= spill_bytes:
+            write_counts()
+    if documents:
+        write_counts()
+        write_vectors()
+    totals = Accumulator.without_counts({"settings": acc.settings.to_dict(), "categories": acc.categories,
+                                         "doc_counts": acc.doc_counts - before, "token_counts": acc.token_counts,
+                                         **acc._gram_arrays()})
+    return SpilledPart(totals, markov, documents, runs, segments, summary)
+
+
+def shift_tokens(events: np.ndarray, tokens_before: np.ndarray) -> np.ndarray:
+    """Growth rows of :func:`count_part_spilling` with the stream's tokens: the tokens of
+    each row's category before the part (``tokens_before``, per category; all pages'
+    for category -1) added to its tokens."""
+    out = events.copy()
+    cats = out[:, 0]
+    out[:, 2] += np.where(cats >= 0, tokens_before[np.maximum(cats, 0)], tokens_before.sum())
+    return out
+
+
+def _part_summary(part: ScreenedPart, skip: set[int]) -> IngestSummary:
+    """The summary of counting ``part`` but the pages ``skip``, before any page is counted."""
+    return IngestSummary(skipped=part.summary.skipped.copy(), skip_examples=dict(part.summary.skip_examples),
+                         bytes_read=part.summary.bytes_read, duplicates=len(skip),
+                         notes=part.summary.notes.copy(), note_examples=dict(part.summary.note_examples))
 
 
 def merge_partials(first: Partial, then: Partial) -> Partial:

@@ -86,8 +86,6 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
                "default_label": default_label, "text_field": text_field, "url_field": url_field,
                "max_page_bytes": max_page_bytes, "follow_links": follow_links}
     options = {"checkpoint_seconds": checkpoint_seconds, "batch_pages": batch_pages, "default_label": default_label}
-    if memory is not None and dask_address is not None:
-        raise click.UsageError("--memory does not work with --dask yet: leave out one of them")
     if dask_address is None:
         records = read_sources(sources, fmt, label, text_field, url_field, max_page_bytes, follow_links)
         with progress_bar("ingest", quiet) as bar:
@@ -104,7 +102,8 @@ def ingest_command(sources, fmt, label, text_field, url_field, max_page_bytes, f
                                    max_page_bytes=max_page_bytes, follow_links=follow_links)
                 with progress_bar("ingest", quiet) as bar:
                     bar.unit, bar.total = " files", sum(p.n_inputs for p in parts)
-                    result = st.ingest(parts, command, settings, client=client, progress=bar.update, **options)
+                    result = st.ingest(parts, command, settings, client=client, progress=bar.update, memory=memory,
+                                       **options)
         except DaskError as exc:
             raise click.ClickException(f"--dask {dask_address}: {exc}") from exc
         result["dask"] = {"scheduler": dask_address, "parts": len(parts)}

@@ -464,18 +464,20 @@ class Store:
         (:func:`accum.distributed.ingest_parts`, same result). With ``memory`` (bytes),
         the counts are spilled to runs on disk whenever they take a share of it
         (:data:`SPILL_SHARE`) and merged into the snapshot at each checkpoint, so that
-        the ingest's memory does not grow with the store (not with ``client``)."""
+        the ingest's memory does not grow with the store; with ``client`` too, each
+        worker counts within the budget and writes its runs into the store (see
+        :mod:`accum.storage.part_counter`)."""
         from accum.distributed import ingest_parts
         from accum.ingest import ingest
 
-        if memory is not None and client is not None:
-            raise StoreError("a memory budget is not available with Dask yet: leave out --memory or --dask")
         with self.writer(command, settings, memory) as writer:
             if client is None:
                 spill = None if memory is None else int(memory * SPILL_SHARE)
                 summary = ingest(records, writer.acc, writer, markov=writer.markov, spill_bytes=spill, **options)
             else:
-                summary = ingest_parts(client, records, writer.acc, writer, markov=writer.markov, **options)
+                counter = writer.part_counter(options.get("batch_pages", 500))
+                summary = ingest_parts(client, records, writer.acc, writer, markov=writer.markov, counter=counter,
+                                       **options)
         return summary.to_dict() | {"store": str(self.path), "categories": writer.acc.n_categories,
                                     "documents": writer.acc.n_documents, "run": writer.run_id}
 

@@ -145,6 +145,38 @@ def test_dask_ingest_on_two_workers_equals_one_process(webkb_halves, tmp_path):
     assert again["pages_added"] == 0 and again["duplicates"] == single["pages_added"] + single["duplicates"]
 
 
+def test_dask_ingest_within_a_memory_budget_equals_one_process(webkb_halves, tmp_path):
+    """With --memory, each worker writes its part's counts as runs and its page vectors as
+    segments into the store while it counts, and the client merges the runs at each
+    checkpoint: the store still equals an unbounded single-process ingest's, count for
+    count, document for document, growth row for growth row, page vector for page vector."""
+    from accum.storage.fits import training_pages
+    from test_vectors import keyed
+
+    first, then = webkb_halves
+    for source in (first, then):
+        accum("ingest", source, "--label", "dir", "--follow-links", "--store", tmp_path / "single", "--no-fit")
+        budget = accum("ingest", source, "--label", "dir", "--follow-links", "--store", tmp_path / "dask", "--no-fit",
+                       "--dask", "local:2", "--part-mb", "1", "--memory", "300kB", "--batch-pages", "40",
+                       "--checkpoint-seconds", "0")
+        assert budget["dask"]["parts"] >= 2
+    assert budget["checkpoints"] > 1
+    want, got = catalog_rows(tmp_path / "single"), catalog_rows(tmp_path / "dask")
+    assert keyed(Store(tmp_path / "dask").load()) == keyed(Store(tmp_path / "single").load())
+    assert got[1] == want[1] and got[2] == want[2] and len(got[2]) > 50
+    assert Store(tmp_path / "dask").summary().to_dict() == Store(tmp_path / "single").summary().to_dict()
+    mine, theirs = training_pages(Store(tmp_path / "dask"))[2], training_pages(Store(tmp_path / "single"))[2]
+    assert keyed_pages(mine) == keyed_pages(theirs)
+    assert not any((tmp_path / "dask" / "runs").iterdir())  # the workers' runs are gone once merged
+
+
+def keyed_pages(vectors) -> list:
+    """Each page's category, tokens and (feature, count) pairs, in page order."""
+    return [(vectors.categories[vectors.labels[i]], int(vectors.n_tokens[i]),
+             sorted(zip(vectors.fids[a:b].tolist(), vectors.tfs[a:b].tolist())))
+            for i, (a, b) in enumerate(zip(vectors.bounds[:-1], vectors.bounds[1:]))]
+
+
 def test_bad_dask_address_is_a_clean_error(tmp_path, webkb_halves):
     for address in ("local:0", "nonsense"):
         done = subprocess.run([sys.executable, "-m", "accum.cli", "ingest", str(webkb_halves[0]), "--label", "dir",

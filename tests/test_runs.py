@@ -118,9 +118,6 @@ def test_count_models_and_measures_read_from_segments_a_shard_at_a_time_equal_th
 def test_the_budget_option_refuses_what_it_cannot_do(corpus, tmp_path):
     bad = accum("ingest", corpus / "all", "--label", "dir", "--store", tmp_path / "s", "--memory", "lots")
     assert bad.returncode == 2 and "expected a size such as 1GiB" in bad.stderr
-    both = accum("ingest", corpus / "all", "--label", "dir", "--store", tmp_path / "s", "--memory", "1GiB",
-                 "--dask", "local:1")
-    assert both.returncode == 2 and "--memory does not work with --dask" in both.stderr
 
 
 def sample_runs(texts, labels, spill_every):
