@@ -108,7 +108,8 @@ def ingest_parts(
     behind ``client`` into ``acc``/``markov``, committing to ``sink``.
 
     Parameters are those of :func:`accum.ingest.ingest`, plus ``parts_per_wave`` (default
-    two per worker), ``progress``, called with the number of files (or whole sources)
+    two per worker; one with a ``counter``, as a worker holds its parts' pages until it
+    counts them), ``progress``, called with the number of files (or whole sources)
     of each part once it is read, and ``counter``: with a memory budget, the sink's
     picklable ``counter(part, skip, base, index)``, which counts a part on a worker with
     :func:`accum.partials.count_part_spilling` and returns its
@@ -121,7 +122,7 @@ def ingest_parts(
     summary = IngestSummary()
     started = last_commit = time.perf_counter()
     if parts_per_wave is None:
-        parts_per_wave = 2 * n_workers(client)
+        parts_per_wave = (1 if counter is not None else 2) * n_workers(client)
     markov_settings = None if markov is None else markov.settings()
     pending, pending_growth = Pending(acc, sink), []
 

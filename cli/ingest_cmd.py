@@ -45,8 +45,9 @@ SKIP_HINTS = {"no-label": "--default-label gives such pages a label",
 @click.option("--memory", default=None, type=ByteSize(), metavar="SIZE",
               help="Memory budget of the ingest, e.g. 1GiB: past a share of it the counts are written to runs "
                    "on disk and merged into the store at each checkpoint, with the same result (default: no "
-                   "budget, all counts in memory). The model chosen after the ingest keeps to it as accum fit "
-                   "--memory does.")
+                   "budget, all counts in memory); with --dask, each worker counts in its share of it and writes "
+                   "its runs into the store (the workers must share its file system). The model chosen after the "
+                   "ingest keeps to it as accum fit --memory does.")
 @click.option("--batch-pages", default=500, show_default=True, type=click.IntRange(min=1),
               help="Pages tokenised and counted together.")
 @click.option("--dask", "dask_address", default=None, metavar="local:N|tcp://HOST:PORT",

@@ -465,9 +465,9 @@ class Store:
         the counts are spilled to runs on disk whenever they take a share of it
         (:data:`SPILL_SHARE`) and merged into the snapshot at each checkpoint, so that
         the ingest's memory does not grow with the store; with ``client`` too, each
-        worker counts within the budget and writes its runs into the store (see
-        :mod:`accum.storage.part_counter`)."""
-        from accum.distributed import ingest_parts
+        worker counts within its share of the budget and writes its runs into the store
+        (see :mod:`accum.storage.part_counter`)."""
+        from accum.distributed import ingest_parts, n_workers
         from accum.ingest import ingest
 
         with self.writer(command, settings, memory) as writer:
@@ -475,7 +475,7 @@ class Store:
                 spill = None if memory is None else int(memory * SPILL_SHARE)
                 summary = ingest(records, writer.acc, writer, markov=writer.markov, spill_bytes=spill, **options)
             else:
-                counter = writer.part_counter(options.get("batch_pages", 500))
+                counter = writer.part_counter(options.get("batch_pages", 500), n_workers(client))
                 summary = ingest_parts(client, records, writer.acc, writer, markov=writer.markov, counter=counter,
                                        **options)
         return summary.to_dict() | {"store": str(self.path), "categories": writer.acc.n_categories,

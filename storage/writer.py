@@ -257,17 +257,18 @@ class StoreWriter:
         self._runs += [(Path(run), events) for run, events in runs]
         self._spilled += [(Path(path), n_pages, n_bytes) for path, n_pages, n_bytes in segments]
 
-    def part_counter(self, batch_pages: int):
-        """What counts a Dask part on a worker within this writer's budget, writing its
-        runs and segments into the store (:class:`~accum.storage.part_counter.PartCounter`);
-        None without a budget."""
+    def part_counter(self, batch_pages: int, workers: int):
+        """What counts a Dask part on one of ``workers`` workers within this writer's budget
+        (the ingest's: each worker counts in its share), writing its runs and segments into
+        the store (:class:`~accum.storage.part_counter.PartCounter`); None without a budget."""
         from .part_counter import PartCounter
         from .store import SPILL_SHARE
 
         if self.memory is None:
             return None
         markov = None if self.markov is None else self.markov.settings()
-        return PartCounter(str(self.store.path), self.run_id, int(self.memory * SPILL_SHARE), batch_pages, markov)
+        return PartCounter(str(self.store.path), self.run_id, int(self.memory * SPILL_SHARE / workers), batch_pages,
+                           markov)
 
     def take_out(self, acc: Accumulator, vectors: PageVectors) -> None:
         """Take counted pages back out (see :class:`accum.ingest.Pending`). With a memory
