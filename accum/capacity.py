@@ -234,7 +234,8 @@ def capacity_result(summary, classifier: dict, pages: dict, growth_of, llms: lis
 
     accounting = store_accounting(summary, classifier, markov)
     per_feature = classifier["parameters"] / classifier["features"]
-    curves = {k: sat.analyse(summary, growth_of, k, [None])[0][None] for k in range(1, summary.settings.max_order + 1)}
+    curves = {k: sat.analyse(summary, growth_of, k, [None])[0][None]
+              for k in range(1, summary.settings.max_order + 1)}
     measured, fits = accumulator_growth(curves, per_feature)
     if any(f is None for f in fits.values()):
         raise ValueError("too few growth-log points to fit Heaps' law: ingest more pages")
@@ -262,8 +263,9 @@ def markdown_report(result: dict, store_name: str) -> str:
         f"{pb['compressed_bits_per_page'] / 8:,.0f} bytes compressed (zlib -9).",
         f"- Classifier: {c['features']:,} distinct features, {c['parameters']:,} parameters (non-zero counts; "
         + ", ".join(f"order {k}: {v:,}" for k, v in c["parameters_by_order"].items())
-        + f"), {c['bytes']:,} bytes on disk (the snapshot), counts compress to {c['count_bits_compressed'] / 8:,.0f} bytes "
-        "(zlib -6, a hash shard at a time, each in the narrowest unsigned integer type that holds it).",
+        + f"), {c['bytes']:,} bytes on disk (the snapshot), counts compress to "
+        f"{c['count_bits_compressed'] / 8:,.0f} bytes (zlib -6, a hash shard at a time, each in the narrowest "
+        "unsigned integer type that holds it).",
     ]
     if "generator" in m:
         g = m["generator"]

@@ -26,9 +26,10 @@ serve
     first posts of the corpus; one request before them is reported apart).
 dask
     ``accum ingest --dask local:1`` and ``local:2`` on a fifth of ``posts-a`` (its first
-    records, written once to a temporary ``.jsonl.gz``), against the same ingest in one
-    process: wall seconds and each process's peak RSS (client, workers), and whether the
-    three stores hold the same documents, tokens and features.
+    records, written once to a temporary ``.jsonl.gz``, and split into 4 files), against
+    the same ingest in one process, without and with the budget: wall seconds and each
+    process's peak RSS (client, workers), and whether the stores hold the same
+    documents, tokens and features.
 WebKB, 20 Newsgroups
     The same ingest and query numbers on two small stores (``--label dir``).
 floor
@@ -139,8 +140,18 @@ SENTENCES = {
 
 QUICK_POSTS = 20_000  # --quick: the first records of posts-a
 QUICK_KJV_LINES = 6_000
-QUICK_DIR_EVERY = 5
-DASK_FILES = 4  # the Dask slice is also run as this many files (a file is one part)  # --quick: every 5th file of WebKB and 20 Newsgroups
+QUICK_DIR_EVERY = 5  # --quick: every 5th file of WebKB and 20 Newsgroups
+DASK_FILES = 4  # the Dask slice is also run as this many files (a file is one part)
+#: The Dask runs on the fifth of posts-a: key, its sources (the fifth as one file, or as
+#: DASK_FILES files), its options, its tag; a key ending in "budget" also takes --memory,
+#: and its largest process is set against the one process's with the same budget.
+DASK_RUNS = (("one", "one", [], "fifth, one process"),
+             ("local1", "one", ["--dask", "local:1"], "fifth, --dask local:1"),
+             ("local2", "one", ["--dask", "local:2"], "fifth, --dask local:2"),
+             ("local2_files", "files", ["--dask", "local:2"], f"fifth in {DASK_FILES} files, local:2"),
+             ("one_budget", "one", [], "fifth, one process, with the budget"),
+             ("local2_files_budget", "files", ["--dask", "local:2"],
+              f"fifth in {DASK_FILES} files, local:2, with the budget"))
 POLL_SECONDS = 0.1
 STORE_POLL_SECONDS = 0.25
 
@@ -708,29 +719,22 @@ def run_all(args, workdir: Path) -> dict:
             k["sample"] = k["generate_later"]["runs"][0]["stdout_head"][:300]
     data["kjv"] = k
 
-    # Dask: a fifth of posts-a, one process against local:1 and local:2
+    # Dask: a fifth of posts-a, one process against local:1 and local:2, unbounded and with the budget
     if not args.skip_dask:
         d = {}
         fifth = src / "posts-fifth.jsonl.gz"
         d["records"] = slice_jsonl_gz(posts_src, fifth, max(1, data["posts_records"] // 5))
-        # --memory does not combine with --dask yet: these run unbounded
-        d["one"] = measure_ingest(bench, [str(fifth), *posts_label], stores / "fifth-1p", [], "fifth, one process")
-        d["local1"] = measure_ingest(bench, [str(fifth), *posts_label], stores / "fifth-d1",
-                                     ["--dask", "local:1"], "fifth, --dask local:1")
-        d["local2"] = measure_ingest(bench, [str(fifth), *posts_label], stores / "fifth-d2",
-                                     ["--dask", "local:2"], "fifth, --dask local:2")
-        for key in ("one", "local1", "local2"):
-            d[key]["peaks"] = process_peaks(d[key])
         # a single file is a single part (one worker counts it): the same records as 4 files too
         files = [str(f) for f in split_jsonl_gz(fifth, src / "fifth-parts", DASK_FILES, d["records"])]
-        d["local2_files"] = measure_ingest(bench, [*files, *posts_label], stores / "fifth-d2f",
-                                           ["--dask", "local:2"], f"fifth in {DASK_FILES} files, local:2")
-        d["local2_files"]["peaks"] = process_peaks(d["local2_files"])
-        d["same"] = same_store(bench, [stores / "fifth-1p", stores / "fifth-d1", stores / "fifth-d2",
-                                       stores / "fifth-d2f"])
+        one, split = [str(fifth), *posts_label], [*files, *posts_label]
+        for key, sources, options, tag in DASK_RUNS:
+            d[key] = measure_ingest(bench, one if sources == "one" else split, stores / f"fifth-{key}",
+                                    (budget if key.endswith("budget") else []) + options, tag)
+            d[key]["peaks"] = process_peaks(d[key])
+        d["same"] = same_store(bench, [stores / f"fifth-{key}" for key, *_ in DASK_RUNS])
         if not args.keep:
-            for name in ("fifth-1p", "fifth-d1", "fifth-d2", "fifth-d2f"):
-                shutil.rmtree(stores / name, ignore_errors=True)
+            for key, *_ in DASK_RUNS:
+                shutil.rmtree(stores / f"fifth-{key}", ignore_errors=True)
         data["dask"] = d
 
     # WebKB and 20 Newsgroups
@@ -899,8 +903,8 @@ def render(data: dict) -> str:
     for note in data.get("notes") or []:
         out.append(f"- {note}")
     if data.get("budget_args"):
-        out.append(f"- every ingest ran with `{' '.join(data['budget_args'])}` but those named otherwise and the "
-                   "Dask runs (`--memory` does not combine with `--dask` yet).")
+        out.append(f"- every ingest ran with `{' '.join(data['budget_args'])}` but those named otherwise (the Dask "
+                   "runs without it are named so).")
     else:
         out.append("- `accum ingest` has no memory budget option yet (`--memory`): the ingests ran unbounded; "
                    "the RSS goal is the issue's 1 GiB budget + 300 MB "
@@ -988,14 +992,20 @@ def render(data: dict) -> str:
     # Dask
     d = data.get("dask")
     if d:
-        one = d["one"]
-        base = one["peaks"]["largest"] if one["returncode"] == 0 else None
+        def largest(key):
+            run = d.get(key)
+            return run["peaks"]["largest"] if run and run["returncode"] == 0 else None
+
         out.append(f"## Dask on a fifth of posts-a ({d['records']:,} records)")
         out.append("")
         rows = []
+        memory = " ".join(data.get("budget_args") or [])
         variants = (("one", "one process"), ("local1", "`--dask local:1`"), ("local2", "`--dask local:2`"),
-                    ("local2_files", f"`--dask local:2`, the fifth as {DASK_FILES} files"))
+                    ("local2_files", f"`--dask local:2`, the fifth as {DASK_FILES} files"),
+                    ("one_budget", f"one process, `{memory}`"),
+                    ("local2_files_budget", f"`--dask local:2 {memory}`, the fifth as {DASK_FILES} files"))
         for key, label in variants:
+            base = largest("one_budget" if key.endswith("budget") else "one")
             r = d.get(key)
             if r is None:
                 continue
@@ -1015,10 +1025,13 @@ def render(data: dict) -> str:
         out.append("")
         same = d.get("same", {})
         out.append(f"`accum ingest` makes one Dask part of each file given (directories are split by `--part-mb`), "
-                   f"so with the fifth as one `.jsonl.gz` one worker counts everything; the last row gives the same "
-                   f"records as {DASK_FILES} files. Worker peaks are sampled every 0.1 s.")
+                   f"so with the fifth as one `.jsonl.gz` one worker counts everything; the `{DASK_FILES} files` rows "
+                   "give the same records as that many files. With the budget, each worker counts in its share of "
+                   "it and writes its runs and page vectors into the store, and the client merges the runs at the "
+                   "checkpoint; those rows are set against the one process with the same budget. Worker peaks are "
+                   "sampled every 0.1 s.")
         out.append("")
-        line = ("Same documents, tokens, distinct features and parameters in the four stores: "
+        line = (f"Same documents, tokens, distinct features and parameters in the {len(DASK_RUNS)} stores: "
                 + ("yes." if same.get("identical") else f"**no**: {same.get('stores')}."))
         others = {role for key, _ in variants[1:] if d.get(key) and d[key]["returncode"] == 0
                   for role, _ in d[key]["peaks"]["others"]}
