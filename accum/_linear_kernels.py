@@ -284,8 +284,8 @@ def dual_diagonal(indptr, indices, values, rows, private, inv_norm, scale):
 
 
 @njit(**NJIT_OPTIONS)
-def train_ovr(indptr, indices, values, targets, inv_norm, scale, q, own, C, ws, bias, alpha, max_epochs, eps,
-              seed):
+def train_ovr(indptr, indices, values, rows, private, targets, inv_norm, scale, q, own, C, ws, bias, alpha,
+              max_epochs, eps, seed):
     """L2-regularised squared-hinge linear SVMs, one per problem, by dual coordinate
     descent (Hsieh, Chang, Lin, Keerthi & Sundararajan 2008, as LIBLINEAR's solver 1).
 
@@ -306,8 +306,13 @@ def train_ovr(indptr, indices, values, targets, inv_norm, scale, q, own, C, ws, 
 
     Parameters
     ----------
-    indptr, indices, values : int64[n + 1], int32[nnz], float32[nnz]
-        The training pages' shared entries (:func:`shared_rows`).
+    indptr, indices, values : int64[m + 1], int32[nnz], float32[nnz]
+        Pages' entries: the training pages' shared entries (:func:`shared_rows`), or the
+        entries of every page, the private ones skipped while solving (no copy made).
+    rows : int64[n]
+        Each training page's row of ``indptr``.
+    private : bool[n_cols] or bool[0]
+        The columns to skip (none when empty: the entries are already the shared ones).
     targets : int8[n, n_problems]
         +1 or -1 per training page and problem.
     inv_norm : float32[n, n_s]
@@ -334,10 +339,11 @@ def train_ovr(indptr, indices, values, targets, inv_norm, scale, q, own, C, ws, 
     int
         The epochs run.
     """
-    n = indptr.shape[0] - 1
+    n = rows.shape[0]
     n_prob = targets.shape[1]
     n_s = scale.shape[1]
     shared = n_s == 1
+    skips = private.shape[0] > 0
     diag = 0.5 / C
     order = np.arange(n)
     flat = ws.reshape(-1)
@@ -354,9 +360,9 @@ def train_ovr(indptr, indices, values, targets, inv_norm, scale, q, own, C, ws, 
         pg_min = np.full(n_prob, np.inf)
         for t in range(n):
             k = order[t]
-            a, b = indptr[k], indptr[k + 1]
+            a, b = indptr[rows[k]], indptr[rows[k] + 1]
             if t + 1 < n:  # the first rows of the next page arrive while this one is worked
-                nxt = order[t + 1]
+                nxt = rows[order[t + 1]]
                 for e in range(indptr[nxt], min(indptr[nxt] + AHEAD, indptr[nxt + 1])):
                     prefetch(flat, indices[e] * n_prob)
                     if not shared:  # a per-class scale is read by the update too
@@ -367,6 +373,8 @@ def train_ovr(indptr, indices, values, targets, inv_norm, scale, q, own, C, ws, 
                     prefetch(flat, indices[e + AHEAD] * n_prob)
                     if not shared:
                         prefetch(scales, indices[e + AHEAD] * n_s)
+                if skips and private[indices[e]]:
+                    continue
                 v = values[e]
                 row = ws[indices[e]]
                 for c in range(n_prob):
@@ -395,6 +403,8 @@ def train_ovr(indptr, indices, values, targets, inv_norm, scale, q, own, C, ws, 
             if moved:
                 for e in range(a, b):
                     j = indices[e]
+                    if skips and private[j]:
+                        continue
                     v = values[e]
                     row = ws[j]
                     if shared:

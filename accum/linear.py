@@ -285,8 +285,10 @@ class PathSolver:
     ``max_bytes``: the arrays of a set of problems (weights, dual variables, NBSVM's
     per-class scale) may take this much (default: no limit). Past it, the problems are
     solved in groups of classes, one group at a time, each group's arrays kept in a
-    temporary file between :meth:`run` calls. Each problem is solved on its own, in the
-    same seeded page order, so the groups' solutions are those of one set, bit for bit.
+    temporary file between :meth:`run` calls, and the solver reads the training pages from
+    the page matrix instead of a compact copy of them. Each problem is solved on its own,
+    in the same seeded page order, over the same entries, so the groups' solutions are
+    those of one set, bit for bit.
     """
 
     def __init__(self, pages: TrainingPages, family: str, normalize: bool, Cs: Sequence[float], seed: int = 0,
@@ -295,8 +297,9 @@ class PathSolver:
         self.pages, self.family, self.normalize, self.Cs, self.seed = pages, family, normalize, list(Cs), seed
         self.values = matrix.values(FEATURES[family][0])
         self.kept = kept_columns or matrix.n_cols
-        # the pages' compact copy: kept between runs, unless memory is bounded (a search
-        # holds several paths, and the copy costs one pass to make again)
+        # the training pages' shared entries, copied compact (the solver's reads stay in
+        # one block) and kept between runs; with memory bounded there is no copy: the
+        # solver reads the page matrix itself and skips the private columns, the same sums
         self._rows = None
         self._bounded = max_bytes is not None
         self.targets = problem_targets(matrix.labels[rows], len(matrix.categories))
@@ -372,21 +375,24 @@ class PathSolver:
         """Up to ``epochs`` more passes (fewer once every problem has converged); read the
         results with :meth:`trained`."""
         matrix = self.pages.matrix
-        if self._rows is None:
-            indptr, indices, values = _linear_kernels.shared_rows(matrix.indptr, matrix.indices, self.values,
-                                                                  self.pages.rows, self.pages.private)
-            if FEATURES[self.family][0]:  # presence: every value is 1, a view of one value holds them
-                values = np.broadcast_to(np.float32(1.0), indices.shape)
-            self._rows = indptr, indices, values
-        indptr, indices, values = self._rows
+        if self._bounded:  # no copy: the solver reads the matrix itself, skipping the private columns
+            entries = matrix.indptr, matrix.indices, self.values, self.pages.rows, self.pages.private
+        else:
+            if self._rows is None:
+                indptr, indices, values = _linear_kernels.shared_rows(matrix.indptr, matrix.indices, self.values,
+                                                                      self.pages.rows, self.pages.private)
+                if FEATURES[self.family][0]:  # presence: every value is 1, a view of one value holds them
+                    values = np.broadcast_to(np.float32(1.0), indices.shape)
+                self._rows = indptr, indices, values, np.arange(len(self.pages.rows)), np.zeros(0, np.bool_)
+            entries = self._rows
         n_c, ran = len(self.Cs), 0
         for g, problems in enumerate(self.groups):
             state = self._load(g)
             scale, inv, q, own = self._inputs(problems)
             targets = np.tile(self.targets[:, problems], (1, n_c))
             costs = np.repeat(np.asarray(self.Cs, np.float64), len(problems))
-            ran = max(ran, _linear_kernels.train_ovr(indptr, indices, values, targets, inv, scale, q, own, costs,
-                                                     state["ws"], state["bias"], state["alpha"], epochs, TOLERANCE,
+            ran = max(ran, _linear_kernels.train_ovr(*entries, targets, inv, scale, q, own, costs, state["ws"],
+                                                     state["bias"], state["alpha"], epochs, TOLERANCE,
                                                      self.seed + self.epochs))
             state["beyond"][:] = 0.0
             _linear_kernels.private_weights(matrix.indptr, matrix.indices, self.values, self.pages.rows,
@@ -394,8 +400,6 @@ class PathSolver:
                                             state["beyond"])
             self._save(g, state)
         self.epochs += ran
-        if self._bounded:
-            self._rows = None
 
     def trained(self):
         """For each group of problems, one :class:`Trained` per C (a generator: a group's

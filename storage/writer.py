@@ -12,7 +12,6 @@ import datetime as dt
 import errno
 import fcntl
 import json
-import os
 import shutil
 import uuid
 from pathlib import Path
