@@ -7,11 +7,15 @@ their offsets). Files are written once (temporary name, fsync, rename) and never
 rewritten; the catalog registers a segment with the documents it holds, in the
 checkpoint's transaction. A page that is forgotten stays in its file and is left out
 when read (the catalog's documents say which pages exist); a page added again later
-is read from its newest segment. Files are uncompressed so that readers map them.
+is read from its newest segment. Files are uncompressed so that readers map them; a
+reader that goes through a file once lets go of the pages it has read
+(:class:`_MappedSegment`), so that reading a store's pages takes the memory of what is
+made of them, not of the files as well.
 """
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +24,7 @@ import pyarrow as pa
 
 from accum.vectors import PageVectors
 
-from .snapshots import column_array, read_ipc, replaced_atomically
+from .snapshots import column_array, replaced_atomically
 
 #: Directory of a store that holds the segments.
 SEGMENT_DIR = "vectors"
@@ -97,7 +101,8 @@ class _Pages:
         found = np.zeros(0, "S16")
         chosen = []  # (the mapped file, its pages kept, their hashes), newest first
         for path in reversed(list(paths)):  # newest first: a page added again is read from there
-            table = read_ipc(path)
+            mapped = _MappedSegment(path)
+            table = mapped.table
             if table.num_rows == 0:
                 continue
             column = column_array(table, "hash")
@@ -108,11 +113,12 @@ class _Pages:
                 if not len(pages):
                     continue
                 found = np.concatenate([found, hashes[pages]])
-            chosen.append((table, pages, hashes[pages].copy()))
+            chosen.append((mapped, pages, hashes[pages].copy()))
         self.chosen = chosen[::-1]
         names: dict[str, int] = {}
         sizes, labels, n_tokens = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)], [np.zeros(0, np.int64)]
-        for table, pages, _ in self.chosen:
+        for mapped, pages, _ in self.chosen:
+            table = mapped.table
             offsets = column_array(table, "features").offsets.to_numpy()
             sizes.append(offsets[pages + 1] - offsets[pages])
             category = column_array(table, "category")
@@ -127,12 +133,35 @@ class _Pages:
 
     def runs(self, column: str):
         """The entries' values of ``column`` ("features" or "counts") in page order, as
-        views of the mapped files: one per run of consecutive pages kept."""
-        for table, pages, _ in self.chosen:
-            values = column_array(table, column)
+        views of the mapped files: one per run of consecutive pages kept, whose pages of
+        the file are let go once the next one is asked for (see :class:`_MappedSegment`)."""
+        for mapped, pages, _ in self.chosen:
+            values = column_array(mapped.table, column)
             offsets, values = values.offsets.to_numpy(), values.values.to_numpy()
             for run in np.split(pages, np.nonzero(np.diff(pages) != 1)[0] + 1):
-                yield values[offsets[run[0]] : offsets[run[-1] + 1]]
+                part = values[offsets[run[0]] : offsets[run[-1] + 1]]
+                yield part
+                mapped.release(part)
+
+
+class _MappedSegment:
+    """A segment file memory-mapped, whose pages read can be let go (:meth:`release`): a
+    read-only shared mapping's pages leave the process's resident memory and stay in the
+    page cache, read again if touched, so the views stay valid."""
+
+    def __init__(self, path: Path):
+        with open(path, "rb") as f:
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        buffer = pa.py_buffer(self._map)
+        self._address = buffer.address
+        self.table = pa.ipc.open_file(buffer).read_all()
+
+    def release(self, view: np.ndarray) -> None:
+        """Let go of the file's pages under ``view`` (an array over this file)."""
+        start = view.ctypes.data - self._address
+        first = start - start % mmap.PAGESIZE
+        if view.nbytes and 0 <= first < len(self._map):
+            self._map.madvise(mmap.MADV_DONTNEED, first, min(start + view.nbytes, len(self._map)) - first)
 
 
 def _hex(hashes: np.ndarray) -> list[str]:
