@@ -54,7 +54,6 @@ import inspect
 from typing import Sequence
 
 import numpy as np
-import scipy.linalg.lapack
 
 from . import _gram_kernels, _kernels
 from .accumulator import Accumulator
@@ -301,11 +300,13 @@ def _solve_centred_gram(accumulator: Accumulator, mean: np.ndarray, lam: float, 
     double-precision copy of the whole matrix is made. A system too ill-conditioned for
     single precision falls back to a double-precision factor.
     """
+    from scipy.linalg import lapack  # here, not at the top: a query of another model need not load it
+
     n_buckets = accumulator.settings.n_gram_buckets
     gram, n_pages = accumulator.packed_gram(), float(accumulator.n_documents)
     system = np.zeros((n_buckets, n_buckets), np.float32, order="F")
     _gram_kernels.gram_centered_lower(gram, n_buckets, _kernels.GRAM_SCALE**2, mean, n_pages, lam, system)
-    factor, info = scipy.linalg.lapack.spotrf(system, lower=1, overwrite_a=1, clean=0)
+    factor, info = lapack.spotrf(system, lower=1, overwrite_a=1, clean=0)
     if info == 0:
         x = _solve_with(factor, rhs)
         previous = np.abs(x).max()
@@ -320,10 +321,10 @@ def _solve_centred_gram(accumulator: Accumulator, mean: np.ndarray, lam: float, 
     del system, factor
     system = np.zeros((n_buckets, n_buckets), order="F")
     _gram_kernels.gram_centered_lower(gram, n_buckets, _kernels.GRAM_SCALE**2, mean, n_pages, lam, system)
-    factor, info = scipy.linalg.lapack.dpotrf(system, lower=1, overwrite_a=1, clean=0)
+    factor, info = lapack.dpotrf(system, lower=1, overwrite_a=1, clean=0)
     if info != 0:
         raise ValueError("the ridge system is not positive definite (a corrupt Gram?)")
-    return scipy.linalg.lapack.dpotrs(factor, rhs, lower=1)[0]
+    return lapack.dpotrs(factor, rhs, lower=1)[0]
 
 
 #: Columns of the centred Gram unpacked at a time for a product (4,096 x 512 doubles: 16 MiB).
@@ -332,7 +333,9 @@ _PRODUCT_COLUMNS = 512
 
 def _solve_with(factor: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``A⁻¹ b`` from the single-precision Cholesky factor of A, in double precision."""
-    return scipy.linalg.lapack.spotrs(factor, b.astype(np.float32), lower=1)[0].astype(np.float64)
+    from scipy.linalg import lapack
+
+    return lapack.spotrs(factor, b.astype(np.float32), lower=1)[0].astype(np.float64)
 
 
 def _centred_gram_times(gram, n_buckets, mean, n_pages, lam, x: np.ndarray) -> np.ndarray:
