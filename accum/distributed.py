@@ -179,25 +179,23 @@ def ingest_parts(
                     documents += part.documents
                 pending.add_spilled(documents, summary)
             del spilled
-            if time.perf_counter() - last_commit >= checkpoint_seconds:
-                commit()
-                last_commit = time.perf_counter()
-            continue
-        partials = [client.submit(count_part, fut, skip, acc.settings, acc.track_growth, markov_settings,
-                                  batch_pages, acc.keep_vectors, pure=False) for fut, skip in zip(screened, skips)]
-        del screened
-        with stage("count"):
-            wait(partials)
-        with stage("merge"):
-            while len(partials) > 1:  # tree reduction, in stream order
-                partials = [client.submit(merge_partials, partials[i], partials[i + 1], pure=False)
-                            if i + 1 < len(partials) else partials[i] for i in range(0, len(partials), 2)]
-            merged = partials[0].result()
-        del partials
-        with stage("apply"):
-            pending_growth.append(apply_partial(acc, markov, merged))
-        summary.add(merged.summary)
-        pending.add(merged.documents, merged.vectors, summary)
+        else:
+            partials = [client.submit(count_part, fut, skip, acc.settings, acc.track_growth, markov_settings,
+                                      batch_pages, acc.keep_vectors, pure=False)
+                        for fut, skip in zip(screened, skips)]
+            del screened
+            with stage("count"):
+                wait(partials)
+            with stage("merge"):
+                while len(partials) > 1:  # tree reduction, in stream order
+                    partials = [client.submit(merge_partials, partials[i], partials[i + 1], pure=False)
+                                if i + 1 < len(partials) else partials[i] for i in range(0, len(partials), 2)]
+                merged = partials[0].result()
+            del partials
+            with stage("apply"):
+                pending_growth.append(apply_partial(acc, markov, merged))
+            summary.add(merged.summary)
+            pending.add(merged.documents, merged.vectors, summary)
         if time.perf_counter() - last_commit >= checkpoint_seconds:
             commit()
             last_commit = time.perf_counter()
@@ -215,15 +213,13 @@ def _count_spilling(client, counter, screened: list, skips: list[set[int]], acc:
     import numpy as np
 
     labels = client.gather(client.map(_labels, screened, pure=False))
-    fresh = [[label for i, label in enumerate(part) if i not in skip] for part, skip in zip(labels, skips)]
-    for part in fresh:
-        for label in part:
-            acc.category_index(label)
+    codes = [np.array([acc.category_index(label) for i, label in enumerate(part) if i not in skip], np.int64)
+             for part, skip in zip(labels, skips)]  # every category of the wave numbered before any base is made
     pages = acc.doc_counts.copy()
     futures = []
-    for j, (fut, skip, part) in enumerate(zip(screened, skips, fresh)):
+    for j, (fut, skip, cats) in enumerate(zip(screened, skips, codes)):
         base = {"settings": acc.settings.to_dict(), "categories": list(acc.categories), "doc_counts": pages.copy(),
                 "token_counts": np.zeros(acc.n_categories, np.int64)}
         futures.append(client.submit(counter, fut, skip, base, first + j, pure=False))
-        pages += np.bincount([acc.category_index(label) for label in part], minlength=acc.n_categories)
+        pages += np.bincount(cats, minlength=acc.n_categories)
     return client.gather(futures)

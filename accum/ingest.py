@@ -345,7 +345,7 @@ class Pending:
             self._replace(documents, summary)
             self.vectors.append(vectors)
         self._extend(documents)
-        if sum(v.fids.nbytes + v.tfs.nbytes for v in self.vectors) > SPILL_BYTES:
+        if sum(v.entry_bytes for v in self.vectors) > SPILL_BYTES:
             vectors = PageVectors.concat(self.vectors, self.acc.categories)
             self.sink.spill(vectors, [d.content_hash for d in self.documents[self.spilled :]])
             self.spilled, self.vectors = len(self.documents), []

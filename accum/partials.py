@@ -137,17 +137,15 @@ def count_part_spilling(part: ScreenedPart, skip: set[int], base: dict, spill_by
     for start in range(0, len(fresh), batch_pages):
         documents.extend(count_pages(acc, markov, fresh[start : start + batch_pages], summary))
         vectors.append(acc.take_vectors())
-        if sum(v.fids.nbytes + v.tfs.nbytes for v in vectors) > SPILL_BYTES:
+        if sum(v.entry_bytes for v in vectors) > SPILL_BYTES:
             write_vectors()
         if acc.counting_bytes >= spill_bytes:
             write_counts()
     if documents:
         write_counts()
         write_vectors()
-    totals = Accumulator.without_counts({"settings": acc.settings.to_dict(), "categories": acc.categories,
-                                         "doc_counts": acc.doc_counts - before, "token_counts": acc.token_counts,
-                                         **acc._gram_arrays()})
-    return SpilledPart(totals, markov, documents, runs, segments, summary)
+    acc.doc_counts[:] -= before  # now without counts: the part's own pages, tokens and Gram
+    return SpilledPart(acc, markov, documents, runs, segments, summary)
 
 
 def shift_tokens(events: np.ndarray, tokens_before: np.ndarray) -> np.ndarray:

@@ -66,6 +66,12 @@ class PageVectors:
         return len(self.fids)
 
     @property
+    def entry_bytes(self) -> int:
+        """Bytes of the entries' feature ids and counts (what an ingest bounds before it
+        spills them: :data:`accum.ingest.SPILL_BYTES`)."""
+        return self.fids.nbytes + self.tfs.nbytes
+
+    @property
     def label_names(self) -> list[str]:
         """The category name of each page."""
         return [self.categories[i] for i in self.labels.tolist()]

@@ -246,8 +246,8 @@ class Store:
         (:func:`~accum.storage.runs.count_shards`): what ``accum capacity`` measures, never
         holding the counts whole."""
         path = self.path / "snapshots" / snapshot
-        meta = Accumulator.without_counts(read_state(path, "classifier", ("gram",)))
-        return count_shards(path, meta.settings, meta.n_categories)
+        meta = read_state(path, "classifier", ())  # the settings and categories; not the Gram
+        return count_shards(path, Settings.from_dict(meta["settings"]), len(meta["categories"]))
 
     def load_markov(self, settings: Settings | None = None):
         """The generator (:class:`~accum.markov.MarkovAccumulator`) of the newest snapshot;
