@@ -200,26 +200,45 @@ class Inputs:
 
 def build(inputs: Inputs) -> Report:
     """The report of a store, from what the command gathered."""
-    m = inputs.capacity["measured"]
     categories = len(inputs.saturation[1][1]) - 1
-    about = Text((
-        f"Store {inputs.store}, snapshot {inputs.snapshot}: ", Num(m["pages"], "measured", "int"), " pages, ",
-        Num(m["tokens"], "measured", "int"), " tokens, ", Num(categories, "measured", "int"),
-        f" categor{'y' if categories == 1 else 'ies'}. Made by accum {__version__} on {date.today().isoformat()}."))
-    sections = [_short_answer(inputs), _growth(inputs), _levelling(inputs), _parameters(inputs), _recall(inputs),
-                _llms(inputs), _answer(inputs)]
-    return Report(f"Would a 400B-parameter model recall 40B documents? The store {Path(inputs.store).name}", about,
-                  sections, list(REFERENCES))
-
-
-def _answer_numbers(inputs: Inputs) -> dict:
     c = inputs.capacity
-    return answer_numbers(c["measured"]["page_bits"]["compressed_bits_per_page"], c["extrapolated"][-1])
+    sections = [_short_answer(c), _growth(inputs), _levelling(inputs), _parameters(c, _error_at_10x(inputs)),
+                *_capacity_sections(c, inputs.neural)]
+    return Report(f"Would a 400B-parameter model recall 40B documents? The store {Path(inputs.store).name}",
+                  _about(inputs.store, inputs.snapshot, c, categories), sections, list(REFERENCES))
 
 
-def _short_answer(inputs: Inputs) -> Section:
-    a = _answer_numbers(inputs)
-    at_40b = inputs.capacity["extrapolated"][-1]
+def capacity_report(store: str, snapshot: str, capacity: dict, neural: dict | None = None,
+                    figures: bool = True) -> Report:
+    """``accum capacity``'s part of the report: the parameters, the recall, the LLMs and
+    the answer, from :func:`accum.capacity.capacity_result` (``neural``: its ``--neural``
+    result, or None); ``figures``: draw the parameters' figure (not for a terminal)."""
+    sections = [_short_answer(capacity), _parameters(capacity, figure=figures),
+                *_capacity_sections(capacity, neural)]
+    return Report(f"Capacity of the store {Path(store).name}", _about(store, snapshot, capacity), sections,
+                  list(REFERENCES))
+
+
+def _about(store: str, snapshot: str, capacity: dict, categories: int | None = None) -> Text:
+    m = capacity["measured"]
+    named = () if categories is None else (
+        ", ", Num(categories, "measured", "int"), f" categor{'y' if categories == 1 else 'ies'}")
+    return Text((f"Store {store}, snapshot {snapshot}: ", Num(m["pages"], "measured", "int"), " pages, ",
+                 Num(m["tokens"], "measured", "int"), " tokens", *named,
+                 f". Made by accum {__version__} on {date.today().isoformat()}."))
+
+
+def _capacity_sections(capacity: dict, neural: dict | None) -> list:
+    return [_recall(capacity, neural), _llms(capacity), _answer(capacity, neural)]
+
+
+def _answer_numbers(capacity: dict) -> dict:
+    return answer_numbers(capacity["measured"]["page_bits"]["compressed_bits_per_page"], capacity["extrapolated"][-1])
+
+
+def _short_answer(capacity: dict) -> Section:
+    a = _answer_numbers(capacity)
+    at_40b = capacity["extrapolated"][-1]
     verdict = "Yes" if a["recalls_all"] else "No"
     return Section("short", "The answer in short", [Text((
         f"{verdict}. At ", Num(BITS_PER_PARAMETER, "cited", "exact"), " bits per parameter a 400B-parameter model holds ",
@@ -421,12 +440,9 @@ def _asymptote_blocks(asymptote: list) -> list:
 # -- parameters ------------------------------------------------------------------------------
 
 
-def _parameters(inputs: Inputs) -> Section:
-    from .plots import capacity_figure
-
-    c = inputs.capacity
-    with tempfile.TemporaryDirectory() as tmp:
-        png = capacity_figure(c["accumulator_growth"], c["extrapolated"], c["llms"], Path(tmp) / "cap.png").read_bytes()
+def _parameters(c: dict, error_at_10x: Table | None = None, figure: bool = True) -> Section:
+    """The parameters now and extrapolated; ``error_at_10x``: the forecasts' measured
+    error beside them (:func:`_error_at_10x`), when the forecasts were checked."""
     fits = Table(("n-grams", "K", "β", "R²", "points", "from page"),
                  [(_grams(order), Num(f["K"], "fitted"), Num(f["beta"], "fitted", "fixed"), Num(f["r2"], "fitted", "fixed"),
                    Num(f["points"], "fitted", "int"), Num(f["from_pages"], "fitted", "int"))
@@ -440,15 +456,25 @@ def _parameters(inputs: Inputs) -> Section:
                   for r in c["extrapolated"]],
                  "An accumulator for N pages like these: the Heaps fits above summed over the orders, at this "
                  "store's tokens per page, each feature taking the parameters it takes here.")
-    return Section("parameters", "Parameters the accumulator needs at 10⁶ … 4·10¹⁰ pages", [
-        Figure("capacity", png, "Parameters against pages: the accumulator measured along its growth log and "
-                                "extrapolated by Heaps' law; each LLM at the pages it could hold verbatim at 3.6 bits "
-                                "per parameter (extrapolated)."),
-        Text(("Now: ", Num(c["measured"]["pages"], "measured", "int"), " pages, ",
-              Num(c["measured"]["classifier"]["features"], "measured", "int"), " distinct features, ",
-              Num(c["measured"]["classifier"]["parameters"], "measured", "int"), " parameters (non-zero counts, ",
-              Num(per_feature, "measured"), " per feature).")),
-        fits, grid, _error_at_10x(inputs)])
+    blocks = [Text(("Now: ", Num(c["measured"]["pages"], "measured", "int"), " pages, ",
+                    Num(c["measured"]["classifier"]["features"], "measured", "int"), " distinct features, ",
+                    Num(c["measured"]["classifier"]["parameters"], "measured", "int"), " parameters (non-zero counts, ",
+                    Num(per_feature, "measured"), " per feature).")), fits, grid]
+    if figure:
+        blocks.insert(0, _capacity_figure(c))
+    if error_at_10x is not None:
+        blocks.append(error_at_10x)
+    return Section("parameters", "Parameters the accumulator needs at 10⁶ … 4·10¹⁰ pages", blocks)
+
+
+def _capacity_figure(c: dict) -> Figure:
+    from .plots import capacity_figure
+
+    with tempfile.TemporaryDirectory() as tmp:
+        png = capacity_figure(c["accumulator_growth"], c["extrapolated"], c["llms"], Path(tmp) / "cap.png").read_bytes()
+    return Figure("capacity", png, "Parameters against pages: the accumulator measured along its growth log and "
+                                   "extrapolated by Heaps' law; each LLM at the pages it could hold verbatim at 3.6 "
+                                   "bits per parameter (extrapolated).")
 
 
 def _error_at_10x(inputs: Inputs) -> Table:
@@ -479,8 +505,8 @@ def _error_at_10x(inputs: Inputs) -> Table:
 # -- recall ---------------------------------------------------------------------------------
 
 
-def _recall(inputs: Inputs) -> Section:
-    m = inputs.capacity["measured"]
+def _recall(capacity: dict, neural: dict | None) -> Section:
+    m = capacity["measured"]
     c = m["classifier"]
     orders = " and ".join(_grams(k) for k in c["parameters_by_order"])
     rows = [(f"classifier counts ({orders})", Num(c["parameters"], "measured", "int"),
@@ -501,7 +527,7 @@ def _recall(inputs: Inputs) -> Section:
                            "Prompted extraction (k = 32 tokens of prompt, the next m = 50 by greedy decoding) at "
                            "seeded positions of the store's pages; bits given back: the extractable share of the "
                            "pages' compressed bits. Stored bits: the counts compressed (zlib)."))
-    blocks += _neural_blocks(inputs.neural, m["pages"], g is not None)
+    blocks += _neural_blocks(neural, m["pages"], g is not None)
     return Section("recall", "Recall per stored parameter: the counts and a neural model", blocks)
 
 
@@ -553,13 +579,13 @@ def _rate(r: dict):
 # -- LLMs and the answer ----------------------------------------------------------------------
 
 
-def _llms(inputs: Inputs) -> Section:
+def _llms(capacity: dict) -> Section:
     rows = [(r["model"], Num(r["parameters"], "cited", "exact"),
              Num(r["active_parameters"], "cited", "exact") if r["active_parameters"] else None,
              Num(r["training_tokens"], "cited", "exact") if r["training_tokens"] else None,
              Num(r["capacity_bits"], "extrapolated"), Num(r["knowledge_bits"], "extrapolated"),
              Num(r["pages_verbatim_at_capacity"], "extrapolated"), r["source"])
-            for r in sorted(inputs.capacity["llms"], key=lambda r: r["parameters"])]
+            for r in sorted(capacity["llms"], key=lambda r: r["parameters"])]
     return Section("llms", "LLMs and the pages they could hold", [
         Text(("Capacity at ", Num(BITS_PER_PARAMETER, "cited", "exact"), " bits per parameter (Morris et al. 2025, measured on "
               "models far smaller than most of these, hence extrapolated) and knowledge at ",
@@ -570,8 +596,8 @@ def _llms(inputs: Inputs) -> Section:
     ])
 
 
-def _answer(inputs: Inputs) -> Section:
-    a = _answer_numbers(inputs)
+def _answer(capacity: dict, neural: dict | None) -> Section:
+    a = _answer_numbers(capacity)
     rows = [
         ("parameters of the model", Num(a["parameters"], "cited", "exact"), "the question"),
         ("documents to recall", Num(a["documents"], "cited", "exact"), "the question"),
@@ -594,15 +620,15 @@ def _answer(inputs: Inputs) -> Section:
         "classifier would need ", Num(a["accumulator_parameters"], "extrapolated"), " counts for 40B pages",
         ", so 400B parameters that worked like its counts would have room for them; but "
         if a["accumulator_parameters"] <= a["parameters"] else ", more than 400B; and ",
-        "counts of ", " and ".join(_grams(k) for k in inputs.capacity["measured"]["classifier"]["parameters_by_order"]),
+        "counts of ", " and ".join(_grams(k) for k in capacity["measured"]["classifier"]["parameters_by_order"]),
         " give no page back. "]
-    g = inputs.capacity["measured"].get("generator")
+    g = capacity["measured"].get("generator")
     if g is None:
         verdict.append("What a count table of long n-grams gives back is not measured on this store (no generator).")
     else:
         rows += _generator_steps(g, a["bits_per_page"])
         verdict += _generator_verdict(g, rows[-1][1])
-    sizes = (inputs.neural or {}).get("sizes", [])
+    sizes = (neural or {}).get("sizes", [])
     for s in sizes:
         rows.append((f"bits per parameter of the neural model {s['name']}", Num(s["bits_per_parameter"], "measured"),
                      "trained on this store's pages, above"))
@@ -715,9 +741,10 @@ def _is_number_cell(cell) -> bool:
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
 
-def render_markdown(report: Report, figure_prefix: str) -> tuple[str, dict[str, bytes]]:
+def render_markdown(report: Report, figure_prefix: str | None) -> tuple[str, dict[str, bytes]]:
     """The report as Markdown, and its figures: file name -> PNG bytes, each named
-    ``<figure_prefix><figure name>.png`` and referred to by that relative name."""
+    ``<figure_prefix><figure name>.png`` and referred to by that relative name (left out
+    with no prefix: text for a terminal)."""
     def inline(part) -> str:
         if isinstance(part, Num):
             return part.text if part.value is None else f"{part.text}{MARKS[part.kind]}"
@@ -735,6 +762,8 @@ def render_markdown(report: Report, figure_prefix: str) -> tuple[str, dict[str, 
             if isinstance(b, Text):
                 lines += [("> **Note.** " if b.notice else "") + inline(b.parts), ""]
             elif isinstance(b, Figure):
+                if figure_prefix is None:
+                    continue
                 name = f"{figure_prefix}{b.name}.png"
                 files[name] = b.png
                 lines += [f"![{b.name}]({name})", "", f"*{inline(b.caption)}*", ""]

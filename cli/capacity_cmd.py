@@ -5,13 +5,15 @@ from __future__ import annotations
 import click
 
 from .common import data_errors, emit_json, figure_name, json_option, open_store, printable, store_options
+from .report_cmd import report_name, write_report
 
 
 @click.command("capacity")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, callback=figure_name,
               help="Log-log figure (.png or .svg): parameters against pages, with the LLMs.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
-              help="Markdown report answering the 400B / 40B question with its numbers.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, callback=report_name,
+              help="The answer to the 400B / 40B question with its numbers, as report.md (its figure written "
+                   "beside it) or report.html (self-contained); accum report adds the growth curves and forecasts.")
 @click.option("--llm-table", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Your own LLM table (CSV: model, parameters, active_parameters, training_tokens, source).")
 @click.option("--neural", is_flag=True,
@@ -38,6 +40,7 @@ def capacity_command(plot_path, report_path, llm_table, neural, neural_sizes, ne
     With --neural, also trains a transformer of each size on them (see accum.neural).
     """
     from accum import capacity as cap
+    from accum import report
 
     if neural:
         from accum.neural import torch_version
@@ -53,24 +56,28 @@ def capacity_command(plot_path, report_path, llm_table, neural, neural_sizes, ne
     markov = st.load_markov()
     sizes = neural_sizes_of(st, markov, neural_sizes) if neural else None  # refused before the long work
     result, texts = store_capacity(st, snapshot, summary, markov, cap.load_llm_table(llm_table))
-    section = ""
     if neural:
-        from accum.neural import markdown_section
-
         result["neural"] = neural_capacity(st, markov, texts, result["measured"], sizes, neural_tokens,
                                            neural_protocol, neural_sample, neural_seed)
-        section = "\n" + markdown_section(result["neural"])
     if plot_path:
         from accum.plots import capacity_figure
 
         capacity_figure(result["accumulator_growth"], result["extrapolated"], result["llms"], plot_path)
+    if as_json and not report_path:
+        emit_json(result)
+        return
+    from accum.storage.neural import read_neural_capacity
+
+    # the transformers of an earlier --neural run, when this one trained none
+    trained = result.get("neural") or read_neural_capacity(st.path)
     if report_path:
-        with open(report_path, "w", encoding="utf-8") as f:
-            f.write(cap.markdown_report(result, store) + section)
+        write_report(report.capacity_report(printable(store), snapshot["name"], result, trained), report_path)
     if as_json:
         emit_json(result)
         return
-    click.echo(cap.markdown_report(result, printable(store)) + section)
+    text, _ = report.render_markdown(report.capacity_report(printable(store), snapshot["name"], result, trained,
+                                                            figures=False), None)
+    click.echo(text)
 
 
 def store_capacity(st, snapshot: dict, summary, markov, llms: list[dict]) -> tuple[dict, list[str] | None]:

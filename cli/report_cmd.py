@@ -15,15 +15,17 @@ from .saturation_cmd import store_asymptote
 FORMATS = {".html": "html", ".htm": "html", ".md": "markdown"}
 
 
-def _report_name(ctx, param, value):
-    """Callback of ``--out``: the ending names the format (checked before any work)."""
+def report_name(ctx, param, value):
+    """Callback of a report's file option: the ending names the format (checked before any work)."""
+    if value is None:
+        return None
     if Path(value).suffix.lower() not in FORMATS:
         raise click.BadParameter(f"takes a .html or .md file name, got {Path(value).name!r}")
     return Path(value)
 
 
 @click.command("report")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), callback=_report_name,
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), callback=report_name,
               help="report.html (self-contained: figures embedded, nothing fetched) or report.md (figures written "
                    "beside it as <name>.<figure>.png).")
 @click.option("--forecast", "forecast_path", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -48,7 +50,14 @@ def report_command(out_path, forecast_path, shuffles, seed, min_pages, llm_table
     from accum import report
 
     inputs = gather(store, db, forecast_path, shuffles, seed, min_pages, llm_table)
-    doc = report.build(inputs)
+    write_report(report.build(inputs), out_path)
+
+
+def write_report(doc, out_path: Path) -> None:
+    """Write the :class:`accum.report.Report` ``doc`` in the format ``out_path``'s ending
+    names (see :func:`report_name`), its figures beside a Markdown file."""
+    from accum import report
+
     if FORMATS[out_path.suffix.lower()] == "html":
         files = {out_path: report.render_html(doc).encode("utf-8")}
     else:

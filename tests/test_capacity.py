@@ -47,8 +47,16 @@ def test_capacity_report_on_kjv_verses(tmp_path):
     assert [r["kind"] for r in out["extrapolated"]][-1] == "extrapolated beyond 2x"
     assert out["extrapolated"][-1]["pages"] == 4e10
     assert "40B" in out["answer"] and (tmp_path / "cap.png").stat().st_size > 20_000
-    assert "## Would a 400B-parameter model" in (tmp_path / "cap.md").read_text()
+    text = (tmp_path / "cap.md").read_text()
+    assert "## Would a 400B-parameter model" in text and "![capacity](cap.capacity.png)" in text
+    assert (tmp_path / "cap.capacity.png").read_bytes().startswith(b"\x89PNG")
+    assert "| Tiny | 10⁶ᶜ |" in text  # the same rendering as accum report's, every number marked
     recall = measured["generator"]["recall"]
     assert recall["order"] == 8 and 0 < recall["extractable"] < 1
     assert recall["recalled_bits_per_parameter"] == pytest.approx(
         recall["extractable"] * bits * measured["pages"] / measured["generator"]["parameters"], rel=1e-9)
+
+
+def test_capacity_report_names_its_format(tmp_path):
+    bad = accum("capacity", "--store", tmp_path / "none", "--report", tmp_path / "cap.txt", check=False)
+    assert bad.returncode == 2 and "takes a .html or .md file name" in bad.stderr

@@ -73,7 +73,7 @@ def test_result_follows_the_schema_and_adds_up(run, kjv_pages):
     assert read_neural_capacity(kjv_pages[1]) == result
     assert result["generator"]["parameters"] == out["measured"]["generator"]["parameters"]
     text = report.read_text()
-    assert "## Transformers trained on these pages" in text and "| 300k | " in text
+    assert "Transformers trained on the store's" in text and f"| 300k: {size['layers']} layers × " in text
 
 
 def test_the_slice_is_memorised(run):

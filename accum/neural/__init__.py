@@ -323,35 +323,3 @@ def measure(markov, texts: list[str], generator_parameters: int, sizes: list[tup
             "pages": batch.n_docs, "text_tokens": len(text.dense), "sizes": rows,
             "generator": {"order": markov.order, "parameters": generator_parameters,
                           "recall": proportion(generator.extractable, generator.samples)}}
-
-
-def _rate(r: dict) -> str:
-    return f"{r['rate']:.1%} [{r['low']:.1%}, {r['high']:.1%}] ({r['hits']}/{r['n']})"
-
-
-def markdown_section(result: dict) -> str:
-    """The ``--neural`` part of the capacity report."""
-    p = result["protocol"]
-    g = result["generator"]
-    lines = [
-        "## Transformers trained on these pages (measured)", "",
-        f"{result['pages']:,} pages, {result['text_tokens']:,} tokens (the generator's, with a marker before each "
-        f"page); torch {result['torch']}. Information: {result['information']}. Recall: {p['prompt_protocol']} "
-        f"protocol, {p['sample']} prompts (seed {p['seed']}), k = {p['prefix']}, m = {p['continuation']}, greedy, "
-        "Wilson 95 %; slice: a model of the same size trained many epochs on a few of these prompts and "
-        "continuations alone.", "",
-        "| model | parameters | layers × width | train tokens | epochs | seconds | cross-entropy bits/token "
-        "(unigram) | information bits | bits/parameter | recall | slice recall (pages, epochs) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for s in result["sizes"]:
-        sl = s["slice"]
-        lines.append(
-            f"| {s['name']} | {s['parameters']:,} | {s['layers']} × {s['d_model']} | {s['train_tokens']:,} | "
-            f"{s['epochs']:.2f} | {s['seconds']:.0f} | {s['cross_entropy_bits_per_token']:.2f} "
-            f"({s['unigram_bits_per_token']:.2f}) | {s['information_bits']:.3g} | {s['bits_per_parameter']:.3f} | "
-            f"{_rate(s['recall'])} | {_rate(sl['recall'])} ({sl['pages']}, {sl['epochs']:.0f}) |")
-    lines += ["", f"N-gram generator (order {g['order']}, {g['parameters']:,} parameters), the same prompts: "
-              f"{_rate(g['recall'])}. LLMs at capacity: {result['reference_bits_per_parameter']} bits per "
-              f"parameter ({result['reference']}).", ""]
-    return "\n".join(lines)
