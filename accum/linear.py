@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -285,14 +284,16 @@ class PathSolver:
     ``max_bytes``: the arrays of a set of problems (weights, dual variables, NBSVM's
     per-class scale) may take this much (default: no limit). Past it, the problems are
     solved in groups of classes, one group at a time, each group's arrays kept in a
-    temporary file between :meth:`run` calls, and the solver reads the training pages from
+    temporary file between :meth:`run` calls (in ``scratch``, a directory on the disk the
+    memory is spared for: the system's temporary directory may be memory itself; the file
+    has no name, so a killed process leaves nothing behind), and the solver reads the training pages from
     the page matrix instead of a compact copy of them. Each problem is solved on its own,
     in the same seeded page order, over the same entries, so the groups' solutions are
     those of one set, bit for bit.
     """
 
     def __init__(self, pages: TrainingPages, family: str, normalize: bool, Cs: Sequence[float], seed: int = 0,
-                 kept_columns: int | None = None, max_bytes: int | None = None):
+                 kept_columns: int | None = None, max_bytes: int | None = None, scratch=None):
         matrix, rows = pages.matrix, pages.rows
         self.pages, self.family, self.normalize, self.Cs, self.seed = pages, family, normalize, list(Cs), seed
         self.values = matrix.values(FEATURES[family][0])
@@ -306,7 +307,8 @@ class PathSolver:
         self.n_prob = self.targets.shape[1]
         size = self.n_prob if max_bytes is None else max(1, min(self.n_prob, max_bytes // self._class_bytes()))
         self.groups = [np.arange(a, min(a + size, self.n_prob)) for a in range(0, self.n_prob, size)]
-        self._spill = tempfile.TemporaryDirectory(prefix="accum-solver-") if len(self.groups) > 1 else None
+        self._scratch = scratch
+        self._spill: dict | None = {} if len(self.groups) > 1 else None  # group -> its unnamed file
         self._state: dict[int, dict] = {}  # a group's weights and dual variables, when held in memory
         self._kept_inputs = None
         self.epochs = 0
@@ -336,12 +338,12 @@ class PathSolver:
     def _load(self, g: int) -> dict:
         """Group ``g``'s weights, intercepts, dual variables and private-column sums
         (zeros before its first pass)."""
-        path = None if self._spill is None else Path(self._spill.name) / f"{g}.npz"
         if g in self._state:
             return self._state[g]
-        if path is not None and path.exists():
-            with np.load(path) as saved:
-                return {name: saved[name] for name in saved.files}
+        if self._spill is not None and g in self._spill:
+            f = self._spill[g]
+            f.seek(0)
+            return {name: np.load(f) for name in _SPILLED}
         width = len(self.groups[g]) * len(self.Cs)
         return {"ws": np.zeros((self.kept, width), np.float32), "bias": np.zeros(width),
                 "alpha": np.zeros((len(self.pages.rows), width)), "beyond": np.zeros((2, width))}
@@ -349,8 +351,14 @@ class PathSolver:
     def _save(self, g: int, state: dict) -> None:
         if self._spill is None:
             self._state[g] = state
-        else:
-            np.savez(Path(self._spill.name) / f"{g}.npz", **state)
+            return
+        f = self._spill.get(g)
+        if f is None:
+            f = self._spill[g] = tempfile.TemporaryFile(prefix="accum-solver-", dir=self._scratch)
+        f.seek(0)
+        f.truncate()
+        for name in _SPILLED:
+            np.save(f, state[name])
 
     def keep(self, Cs: Sequence[float]) -> None:
         """Go on with the problems of ``Cs`` only (a subset of the path's, possibly none):
@@ -359,8 +367,9 @@ class PathSolver:
         blocks = sorted(self.Cs.index(C) for C in Cs)
         if not blocks:  # the path is done with: let its arrays go
             self._state.clear()
-            for path in Path(self._spill.name).iterdir() if self._spill is not None else ():
-                path.unlink()
+            for f in self._spill.values() if self._spill is not None else ():
+                f.close()
+            self._spill = {} if self._spill is not None else None
         for g, problems in enumerate(self.groups if blocks else ()):
             n = len(problems)
             cols = np.asarray([b * n + c for b in blocks for c in range(n)], np.int64)
@@ -412,6 +421,10 @@ class PathSolver:
                            state["bias"][i * n : (i + 1) * n].copy(), scale, self.epochs,
                            state["beyond"][:, i * n : (i + 1) * n], problems)
                    for i, C in enumerate(self.Cs)]
+
+
+#: The arrays of a group of problems spilled between runs, in their order in its file.
+_SPILLED = ("ws", "bias", "alpha", "beyond")
 
 
 def train_path(pages: TrainingPages, family: str, normalize: bool, Cs: Sequence[float], seed: int = 0,

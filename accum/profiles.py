@@ -241,10 +241,15 @@ class CheckRecord:
         g = self.names.index(category)
         return g if self.pages[g] == pages else None
 
+    @staticmethod
+    def file(snapshot_dir) -> Path:
+        """Where the record of the snapshot in ``snapshot_dir`` is kept."""
+        return Path(snapshot_dir) / RECORD_FILE
+
     def save(self, snapshot_dir) -> None:
         """Write the record into ``snapshot_dir`` atomically; a store that cannot be written
         keeps none (reports then forecast as without it)."""
-        path = Path(snapshot_dir) / RECORD_FILE
+        path = self.file(snapshot_dir)
         tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
         state = {"format": RECORD_FORMAT, "chosen": self.chosen, "shuffles": self.shuffles, "seed": self.seed,
                  "min_pages": self.min_pages, "names": self.names, "pages": self.pages,
@@ -259,7 +264,7 @@ class CheckRecord:
     def load(cls, snapshot_dir) -> "CheckRecord | None":
         """The record in ``snapshot_dir``; None when there is none (or of another format)."""
         try:
-            state = json.loads((Path(snapshot_dir) / RECORD_FILE).read_text(encoding="utf-8"))
+            state = json.loads(cls.file(snapshot_dir).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         if state.get("format") != RECORD_FORMAT:

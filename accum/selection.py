@@ -312,7 +312,7 @@ def default_candidates(n_classes: int) -> list[Candidate]:
 def select_model(acc: Accumulator | Callable[[str, float], TextClassifier], vectors: PageVectors | PageMatrix,
                  urls: Sequence[str] | None = None, *, settings: Settings | None = None, seed: int = 0,
                  k: int | None = None, budget_passes: int = BUDGET_PASSES,
-                 families: Sequence[str] | None = None, memory: int | None = None) -> Selection:
+                 families: Sequence[str] | None = None, memory: int | None = None, scratch=None) -> Selection:
     """Choose and train the store's classifier (see the module notes).
 
     Parameters
@@ -339,6 +339,9 @@ def select_model(acc: Accumulator | Callable[[str, float], TextClassifier], vect
     memory : int, optional
         A memory budget in bytes for the SVM paths (see :data:`MAX_PATH_BYTES`); the
         choice does not depend on it.
+    scratch : path-like, optional
+        Where the SVM paths solved in groups keep a group's arrays meanwhile (default:
+        the system's temporary directory; see :class:`accum.linear.PathSolver`).
 
     Returns
     -------
@@ -370,7 +373,8 @@ def select_model(acc: Accumulator | Callable[[str, float], TextClassifier], vect
             break
         train, test = TrainingPages(matrix, np.nonzero(folds != f)[0]), np.nonzero(folds == f)[0]
         before = budget.spent
-        _score_fold(train, test, [r.candidate for r in alive], results, labels[test], seed, budget, f, memory)
+        _score_fold(train, test, [r.candidate for r in alive], results, labels[test], seed, budget, f, memory,
+                    scratch)
         last_fold = budget.spent - before
         _drop_losers([r for r in alive if r.correct], f + 1)
     scored = [r for r in results.values() if r.correct]
@@ -379,7 +383,7 @@ def select_model(acc: Accumulator | Callable[[str, float], TextClassifier], vect
                             f"within a budget of {budget_passes} passes; raise --budget or search complement too")
     chosen = sorted(scored, key=_rank_key)[0]
     settings = settings if settings is not None else acc.settings
-    model = train_chosen(chosen.candidate, acc, everything, settings, seed, memory)
+    model = train_chosen(chosen.candidate, acc, everything, settings, seed, memory, scratch)
     calibration = _calibrate(model, chosen, matrix, folds)
     return Selection(model, chosen, list(results.values()), k, grouped_by, round(budget.spent / unit, 1),
                      time.perf_counter() - started, calibration)
@@ -398,7 +402,7 @@ class Budget:
 
 
 def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, budget: Budget, fold: int,
-                memory: int | None = None) -> None:
+                memory: int | None = None, scratch=None) -> None:
     """Score ``candidates`` on one fold, spending from ``budget``: complement naive Bayes,
     then each SVM path (its C values solved in lockstep), the paths side by side on
     :func:`accum.config.threads` threads. Each path's passes are allotted from the budget
@@ -430,7 +434,7 @@ def _score_fold(train: TrainingPages, test, candidates, results, truth, seed, bu
             continue
         budget.spent += epochs * unit * len(needed)  # allotted now; what a path leaves unused is returned
         jobs.append(_Job(PathSolver(train, family, normalize, needed, seed, kept_columns=train.matrix.n_shared,
-                                    max_bytes=path_cap(memory)), wanted, int(epochs), unit))
+                                    max_bytes=path_cap(memory), scratch=scratch), wanted, int(epochs), unit))
 
     def run(stage):
         def step(job):
@@ -522,14 +526,14 @@ def _drop_losers(alive: list, folds_done: int) -> None:
 
 
 def train_chosen(candidate: Candidate, acc, pages: TrainingPages, settings: Settings, seed: int = 0,
-                 memory: int | None = None) -> TextClassifier:
+                 memory: int | None = None, scratch=None) -> TextClassifier:
     """``candidate`` trained on ``pages`` (every page; ``acc`` as :func:`select_model` takes
     it), its classes in groups under a ``memory`` budget as in the search."""
     if candidate.family == "complement":
         alpha = candidate.param("alpha")
         return acc("complement", alpha) if callable(acc) else make_model(acc, "complement", alpha)
     solver = PathSolver(pages, candidate.family, candidate.param("normalize"), [candidate.param("C")], seed,
-                        max_bytes=path_cap(memory))
+                        max_bytes=path_cap(memory), scratch=scratch)
     solver.run(FINAL_EPOCHS)
     return DenseLinearModel.from_trained((group for [group] in solver.trained()), pages.matrix, settings,
                                          candidate.param("beta", 1.0), held=pages.df > 0)

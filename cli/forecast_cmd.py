@@ -86,7 +86,7 @@ def kept_forecasts(st, snapshot: str, pages, shuffles: int, seed: int, min_pages
     from accum.profiles import CheckRecord
 
     result = forecasts(pages, shuffles, seed, min_pages, progress)
-    CheckRecord.of(pages, result["chosen"], shuffles, seed, min_pages).save(st.path / "snapshots" / snapshot)
+    CheckRecord.of(pages, result["chosen"], shuffles, seed, min_pages).save(st.snapshot_dir(snapshot))
     return result
 
 

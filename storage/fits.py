@@ -52,7 +52,7 @@ def training_pages(store, form: str = "vectors"):
             urls = dict(conn.execute(sa.select(cat.documents.c.content_hash, cat.documents.c.url)).all())
         if snap is None:
             raise StoreError(f"the store at {store.path} has no pages yet: ingest labelled pages first")
-        snapshot = store.path / "snapshots" / snap["name"]
+        snapshot = store.snapshot_dir(snap["name"])
         if not snapshot.exists():  # pruned by a checkpoint meanwhile: read again
             continue
         paths = [store.path / SEGMENT_DIR / n for n in names]
@@ -88,7 +88,7 @@ def fit_store(store, *, seed: int = 0, budget_passes: int | None = None, familie
 
     selection = select_model(count_model, matrix, urls, settings=store.settings(), seed=seed,
                              budget_passes=BUDGET_PASSES if budget_passes is None else budget_passes, families=families,
-                             memory=memory)
+                             memory=memory, scratch=store.path)  # on the store's disk, not in a tmpfs
     record = selection.to_dict()
     name = f"fit-{snapshot}"
     record.update(name=name, snapshot=snapshot, documents=int(matrix.n_pages), seed=seed,

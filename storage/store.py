@@ -68,6 +68,8 @@ class Store:
 
     def __init__(self, path, db: str | None = None, create: bool = False):
         self.path = Path(path)
+        #: Where each snapshot's directory is (see :meth:`snapshot_dir`).
+        self.snapshots = self.path / "snapshots"
         catalog_file = self.path / "catalog.sqlite"
         if not create and db is None and not catalog_file.exists():
             raise StoreError(
@@ -79,7 +81,7 @@ class Store:
         if create:
             _check_new_store_place(self.path)
             try:
-                (self.path / "snapshots").mkdir(parents=True, exist_ok=True)
+                self.snapshots.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the store at {self.path}: {os_reason(exc)}") from exc
         self.db_url = db or f"sqlite:///{catalog_file}"
@@ -239,13 +241,13 @@ class Store:
         counts at a time and kept there (unless the store is read-only): a fit that
         chooses a count model builds it so, and the first query then memory-maps it."""
         params, saved = _saved_count_model(name, alpha)
-        return _open_count_model(self.path / "snapshots" / snapshot, saved, name, params, alpha, not self.read_only)
+        return _open_count_model(self.snapshot_dir(snapshot), saved, name, params, alpha, not self.read_only)
 
     def count_shards(self, snapshot: str):
         """The counts of the snapshot named ``snapshot`` a merged hash shard at a time
         (:func:`~accum.storage.runs.count_shards`): what ``accum capacity`` measures, never
         holding the counts whole."""
-        path = self.path / "snapshots" / snapshot
+        path = self.snapshot_dir(snapshot)
         meta = read_state(path, "classifier", ())  # the settings and categories; not the Gram
         return count_shards(path, Settings.from_dict(meta["settings"]), len(meta["categories"]))
 
@@ -279,10 +281,14 @@ class Store:
             if row is None:
                 return None
             try:
-                return reader(self.path / "snapshots" / row["name"])
+                return reader(self.snapshot_dir(row["name"]))
             except FileNotFoundError:
                 continue
-        raise StoreError(f"snapshot {row['name']} is registered but missing from {self.path / 'snapshots'}")
+        raise StoreError(f"snapshot {row['name']} is registered but missing from {self.snapshots}")
+
+    def snapshot_dir(self, name: str) -> Path:
+        """The directory of the snapshot ``name``."""
+        return self.snapshots / name
 
     def forecast_record(self):
         """What ``accum forecast`` recorded of the newest snapshot (its pick and profiles,
@@ -291,7 +297,7 @@ class Store:
         from accum.profiles import CheckRecord
 
         latest = self.latest_snapshot()
-        return None if latest is None else CheckRecord.load(self.path / "snapshots" / latest["name"])
+        return None if latest is None else CheckRecord.load(self.snapshot_dir(latest["name"]))
 
     def info(self) -> dict:
         """Documents, tokens, features, parameters, bytes and runs of the store."""
@@ -345,10 +351,10 @@ class Store:
             if value is not None:
                 return CountsSummary.from_dict(json.loads(value))
             try:
-                return CountsSummary.of(read_counts(self.path / "snapshots" / row["name"]))
+                return CountsSummary.of(read_counts(self.snapshot_dir(row["name"])))
             except FileNotFoundError:
                 continue
-        raise StoreError(f"snapshot {row['name']} is registered but missing from {self.path / 'snapshots'}")
+        raise StoreError(f"snapshot {row['name']} is registered but missing from {self.snapshots}")
 
     def categories(self) -> list[dict]:
         """Each category with its documents, tokens and distinct features (from the newest
@@ -414,7 +420,7 @@ class Store:
         log and documents stay what they are. Returns ``segments`` before, ``run`` and
         ``snapshot`` (None and None when there was one segment or no snapshot)."""
         latest = self.latest_snapshot()
-        before = segment_names(self.path / "snapshots" / latest["name"]) if latest else []
+        before = segment_names(self.snapshot_dir(latest["name"])) if latest else []
         if len(before) <= 1:
             return {"segments": len(before), "run": None, "snapshot": None}
         with self.writer({"sources": [], "compact": True}, self.settings(), memory) as writer:

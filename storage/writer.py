@@ -203,7 +203,7 @@ class StoreWriter:
         # the directory holds snapshots it does not know (they belong to another catalog)
         registered = set(conn.execute(sa.select(cat.snapshots.c.name)).scalars())
         run_ids = set(conn.execute(sa.select(cat.runs.c.id)).scalars())
-        foreign = [name for name in _snapshot_names(store.path / "snapshots")
+        foreign = [name for name in _snapshot_names(store.snapshots)
                    if name not in registered and _run_of(name) not in run_ids]
         if foreign:
             raise StoreError(
@@ -346,7 +346,7 @@ class StoreWriter:
         transaction."""
         self._seq += 1
         name = f"r{self.run_id:06d}-{self._seq:05d}"
-        snap_dir = self.store.path / "snapshots"
+        snap_dir = self.store.snapshots
         kept = ("the store holds exactly what it held before this run" if self._seq == 1
                 else "the store holds what this run's previous checkpoint committed")
         segments, self._spilled = list(self._spilled), []
@@ -445,7 +445,7 @@ class StoreWriter:
     def _newest_snapshot(self) -> Path | None:
         """The directory of the newest snapshot registered (None before the first)."""
         newest = self._registered()[:1]
-        return self.store.path / "snapshots" / newest[0] if newest else None
+        return self.store.snapshot_dir(newest[0]) if newest else None
 
     def _registered(self) -> list[str]:
         with self.store.engine.connect() as conn:
@@ -456,12 +456,12 @@ class StoreWriter:
     def _prune(self) -> None:
         """Delete snapshot files older than the newest KEEP_SNAPSHOTS."""
         for name in self._registered()[KEEP_SNAPSHOTS:]:
-            shutil.rmtree(self.store.path / "snapshots" / name, ignore_errors=True)
+            shutil.rmtree(self.store.snapshot_dir(name), ignore_errors=True)
 
     def _remove_unregistered(self) -> None:
         """Delete snapshot directories and segments a killed run wrote but never registered."""
         keep = set(self._registered())
-        snap_dir = self.store.path / "snapshots"
+        snap_dir = self.store.snapshots
         for entry in snap_dir.iterdir() if snap_dir.exists() else ():
             if entry.name not in keep:
                 shutil.rmtree(entry, ignore_errors=True)

@@ -168,21 +168,22 @@ def _solved(solver: PathSolver, epochs: int) -> list:
 
 
 @pytest.mark.parametrize("family, normalize", [("svm", True), ("nbsvm", True), ("nbsvm", False)])
-def test_a_path_solved_in_groups_of_classes_is_the_same_bit_for_bit(sample, family, normalize):
+def test_a_path_solved_in_groups_of_classes_is_the_same_bit_for_bit(sample, family, normalize, tmp_path):
     """Under a memory cap the classes are solved a group at a time, each group's arrays
-    on disk between runs (narrowed to fewer C values on the way): every weight,
-    intercept, held-out score and the model built group by group equal those of the
-    path solved as one set."""
+    on disk between runs (narrowed to fewer C values on the way), in files without a
+    name in the scratch directory: every weight, intercept, held-out score and the model
+    built group by group equal those of the path solved as one set."""
     acc, matrix, texts = sample
     train, test = np.nonzero(np.arange(matrix.n_pages) % 3 != 0)[0], np.nonzero(np.arange(matrix.n_pages) % 3 == 0)[0]
     pages = TrainingPages(matrix, train)
     whole = PathSolver(pages, family, normalize, [0.3, 1.0])
-    grouped = PathSolver(pages, family, normalize, [0.3, 1.0], max_bytes=3 * whole._class_bytes())
+    grouped = PathSolver(pages, family, normalize, [0.3, 1.0], max_bytes=3 * whole._class_bytes(), scratch=tmp_path)
     assert len(grouped.groups) == -(-len(matrix.categories) // 3) and len(whole.groups) == 1
     for solver in (whole, grouped):
         solver.run(2)
         solver.keep([1.0])
         solver.run(3)
+    assert len(grouped._spill) == len(grouped.groups) and list(tmp_path.iterdir()) == []  # nothing a kill could leave
     assert grouped.epochs == whole.epochs
     [[one]] = list(whole.trained())
     parts = [part for [part] in grouped.trained()]

@@ -111,9 +111,9 @@ def saturation_summaries(store, served, order: int, category: str | None, thresh
                                           threshold))
 
     # accum forecast may record its pick for this snapshot after a first answer
-    from accum.profiles import RECORD_FILE
+    from accum.profiles import CheckRecord
 
-    picked = (store.path / "snapshots" / str(served.snapshot) / RECORD_FILE).exists()
+    picked = CheckRecord.file(store.snapshot_dir(str(served.snapshot))).exists()
     return served.cached(("saturation", order, category, threshold, picked), compute)
 
 
