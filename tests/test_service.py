@@ -433,6 +433,24 @@ def test_page_in_headless_chromium(server, test_texts, tmp_path, chromium_page):
     print(f"screenshot: {shot}")
 
 
+@pytest.mark.parametrize("stop", ["terminate", "kill"])
+def test_the_report_process_ends_with_the_service(store, tmp_path, stop):
+    """The process that fits and draws for /saturation goes when the service goes, even
+    killed outright: it must not linger, holding the store, after its parent is gone."""
+    import psutil
+
+    srv = Server(store, tmp_path / "serve.log")
+    try:
+        assert srv.client.get("/saturation", params={"order": 1}).status_code == 200
+        children = psutil.Process(srv.proc.pid).children(recursive=True)
+        assert children  # the report process (and multiprocessing's resource tracker)
+    finally:
+        getattr(srv.proc, stop)()
+        srv.stop()
+    gone, alive = psutil.wait_procs(children, timeout=20)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [p.cmdline() for p in alive]
+
+
 # -- schemathesis over /openapi.json (last: it writes random pages into the store) -------------
 
 

@@ -5,8 +5,10 @@ thread limiter and a timeout; each answers as the matching CLI command's ``--jso
 """
 
 import importlib.util
+import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,15 +127,29 @@ def in_report_process(fn, *args):
     """``fn(*args)`` in the service's one process for reports. Fitting growth curves and
     drawing figures is Python and matplotlib that hold the GIL for seconds; in another
     process they cannot hold up the event loop (``/healthz`` answers meanwhile). The
-    process is started on first use and stopped with the service."""
+    process is started on first use and stopped with the service (see :func:`_end_with`)."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     with _REPORTS["lock"]:
         if _REPORTS["pool"] is None:
-            _REPORTS["pool"] = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+            _REPORTS["pool"] = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_end_with,
+                                                   initargs=(os.getpid(),))
         pool = _REPORTS["pool"]
     return pool.submit(fn, *args).result()
+
+
+def _end_with(parent: int) -> None:
+    """Make the report process end once the service that started it is gone. A service
+    killed outright cannot tell it, and even a service that stops cleanly may exit before
+    the pool's shutdown reaches it; the process would otherwise wait for work forever
+    (it holds a write end of its own work queue, so it never reads the end of it)."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="accum-parent-watch", daemon=True).start()
 
 
 def stop_report_process() -> None:
