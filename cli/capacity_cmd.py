@@ -41,6 +41,7 @@ def capacity_command(plot_path, report_path, llm_table, neural, neural_sizes, ne
     """
     from accum import capacity as cap
     from accum import report
+    from accum.storage.neural import read_neural_capacity
 
     if neural:
         from accum.neural import torch_version
@@ -63,11 +64,6 @@ def capacity_command(plot_path, report_path, llm_table, neural, neural_sizes, ne
         from accum.plots import capacity_figure
 
         capacity_figure(result["accumulator_growth"], result["extrapolated"], result["llms"], plot_path)
-    if as_json and not report_path:
-        emit_json(result)
-        return
-    from accum.storage.neural import read_neural_capacity
-
     # the transformers of an earlier --neural run, when this one trained none
     trained = result.get("neural") or read_neural_capacity(st.path)
     if report_path:
