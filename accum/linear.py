@@ -286,8 +286,8 @@ class PathSolver:
     solved in groups of classes, one group at a time, each group's arrays kept in a
     temporary file between :meth:`run` calls (in ``scratch``, a directory on the disk the
     memory is spared for: the system's temporary directory may be memory itself; the file
-    has no name, so a killed process leaves nothing behind), and the solver reads the training pages from
-    the page matrix instead of a compact copy of them. Each problem is solved on its own,
+    has no name, so a killed process leaves nothing behind), and the solver reads the
+    training pages from the page matrix instead of a compact copy of them. Each problem is solved on its own,
     in the same seeded page order, over the same entries, so the groups' solutions are
     those of one set, bit for bit.
     """
@@ -367,9 +367,10 @@ class PathSolver:
         blocks = sorted(self.Cs.index(C) for C in Cs)
         if not blocks:  # the path is done with: let its arrays go
             self._state.clear()
-            for f in self._spill.values() if self._spill is not None else ():
-                f.close()
-            self._spill = {} if self._spill is not None else None
+            if self._spill is not None:
+                for f in self._spill.values():
+                    f.close()
+                self._spill.clear()
         for g, problems in enumerate(self.groups if blocks else ()):
             n = len(problems)
             cols = np.asarray([b * n + c for b in blocks for c in range(n)], np.int64)
